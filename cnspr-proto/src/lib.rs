@@ -1,0 +1,9 @@
+//! The cnspr protocol core.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod crypto;
+pub mod identity;
+pub mod noise;
+pub mod rng;
+pub mod time;
