@@ -7,3 +7,5 @@ pub mod identity;
 pub mod noise;
 pub mod rng;
 pub mod time;
+pub mod transport;
+pub mod wire;

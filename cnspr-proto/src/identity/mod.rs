@@ -1,3 +1,7 @@
-//! Device identity (temporary stand-in until the device-ID module lands).
+//! Device identity: the static X25519 keypair and the device ID derived from it.
+
+mod device_id;
 mod keys;
+
+pub use device_id::{DeviceId, DeviceIdError, ShortId};
 pub use keys::{PublicKey, StaticKeypair};

@@ -1,0 +1,637 @@
+//! The datagram router of one device: it starts, answers and retransmits handshakes, holds a
+//! [`Session`] per known peer, and turns incoming datagrams into authenticated payloads.
+//!
+//! Sans-IO: [`Endpoint::handle_datagram`], [`Endpoint::send`], [`Endpoint::connect`] and
+//! [`Endpoint::handle_timeout`] are the inputs; after any of them, drain
+//! [`Endpoint::poll_transmit`] and [`Endpoint::poll_event`], then ask
+//! [`Endpoint::poll_timeout`] when to call `handle_timeout` next.
+//!
+//! Handshake flow (`XX`), with the indices each side picks so that later packets find their
+//! state without revealing who sent them:
+//!
+//! ```text
+//! initiator                                   responder
+//!   HandshakeInit(sender=i, e)           ->     new responder state under index r
+//!                                        <-   HandshakeResponse(sender=r, receiver=i, e,ee,s,es)
+//!   keys, unconfirmed                         
+//!   HandshakeFinish(sender=i, receiver=r, s,se)  ->  peer must be known; keys current
+//!                                        <-   Data(receiver=i, empty): confirms the keys
+//!   keys current; staged payloads flushed
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::identity::{PublicKey, StaticKeypair};
+use crate::noise::{Handshake, HandshakeError, Pattern, Role};
+use crate::rng::Rng;
+use crate::time::Timestamp;
+use crate::transport::keys::{SealError, TransportKeys};
+use crate::transport::session::{KeySlot, Session, SessionConfig};
+use crate::wire::{self, Packet, PacketError};
+
+/// Bound into every handshake: devices speaking another protocol or version never agree on
+/// keys.
+pub const PROLOGUE: &[u8] = b"cnspr protocol v1";
+
+/// Limits and timers of the endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Key lifetimes.
+    pub session: SessionConfig,
+    /// How long to wait for a handshake answer before trying again.
+    pub handshake_retry: Duration,
+    /// How long to keep trying before reporting the handshake failed.
+    pub handshake_give_up: Duration,
+    /// How long a responder keeps a half-finished handshake.
+    pub responder_timeout: Duration,
+    /// Half-finished responder handshakes kept at once; the oldest is dropped beyond it.
+    pub max_pending_responders: usize,
+    /// Payloads queued per peer while its keys are being established; the oldest is
+    /// dropped beyond it.
+    pub max_staged_per_peer: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            session: SessionConfig::default(),
+            handshake_retry: Duration::from_secs(1),
+            handshake_give_up: Duration::from_secs(30),
+            responder_timeout: Duration::from_secs(5),
+            max_pending_responders: 64,
+            max_staged_per_peer: 64,
+        }
+    }
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The whole UDP payload.
+    pub datagram: Vec<u8>,
+}
+
+/// What the endpoint reports to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointEvent {
+    /// An authenticated payload from a peer.
+    Received {
+        /// Who sent it.
+        peer: PublicKey,
+        /// What it carried.
+        payload: Vec<u8>,
+    },
+    /// New keys with the peer are confirmed by both sides.
+    Established {
+        /// The peer.
+        peer: PublicKey,
+    },
+    /// Our handshake with the peer got no answer within the give-up time.
+    HandshakeFailed {
+        /// The peer.
+        peer: PublicKey,
+    },
+}
+
+/// Why a datagram was dropped. In every case the endpoint's state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    /// The datagram is not a well-formed packet.
+    #[error("malformed packet: {0}")]
+    Malformed(#[from] PacketError),
+    /// No handshake or session uses the index it names.
+    #[error("no state for receiver index {0}")]
+    UnknownIndex(u32),
+    /// The Noise message did not verify.
+    #[error("handshake message refused: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The handshake proved a key that is not one of our peers.
+    #[error("handshake from a device that is not a peer")]
+    NotAPeer,
+    /// Authentication failed, or the counter was replayed or too old.
+    #[error("data packet failed authentication or replay check")]
+    Rejected,
+    /// A kind of packet this endpoint does not take (pairing is not enabled here).
+    #[error("unsupported packet type")]
+    Unsupported,
+}
+
+struct Peer {
+    address: Option<SocketAddr>,
+    session: Session,
+    initiation: Option<Initiation>,
+    staged: VecDeque<Vec<u8>>,
+}
+
+struct Initiation {
+    local_index: u32,
+    started: Timestamp,
+    retry_at: Timestamp,
+    stage: InitiationStage,
+}
+
+enum InitiationStage {
+    /// `HandshakeInit` sent; waiting for the response.
+    AwaitResponse(Box<Handshake>),
+    /// `HandshakeFinish` sent; waiting for the first packet under the new keys.
+    AwaitConfirmation { finish: Vec<u8> },
+}
+
+struct Responder {
+    handshake: Box<Handshake>,
+    initiator_index: u32,
+    created: Timestamp,
+}
+
+/// Who a local index belongs to.
+#[derive(Clone, Copy)]
+enum IndexOwner {
+    /// A peer's session keys or its in-flight initiation.
+    Peer(PublicKey),
+    /// A half-finished responder handshake.
+    Responder,
+}
+
+/// One device's handshakes and sessions with its peers.
+pub struct Endpoint {
+    local: StaticKeypair,
+    rng: Rng,
+    config: EndpointConfig,
+    peers: BTreeMap<PublicKey, Peer>,
+    indices: BTreeMap<u32, IndexOwner>,
+    responders: BTreeMap<u32, Responder>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<EndpointEvent>,
+}
+
+impl Endpoint {
+    /// An endpoint for the device with key `local`, with no peers yet. `rng_seed` must be
+    /// secret random bytes in the daemon (a fixed seed in the simulator).
+    pub fn new(local: StaticKeypair, rng_seed: [u8; 32], config: EndpointConfig) -> Self {
+        Self {
+            local,
+            rng: Rng::from_seed(rng_seed),
+            config,
+            peers: BTreeMap::new(),
+            indices: BTreeMap::new(),
+            responders: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// This device's public key.
+    pub fn local_key(&self) -> &PublicKey {
+        self.local.public()
+    }
+
+    /// Whether `peer` is known.
+    pub fn has_peer(&self, peer: &PublicKey) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    /// The address `peer` last sent an authenticated packet from (or was added with).
+    pub fn peer_address(&self, peer: &PublicKey) -> Option<SocketAddr> {
+        self.peers.get(peer).and_then(|p| p.address)
+    }
+
+    /// The current keys with `peer`, if any may be used now.
+    pub fn current_keys(&self, now: Timestamp, peer: &PublicKey) -> Option<&TransportKeys> {
+        self.peers.get(peer)?.session.current(now, &self.config.session)
+    }
+
+    /// Whether a handshake we started with `peer` is in flight.
+    pub fn is_handshaking(&self, peer: &PublicKey) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.initiation.is_some())
+    }
+
+    // ----- commands -----
+
+    /// Makes `peer` known (or updates its address). Only known peers finish handshakes.
+    pub fn add_peer(&mut self, peer: PublicKey, address: Option<SocketAddr>) {
+        let entry = self.peers.entry(peer).or_insert_with(|| Peer {
+            address: None,
+            session: Session::default(),
+            initiation: None,
+            staged: VecDeque::new(),
+        });
+        if address.is_some() {
+            entry.address = address;
+        }
+    }
+
+    /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
+    pub fn remove_peer(&mut self, peer: &PublicKey) {
+        if let Some(mut removed) = self.peers.remove(peer) {
+            for index in removed.session.clear() {
+                self.indices.remove(&index);
+            }
+            if let Some(initiation) = removed.initiation {
+                self.indices.remove(&initiation.local_index);
+            }
+        }
+    }
+
+    /// Starts a handshake with `peer` unless one is in flight.
+    pub fn connect(&mut self, now: Timestamp, peer: &PublicKey) {
+        let in_flight = self.peers.get(peer).map(|p| p.initiation.is_some());
+        if in_flight == Some(false) {
+            self.start_initiation(now, *peer, now);
+        }
+    }
+
+    /// Sends `payload` to `peer`: at once if keys are confirmed, otherwise after a
+    /// handshake (queued, bounded). Returns false if `peer` is unknown or has no address.
+    pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> bool {
+        let config = &self.config;
+        let Some(state) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        let Some(destination) = state.address else {
+            return false;
+        };
+        let needs_rekey = state.session.needs_rekey(now, &config.session) && state.initiation.is_none();
+        let mut datagram = Vec::new();
+        match state.session.seal(now, &config.session, payload, &mut datagram) {
+            Ok(()) => self.transmits.push_back(Transmit { destination, datagram }),
+            Err(SealError::NoUsableKeys | SealError::CounterExhausted) => {
+                if state.staged.len() >= config.max_staged_per_peer {
+                    state.staged.pop_front();
+                }
+                state.staged.push_back(payload.to_vec());
+            }
+        }
+        if needs_rekey {
+            self.start_initiation(now, *peer, now);
+        }
+        true
+    }
+
+    // ----- inputs -----
+
+    /// Takes one datagram received from `from`. Authenticated payloads come out of
+    /// [`Endpoint::poll_event`]; answers out of [`Endpoint::poll_transmit`].
+    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) -> Result<(), ReceiveError> {
+        match wire::decode(datagram)? {
+            Packet::HandshakeInit { sender_index, noise } => self.on_init(now, from, sender_index, noise),
+            Packet::HandshakeResponse {
+                sender_index,
+                receiver_index,
+                noise,
+            } => self.on_response(now, sender_index, receiver_index, noise),
+            Packet::HandshakeFinish {
+                sender_index,
+                receiver_index,
+                noise,
+            } => self.on_finish(now, from, sender_index, receiver_index, noise),
+            Packet::Data {
+                receiver_index,
+                counter,
+                ciphertext,
+            } => self.on_data(now, from, receiver_index, counter, ciphertext),
+            Packet::PairingInit { .. } => Err(ReceiveError::Unsupported),
+        }
+    }
+
+    /// Retransmits and gives up handshakes, and drops expired keys and responder states.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let responder_timeout = self.config.responder_timeout;
+        let stale: Vec<u32> = self
+            .responders
+            .iter()
+            .filter(|(_, r)| now.saturating_since(r.created) >= responder_timeout)
+            .map(|(index, _)| *index)
+            .collect();
+        for index in stale {
+            self.responders.remove(&index);
+            self.indices.remove(&index);
+        }
+        let keys: Vec<PublicKey> = self.peers.keys().copied().collect();
+        for peer in keys {
+            self.peer_timeout(now, peer);
+        }
+    }
+
+    fn peer_timeout(&mut self, now: Timestamp, peer: PublicKey) {
+        let config = &self.config;
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for index in state.session.expire(now, &config.session) {
+            self.indices.remove(&index);
+        }
+        let Some(initiation) = &mut state.initiation else {
+            return;
+        };
+        if now < initiation.retry_at {
+            return;
+        }
+        if now.saturating_since(initiation.started) >= config.handshake_give_up {
+            let index = initiation.local_index;
+            state.initiation = None;
+            state.staged.clear();
+            if !state.session.owns_index(index) {
+                self.indices.remove(&index);
+            }
+            self.events.push_back(EndpointEvent::HandshakeFailed { peer });
+            return;
+        }
+        match &initiation.stage {
+            InitiationStage::AwaitConfirmation { finish } => {
+                initiation.retry_at = now + config.handshake_retry;
+                if let Some(destination) = state.address {
+                    let datagram = finish.clone();
+                    self.transmits.push_back(Transmit { destination, datagram });
+                }
+            }
+            InitiationStage::AwaitResponse(_) => {
+                // A fresh ephemeral key and index each attempt, so a late answer to an
+                // earlier attempt cannot be confused with this one.
+                let (index, started) = (initiation.local_index, initiation.started);
+                self.indices.remove(&index);
+                self.start_initiation(now, peer, started);
+            }
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] next has work to do.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let session_config = &self.config.session;
+        let peers = self.peers.values().flat_map(|peer| {
+            let retry = peer.initiation.as_ref().map(|i| i.retry_at);
+            retry.into_iter().chain(peer.session.next_expiry(session_config))
+        });
+        let responders = self
+            .responders
+            .values()
+            .map(|r| r.created + self.config.responder_timeout);
+        peers.chain(responders).min()
+    }
+
+    // ----- handshake steps -----
+
+    fn new_index(&mut self, owner: IndexOwner) -> u32 {
+        loop {
+            let index = self.rng.next_u32();
+            if !self.indices.contains_key(&index) {
+                self.indices.insert(index, owner);
+                return index;
+            }
+        }
+    }
+
+    fn start_initiation(&mut self, now: Timestamp, peer: PublicKey, started: Timestamp) {
+        let local_index = self.new_index(IndexOwner::Peer(peer));
+        let mut handshake = Handshake::new(
+            Pattern::XX,
+            Role::Initiator,
+            PROLOGUE,
+            self.local.clone(),
+            self.rng.bytes32(),
+            None,
+        );
+        let mut noise = Vec::new();
+        let written = handshake.write_message(&[], &mut noise);
+        debug_assert!(written.is_ok(), "the first message of a new handshake is always ours to write");
+        let Some(state) = self.peers.get_mut(&peer) else {
+            self.indices.remove(&local_index);
+            return;
+        };
+        state.initiation = Some(Initiation {
+            local_index,
+            started,
+            retry_at: now + self.config.handshake_retry,
+            stage: InitiationStage::AwaitResponse(Box::new(handshake)),
+        });
+        if let Some(destination) = state.address {
+            let mut datagram = Vec::new();
+            Packet::HandshakeInit {
+                sender_index: local_index,
+                noise: &noise,
+            }
+            .encode(&mut datagram);
+            self.transmits.push_back(Transmit { destination, datagram });
+        }
+    }
+
+    fn on_init(&mut self, now: Timestamp, from: SocketAddr, sender_index: u32, noise: &[u8]) -> Result<(), ReceiveError> {
+        let mut handshake = Handshake::new(
+            Pattern::XX,
+            Role::Responder,
+            PROLOGUE,
+            self.local.clone(),
+            self.rng.bytes32(),
+            None,
+        );
+        handshake.read_message(noise)?;
+        let mut response = Vec::new();
+        handshake.write_message(&[], &mut response)?;
+        if self.responders.len() >= self.config.max_pending_responders {
+            let oldest = self.responders.iter().min_by_key(|(_, r)| r.created).map(|(i, _)| *i);
+            if let Some(oldest) = oldest {
+                self.responders.remove(&oldest);
+                self.indices.remove(&oldest);
+            }
+        }
+        let local_index = self.new_index(IndexOwner::Responder);
+        self.responders.insert(
+            local_index,
+            Responder {
+                handshake: Box::new(handshake),
+                initiator_index: sender_index,
+                created: now,
+            },
+        );
+        let mut datagram = Vec::new();
+        Packet::HandshakeResponse {
+            sender_index: local_index,
+            receiver_index: sender_index,
+            noise: &response,
+        }
+        .encode(&mut datagram);
+        self.transmits.push_back(Transmit { destination: from, datagram });
+        Ok(())
+    }
+
+    fn on_response(&mut self, now: Timestamp, sender_index: u32, receiver_index: u32, noise: &[u8]) -> Result<(), ReceiveError> {
+        let Some(IndexOwner::Peer(peer)) = self.indices.get(&receiver_index).copied() else {
+            return Err(ReceiveError::UnknownIndex(receiver_index));
+        };
+        let state = self.peers.get_mut(&peer).ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let initiation = state
+            .initiation
+            .as_mut()
+            .filter(|i| i.local_index == receiver_index)
+            .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let InitiationStage::AwaitResponse(handshake) = &initiation.stage else {
+            return Err(ReceiveError::UnknownIndex(receiver_index));
+        };
+        // Work on a copy: only a response from the very peer we called may advance it.
+        let mut handshake = handshake.clone();
+        handshake.read_message(noise)?;
+        if handshake.remote_static() != Some(peer) {
+            return Err(ReceiveError::NotAPeer);
+        }
+        let mut finish_noise = Vec::new();
+        handshake.write_message(&[], &mut finish_noise)?;
+        let secrets = handshake.into_transport()?;
+        let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
+        state.session.install_unconfirmed(keys);
+        let mut finish = Vec::new();
+        Packet::HandshakeFinish {
+            sender_index: receiver_index,
+            receiver_index: sender_index,
+            noise: &finish_noise,
+        }
+        .encode(&mut finish);
+        initiation.retry_at = now + self.config.handshake_retry;
+        initiation.stage = InitiationStage::AwaitConfirmation { finish: finish.clone() };
+        if let Some(destination) = state.address {
+            self.transmits.push_back(Transmit {
+                destination,
+                datagram: finish,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_finish(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        sender_index: u32,
+        receiver_index: u32,
+        noise: &[u8],
+    ) -> Result<(), ReceiveError> {
+        match self.indices.get(&receiver_index).copied() {
+            Some(IndexOwner::Responder) => {}
+            // A repeated finish: our confirmation was lost. Confirm again, to the address
+            // we already trust rather than wherever this copy came from.
+            Some(IndexOwner::Peer(peer)) => return self.confirm_again(now, peer, receiver_index, sender_index),
+            None => return Err(ReceiveError::UnknownIndex(receiver_index)),
+        }
+        let responder = self
+            .responders
+            .get(&receiver_index)
+            .filter(|r| r.initiator_index == sender_index)
+            .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let mut handshake = responder.handshake.clone();
+        handshake.read_message(noise)?;
+        let secrets = handshake.into_transport()?;
+        let peer = secrets.remote_static;
+        let state = self.peers.get_mut(&peer).ok_or(ReceiveError::NotAPeer)?;
+        self.responders.remove(&receiver_index);
+        self.indices.insert(receiver_index, IndexOwner::Peer(peer));
+        let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, false);
+        state.session.install_confirmed(keys);
+        state.address = Some(from);
+        self.seal_and_queue(now, peer, &[]);
+        self.flush_staged(now, peer);
+        self.events.push_back(EndpointEvent::Established { peer });
+        Ok(())
+    }
+
+    fn confirm_again(&mut self, now: Timestamp, peer: PublicKey, local_index: u32, remote_index: u32) -> Result<(), ReceiveError> {
+        let config = &self.config.session;
+        let state = self.peers.get(&peer).ok_or(ReceiveError::UnknownIndex(local_index))?;
+        let is_current_from_this_finish = state
+            .session
+            .current(now, config)
+            .is_some_and(|k| k.local_index() == local_index && k.remote_index() == remote_index && !k.initiated_locally());
+        if !is_current_from_this_finish {
+            return Err(ReceiveError::UnknownIndex(local_index));
+        }
+        self.seal_and_queue(now, peer, &[]);
+        Ok(())
+    }
+
+    fn on_data(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        receiver_index: u32,
+        counter: u64,
+        ciphertext: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let Some(IndexOwner::Peer(peer)) = self.indices.get(&receiver_index).copied() else {
+            return Err(ReceiveError::UnknownIndex(receiver_index));
+        };
+        let config = &self.config.session;
+        let state = self.peers.get_mut(&peer).ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let mut buffer = ciphertext.to_vec();
+        let (len, slot) = state
+            .session
+            .open(now, config, receiver_index, counter, &mut buffer)
+            .map_err(|_| ReceiveError::Rejected)?;
+        buffer.truncate(len);
+        // Roaming: an authenticated packet is proof enough of the peer's new address.
+        state.address = Some(from);
+        if slot == KeySlot::Confirmed {
+            if state.initiation.as_ref().is_some_and(|i| i.local_index == receiver_index) {
+                state.initiation = None;
+            }
+            self.flush_staged(now, peer);
+            self.events.push_back(EndpointEvent::Established { peer });
+        }
+        if !buffer.is_empty() {
+            self.events.push_back(EndpointEvent::Received { peer, payload: buffer });
+        }
+        let config = &self.config.session;
+        let state = self.peers.get(&peer);
+        if state.is_some_and(|s| s.initiation.is_none() && s.session.needs_rekey(now, config)) {
+            self.start_initiation(now, peer, now);
+        }
+        Ok(())
+    }
+
+    fn seal_and_queue(&mut self, now: Timestamp, peer: PublicKey, payload: &[u8]) -> bool {
+        let config = &self.config.session;
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return false;
+        };
+        let Some(destination) = state.address else {
+            return false;
+        };
+        let mut datagram = Vec::new();
+        if state.session.seal(now, config, payload, &mut datagram).is_err() {
+            return false;
+        }
+        self.transmits.push_back(Transmit { destination, datagram });
+        true
+    }
+
+    fn flush_staged(&mut self, now: Timestamp, peer: PublicKey) {
+        let staged = match self.peers.get_mut(&peer) {
+            Some(state) => std::mem::take(&mut state.staged),
+            None => return,
+        };
+        let mut staged = staged.into_iter();
+        while let Some(payload) = staged.next() {
+            if !self.seal_and_queue(now, peer, &payload) {
+                // Keys ran out mid-flush: keep this payload and the rest for the next keys.
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.staged = std::iter::once(payload).chain(staged).collect();
+                }
+                return;
+            }
+        }
+    }
+}

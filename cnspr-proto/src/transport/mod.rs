@@ -1,0 +1,13 @@
+//! Encrypted transport between two devices once a handshake finished: explicit 64-bit
+//! counters, the anti-replay window, key rotation, and the [`Endpoint`] that routes
+//! datagrams to handshakes and sessions.
+
+mod endpoint;
+mod keys;
+mod replay;
+mod session;
+
+pub use endpoint::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Transmit};
+pub use keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGES};
+pub use replay::{ReplayWindow, WINDOW_COUNTERS};
+pub use session::{KeySlot, Session, SessionConfig};

@@ -1,0 +1,9 @@
+//! Wire formats: the datagram layout and bounded CBOR for structured bodies.
+
+pub mod cbor;
+mod packet;
+
+pub use packet::{
+    data_header, decode, Packet, PacketError, PacketType, DATA_HEADER_BYTES, MAX_DATAGRAM_BYTES,
+    MAX_HANDSHAKE_PAYLOAD_BYTES, PROTOCOL_VERSION,
+};
