@@ -3,6 +3,9 @@
 //! The daemon seeds it from the operating system; the simulator from its run seed, which
 //! makes every run reproducible.
 
+// The one place the seeded stream is built; everything else goes through `Rng`.
+#![allow(clippy::disallowed_types)]
+
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 

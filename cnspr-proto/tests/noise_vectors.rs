@@ -48,13 +48,25 @@ fn run_vector(vector: &Value) {
         };
         let payload = bytes(&message["payload"]);
         let mut sent = Vec::new();
-        writer.write_message(&payload, &mut sent).expect("write handshake message");
-        assert_eq!(hex::encode(&sent), hex::encode(bytes(&message["ciphertext"])), "{name} message {i}");
-        assert_eq!(reader.read_message(&sent).expect("read handshake message"), payload);
+        writer
+            .write_message(&payload, &mut sent)
+            .expect("write handshake message");
+        assert_eq!(
+            hex::encode(&sent),
+            hex::encode(bytes(&message["ciphertext"])),
+            "{name} message {i}"
+        );
+        assert_eq!(
+            reader.read_message(&sent).expect("read handshake message"),
+            payload
+        );
         handshake_messages += 1;
     }
     assert_eq!(handshake_messages, 3);
-    assert_eq!(initiator.handshake_hash().to_vec(), bytes(&vector["handshake_hash"]));
+    assert_eq!(
+        initiator.handshake_hash().to_vec(),
+        bytes(&vector["handshake_hash"])
+    );
     let initiator = initiator.into_transport().expect("initiator finished");
     let responder = responder.into_transport().expect("responder finished");
     assert_eq!(initiator.handshake_hash, responder.handshake_hash);
@@ -72,18 +84,35 @@ fn run_vector(vector: &Value) {
         let payload = bytes(&message["payload"]);
         let mut sealed = Vec::new();
         sender.seal(counters[direction], &[], &payload, &mut sealed);
-        assert_eq!(hex::encode(&sealed), hex::encode(bytes(&message["ciphertext"])), "{name} transport {i}");
-        assert_eq!(receiver.open(counters[direction], &[], &sealed).expect("opens"), payload);
+        assert_eq!(
+            hex::encode(&sealed),
+            hex::encode(bytes(&message["ciphertext"])),
+            "{name} transport {i}"
+        );
+        assert_eq!(
+            receiver.open(counters[direction], &[], &sealed).expect("opens"),
+            payload
+        );
         counters[direction] += 1;
     }
 }
 
 #[test]
 fn every_cacophony_vector_of_our_patterns_passes() {
-    let file: Value = serde_json::from_str(include_str!("vectors/cacophony-xx-blake2s.json")).expect("vector file is JSON");
+    let file: Value =
+        serde_json::from_str(include_str!("vectors/cacophony-xx-blake2s.json")).expect("vector file is JSON");
     let vectors = file["vectors"].as_array().expect("vector list");
-    let names: Vec<&str> = vectors.iter().filter_map(|v| v["protocol_name"].as_str()).collect();
-    assert_eq!(names, ["Noise_XX_25519_ChaChaPoly_BLAKE2s", "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s"]);
+    let names: Vec<&str> = vectors
+        .iter()
+        .filter_map(|v| v["protocol_name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Noise_XX_25519_ChaChaPoly_BLAKE2s",
+            "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s"
+        ]
+    );
     for vector in vectors {
         run_vector(vector);
     }

@@ -68,7 +68,10 @@ impl Link {
 
     fn send(&mut self, from: usize, payload: &[u8]) {
         let peer = self.key(1 - from);
-        assert!(self.nodes[from].endpoint.send(self.now, &peer, payload));
+        self.nodes[from]
+            .endpoint
+            .send(self.now, &peer, payload)
+            .expect("known peer with an address");
         self.collect();
     }
 
@@ -77,13 +80,18 @@ impl Link {
     fn collect(&mut self) {
         for from in 0..2 {
             while let Some(transmit) = self.nodes[from].endpoint.poll_transmit() {
-                let to = if transmit.destination == self.nodes[0].address { 0 } else { 1 };
+                let to = if transmit.destination == self.nodes[0].address {
+                    0
+                } else {
+                    1
+                };
                 assert_ne!(to, from, "nodes only talk to each other");
                 if self.rng.next_u32() % 100 < self.loss_percent {
                     continue;
                 }
                 self.sequence += 1;
-                self.in_flight.insert((self.now + LATENCY, self.sequence), (to, transmit));
+                self.in_flight
+                    .insert((self.now + LATENCY, self.sequence), (to, transmit));
             }
             while let Some(event) = self.nodes[from].endpoint.poll_event() {
                 match event {
@@ -105,9 +113,13 @@ impl Link {
                 Some(at) if at <= deadline => {
                     self.now = self.now.max(at);
                     if next_delivery == Some(at) {
-                        let Some((_, (to, transmit))) = self.in_flight.pop_first() else { unreachable!() };
+                        let Some((_, (to, transmit))) = self.in_flight.pop_first() else {
+                            unreachable!()
+                        };
                         let from = self.nodes[1 - to].address;
-                        let _ = self.nodes[to].endpoint.handle_datagram(self.now, from, &transmit.datagram);
+                        let _ = self.nodes[to]
+                            .endpoint
+                            .handle_datagram(self.now, from, &transmit.datagram);
                         self.delivered.push((to, transmit));
                     } else {
                         for node in &mut self.nodes {
@@ -128,7 +140,10 @@ impl Link {
 
     fn current_hash(&self, node: usize) -> Option<[u8; 32]> {
         let peer = self.key(1 - node);
-        self.nodes[node].endpoint.current_keys(self.now, &peer).map(|k| *k.handshake_hash())
+        self.nodes[node]
+            .endpoint
+            .current_keys(self.now, &peer)
+            .map(|k| *k.handshake_hash())
     }
 
     /// The last data datagram that reached `to`.
@@ -161,7 +176,11 @@ fn established_link() -> Link {
 #[test]
 fn first_payload_waits_for_the_handshake_then_flows_both_ways() {
     let mut link = established_link();
-    assert_eq!(link.current_hash(0), link.current_hash(1), "both sides hold the same keys");
+    assert_eq!(
+        link.current_hash(0),
+        link.current_hash(1),
+        "both sides hold the same keys"
+    );
     assert_eq!((link.nodes[0].established, link.nodes[1].established), (1, 1));
     link.send(1, b"back");
     link.run_for(Duration::from_millis(100));
@@ -209,11 +228,18 @@ fn rekey_continues_through_packet_loss_in_both_directions() {
         per_minute.push((minute, now.0 - last.0, now.1 - last.1));
         last = now;
     }
-    assert!(hashes.len() >= 6, "only {} key sets in fifteen minutes at 30% loss", hashes.len());
+    assert!(
+        hashes.len() >= 6,
+        "only {} key sets in fifteen minutes at 30% loss",
+        hashes.len()
+    );
     // With 30% loss about 420 of 600 arrive each minute; a rekey stall would show as a
     // minute with few or none.
     for (minute, to_a, to_b) in per_minute {
-        assert!(to_a > 300 && to_b > 300, "minute {minute}: only {to_a} reached A and {to_b} reached B");
+        assert!(
+            to_a > 300 && to_b > 300,
+            "minute {minute}: only {to_a} reached A and {to_b} reached B"
+        );
     }
 }
 
@@ -236,9 +262,16 @@ fn rekey_by_message_count() {
             hashes.push(hash);
         }
     }
-    assert!(hashes.len() >= 8, "only {} key sets for 500 messages at 50 per key", hashes.len());
+    assert!(
+        hashes.len() >= 8,
+        "only {} key sets for 500 messages at 50 per key",
+        hashes.len()
+    );
     let expected: Vec<Vec<u8>> = (0..500u32).map(|i| i.to_le_bytes().to_vec()).collect();
-    assert_eq!(link.nodes[1].received, expected, "every message arrives once, in order");
+    assert_eq!(
+        link.nodes[1].received, expected,
+        "every message arrives once, in order"
+    );
 }
 
 #[test]
@@ -250,7 +283,10 @@ fn idle_keys_expire_and_a_new_handshake_replaces_them() {
     assert_eq!(link.current_hash(1), None);
     link.send(0, b"after");
     link.run_for(Duration::from_millis(100));
-    assert_eq!(link.nodes[1].received.last().map(Vec::as_slice), Some(&b"after"[..]));
+    assert_eq!(
+        link.nodes[1].received.last().map(Vec::as_slice),
+        Some(&b"after"[..])
+    );
     assert!(link.current_hash(0).is_some() && link.current_hash(0) != before);
 }
 
@@ -268,8 +304,17 @@ fn reordering_inside_the_window_is_accepted_exactly_once() {
     let peer = link.key(1);
     let mut packets = Vec::new();
     for i in 0..200u32 {
-        assert!(link.nodes[0].endpoint.send(link.now, &peer, &i.to_le_bytes()));
-        packets.push(link.nodes[0].endpoint.poll_transmit().expect("sealed at once").datagram);
+        link.nodes[0]
+            .endpoint
+            .send(link.now, &peer, &i.to_le_bytes())
+            .expect("sends");
+        packets.push(
+            link.nodes[0]
+                .endpoint
+                .poll_transmit()
+                .expect("sealed at once")
+                .datagram,
+        );
     }
     for packet in packets.iter().rev() {
         assert_eq!(link.deliver_raw(1, packet), Ok(()));
@@ -286,20 +331,30 @@ fn a_packet_older_than_the_window_is_rejected() {
     let peer = link.key(1);
     let mut packets = Vec::new();
     for i in 0..(cnspr_proto::transport::WINDOW_COUNTERS + 10) {
-        assert!(link.nodes[0].endpoint.send(link.now, &peer, &i.to_le_bytes()));
+        link.nodes[0]
+            .endpoint
+            .send(link.now, &peer, &i.to_le_bytes())
+            .expect("sends");
         packets.push(link.nodes[0].endpoint.poll_transmit().expect("sealed").datagram);
     }
     let newest = packets.last().expect("sent some").clone();
     assert_eq!(link.deliver_raw(1, &newest), Ok(()));
     assert_eq!(link.deliver_raw(1, &packets[0]), Err(ReceiveError::Rejected));
-    assert_eq!(link.deliver_raw(1, &packets[20]), Ok(()), "inside the window still accepted");
+    assert_eq!(
+        link.deliver_raw(1, &packets[20]),
+        Ok(()),
+        "inside the window still accepted"
+    );
 }
 
 #[test]
 fn forged_truncated_and_bit_flipped_packets_are_rejected_and_change_nothing() {
     let mut link = established_link();
     let peer = link.key(1);
-    assert!(link.nodes[0].endpoint.send(link.now, &peer, b"genuine payload"));
+    link.nodes[0]
+        .endpoint
+        .send(link.now, &peer, b"genuine payload")
+        .expect("sends");
     let packet = link.nodes[0].endpoint.poll_transmit().expect("sealed").datagram;
     for position in 0..packet.len() {
         for bit in 0..8 {
@@ -322,8 +377,15 @@ fn forged_truncated_and_bit_flipped_packets_are_rejected_and_change_nothing() {
     assert!(link.deliver_raw(1, &forged).is_err(), "forged body");
     assert_eq!(link.nodes[1].received.len(), 1, "nothing got through");
     assert_eq!(link.nodes[1].established, 1, "no new session either");
-    assert_eq!(link.deliver_raw(1, &packet), Ok(()), "the genuine packet still opens: no state moved");
-    assert_eq!(link.nodes[1].received.last().map(Vec::as_slice), Some(&b"genuine payload"[..]));
+    assert_eq!(
+        link.deliver_raw(1, &packet),
+        Ok(()),
+        "the genuine packet still opens: no state moved"
+    );
+    assert_eq!(
+        link.nodes[1].received.last().map(Vec::as_slice),
+        Some(&b"genuine payload"[..])
+    );
 }
 
 #[test]
@@ -334,13 +396,20 @@ fn a_device_that_is_not_a_peer_cannot_finish_a_handshake() {
     let mut stranger = Endpoint::new(key(9), [9; 32], config);
     let b_key = link.key(1);
     stranger.add_peer(b_key, Some(link.nodes[1].address));
-    assert!(stranger.send(link.now, &b_key, b"let me in"));
+    stranger
+        .send(link.now, &b_key, b"let me in")
+        .expect("stranger knows B");
     let stranger_address = SocketAddr::from(([127, 0, 0, 9], 9));
     let mut refused = false;
     for _ in 0..4 {
-        let Some(transmit) = stranger.poll_transmit() else { break };
+        let Some(transmit) = stranger.poll_transmit() else {
+            break;
+        };
         let now = link.now;
-        match link.nodes[1].endpoint.handle_datagram(now, stranger_address, &transmit.datagram) {
+        match link.nodes[1]
+            .endpoint
+            .handle_datagram(now, stranger_address, &transmit.datagram)
+        {
             Err(ReceiveError::NotAPeer) => refused = true,
             other => assert_eq!(other, Ok(()), "B answers the first message like any other"),
         }
@@ -350,7 +419,11 @@ fn a_device_that_is_not_a_peer_cannot_finish_a_handshake() {
     }
     assert!(refused, "B refused the stranger's final handshake message");
     assert!(link.nodes[1].received.is_empty());
-    assert_eq!(link.nodes[1].endpoint.poll_event(), None, "no session, no payload");
+    assert_eq!(
+        link.nodes[1].endpoint.poll_event(),
+        None,
+        "no session, no payload"
+    );
 }
 
 #[test]
@@ -358,12 +431,38 @@ fn a_restarted_peer_re_establishes_by_sending() {
     let mut link = established_link();
     let config = EndpointConfig::default();
     let mut restarted = node(2, 1002, &config);
-    restarted.endpoint.add_peer(link.key(0), Some(link.nodes[0].address));
+    restarted
+        .endpoint
+        .add_peer(link.key(0), Some(link.nodes[0].address));
     link.nodes[1] = restarted;
     link.send(1, b"I am back");
     link.run_for(Duration::from_millis(100));
-    assert_eq!(link.nodes[0].received.last().map(Vec::as_slice), Some(&b"I am back"[..]));
+    assert_eq!(
+        link.nodes[0].received.last().map(Vec::as_slice),
+        Some(&b"I am back"[..])
+    );
     link.send(0, b"welcome");
     link.run_for(Duration::from_millis(100));
     assert_eq!(link.nodes[1].received, vec![b"welcome".to_vec()]);
+}
+
+#[test]
+fn a_payload_larger_than_a_datagram_is_refused_and_the_largest_fits() {
+    use cnspr_proto::transport::{SendError, MAX_PAYLOAD_BYTES};
+    let mut link = established_link();
+    let peer = link.key(1);
+    let too_big = vec![0u8; MAX_PAYLOAD_BYTES + 1];
+    assert_eq!(
+        link.nodes[0].endpoint.send(link.now, &peer, &too_big),
+        Err(SendError::TooLarge(MAX_PAYLOAD_BYTES + 1))
+    );
+    let largest = vec![7u8; MAX_PAYLOAD_BYTES];
+    link.send(0, &largest);
+    link.run_for(Duration::from_millis(100));
+    assert_eq!(link.nodes[1].received.last(), Some(&largest));
+    let unknown = PublicKey([3; 32]);
+    assert_eq!(
+        link.nodes[0].endpoint.send(link.now, &unknown, b"x"),
+        Err(SendError::UnknownPeer)
+    );
 }

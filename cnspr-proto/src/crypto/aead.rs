@@ -76,7 +76,12 @@ impl CipherKey {
     }
 
     /// Authenticates and decrypts `ciphertext` into a new vector.
-    pub fn open(&self, counter: u64, associated_data: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, OpenError> {
+    pub fn open(
+        &self,
+        counter: u64,
+        associated_data: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
         let mut buffer = ciphertext.to_vec();
         let len = self.open_in_place(counter, associated_data, &mut buffer)?;
         buffer.truncate(len);

@@ -112,10 +112,7 @@ impl DeviceId {
     fn text_chars(&self) -> [u8; TEXT_CHARS] {
         let values = base32_values(&self.0);
         let mut text = [0u8; TEXT_CHARS];
-        for (group, data) in text
-            .chunks_exact_mut(GROUP_LEN)
-            .zip(values.chunks(GROUP_DATA))
-        {
+        for (group, data) in text.chunks_exact_mut(GROUP_LEN).zip(values.chunks(GROUP_DATA)) {
             let check = luhn32(data);
             for (slot, v) in group.iter_mut().zip(data.iter().chain([check].iter())) {
                 *slot = symbol(*v);
@@ -321,11 +318,7 @@ mod tests {
 
     #[test]
     fn known_vectors() {
-        for (bytes, text) in [
-            ([0u8; 32], ZERO_TEXT),
-            (seq(), SEQ_TEXT),
-            ([0xff; 32], FF_TEXT),
-        ] {
+        for (bytes, text) in [([0u8; 32], ZERO_TEXT), (seq(), SEQ_TEXT), ([0xff; 32], FF_TEXT)] {
             let id = DeviceId::from_bytes(bytes);
             assert_eq!(id.to_string(), text);
             assert_eq!(text.parse::<DeviceId>(), Ok(id));
@@ -414,17 +407,9 @@ mod tests {
         let back: DeviceId = ciborium::from_reader(buf.as_slice()).expect("valid encoding");
         assert_eq!(back, id);
 
-        let short = [0x58, 0x1f]
-            .iter()
-            .chain(&[0u8; 31])
-            .copied()
-            .collect::<Vec<_>>();
+        let short = [0x58, 0x1f].iter().chain(&[0u8; 31]).copied().collect::<Vec<_>>();
         assert!(ciborium::from_reader::<DeviceId, _>(short.as_slice()).is_err());
-        let long = [0x58, 0x21]
-            .iter()
-            .chain(&[0u8; 33])
-            .copied()
-            .collect::<Vec<_>>();
+        let long = [0x58, 0x21].iter().chain(&[0u8; 33]).copied().collect::<Vec<_>>();
         assert!(ciborium::from_reader::<DeviceId, _>(long.as_slice()).is_err());
         // An array of integers is not accepted.
         assert!(ciborium::from_reader::<DeviceId, _>(&[0x81, 0x00][..]).is_err());

@@ -38,7 +38,10 @@ impl Pattern {
     }
 
     fn messages(self) -> &'static [&'static [Token]] {
-        use Token::*;
+        use Token::{Psk, E, S};
+        const EE: Token = Token::Dh(Dh::EE);
+        const ES: Token = Token::Dh(Dh::ES);
+        const SE: Token = Token::Dh(Dh::SE);
         match self {
             Pattern::XX => &[&[E], &[E, EE, S, ES], &[S, SE]],
             Pattern::XXpsk3 => &[&[E], &[E, EE, S, ES], &[S, SE, Psk]],
@@ -63,10 +66,17 @@ pub enum Role {
 enum Token {
     E,
     S,
+    Dh(Dh),
+    Psk,
+}
+
+/// The Diffie-Hellman tokens: which of our keys (first letter, from the initiator's view)
+/// meets which of theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dh {
     EE,
     ES,
     SE,
-    Psk,
 }
 
 /// Why a handshake message could not be written or read. In every case the handshake's
@@ -225,7 +235,7 @@ impl Handshake {
                     self.symmetric.encrypt_and_hash(&local, out);
                 }
                 Token::Psk => self.mix_psk(),
-                dh => self.mix_dh(*dh)?,
+                Token::Dh(dh) => self.mix_dh(*dh)?,
             }
         }
         self.symmetric.encrypt_and_hash(payload, out);
@@ -247,7 +257,10 @@ impl Handshake {
     fn read_tokens(&mut self, message: &[u8]) -> Result<Vec<u8>, HandshakeError> {
         let need = self.min_message_len();
         if message.len() < need {
-            return Err(HandshakeError::TooShort { got: message.len(), need });
+            return Err(HandshakeError::TooShort {
+                got: message.len(),
+                need,
+            });
         }
         let mut rest = message;
         for token in self.pattern.messages()[self.next_message] {
@@ -273,7 +286,7 @@ impl Handshake {
                     self.remote_static = Some(PublicKey(key));
                 }
                 Token::Psk => self.mix_psk(),
-                dh => self.mix_dh(*dh)?,
+                Token::Dh(dh) => self.mix_dh(*dh)?,
             }
         }
         let payload = self
@@ -295,7 +308,7 @@ impl Handshake {
                     has_key |= self.pattern.uses_psk();
                 }
                 Token::S => len += DH_BYTES + if has_key { TAG_BYTES } else { 0 },
-                _ => has_key = true,
+                Token::Dh(_) | Token::Psk => has_key = true,
             }
         }
         len + if has_key { TAG_BYTES } else { 0 }
@@ -308,15 +321,14 @@ impl Handshake {
         self.symmetric.mix_key_and_hash(&psk);
     }
 
-    fn mix_dh(&mut self, token: Token) -> Result<(), HandshakeError> {
+    fn mix_dh(&mut self, token: Dh) -> Result<(), HandshakeError> {
         let initiator = self.role == Role::Initiator;
         let remote_ephemeral = self.remote_ephemeral;
         let remote_static = self.remote_static.map(|key| key.0);
         let (local, remote) = match (token, initiator) {
-            (Token::EE, _) => (&self.local_ephemeral, remote_ephemeral),
-            (Token::ES, true) | (Token::SE, false) => (&self.local_ephemeral, remote_static),
-            (Token::ES, false) | (Token::SE, true) => (&self.local_static, remote_ephemeral),
-            _ => unreachable!("mix_dh is only called with DH tokens"),
+            (Dh::EE, _) => (&self.local_ephemeral, remote_ephemeral),
+            (Dh::ES, true) | (Dh::SE, false) => (&self.local_ephemeral, remote_static),
+            (Dh::ES, false) | (Dh::SE, true) => (&self.local_static, remote_ephemeral),
         };
         // The pattern order guarantees the remote key is known before any DH needs it.
         let remote = remote.ok_or(HandshakeError::Decrypt)?;
@@ -351,7 +363,10 @@ impl Handshake {
 
 fn take_array(bytes: &[u8]) -> Result<([u8; DH_BYTES], &[u8]), HandshakeError> {
     if bytes.len() < DH_BYTES {
-        return Err(HandshakeError::TooShort { got: bytes.len(), need: DH_BYTES });
+        return Err(HandshakeError::TooShort {
+            got: bytes.len(),
+            need: DH_BYTES,
+        });
     }
     let (head, tail) = bytes.split_at(DH_BYTES);
     let mut array = [0u8; DH_BYTES];

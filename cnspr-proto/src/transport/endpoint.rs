@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::crypto::aead::TAG_BYTES;
 use crate::identity::{PublicKey, StaticKeypair};
 use crate::noise::{Handshake, HandshakeError, Pattern, Role};
 use crate::rng::Rng;
@@ -96,6 +97,23 @@ pub enum EndpointEvent {
         peer: PublicKey,
     },
 }
+
+/// Why [`Endpoint::send`] refused a payload. Nothing was queued or sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The peer is not known to this endpoint.
+    #[error("unknown peer")]
+    UnknownPeer,
+    /// No address is known for the peer yet.
+    #[error("no address known for the peer")]
+    NoAddress,
+    /// The payload does not fit one datagram; larger messages are split above this layer.
+    #[error("payload of {0} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte datagram payload")]
+    TooLarge(usize),
+}
+
+/// The largest payload one Data packet carries.
+pub const MAX_PAYLOAD_BYTES: usize = wire::MAX_DATAGRAM_BYTES - wire::DATA_HEADER_BYTES - TAG_BYTES;
 
 /// Why a datagram was dropped. In every case the endpoint's state is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -247,19 +265,22 @@ impl Endpoint {
     }
 
     /// Sends `payload` to `peer`: at once if keys are confirmed, otherwise after a
-    /// handshake (queued, bounded). Returns false if `peer` is unknown or has no address.
-    pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> bool {
+    /// handshake (queued, bounded: the oldest queued payload is dropped beyond
+    /// [`EndpointConfig::max_staged_per_peer`]).
+    pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> Result<(), SendError> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(SendError::TooLarge(payload.len()));
+        }
         let config = &self.config;
-        let Some(state) = self.peers.get_mut(peer) else {
-            return false;
-        };
-        let Some(destination) = state.address else {
-            return false;
-        };
+        let state = self.peers.get_mut(peer).ok_or(SendError::UnknownPeer)?;
+        let destination = state.address.ok_or(SendError::NoAddress)?;
         let needs_rekey = state.session.needs_rekey(now, &config.session) && state.initiation.is_none();
         let mut datagram = Vec::new();
         match state.session.seal(now, &config.session, payload, &mut datagram) {
-            Ok(()) => self.transmits.push_back(Transmit { destination, datagram }),
+            Ok(()) => self.transmits.push_back(Transmit {
+                destination,
+                datagram,
+            }),
             Err(SealError::NoUsableKeys | SealError::CounterExhausted) => {
                 if state.staged.len() >= config.max_staged_per_peer {
                     state.staged.pop_front();
@@ -270,14 +291,19 @@ impl Endpoint {
         if needs_rekey {
             self.start_initiation(now, *peer, now);
         }
-        true
+        Ok(())
     }
 
     // ----- inputs -----
 
     /// Takes one datagram received from `from`. Authenticated payloads come out of
     /// [`Endpoint::poll_event`]; answers out of [`Endpoint::poll_transmit`].
-    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) -> Result<(), ReceiveError> {
+    pub fn handle_datagram(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), ReceiveError> {
         match wire::decode(datagram)? {
             Packet::HandshakeInit { sender_index, noise } => self.on_init(now, from, sender_index, noise),
             Packet::HandshakeResponse {
@@ -347,7 +373,10 @@ impl Endpoint {
                 initiation.retry_at = now + config.handshake_retry;
                 if let Some(destination) = state.address {
                     let datagram = finish.clone();
-                    self.transmits.push_back(Transmit { destination, datagram });
+                    self.transmits.push_back(Transmit {
+                        destination,
+                        datagram,
+                    });
                 }
             }
             InitiationStage::AwaitResponse(_) => {
@@ -391,8 +420,8 @@ impl Endpoint {
     fn new_index(&mut self, owner: IndexOwner) -> u32 {
         loop {
             let index = self.rng.next_u32();
-            if !self.indices.contains_key(&index) {
-                self.indices.insert(index, owner);
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.indices.entry(index) {
+                slot.insert(owner);
                 return index;
             }
         }
@@ -410,7 +439,10 @@ impl Endpoint {
         );
         let mut noise = Vec::new();
         let written = handshake.write_message(&[], &mut noise);
-        debug_assert!(written.is_ok(), "the first message of a new handshake is always ours to write");
+        debug_assert!(
+            written.is_ok(),
+            "the first message of a new handshake is always ours to write"
+        );
         let Some(state) = self.peers.get_mut(&peer) else {
             self.indices.remove(&local_index);
             return;
@@ -428,11 +460,20 @@ impl Endpoint {
                 noise: &noise,
             }
             .encode(&mut datagram);
-            self.transmits.push_back(Transmit { destination, datagram });
+            self.transmits.push_back(Transmit {
+                destination,
+                datagram,
+            });
         }
     }
 
-    fn on_init(&mut self, now: Timestamp, from: SocketAddr, sender_index: u32, noise: &[u8]) -> Result<(), ReceiveError> {
+    fn on_init(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        sender_index: u32,
+        noise: &[u8],
+    ) -> Result<(), ReceiveError> {
         let mut handshake = Handshake::new(
             Pattern::XX,
             Role::Responder,
@@ -445,7 +486,11 @@ impl Endpoint {
         let mut response = Vec::new();
         handshake.write_message(&[], &mut response)?;
         if self.responders.len() >= self.config.max_pending_responders {
-            let oldest = self.responders.iter().min_by_key(|(_, r)| r.created).map(|(i, _)| *i);
+            let oldest = self
+                .responders
+                .iter()
+                .min_by_key(|(_, r)| r.created)
+                .map(|(i, _)| *i);
             if let Some(oldest) = oldest {
                 self.responders.remove(&oldest);
                 self.indices.remove(&oldest);
@@ -467,15 +512,27 @@ impl Endpoint {
             noise: &response,
         }
         .encode(&mut datagram);
-        self.transmits.push_back(Transmit { destination: from, datagram });
+        self.transmits.push_back(Transmit {
+            destination: from,
+            datagram,
+        });
         Ok(())
     }
 
-    fn on_response(&mut self, now: Timestamp, sender_index: u32, receiver_index: u32, noise: &[u8]) -> Result<(), ReceiveError> {
+    fn on_response(
+        &mut self,
+        now: Timestamp,
+        sender_index: u32,
+        receiver_index: u32,
+        noise: &[u8],
+    ) -> Result<(), ReceiveError> {
         let Some(IndexOwner::Peer(peer)) = self.indices.get(&receiver_index).copied() else {
             return Err(ReceiveError::UnknownIndex(receiver_index));
         };
-        let state = self.peers.get_mut(&peer).ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let state = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
         let initiation = state
             .initiation
             .as_mut()
@@ -503,7 +560,9 @@ impl Endpoint {
         }
         .encode(&mut finish);
         initiation.retry_at = now + self.config.handshake_retry;
-        initiation.stage = InitiationStage::AwaitConfirmation { finish: finish.clone() };
+        initiation.stage = InitiationStage::AwaitConfirmation {
+            finish: finish.clone(),
+        };
         if let Some(destination) = state.address {
             self.transmits.push_back(Transmit {
                 destination,
@@ -525,7 +584,9 @@ impl Endpoint {
             Some(IndexOwner::Responder) => {}
             // A repeated finish: our confirmation was lost. Confirm again, to the address
             // we already trust rather than wherever this copy came from.
-            Some(IndexOwner::Peer(peer)) => return self.confirm_again(now, peer, receiver_index, sender_index),
+            Some(IndexOwner::Peer(peer)) => {
+                return self.confirm_again(now, peer, receiver_index, sender_index)
+            }
             None => return Err(ReceiveError::UnknownIndex(receiver_index)),
         }
         let responder = self
@@ -549,13 +610,21 @@ impl Endpoint {
         Ok(())
     }
 
-    fn confirm_again(&mut self, now: Timestamp, peer: PublicKey, local_index: u32, remote_index: u32) -> Result<(), ReceiveError> {
+    fn confirm_again(
+        &mut self,
+        now: Timestamp,
+        peer: PublicKey,
+        local_index: u32,
+        remote_index: u32,
+    ) -> Result<(), ReceiveError> {
         let config = &self.config.session;
-        let state = self.peers.get(&peer).ok_or(ReceiveError::UnknownIndex(local_index))?;
-        let is_current_from_this_finish = state
-            .session
-            .current(now, config)
-            .is_some_and(|k| k.local_index() == local_index && k.remote_index() == remote_index && !k.initiated_locally());
+        let state = self
+            .peers
+            .get(&peer)
+            .ok_or(ReceiveError::UnknownIndex(local_index))?;
+        let is_current_from_this_finish = state.session.current(now, config).is_some_and(|k| {
+            k.local_index() == local_index && k.remote_index() == remote_index && !k.initiated_locally()
+        });
         if !is_current_from_this_finish {
             return Err(ReceiveError::UnknownIndex(local_index));
         }
@@ -575,7 +644,10 @@ impl Endpoint {
             return Err(ReceiveError::UnknownIndex(receiver_index));
         };
         let config = &self.config.session;
-        let state = self.peers.get_mut(&peer).ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let state = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
         let mut buffer = ciphertext.to_vec();
         let (len, slot) = state
             .session
@@ -585,14 +657,21 @@ impl Endpoint {
         // Roaming: an authenticated packet is proof enough of the peer's new address.
         state.address = Some(from);
         if slot == KeySlot::Confirmed {
-            if state.initiation.as_ref().is_some_and(|i| i.local_index == receiver_index) {
+            if state
+                .initiation
+                .as_ref()
+                .is_some_and(|i| i.local_index == receiver_index)
+            {
                 state.initiation = None;
             }
             self.flush_staged(now, peer);
             self.events.push_back(EndpointEvent::Established { peer });
         }
         if !buffer.is_empty() {
-            self.events.push_back(EndpointEvent::Received { peer, payload: buffer });
+            self.events.push_back(EndpointEvent::Received {
+                peer,
+                payload: buffer,
+            });
         }
         let config = &self.config.session;
         let state = self.peers.get(&peer);
@@ -614,7 +693,10 @@ impl Endpoint {
         if state.session.seal(now, config, payload, &mut datagram).is_err() {
             return false;
         }
-        self.transmits.push_back(Transmit { destination, datagram });
+        self.transmits.push_back(Transmit {
+            destination,
+            datagram,
+        });
         true
     }
 

@@ -7,7 +7,9 @@ mod keys;
 mod replay;
 mod session;
 
-pub use endpoint::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Transmit};
+pub use endpoint::{
+    Endpoint, EndpointConfig, EndpointEvent, ReceiveError, SendError, Transmit, MAX_PAYLOAD_BYTES, PROLOGUE,
+};
 pub use keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGES};
 pub use replay::{ReplayWindow, WINDOW_COUNTERS};
 pub use session::{KeySlot, Session, SessionConfig};

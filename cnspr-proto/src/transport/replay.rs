@@ -30,7 +30,9 @@ impl Default for ReplayWindow {
 
 impl std::fmt::Debug for ReplayWindow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplayWindow").field("greatest", &self.greatest).finish()
+        f.debug_struct("ReplayWindow")
+            .field("greatest", &self.greatest)
+            .finish()
     }
 }
 

@@ -106,7 +106,8 @@ impl Session {
         counter: u64,
         ciphertext: &mut [u8],
     ) -> Result<(usize, KeySlot), OpenError> {
-        let fresh = |keys: &&mut TransportKeys| keys.local_index() == local_index && !expired(keys, now, config);
+        let fresh =
+            |keys: &&mut TransportKeys| keys.local_index() == local_index && !expired(keys, now, config);
         if let Some(keys) = self.current.as_mut().filter(fresh) {
             return Ok((keys.open(counter, ciphertext)?, KeySlot::Current));
         }
@@ -156,7 +157,9 @@ impl Session {
 
     /// The earliest time at which [`Session::expire`] has something to drop.
     pub fn next_expiry(&self, config: &SessionConfig) -> Option<Timestamp> {
-        self.slots().map(|keys| keys.created() + config.reject_after).min()
+        self.slots()
+            .map(|keys| keys.created() + config.reject_after)
+            .min()
     }
 
     /// Replaces all keys with none (the peer was removed or restarted); returns their indices.
@@ -167,7 +170,9 @@ impl Session {
     }
 
     fn slots(&self) -> impl Iterator<Item = &TransportKeys> {
-        [&self.current, &self.previous, &self.unconfirmed].into_iter().flatten()
+        [&self.current, &self.previous, &self.unconfirmed]
+            .into_iter()
+            .flatten()
     }
 }
 

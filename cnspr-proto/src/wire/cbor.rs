@@ -56,18 +56,15 @@ pub fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], max_bytes: usize) -> Re
     }
     // Read through a shrinking slice so leftover bytes can be detected.
     let mut rest = bytes;
-    let value =
-        ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_CBOR_DEPTH).map_err(|e| {
-            match e {
-                // A slice reader only fails at end of input.
-                ciborium::de::Error::Io(_) => CborError::Truncated,
-                ciborium::de::Error::Syntax(offset) => CborError::Syntax(offset),
-                ciborium::de::Error::Semantic(offset, message) => {
-                    CborError::Semantic { offset, message }
-                }
-                ciborium::de::Error::RecursionLimitExceeded => CborError::TooDeep,
-            }
-        })?;
+    let value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_CBOR_DEPTH).map_err(|e| {
+        match e {
+            // A slice reader only fails at end of input.
+            ciborium::de::Error::Io(_) => CborError::Truncated,
+            ciborium::de::Error::Syntax(offset) => CborError::Syntax(offset),
+            ciborium::de::Error::Semantic(offset, message) => CborError::Semantic { offset, message },
+            ciborium::de::Error::RecursionLimitExceeded => CborError::TooDeep,
+        }
+    })?;
     if !rest.is_empty() {
         return Err(CborError::TrailingBytes(rest.len()));
     }

@@ -258,14 +258,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], PacketError> {
-        let (head, rest) = self
-            .rest
-            .split_first_chunk::<N>()
-            .ok_or(PacketError::TooShort {
-                what: self.kind.name(),
-                expected: self.kind.fixed_len(),
-                actual: self.total,
-            })?;
+        let (head, rest) = self.rest.split_first_chunk::<N>().ok_or(PacketError::TooShort {
+            what: self.kind.name(),
+            expected: self.kind.fixed_len(),
+            actual: self.total,
+        })?;
         self.rest = rest;
         Ok(*head)
     }
@@ -509,10 +506,7 @@ mod tests {
         assert!(decode(&at_limit).is_ok());
         let mut over = at_limit;
         over.push(0);
-        assert_eq!(
-            decode(&over),
-            Err(PacketError::TooLarge(MAX_DATAGRAM_BYTES + 1))
-        );
+        assert_eq!(decode(&over), Err(PacketError::TooLarge(MAX_DATAGRAM_BYTES + 1)));
     }
 
     #[test]
