@@ -4,6 +4,8 @@
 
 pub mod crypto;
 pub mod identity;
+pub mod membership;
+pub mod node;
 pub mod noise;
 pub mod rng;
 pub mod time;

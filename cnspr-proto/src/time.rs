@@ -12,6 +12,9 @@ impl Timestamp {
     /// The caller's epoch.
     pub const ZERO: Timestamp = Timestamp(0);
 
+    /// Later than any real time: "no timer".
+    pub const MAX: Timestamp = Timestamp(u64::MAX);
+
     /// The time `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
         Timestamp(micros)

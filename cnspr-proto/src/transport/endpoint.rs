@@ -224,6 +224,15 @@ impl Endpoint {
         self.peers.get(peer)?.session.current(now, &self.config.session)
     }
 
+    /// Every peer this endpoint holds usable keys with.
+    pub fn peers_with_keys(&self, now: Timestamp) -> impl Iterator<Item = &PublicKey> {
+        let config = &self.config.session;
+        self.peers
+            .iter()
+            .filter(move |(_, p)| p.session.current(now, config).is_some())
+            .map(|(key, _)| key)
+    }
+
     /// Whether a handshake we started with `peer` is in flight.
     pub fn is_handshaking(&self, peer: &PublicKey) -> bool {
         self.peers.get(peer).is_some_and(|p| p.initiation.is_some())

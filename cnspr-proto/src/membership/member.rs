@@ -1,0 +1,94 @@
+//! What one device knows about one member of the mesh.
+
+use std::net::SocketAddr;
+
+use crate::identity::DeviceId;
+use crate::membership::message::Status;
+use crate::membership::rtt::RttEstimate;
+use crate::membership::suspicion::Suspicion;
+use crate::time::Timestamp;
+
+/// The states `cnspr members` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberState {
+    /// A direct session works.
+    Active,
+    /// Missed probes; being checked.
+    Suspect,
+    /// Not reachable directly, reachable through another device.
+    Indirect,
+    /// Declared failed (or never heard from yet).
+    Unreachable,
+    /// Said goodbye.
+    Left,
+}
+
+impl MemberState {
+    /// The lower-case name shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Active => "active",
+            MemberState::Suspect => "suspect",
+            MemberState::Indirect => "indirect",
+            MemberState::Unreachable => "unreachable",
+            MemberState::Left => "left",
+        }
+    }
+}
+
+/// One device of the roster, as this device sees it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Its device ID.
+    pub id: DeviceId,
+    /// The highest incarnation heard of.
+    pub incarnation: u64,
+    /// Its agreed state at that incarnation.
+    pub status: Status,
+    /// Whether our last probe reached it only through a relay.
+    pub indirect: bool,
+    /// Where to reach it.
+    pub address: Option<SocketAddr>,
+    /// Round trips of our probes.
+    pub rtt: RttEstimate,
+    /// When an authenticated packet last came from it.
+    pub last_heard: Option<Timestamp>,
+    /// When its shown state last changed.
+    pub since: Timestamp,
+    /// The running suspicion, while suspect.
+    pub suspicion: Option<Suspicion>,
+}
+
+impl Member {
+    /// A roster member not heard from yet: unreachable at incarnation zero, so any real
+    /// announcement (incarnations start above zero) supersedes it.
+    pub fn unheard(id: DeviceId, address: Option<SocketAddr>, now: Timestamp) -> Self {
+        Self {
+            id,
+            incarnation: 0,
+            status: Status::Unreachable,
+            indirect: false,
+            address,
+            rtt: RttEstimate::default(),
+            last_heard: None,
+            since: now,
+            suspicion: None,
+        }
+    }
+
+    /// The state shown to people.
+    pub fn state(&self) -> MemberState {
+        match self.status {
+            Status::Alive if self.indirect => MemberState::Indirect,
+            Status::Alive => MemberState::Active,
+            Status::Suspect => MemberState::Suspect,
+            Status::Unreachable => MemberState::Unreachable,
+            Status::Left => MemberState::Left,
+        }
+    }
+
+    /// Whether it takes part in probing and news (alive or suspect).
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, Status::Alive | Status::Suspect)
+    }
+}

@@ -1,0 +1,133 @@
+//! What devices say to each other about membership, inside encrypted data packets.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::DeviceId;
+use crate::transport::MAX_PAYLOAD_BYTES;
+use crate::wire::cbor::{self, CborError};
+
+/// One membership message with the sender's own incarnation and piggybacked updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sender's incarnation: every direct message proves the sender alive at it.
+    pub incarnation: u64,
+    /// The message proper.
+    pub body: Body,
+    /// Recent membership changes, gossiped along.
+    pub updates: Vec<Update>,
+}
+
+/// The kinds of membership message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Are you there?
+    Ping {
+        /// Matches the answer to the question.
+        seq: u32,
+    },
+    /// Yes.
+    Ack {
+        /// The ping's sequence number.
+        seq: u32,
+    },
+    /// Please probe `target` for me; I could not reach it directly.
+    ProbeRequest {
+        /// The requester's sequence number, echoed in the report.
+        seq: u32,
+        /// Whom to probe.
+        target: DeviceId,
+    },
+    /// What came of a probe made on request.
+    ProbeReport {
+        /// The requester's sequence number.
+        seq: u32,
+        /// Whom it was about.
+        target: DeviceId,
+        /// Whether the target answered.
+        reachable: bool,
+    },
+    /// Nothing but the piggybacked updates (a flood of news).
+    News,
+}
+
+/// The state of one device as some device reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Status {
+    /// Running and answering.
+    Alive,
+    /// Failed a probe; being checked.
+    Suspect,
+    /// Declared failed.
+    Unreachable,
+    /// Said goodbye.
+    Left,
+}
+
+/// One piece of membership news.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// Whom it is about.
+    pub member: DeviceId,
+    /// That device's incarnation the news is about; higher news wins.
+    pub incarnation: u64,
+    /// Its state.
+    pub status: Status,
+    /// Who says so (for suspicions: the accuser, so confirmations can be counted).
+    pub reporter: DeviceId,
+    /// An address the reporter reached it at.
+    pub address: Option<SocketAddr>,
+}
+
+impl Envelope {
+    /// The CBOR bytes of this message.
+    pub fn encode(&self) -> Result<Vec<u8>, CborError> {
+        cbor::encode(self)
+    }
+
+    /// Parses a message; never panics, refuses anything over one datagram.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CborError> {
+        cbor::decode_bounded(bytes, MAX_PAYLOAD_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(byte: u8) -> DeviceId {
+        DeviceId::from_bytes([byte; 32])
+    }
+
+    #[test]
+    fn round_trips_and_a_full_piggyback_fits_one_datagram() {
+        let update = Update {
+            member: id(1),
+            incarnation: u64::MAX,
+            status: Status::Suspect,
+            reporter: id(2),
+            address: Some("[2001:db8::1]:3030".parse().expect("valid address")),
+        };
+        let envelope = Envelope {
+            incarnation: u64::MAX,
+            body: Body::ProbeReport {
+                seq: u32::MAX,
+                target: id(3),
+                reachable: true,
+            },
+            updates: vec![update; 8],
+        };
+        let bytes = envelope.encode().expect("encodes");
+        assert!(bytes.len() <= MAX_PAYLOAD_BYTES, "{} bytes", bytes.len());
+        assert_eq!(Envelope::decode(&bytes), Ok(envelope));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let _ = Envelope::decode(&bytes);
+        }
+    }
+}

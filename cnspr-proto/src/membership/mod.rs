@@ -1,0 +1,410 @@
+//! Membership and failure detection: SWIM with Lifeguard's refinements, over the encrypted
+//! sessions of [`crate::transport`].
+//!
+//! - Each device probes its successors on the monitoring [`overlay::Ring`] in turn, one
+//!   per probe interval, skipping a device that just proved itself alive.
+//! - A probe that gets no answer asks the target's other monitors to probe it
+//!   ([`Body::ProbeRequest`]); if one reaches it, the target is `indirect`.
+//! - If nobody reaches it, it becomes `suspect`. The news floods the ring; its monitors
+//!   probe it at once and confirm, and every confirmation shortens the suspicion timeout
+//!   ([`suspicion`]). The target, hearing it is suspected, refutes with a higher
+//!   incarnation. When the timeout ends it is `unreachable`.
+//! - A device that misses answers or sleeps slows down and waits longer before accusing
+//!   anyone ([`health`]).
+//! - Every direct message carries the sender's incarnation, so a device that restarts or
+//!   wakes up is taken back at once.
+//!
+//! Sans-IO like the rest of the core: inputs are [`Membership::handle_envelope`],
+//! [`Membership::handle_timeout`] and the commands; outputs are drained with
+//! [`Membership::poll_outgoing`] and [`Membership::poll_event`], and
+//! [`Membership::poll_timeout`] says when to call `handle_timeout` next.
+
+mod broadcast;
+mod config;
+mod health;
+mod member;
+mod message;
+mod news;
+mod overlay;
+mod probe;
+mod rtt;
+mod suspicion;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+pub use config::MembershipConfig;
+pub use member::{Member, MemberState};
+pub use message::{Body, Envelope, Status, Update};
+pub use rtt::RttEstimate;
+
+use crate::identity::DeviceId;
+use crate::rng::Rng;
+use crate::time::Timestamp;
+use broadcast::Broadcasts;
+use health::LocalHealth;
+use overlay::Ring;
+use probe::{Probe, RelayedProbe};
+
+/// A message for the node to seal and send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// To whom.
+    pub to: DeviceId,
+    /// What.
+    pub envelope: Envelope,
+}
+
+/// What membership reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipEvent {
+    /// A member's shown state changed.
+    StateChanged {
+        /// Who.
+        member: DeviceId,
+        /// Its state before.
+        previous: MemberState,
+        /// Its state now.
+        state: MemberState,
+    },
+    /// A member was reached at a new address.
+    AddressChanged {
+        /// Who.
+        member: DeviceId,
+        /// Where it is now.
+        address: SocketAddr,
+    },
+}
+
+/// Most probes (our own and confirmations) in flight at once.
+const MAX_PROBES: usize = 8;
+/// Most probes made on others' request in flight at once.
+const MAX_RELAYED: usize = 32;
+
+/// One device's view of the mesh and its failure detector.
+pub struct Membership {
+    config: MembershipConfig,
+    own: DeviceId,
+    incarnation: u64,
+    leaving: bool,
+    members: BTreeMap<DeviceId, Member>,
+    ring: Ring,
+    health: LocalHealth,
+    broadcasts: Broadcasts,
+    flood: BTreeMap<DeviceId, Vec<Update>>,
+    probes: BTreeMap<u32, Probe>,
+    relayed: BTreeMap<u32, RelayedProbe>,
+    next_seq: u32,
+    next_probe: Timestamp,
+    probe_cursor: usize,
+    next_reconnect: Timestamp,
+    last_input: Timestamp,
+    rng: Rng,
+    outgoing: VecDeque<Outgoing>,
+    events: VecDeque<MembershipEvent>,
+}
+
+impl Membership {
+    /// The membership of device `own` with the given roster (other devices and any known
+    /// address). `boot` counts this device's starts and must grow with each one (the
+    /// daemon persists it), so that incarnations of a restarted device supersede all of
+    /// its earlier ones.
+    pub fn new(
+        config: MembershipConfig,
+        own: DeviceId,
+        roster: impl IntoIterator<Item = (DeviceId, Option<SocketAddr>)>,
+        boot: u32,
+        rng_seed: [u8; 32],
+        now: Timestamp,
+    ) -> Self {
+        let members: BTreeMap<DeviceId, Member> = roster
+            .into_iter()
+            .filter(|(id, _)| *id != own)
+            .map(|(id, address)| (id, Member::unheard(id, address, now)))
+            .collect();
+        let ring = Ring::new(own, members.keys().copied());
+        Self {
+            health: LocalHealth::new(config.health_max),
+            config,
+            own,
+            incarnation: (u64::from(boot) << 32).max(1),
+            leaving: false,
+            members,
+            ring,
+            broadcasts: Broadcasts::default(),
+            flood: BTreeMap::new(),
+            probes: BTreeMap::new(),
+            relayed: BTreeMap::new(),
+            next_seq: 0,
+            next_probe: now,
+            probe_cursor: 0,
+            next_reconnect: now,
+            last_input: now,
+            rng: Rng::from_seed(rng_seed),
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// This device's ID.
+    pub fn own_id(&self) -> DeviceId {
+        self.own
+    }
+
+    /// This device's current incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Every other member of the roster.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    /// One member.
+    pub fn member(&self, id: &DeviceId) -> Option<&Member> {
+        self.members.get(id)
+    }
+
+    /// The local health multiplier (1 = healthy).
+    pub fn health_multiplier(&self) -> u32 {
+        self.health.multiplier()
+    }
+
+    /// Whether this device has said goodbye.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving
+    }
+
+    // ----- commands -----
+
+    /// Announces this device to its ring neighbours (whatever their state), so a device
+    /// that starts (or wakes) is taken back at once rather than at the next probe round;
+    /// the news floods on from them.
+    pub fn announce(&mut self, now: Timestamp) {
+        self.last_input = self.last_input.max(now);
+        let reachable = |id: &DeviceId| self.members.get(id).is_some_and(|m| m.address.is_some());
+        let mut targets = self.ring.successors(self.config.monitors, reachable);
+        for id in self.ring.predecessors(self.config.monitors, reachable) {
+            if !targets.contains(&id) {
+                targets.push(id);
+            }
+        }
+        for target in targets {
+            self.send(target, Body::Ping { seq: 0 }, Vec::new());
+        }
+    }
+
+    /// Says goodbye: every live member hears that this device left, and probing stops.
+    pub fn leave(&mut self, now: Timestamp) {
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        self.probes.clear();
+        self.relayed.clear();
+        let update = self.own_update(Status::Left);
+        let live: Vec<DeviceId> = self
+            .members
+            .values()
+            .filter(|m| m.is_live())
+            .map(|m| m.id)
+            .collect();
+        for to in live {
+            self.send(to, Body::News, vec![update.clone()]);
+        }
+        self.last_input = self.last_input.max(now);
+    }
+
+    /// The node saw an authenticated packet from `member` arrive from `address`.
+    pub fn observe_address(&mut self, member: &DeviceId, address: SocketAddr) {
+        if let Some(m) = self.members.get_mut(member) {
+            if m.address != Some(address) {
+                m.address = Some(address);
+                self.events.push_back(MembershipEvent::AddressChanged {
+                    member: *member,
+                    address,
+                });
+            }
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Takes a message that arrived, authenticated, from `from`.
+    pub fn handle_envelope(&mut self, now: Timestamp, from: DeviceId, envelope: Envelope) {
+        self.note_wake(now);
+        if self.leaving || !self.members.contains_key(&from) {
+            return;
+        }
+        if let Some(member) = self.members.get_mut(&from) {
+            member.last_heard = Some(now);
+        }
+        self.handle_incarnation(now, from, envelope.incarnation);
+        for update in envelope.updates {
+            self.apply_update(now, update, Some(from));
+        }
+        self.handle_body(now, from, envelope.body);
+        self.flush_flood();
+    }
+
+    /// Runs every timer that is due.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.note_wake(now);
+        if self.leaving {
+            return;
+        }
+        self.expire_probes(now);
+        self.expire_suspicions(now);
+        if now >= self.next_probe {
+            self.probe_next(now);
+            self.next_probe = now + self.config.probe_interval * self.health.multiplier();
+        }
+        if now >= self.next_reconnect {
+            self.reconnect(now);
+            self.next_reconnect = now + self.config.reconnect_interval;
+        }
+        self.flush_flood();
+    }
+
+    // ----- outputs -----
+
+    /// The next message to send.
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+        self.outgoing.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<MembershipEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Membership::handle_timeout`] next has work; `None` once this device left.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.leaving {
+            return None;
+        }
+        let probes = self.probes.values().map(|p| p.deadline);
+        let relayed = self.relayed.values().map(|r| r.deadline);
+        let suspicions = self.members.values().filter_map(|m| self.suspicion_deadline(m));
+        [self.next_probe, self.next_reconnect]
+            .into_iter()
+            .chain(probes)
+            .chain(relayed)
+            .chain(suspicions)
+            .min()
+    }
+
+    // ----- shared helpers -----
+
+    /// Wakes from sleep: a timer that fires far later than asked means this device was
+    /// suspended. Its suspicions could not have heard refutations, and others have
+    /// probably declared it unreachable: restart the former, refute the latter.
+    fn note_wake(&mut self, now: Timestamp) {
+        let overdue = self
+            .poll_timeout()
+            .map(|due| now.saturating_since(due.max(self.last_input)));
+        self.last_input = self.last_input.max(now);
+        if self.leaving || overdue.is_none_or(|late| late < self.config.sleep_threshold) {
+            return;
+        }
+        self.health.worse();
+        self.probes.clear();
+        self.relayed.clear();
+        for member in self.members.values_mut() {
+            if let Some(suspicion) = &mut member.suspicion {
+                suspicion.restart(now);
+            }
+        }
+        self.incarnation += 1;
+        self.next_probe = now + self.config.probe_interval;
+        self.announce(now);
+    }
+
+    /// Sends the news gathered while handling one input, batched per neighbour.
+    fn flush_flood(&mut self) {
+        let flood = std::mem::take(&mut self.flood);
+        for (to, updates) in flood {
+            for chunk in updates.chunks(self.config.piggyback_max.max(1)) {
+                self.send(to, Body::News, chunk.to_vec());
+            }
+        }
+    }
+
+    fn send(&mut self, to: DeviceId, body: Body, mut updates: Vec<Update>) {
+        let room = self.config.piggyback_max.saturating_sub(updates.len());
+        updates.extend(self.broadcasts.take(room, self.retransmit_limit()));
+        self.outgoing.push_back(Outgoing {
+            to,
+            envelope: Envelope {
+                incarnation: self.incarnation,
+                body,
+                updates,
+            },
+        });
+    }
+
+    fn retransmit_limit(&self) -> u32 {
+        let devices = u32::try_from(self.members.len() + 1).unwrap_or(u32::MAX);
+        self.config.retransmit_mult * (u32::BITS - devices.leading_zeros()).max(1)
+    }
+
+    fn own_update(&self, status: Status) -> Update {
+        Update {
+            member: self.own,
+            incarnation: self.incarnation,
+            status,
+            reporter: self.own,
+            address: None,
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// Live members this device monitors (its ring successors).
+    fn monitored(&self) -> Vec<DeviceId> {
+        self.ring.successors(self.config.monitors, |id| {
+            self.members.get(id).is_some_and(Member::is_live)
+        })
+    }
+
+    /// Live ring neighbours both ways: where news floods.
+    fn neighbours(&self) -> Vec<DeviceId> {
+        let live = |id: &DeviceId| self.members.get(id).is_some_and(Member::is_live);
+        let mut all = self.ring.successors(self.config.monitors, live);
+        for id in self.ring.predecessors(self.config.monitors, live) {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+        all
+    }
+
+    /// Changes a member's state and reports what people would see change.
+    fn set_status(&mut self, now: Timestamp, id: DeviceId, incarnation: u64, status: Status, indirect: bool) {
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
+        let previous = member.state();
+        member.incarnation = incarnation;
+        member.status = status;
+        member.indirect = indirect && status == Status::Alive;
+        if status != Status::Suspect {
+            member.suspicion = None;
+        }
+        let state = member.state();
+        if state != previous {
+            member.since = now;
+            self.events.push_back(MembershipEvent::StateChanged {
+                member: id,
+                previous,
+                state,
+            });
+        }
+    }
+}

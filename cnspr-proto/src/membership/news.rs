@@ -1,0 +1,164 @@
+//! Membership news: applying updates by SWIM's incarnation rules, refuting news about this
+//! device, flooding what is new, and declaring suspects unreachable.
+
+use crate::identity::DeviceId;
+use crate::membership::message::{Body, Status, Update};
+use crate::membership::suspicion::Suspicion;
+use crate::membership::{Member, Membership};
+use crate::time::Timestamp;
+
+impl Membership {
+    /// A direct message from `from` proved it alive at `incarnation`.
+    pub(super) fn handle_incarnation(&mut self, now: Timestamp, from: DeviceId, incarnation: u64) {
+        let Some(member) = self.members.get(&from) else {
+            return;
+        };
+        if incarnation > member.incarnation {
+            let update = Update {
+                member: from,
+                incarnation,
+                status: Status::Alive,
+                reporter: self.own,
+                address: member.address,
+            };
+            self.apply_update(now, update, None);
+        } else if member.status != Status::Alive {
+            // It speaks but we hold it suspect, unreachable or gone at its incarnation:
+            // tell it, so it refutes with a higher one.
+            let update = Update {
+                member: from,
+                incarnation: member.incarnation,
+                status: member.status,
+                reporter: self.own,
+                address: None,
+            };
+            self.send(from, Body::News, vec![update]);
+        }
+    }
+
+    /// Applies one piece of news from `source` (`None`: our own finding). What changes our
+    /// view is flooded on.
+    pub(super) fn apply_update(&mut self, now: Timestamp, update: Update, source: Option<DeviceId>) {
+        if update.member == self.own {
+            self.refute(update);
+            return;
+        }
+        let Some(member) = self.members.get(&update.member) else {
+            return;
+        };
+        let newer = update.incarnation > member.incarnation;
+        let same = update.incarnation == member.incarnation;
+        let changed = match update.status {
+            Status::Alive => newer,
+            Status::Suspect => newer || (same && member.status == Status::Alive),
+            Status::Unreachable => newer || (same && member.is_live()),
+            Status::Left => newer || (same && member.status != Status::Left),
+        };
+        if changed {
+            if member.address.is_none() || (update.status == Status::Alive && !self.heard_lately(member, now))
+            {
+                if let Some(address) = update.address {
+                    if let Some(member) = self.members.get_mut(&update.member) {
+                        member.address = Some(address);
+                    }
+                }
+            }
+            self.set_status(now, update.member, update.incarnation, update.status, false);
+            if update.status == Status::Suspect {
+                self.start_suspicion(now, &update);
+            }
+            self.spread(update, source);
+            return;
+        }
+        // Same suspicion from another accuser: a Lifeguard confirmation.
+        if same && update.status == Status::Suspect && member.status == Status::Suspect {
+            let needed = self.config.suspicion_confirmations;
+            let confirmed = self
+                .members
+                .get_mut(&update.member)
+                .and_then(|m| m.suspicion.as_mut())
+                .is_some_and(|s| s.confirm(update.reporter, needed));
+            if confirmed {
+                self.spread(update, source);
+            }
+        }
+    }
+
+    fn heard_lately(&self, member: &Member, now: Timestamp) -> bool {
+        member
+            .last_heard
+            .is_some_and(|heard| now.saturating_since(heard) < self.config.recently_heard)
+    }
+
+    fn start_suspicion(&mut self, now: Timestamp, update: &Update) {
+        if let Some(member) = self.members.get_mut(&update.member) {
+            member.suspicion = Some(Suspicion::new(now, update.reporter));
+        }
+        // A monitor of the suspect checks for itself; if it cannot reach it either, its
+        // own accusation confirms the suspicion.
+        if update.reporter != self.own && self.monitored().contains(&update.member) {
+            self.start_probe(now, update.member, true);
+        }
+    }
+
+    /// News that this device is suspect, unreachable or gone: prove otherwise with a
+    /// higher incarnation (unless it really is leaving).
+    fn refute(&mut self, update: Update) {
+        if self.leaving || update.status == Status::Alive || update.incarnation < self.incarnation {
+            return;
+        }
+        self.incarnation = update.incarnation + 1;
+        self.health.worse();
+        let alive = self.own_update(Status::Alive);
+        self.spread(alive, None);
+    }
+
+    /// Sends news to every live ring neighbour (but its source) and queues it for
+    /// piggybacking, which repairs what the flood missed.
+    fn spread(&mut self, update: Update, source: Option<DeviceId>) {
+        self.broadcasts.push(update.clone());
+        let mut targets = self.neighbours();
+        // The subject of a suspicion hears it too, so it can refute.
+        if update.status == Status::Suspect && !targets.contains(&update.member) && update.member != self.own
+        {
+            targets.push(update.member);
+        }
+        for to in targets {
+            if Some(to) != source {
+                let batch = self.flood.entry(to).or_default();
+                batch.retain(|queued| queued.member != update.member);
+                batch.push(update.clone());
+            }
+        }
+    }
+
+    pub(super) fn suspicion_deadline(&self, member: &Member) -> Option<Timestamp> {
+        let suspicion = member.suspicion.as_ref()?;
+        let config = &self.config;
+        Some(suspicion.deadline(
+            config.suspicion_min,
+            config.suspicion_max,
+            config.suspicion_confirmations,
+        ))
+    }
+
+    /// Suspects whose time ran out without a refutation become unreachable.
+    pub(super) fn expire_suspicions(&mut self, now: Timestamp) {
+        let expired: Vec<(DeviceId, u64)> = self
+            .members
+            .values()
+            .filter(|m| m.status == Status::Suspect && self.suspicion_deadline(m).is_some_and(|d| d <= now))
+            .map(|m| (m.id, m.incarnation))
+            .collect();
+        for (member, incarnation) in expired {
+            let update = Update {
+                member,
+                incarnation,
+                status: Status::Unreachable,
+                reporter: self.own,
+                address: None,
+            };
+            self.apply_update(now, update, None);
+        }
+    }
+}

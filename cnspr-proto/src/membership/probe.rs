@@ -1,0 +1,279 @@
+//! Probing: the direct ping, the indirect probe through other monitors, the probes this
+//! device makes on others' request, and reconnecting to unreachable devices.
+
+use crate::identity::DeviceId;
+use crate::membership::message::{Body, Status, Update};
+use crate::membership::{Member, Membership, MAX_PROBES, MAX_RELAYED};
+use crate::time::Timestamp;
+
+/// One of our probes in flight.
+#[derive(Debug, Clone)]
+pub(super) struct Probe {
+    pub(super) target: DeviceId,
+    pub(super) sent: Timestamp,
+    pub(super) deadline: Timestamp,
+    pub(super) phase: Phase,
+    /// A failed probe raises a suspicion; an announcement to an unheard device does not.
+    pub(super) accuses: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Direct,
+    Indirect { asked: usize, nacks: usize },
+}
+
+/// A probe this device makes because another asked it to.
+#[derive(Debug, Clone)]
+pub(super) struct RelayedProbe {
+    pub(super) requester: DeviceId,
+    pub(super) requester_seq: u32,
+    pub(super) target: DeviceId,
+    pub(super) deadline: Timestamp,
+}
+
+impl Membership {
+    /// The probe round: the next monitored device that has not just proved itself alive.
+    pub(super) fn probe_next(&mut self, now: Timestamp) {
+        let monitored = self.monitored();
+        if monitored.is_empty() {
+            return;
+        }
+        for _ in 0..monitored.len() {
+            self.probe_cursor = (self.probe_cursor + 1) % monitored.len();
+            let target = monitored[self.probe_cursor];
+            let recently_heard = self
+                .members
+                .get(&target)
+                .and_then(|m| m.last_heard)
+                .is_some_and(|heard| now.saturating_since(heard) < self.config.recently_heard);
+            let probing = self.probes.values().any(|p| p.target == target);
+            if !recently_heard && !probing {
+                self.start_probe(now, target, true);
+                return;
+            }
+        }
+    }
+
+    /// Pings `target` and starts waiting for its answer.
+    pub(super) fn start_probe(&mut self, now: Timestamp, target: DeviceId, accuses: bool) {
+        if self.probes.len() >= MAX_PROBES || self.probes.values().any(|p| p.target == target) {
+            return;
+        }
+        let seq = self.next_seq();
+        let deadline = now + self.config.probe_timeout * self.health.multiplier();
+        self.probes.insert(
+            seq,
+            Probe {
+                target,
+                sent: now,
+                deadline,
+                phase: Phase::Direct,
+                accuses,
+            },
+        );
+        self.send(target, Body::Ping { seq }, Vec::new());
+    }
+
+    /// Unreachable devices are tried again now and then, so partitions heal and devices
+    /// that come back without announcing themselves are found.
+    pub(super) fn reconnect(&mut self, now: Timestamp) {
+        let candidates: Vec<DeviceId> = self
+            .members
+            .values()
+            .filter(|m| m.status == Status::Unreachable && m.address.is_some())
+            .map(|m| m.id)
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        for _ in 0..self.config.indirect_relays.max(1) {
+            let pick = candidates[(self.rng.next_u32() as usize) % candidates.len()];
+            self.start_probe(now, pick, false);
+        }
+    }
+
+    pub(super) fn handle_body(&mut self, now: Timestamp, from: DeviceId, body: Body) {
+        match body {
+            Body::Ping { seq } => self.send(from, Body::Ack { seq }, Vec::new()),
+            Body::Ack { seq } => self.on_ack(now, from, seq),
+            Body::ProbeRequest { seq, target } => self.on_probe_request(now, from, seq, target),
+            Body::ProbeReport {
+                seq,
+                target,
+                reachable,
+            } => self.on_probe_report(now, from, seq, target, reachable),
+            Body::News => {}
+        }
+    }
+
+    fn on_ack(&mut self, now: Timestamp, from: DeviceId, seq: u32) {
+        if let Some(relayed) = self.relayed.get(&seq).filter(|r| r.target == from).cloned() {
+            self.relayed.remove(&seq);
+            let body = Body::ProbeReport {
+                seq: relayed.requester_seq,
+                target: from,
+                reachable: true,
+            };
+            self.send(relayed.requester, body, Vec::new());
+            return;
+        }
+        let Some(probe) = self.probes.get(&seq).filter(|p| p.target == from).cloned() else {
+            return;
+        };
+        self.probes.remove(&seq);
+        self.health.better();
+        // The round trip is only meaningful for the direct phase; a late direct answer
+        // in the indirect phase still proves the direct path works.
+        if probe.phase == Phase::Direct {
+            if let Some(member) = self.members.get_mut(&from) {
+                member.rtt.record(now.saturating_since(probe.sent));
+            }
+        }
+        self.mark_reached(now, from, false);
+    }
+
+    fn on_probe_request(&mut self, now: Timestamp, from: DeviceId, requester_seq: u32, target: DeviceId) {
+        let known_live = self.members.get(&target).is_some_and(Member::is_live);
+        if target == self.own || target == from || !known_live || self.relayed.len() >= MAX_RELAYED {
+            return;
+        }
+        let seq = self.next_seq();
+        let deadline = now + self.config.probe_timeout * self.health.multiplier();
+        self.relayed.insert(
+            seq,
+            RelayedProbe {
+                requester: from,
+                requester_seq,
+                target,
+                deadline,
+            },
+        );
+        self.send(target, Body::Ping { seq }, Vec::new());
+    }
+
+    fn on_probe_report(
+        &mut self,
+        now: Timestamp,
+        from: DeviceId,
+        seq: u32,
+        target: DeviceId,
+        reachable: bool,
+    ) {
+        let Some(probe) = self.probes.get_mut(&seq).filter(|p| p.target == target) else {
+            return;
+        };
+        let Phase::Indirect { nacks, .. } = &mut probe.phase else {
+            return;
+        };
+        if !reachable {
+            *nacks += 1;
+            return;
+        }
+        let _ = from;
+        self.probes.remove(&seq);
+        self.health.better();
+        self.mark_reached(now, target, true);
+    }
+
+    /// A probe reached `target`, directly or through a relay.
+    fn mark_reached(&mut self, now: Timestamp, target: DeviceId, indirect: bool) {
+        let Some(member) = self.members.get(&target) else {
+            return;
+        };
+        if member.status == Status::Alive && member.indirect != indirect {
+            let incarnation = member.incarnation;
+            self.set_status(now, target, incarnation, Status::Alive, indirect);
+        }
+    }
+
+    /// Moves probes past their deadline on: direct to indirect, indirect to suspicion.
+    pub(super) fn expire_probes(&mut self, now: Timestamp) {
+        let due: Vec<u32> = self
+            .probes
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in due {
+            let Some(probe) = self.probes.remove(&seq) else {
+                continue;
+            };
+            match probe.phase {
+                Phase::Direct if probe.accuses => self.go_indirect(now, seq, probe),
+                Phase::Direct => {}
+                Phase::Indirect { asked, nacks } => {
+                    // Relays that answered "no" prove our own link works; silence from
+                    // them suggests the trouble may be ours.
+                    if nacks < asked {
+                        self.health.worse();
+                    }
+                    self.accuse(now, probe.target);
+                }
+            }
+        }
+        let relayed: Vec<u32> = self
+            .relayed
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in relayed {
+            if let Some(relay) = self.relayed.remove(&seq) {
+                let body = Body::ProbeReport {
+                    seq: relay.requester_seq,
+                    target: relay.target,
+                    reachable: false,
+                };
+                self.send(relay.requester, body, Vec::new());
+            }
+        }
+    }
+
+    fn go_indirect(&mut self, now: Timestamp, seq: u32, mut probe: Probe) {
+        let target = probe.target;
+        let own = self.own;
+        let relays = self.ring.monitors_of(&target, self.config.monitors, |id| {
+            *id != own
+                && self
+                    .members
+                    .get(id)
+                    .is_some_and(|m| m.status == Status::Alive && !m.indirect)
+        });
+        let relays: Vec<DeviceId> = relays.into_iter().take(self.config.indirect_relays).collect();
+        if relays.is_empty() {
+            self.health.worse();
+            self.accuse(now, target);
+            return;
+        }
+        for relay in &relays {
+            self.send(*relay, Body::ProbeRequest { seq, target }, Vec::new());
+        }
+        // Lifeguard: one more direct try alongside the indirect ones.
+        self.send(target, Body::Ping { seq }, Vec::new());
+        probe.phase = Phase::Indirect {
+            asked: relays.len(),
+            nacks: 0,
+        };
+        probe.deadline = now + self.config.indirect_timeout * self.health.multiplier();
+        self.probes.insert(seq, probe);
+    }
+
+    /// Our probe of `target` failed completely: suspect it (or confirm a suspicion).
+    fn accuse(&mut self, now: Timestamp, target: DeviceId) {
+        let Some(member) = self.members.get(&target) else {
+            return;
+        };
+        if !member.is_live() {
+            return;
+        }
+        let update = Update {
+            member: target,
+            incarnation: member.incarnation,
+            status: Status::Suspect,
+            reporter: self.own,
+            address: None,
+        };
+        self.apply_update(now, update, None);
+    }
+}

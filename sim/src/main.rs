@@ -1,0 +1,123 @@
+//! `cnspr-sim`: runs the simulator and prints its report.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use cnspr_sim::duration::parse_duration;
+use cnspr_sim::faults::FaultPlan;
+use cnspr_sim::network::LinkModel;
+use cnspr_sim::report::Report;
+use cnspr_sim::world::{SimConfig, World};
+
+/// Simulates a mesh of cnspr devices on a virtual network and reports failure detection,
+/// traffic and invariants.
+#[derive(Debug, Parser)]
+#[command(name = "cnspr-sim", version)]
+struct Args {
+    /// Devices in the mesh.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seeds to run (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Virtual time per seed (30s, 10m, 24h).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    duration: std::time::Duration,
+    /// Probability that a datagram is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability that a datagram arrives twice.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Membership profile: responsive or frugal.
+    #[arg(long, default_value = "responsive")]
+    profile: String,
+    /// Faults: standard (idle, crashes, pause, roam, partition), random, or none.
+    #[arg(long, default_value = "standard")]
+    faults: String,
+    /// Skew device clocks (offsets up to a minute, drift up to ±500 ppm).
+    #[arg(long)]
+    clock_skew: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let Some(plan) = FaultPlan::from_name(&args.faults) else {
+        eprintln!(
+            "cnspr-sim: unknown fault plan {:?} (standard, random, none)",
+            args.faults
+        );
+        return ExitCode::from(2);
+    };
+    if !(0.0..=1.0).contains(&args.loss) || !(0.0..=1.0).contains(&args.duplicate) {
+        eprintln!("cnspr-sim: --loss and --duplicate are probabilities between 0 and 1");
+        return ExitCode::from(2);
+    }
+    let config = |seed| SimConfig {
+        nodes: args.nodes,
+        seed,
+        duration: args.duration,
+        profile: args.profile.clone(),
+        link: LinkModel {
+            loss: args.loss,
+            duplicate: args.duplicate,
+            ..LinkModel::default()
+        },
+        plan,
+        clock_skew: args.clock_skew,
+    };
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    for seed in args.seed..args.seed.saturating_add(args.seeds) {
+        match World::new(config(seed)) {
+            Ok(world) => runs.push(world.run()),
+            Err(error) => {
+                eprintln!("cnspr-sim: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let replay = |seed: u64| {
+        format!(
+            "cnspr-sim --nodes {} --seed {seed} --duration {}s --loss {} --duplicate {} --profile {} --faults {}{}",
+            args.nodes,
+            args.duration.as_secs(),
+            args.loss,
+            args.duplicate,
+            args.profile,
+            args.faults,
+            if args.clock_skew { " --clock-skew" } else { "" },
+        )
+    };
+    let report = Report::new(
+        &runs,
+        &args.profile,
+        args.loss,
+        &args.faults,
+        started.elapsed().as_secs_f64(),
+        replay,
+    );
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("cnspr-sim: cannot write the report: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("{}", report.to_text());
+    }
+    if report.invariant_violations > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

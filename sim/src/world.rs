@@ -1,0 +1,467 @@
+//! The simulation engine: real [`Node`]s on a virtual clock and a virtual network, driven
+//! through a deterministic event queue.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use blake2::{Blake2s256, Digest};
+use cnspr_proto::crypto::hash::hash;
+use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::membership::MembershipEvent;
+use cnspr_proto::node::{Event, Node, NodeConfig, Output};
+use cnspr_proto::rng::Rng;
+use cnspr_proto::time::Timestamp;
+
+use crate::clock::Clock;
+use crate::faults::{Fault, FaultPlan, Phases, Schedule};
+use crate::network::{LinkModel, Network};
+use crate::observer::{Bounds, Observer};
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// How many devices.
+    pub nodes: usize,
+    /// The seed everything random derives from.
+    pub seed: u64,
+    /// Virtual time to run.
+    pub duration: Duration,
+    /// Membership profile: `responsive` or `frugal`.
+    pub profile: String,
+    /// How links behave.
+    pub link: LinkModel,
+    /// Which faults.
+    pub plan: FaultPlan,
+    /// Whether device clocks are skewed (offset up to a minute, drift up to ±500 ppm).
+    pub clock_skew: bool,
+}
+
+impl SimConfig {
+    /// The node configuration of the chosen profile.
+    pub fn node_config(&self) -> Result<NodeConfig, String> {
+        NodeConfig::profile(&self.profile).ok_or_else(|| format!("unknown profile {:?}", self.profile))
+    }
+
+    /// The invariants' bounds for the chosen profile (see `docs/simulator.md`).
+    pub fn bounds(&self) -> Result<Bounds, String> {
+        let m = self.node_config()?.membership;
+        let round = m.probe_interval + m.probe_timeout + m.indirect_timeout;
+        let detection = round * 4 + m.suspicion_max * 2;
+        Ok(Bounds {
+            detection,
+            convergence: m.reconnect_interval * 3 + detection,
+        })
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// Devices.
+    pub nodes: usize,
+    /// Virtual seconds run.
+    pub virtual_s: f64,
+    /// Seconds until all live devices marked a crashed one unreachable, per crash.
+    pub detections: Vec<f64>,
+    /// Crashes restarted before everyone noticed.
+    pub undetected: usize,
+    /// False `unreachable` marks.
+    pub false_unreachable: u64,
+    /// Device-hours simulated (for the false-alarm rate).
+    pub node_hours: f64,
+    /// Datagrams sent in the idle window, all devices.
+    pub idle_packets: u64,
+    /// Their bytes.
+    pub idle_bytes: u64,
+    /// Length of the idle window in minutes.
+    pub idle_minutes: f64,
+    /// Seconds from each heal to full convergence.
+    pub convergence: Vec<f64>,
+    /// Invariant violations.
+    pub violations: Vec<String>,
+    /// BLAKE2s of every datagram and event, in order: equal for equal seeds.
+    pub digest: String,
+    /// Datagrams sent in the whole run.
+    pub datagrams: u64,
+}
+
+struct Device {
+    key: StaticKeypair,
+    node: Option<Node>,
+    paused: bool,
+    boot: u32,
+    max_incarnation: u64,
+    clock: Clock,
+    address: SocketAddr,
+    roams: u16,
+    timer_generation: u64,
+}
+
+enum Item {
+    Deliver {
+        to: usize,
+        from: SocketAddr,
+        datagram: Vec<u8>,
+    },
+    Timer {
+        node: usize,
+        generation: u64,
+    },
+    Fault(Fault),
+}
+
+/// A simulation in progress.
+pub struct World {
+    config: SimConfig,
+    node_config: NodeConfig,
+    devices: Vec<Device>,
+    index: BTreeMap<DeviceId, usize>,
+    addresses: BTreeMap<SocketAddr, usize>,
+    queue: BTreeMap<(Timestamp, u64), Item>,
+    sequence: u64,
+    now: Timestamp,
+    rng: Rng,
+    network: Network,
+    observer: Observer,
+    phases: Phases,
+    digest: Blake2s256,
+    idle_packets: u64,
+    idle_bytes: u64,
+    datagrams: u64,
+}
+
+fn seed_bytes(seed: u64, purpose: &[u8]) -> [u8; 32] {
+    hash(&[b"cnspr-sim", purpose, &seed.to_le_bytes()])
+}
+
+fn address_of(node: usize, roams: u16) -> SocketAddr {
+    // Addresses of the benchmark range (RFC 2544): virtual, never sent to.
+    let ip = Ipv4Addr::new(198, 18, (node >> 8) as u8, (node & 0xff) as u8);
+    SocketAddr::from((ip, 3030 + roams))
+}
+
+impl World {
+    /// Sets up a run.
+    pub fn new(config: SimConfig) -> Result<Self, String> {
+        if config.nodes == 0 || config.nodes > 65_000 {
+            return Err(format!("nodes must be between 1 and 65000, not {}", config.nodes));
+        }
+        let node_config = config.node_config()?;
+        let bounds = config.bounds()?;
+        let mut rng = Rng::from_seed(seed_bytes(config.seed, b"world"));
+        let calm = bounds.convergence + Duration::from_secs(10);
+        let schedule = Schedule::new(config.plan, config.nodes, config.duration, calm, &mut rng);
+        let devices: Vec<Device> = (0..config.nodes)
+            .map(|i| {
+                let key =
+                    StaticKeypair::from_secret_bytes(seed_bytes(config.seed, &(i as u64).to_le_bytes()));
+                let clock = if config.clock_skew {
+                    Clock {
+                        offset_micros: rng.next_u64() % 60_000_000,
+                        drift_ppm: (rng.next_u64() % 1001) as i64 - 500,
+                    }
+                } else {
+                    Clock::EXACT
+                };
+                Device {
+                    key,
+                    node: None,
+                    paused: false,
+                    boot: 0,
+                    max_incarnation: 0,
+                    clock,
+                    address: address_of(i, 0),
+                    roams: 0,
+                    timer_generation: 0,
+                }
+            })
+            .collect();
+        let index = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.key.device_id(), i))
+            .collect();
+        let addresses = devices.iter().enumerate().map(|(i, d)| (d.address, i)).collect();
+        let mut world = Self {
+            network: Network::new(config.link.clone()),
+            observer: Observer::new(config.nodes, bounds),
+            phases: schedule.phases,
+            node_config,
+            devices,
+            index,
+            addresses,
+            queue: BTreeMap::new(),
+            sequence: 0,
+            now: Timestamp::ZERO,
+            rng,
+            digest: Blake2s256::new(),
+            idle_packets: 0,
+            idle_bytes: 0,
+            datagrams: 0,
+            config,
+        };
+        for (at, fault) in schedule.faults {
+            world.push(Timestamp::ZERO + at, Item::Fault(fault));
+        }
+        Ok(world)
+    }
+
+    fn push(&mut self, at: Timestamp, item: Item) {
+        self.sequence += 1;
+        self.queue.insert((at, self.sequence), item);
+    }
+
+    /// Runs to the end and reports.
+    pub fn run(mut self) -> RunResult {
+        for node in 0..self.devices.len() {
+            self.start(node);
+        }
+        let end = Timestamp::ZERO + self.config.duration;
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > end {
+                break;
+            }
+            let ((at, _), item) = entry.remove_entry();
+            self.now = at;
+            match item {
+                Item::Deliver { to, from, datagram } => self.deliver(to, from, &datagram),
+                Item::Timer { node, generation } => self.timer(node, generation),
+                Item::Fault(fault) => self.fault(fault),
+            }
+        }
+        self.now = end;
+        self.observer.check_end(end);
+        self.result()
+    }
+
+    fn result(self) -> RunResult {
+        let idle = self
+            .phases
+            .idle_end
+            .saturating_sub(self.phases.idle_start)
+            .min(self.config.duration);
+        let virtual_s = self.config.duration.as_secs_f64();
+        RunResult {
+            seed: self.config.seed,
+            nodes: self.config.nodes,
+            virtual_s,
+            detections: self.observer.detections,
+            undetected: self.observer.undetected,
+            false_unreachable: self.observer.false_unreachable,
+            node_hours: self.config.nodes as f64 * virtual_s / 3600.0,
+            idle_packets: self.idle_packets,
+            idle_bytes: self.idle_bytes,
+            idle_minutes: idle.as_secs_f64() / 60.0,
+            convergence: self.observer.convergence,
+            violations: self.observer.violations,
+            digest: self
+                .digest
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            datagrams: self.datagrams,
+        }
+    }
+
+    fn roster(&self) -> Vec<(DeviceId, Option<SocketAddr>)> {
+        // Every device knows every other's first address, as after pairing.
+        self.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.key.device_id(), Some(address_of(i, 0))))
+            .collect()
+    }
+
+    fn start(&mut self, node: usize) {
+        let roster = self.roster();
+        let device = &mut self.devices[node];
+        device.boot += 1;
+        let mut seed = seed_bytes(self.config.seed, b"node");
+        seed[..8].copy_from_slice(&(node as u64).to_le_bytes());
+        seed[8..12].copy_from_slice(&device.boot.to_le_bytes());
+        let local = device.clock.local(self.now);
+        let fresh = Node::new(
+            self.node_config.clone(),
+            device.key.clone(),
+            roster,
+            device.boot,
+            seed,
+            local,
+        );
+        let incarnation = fresh.membership().incarnation();
+        if incarnation <= device.max_incarnation {
+            let message = format!(
+                "device {node} restarted with incarnation {incarnation}, not above {}",
+                device.max_incarnation
+            );
+            self.observer.violations.push(message);
+        }
+        device.node = Some(fresh);
+        device.paused = false;
+        self.drain(node);
+    }
+
+    fn deliver(&mut self, to: usize, from: SocketAddr, datagram: &[u8]) {
+        let device = &mut self.devices[to];
+        if device.paused {
+            return;
+        }
+        let local = device.clock.local(self.now);
+        let Some(node) = device.node.as_mut() else { return };
+        let _ = node.handle_datagram(local, from, datagram);
+        self.drain(to);
+    }
+
+    fn timer(&mut self, node: usize, generation: u64) {
+        let device = &mut self.devices[node];
+        if device.paused || generation != device.timer_generation {
+            return;
+        }
+        let local = device.clock.local(self.now);
+        let Some(running) = device.node.as_mut() else {
+            return;
+        };
+        running.handle_timeout(local);
+        self.drain(node);
+    }
+
+    /// Carries out everything `node` wants done, then checks the invariants it touches.
+    fn drain(&mut self, node: usize) {
+        loop {
+            let device = &mut self.devices[node];
+            let Some(running) = device.node.as_mut() else {
+                return;
+            };
+            match running.poll_output() {
+                Output::Transmit(transmit) => {
+                    self.datagrams += 1;
+                    self.digest.update(self.now.as_micros().to_le_bytes());
+                    self.digest.update((node as u64).to_le_bytes());
+                    self.digest.update(&transmit.datagram);
+                    let since_start = self.now.saturating_since(Timestamp::ZERO);
+                    if since_start >= self.phases.idle_start && since_start < self.phases.idle_end {
+                        self.idle_packets += 1;
+                        self.idle_bytes += transmit.datagram.len() as u64;
+                    }
+                    let from = self.devices[node].address;
+                    if let Some(&to) = self.addresses.get(&transmit.destination) {
+                        for delay in self.network.deliveries(&mut self.rng, node, to) {
+                            let datagram = transmit.datagram.clone();
+                            self.push(self.now + delay, Item::Deliver { to, from, datagram });
+                        }
+                    }
+                }
+                Output::Event(Event::Membership(event)) => self.on_event(node, event),
+                Output::Timeout(local) => {
+                    let device = &mut self.devices[node];
+                    device.timer_generation += 1;
+                    let generation = device.timer_generation;
+                    if local != Timestamp::MAX {
+                        let at = device.clock.global(local).max(self.now);
+                        self.push(at, Item::Timer { node, generation });
+                    }
+                    break;
+                }
+            }
+        }
+        self.check_sessions(node);
+        self.observer.check_step(self.now, node);
+    }
+
+    fn on_event(&mut self, node: usize, event: MembershipEvent) {
+        self.digest.update(format!("{node} {event:?}").as_bytes());
+        if let MembershipEvent::StateChanged { member, state, .. } = event {
+            if let Some(&target) = self.index.get(&member) {
+                self.observer.on_state(self.now, node, target, state);
+            }
+        }
+        let Some(running) = self.devices[node].node.as_ref() else {
+            return;
+        };
+        let incarnation = running.membership().incarnation();
+        let device = &mut self.devices[node];
+        device.max_incarnation = device.max_incarnation.max(incarnation);
+    }
+
+    /// No device holds session keys with anyone outside the roster.
+    fn check_sessions(&mut self, node: usize) {
+        let Some(running) = self.devices[node].node.as_ref() else {
+            return;
+        };
+        let local = self.devices[node].clock.local(self.now);
+        for peer in running.session_peers(local) {
+            if !self.index.contains_key(&peer) {
+                self.observer.violations.push(format!(
+                    "device {node} holds a session with {peer:?}, not on the roster"
+                ));
+            }
+        }
+        let incarnation = running.membership().incarnation();
+        let device = &mut self.devices[node];
+        device.max_incarnation = device.max_incarnation.max(incarnation);
+    }
+
+    fn fault(&mut self, fault: Fault) {
+        self.digest.update(format!("{fault:?}").as_bytes());
+        match fault {
+            Fault::Crash(node) => {
+                if self.devices[node].node.take().is_some() {
+                    self.devices[node].timer_generation += 1;
+                    self.observer.on_crash(self.now, node);
+                }
+            }
+            Fault::Restart(node) => {
+                if self.devices[node].node.is_none() {
+                    self.observer.on_up(self.now, node, true);
+                    self.start(node);
+                }
+            }
+            Fault::Pause(node) => {
+                let device = &mut self.devices[node];
+                if device.node.is_some() && !device.paused {
+                    device.paused = true;
+                    device.timer_generation += 1;
+                    self.observer.on_pause(self.now, node);
+                }
+            }
+            Fault::Resume(node) => {
+                if self.devices[node].paused {
+                    self.devices[node].paused = false;
+                    self.observer.on_up(self.now, node, false);
+                    // Its timers are overdue: it notices it slept.
+                    self.drain(node);
+                }
+            }
+            Fault::Partition { from, to, both } => {
+                self.network.block(&from, &to);
+                if both {
+                    self.network.block(&to, &from);
+                }
+                self.observer.on_partition();
+            }
+            Fault::Heal => {
+                self.network.heal();
+                self.observer.on_heal(self.now);
+            }
+            Fault::Roam(node) => {
+                let device = &mut self.devices[node];
+                self.addresses.remove(&device.address);
+                device.roams += 1;
+                device.address = address_of(node, device.roams);
+                self.addresses.insert(device.address, node);
+                self.observer.on_roam(self.now, node);
+            }
+        }
+    }
+
+    /// The state device `observer` shows for device `target` (for scenario tests).
+    pub fn view(&self, observer: usize, target: usize) -> Option<cnspr_proto::membership::MemberState> {
+        let node = self.devices[observer].node.as_ref()?;
+        node.member(&self.devices[target].key.device_id())
+            .map(|m| m.state())
+    }
+}
