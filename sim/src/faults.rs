@@ -130,15 +130,18 @@ impl Schedule {
         let mut cycle = 0;
         while t + 60.0 <= partition_at && nodes > 1 {
             let node = pick(rng, nodes);
+            // Anywhere in the first ten seconds of the minute: faults never align with
+            // the devices' timers by construction.
+            let at = t + f64::from(rng.next_u32() % 10_000) / 1000.0;
             match cycle % 4 {
                 2 => {
-                    faults.push((secs(t), Fault::Pause(node)));
-                    faults.push((secs(t + 40.0), Fault::Resume(node)));
+                    faults.push((secs(at), Fault::Pause(node)));
+                    faults.push((secs(at + 40.0), Fault::Resume(node)));
                 }
-                3 => faults.push((secs(t), Fault::Roam(node))),
+                3 => faults.push((secs(at), Fault::Roam(node))),
                 _ => {
-                    faults.push((secs(t), Fault::Crash(node)));
-                    faults.push((secs(t + 40.0), Fault::Restart(node)));
+                    faults.push((secs(at), Fault::Crash(node)));
+                    faults.push((secs(at + 40.0), Fault::Restart(node)));
                 }
             }
             cycle += 1;

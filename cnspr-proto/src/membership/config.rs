@@ -47,12 +47,12 @@ impl MembershipConfig {
     /// three seconds, for about one packet per second per device.
     pub fn responsive() -> Self {
         Self {
-            probe_interval: Duration::from_millis(1500),
-            probe_timeout: Duration::from_millis(300),
-            indirect_timeout: Duration::from_millis(400),
+            probe_interval: Duration::from_millis(500),
+            probe_timeout: Duration::from_millis(200),
+            indirect_timeout: Duration::from_millis(300),
             indirect_relays: 2,
             monitors: 6,
-            recently_heard: Duration::from_millis(1000),
+            recently_heard: Duration::from_millis(5000),
             suspicion_max: Duration::from_secs(6),
             suspicion_min: Duration::from_millis(800),
             suspicion_confirmations: 2,
@@ -68,10 +68,10 @@ impl MembershipConfig {
     /// For batteries: about a fifth of the traffic, detection in about fifteen seconds.
     pub fn frugal() -> Self {
         Self {
-            probe_interval: Duration::from_secs(8),
+            probe_interval: Duration::from_secs(5),
             probe_timeout: Duration::from_millis(500),
             indirect_timeout: Duration::from_millis(800),
-            recently_heard: Duration::from_secs(6),
+            recently_heard: Duration::from_secs(20),
             suspicion_max: Duration::from_secs(20),
             suspicion_min: Duration::from_secs(4),
             reconnect_interval: Duration::from_secs(60),

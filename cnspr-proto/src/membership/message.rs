@@ -26,6 +26,9 @@ pub enum Body {
     Ping {
         /// Matches the answer to the question.
         seq: u32,
+        /// The round trip the sender last measured to the receiver: paths are symmetric
+        /// enough that the side that rarely probes learns the RTT for free.
+        your_rtt_micros: Option<u32>,
     },
     /// Yes.
     Ack {

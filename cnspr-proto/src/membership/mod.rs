@@ -96,7 +96,6 @@ pub struct Membership {
     relayed: BTreeMap<u32, RelayedProbe>,
     next_seq: u32,
     next_probe: Timestamp,
-    probe_cursor: usize,
     next_reconnect: Timestamp,
     last_input: Timestamp,
     rng: Rng,
@@ -123,6 +122,11 @@ impl Membership {
             .map(|(id, address)| (id, Member::unheard(id, address, now)))
             .collect();
         let ring = Ring::new(own, members.keys().copied());
+        let mut rng = Rng::from_seed(rng_seed);
+        let phase_micros = u64::try_from(config.probe_interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let first_probe = now + std::time::Duration::from_micros(rng.next_u64() % phase_micros);
         Self {
             health: LocalHealth::new(config.health_max),
             config,
@@ -136,11 +140,11 @@ impl Membership {
             probes: BTreeMap::new(),
             relayed: BTreeMap::new(),
             next_seq: 0,
-            next_probe: now,
-            probe_cursor: 0,
+            // A random phase, so that devices started together do not probe in lockstep.
+            next_probe: first_probe,
             next_reconnect: now,
             last_input: now,
-            rng: Rng::from_seed(rng_seed),
+            rng,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -186,14 +190,18 @@ impl Membership {
     pub fn announce(&mut self, now: Timestamp) {
         self.last_input = self.last_input.max(now);
         let reachable = |id: &DeviceId| self.members.get(id).is_some_and(|m| m.address.is_some());
-        let mut targets = self.ring.successors(self.config.monitors, reachable);
-        for id in self.ring.predecessors(self.config.monitors, reachable) {
-            if !targets.contains(&id) {
-                targets.push(id);
-            }
-        }
-        for target in targets {
-            self.send(target, Body::Ping { seq: 0 }, Vec::new());
+        for target in self
+            .ring
+            .neighbourhood_of(&self.own, self.config.monitors, reachable)
+        {
+            self.send(
+                target,
+                Body::Ping {
+                    seq: 0,
+                    your_rtt_micros: None,
+                },
+                Vec::new(),
+            );
         }
     }
 
@@ -242,6 +250,8 @@ impl Membership {
         if let Some(member) = self.members.get_mut(&from) {
             member.last_heard = Some(now);
         }
+        // A direct message proves the direct path works again.
+        self.mark_reached(now, from, false);
         self.handle_incarnation(now, from, envelope.incarnation);
         for update in envelope.updates {
             self.apply_update(now, update, Some(from));
@@ -373,16 +383,11 @@ impl Membership {
         })
     }
 
-    /// Live ring neighbours both ways: where news floods.
-    fn neighbours(&self) -> Vec<DeviceId> {
-        let live = |id: &DeviceId| self.members.get(id).is_some_and(Member::is_live);
-        let mut all = self.ring.successors(self.config.monitors, live);
-        for id in self.ring.predecessors(self.config.monitors, live) {
-            if !all.contains(&id) {
-                all.push(id);
-            }
-        }
-        all
+    /// Live ring neighbours of `of` both ways: where news from it floods.
+    fn neighbourhood(&self, of: &DeviceId) -> Vec<DeviceId> {
+        let own = self.own;
+        let live = |id: &DeviceId| *id == own || self.members.get(id).is_some_and(Member::is_live);
+        self.ring.neighbourhood_of(of, self.config.monitors, live)
     }
 
     /// Changes a member's state and reports what people would see change.

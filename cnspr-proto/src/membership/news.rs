@@ -113,22 +113,26 @@ impl Membership {
         self.spread(alive, None);
     }
 
-    /// Sends news to every live ring neighbour (but its source) and queues it for
-    /// piggybacking, which repairs what the flood missed.
+    /// Sends news to every live ring neighbour and queues it for piggybacking, which
+    /// repairs what the flood missed. News that came from a flood is not sent again to
+    /// the source's own neighbourhood, which the source reached itself: in a mesh of up
+    /// to `2k + 1` devices nothing is forwarded at all.
     fn spread(&mut self, update: Update, source: Option<DeviceId>) {
         self.broadcasts.push(update.clone());
-        let mut targets = self.neighbours();
+        let reached = source
+            .map(|source| self.neighbourhood(&source))
+            .unwrap_or_default();
+        let mut targets = self.neighbourhood(&self.own);
+        targets.retain(|to| Some(*to) != source && !reached.contains(to));
         // The subject of a suspicion hears it too, so it can refute.
         if update.status == Status::Suspect && !targets.contains(&update.member) && update.member != self.own
         {
             targets.push(update.member);
         }
         for to in targets {
-            if Some(to) != source {
-                let batch = self.flood.entry(to).or_default();
-                batch.retain(|queued| queued.member != update.member);
-                batch.push(update.clone());
-            }
+            let batch = self.flood.entry(to).or_default();
+            batch.retain(|queued| queued.member != update.member);
+            batch.push(update.clone());
         }
     }
 

@@ -40,12 +40,6 @@ impl Ring {
         self.walk(k, include, |step| self.own + step)
     }
 
-    /// Up to `k` devices before this one that pass `include`, nearest first.
-    pub fn predecessors(&self, k: usize, include: impl Fn(&DeviceId) -> bool) -> Vec<DeviceId> {
-        let len = self.order.len();
-        self.walk(k, include, |step| self.own + len - step % len)
-    }
-
     /// Up to `k` devices before `target` (its monitors) that pass `include`.
     pub fn monitors_of(
         &self,
@@ -53,21 +47,35 @@ impl Ring {
         k: usize,
         include: impl Fn(&DeviceId) -> bool,
     ) -> Vec<DeviceId> {
-        let Some(position) = self.order.iter().position(|id| id == target) else {
+        let Some(position) = self.position(target) else {
             return Vec::new();
         };
         let len = self.order.len();
-        let mut found = Vec::new();
-        for step in 1..len {
-            let id = &self.order[(position + len - step) % len];
-            if include(id) {
-                found.push(*id);
-                if found.len() == k {
-                    break;
-                }
+        self.walk(k, include, |step| position + len - step % len)
+    }
+
+    /// `target`'s flood neighbours: up to `k` devices each side of it that pass `include`.
+    pub fn neighbourhood_of(
+        &self,
+        target: &DeviceId,
+        k: usize,
+        include: impl Fn(&DeviceId) -> bool,
+    ) -> Vec<DeviceId> {
+        let Some(position) = self.position(target) else {
+            return Vec::new();
+        };
+        let len = self.order.len();
+        let mut all = self.walk(k, &include, |step| position + step);
+        for id in self.walk(k, &include, |step| position + len - step % len) {
+            if !all.contains(&id) {
+                all.push(id);
             }
         }
-        found
+        all
+    }
+
+    fn position(&self, target: &DeviceId) -> Option<usize> {
+        self.order.iter().position(|id| id == target)
     }
 
     fn walk(

@@ -33,25 +33,22 @@ pub(super) struct RelayedProbe {
 }
 
 impl Membership {
-    /// The probe round: the next monitored device that has not just proved itself alive.
+    /// The probe round: the monitored device heard from longest ago, unless even that
+    /// one proved itself alive within `recently_heard`. Every authenticated packet counts
+    /// as proof, so of two devices that monitor each other only one needs to probe, and
+    /// a device that falls silent is probed as soon as its silence is long enough.
     pub(super) fn probe_next(&mut self, now: Timestamp) {
-        let monitored = self.monitored();
-        if monitored.is_empty() {
+        let stalest = self
+            .monitored()
+            .into_iter()
+            .filter(|id| !self.probes.values().any(|p| p.target == *id))
+            .min_by_key(|id| self.members.get(id).and_then(|m| m.last_heard));
+        let Some(target) = stalest else {
             return;
-        }
-        for _ in 0..monitored.len() {
-            self.probe_cursor = (self.probe_cursor + 1) % monitored.len();
-            let target = monitored[self.probe_cursor];
-            let recently_heard = self
-                .members
-                .get(&target)
-                .and_then(|m| m.last_heard)
-                .is_some_and(|heard| now.saturating_since(heard) < self.config.recently_heard);
-            let probing = self.probes.values().any(|p| p.target == target);
-            if !recently_heard && !probing {
-                self.start_probe(now, target, true);
-                return;
-            }
+        };
+        let heard = self.members.get(&target).and_then(|m| m.last_heard);
+        if heard.is_none_or(|heard| now.saturating_since(heard) >= self.config.recently_heard) {
+            self.start_probe(now, target, true);
         }
     }
 
@@ -72,7 +69,12 @@ impl Membership {
                 accuses,
             },
         );
-        self.send(target, Body::Ping { seq }, Vec::new());
+        let your_rtt_micros = self
+            .members
+            .get(&target)
+            .and_then(|m| m.rtt.smoothed())
+            .map(|rtt| u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX));
+        self.send(target, Body::Ping { seq, your_rtt_micros }, Vec::new());
     }
 
     /// Unreachable devices are tried again now and then, so partitions heal and devices
@@ -95,7 +97,14 @@ impl Membership {
 
     pub(super) fn handle_body(&mut self, now: Timestamp, from: DeviceId, body: Body) {
         match body {
-            Body::Ping { seq } => self.send(from, Body::Ack { seq }, Vec::new()),
+            Body::Ping { seq, your_rtt_micros } => {
+                if let (Some(micros), Some(member)) = (your_rtt_micros, self.members.get_mut(&from)) {
+                    member
+                        .rtt
+                        .record(std::time::Duration::from_micros(u64::from(micros)));
+                }
+                self.send(from, Body::Ack { seq }, Vec::new());
+            }
             Body::Ack { seq } => self.on_ack(now, from, seq),
             Body::ProbeRequest { seq, target } => self.on_probe_request(now, from, seq, target),
             Body::ProbeReport {
@@ -149,7 +158,14 @@ impl Membership {
                 deadline,
             },
         );
-        self.send(target, Body::Ping { seq }, Vec::new());
+        self.send(
+            target,
+            Body::Ping {
+                seq,
+                your_rtt_micros: None,
+            },
+            Vec::new(),
+        );
     }
 
     fn on_probe_report(
@@ -177,7 +193,7 @@ impl Membership {
     }
 
     /// A probe reached `target`, directly or through a relay.
-    fn mark_reached(&mut self, now: Timestamp, target: DeviceId, indirect: bool) {
+    pub(super) fn mark_reached(&mut self, now: Timestamp, target: DeviceId, indirect: bool) {
         let Some(member) = self.members.get(&target) else {
             return;
         };
@@ -250,7 +266,14 @@ impl Membership {
             self.send(*relay, Body::ProbeRequest { seq, target }, Vec::new());
         }
         // Lifeguard: one more direct try alongside the indirect ones.
-        self.send(target, Body::Ping { seq }, Vec::new());
+        self.send(
+            target,
+            Body::Ping {
+                seq,
+                your_rtt_micros: None,
+            },
+            Vec::new(),
+        );
         probe.phase = Phase::Indirect {
             asked: relays.len(),
             nacks: 0,
