@@ -145,6 +145,7 @@ impl Node {
     pub fn session_peers(&self, now: Timestamp) -> Vec<DeviceId> {
         self.endpoint
             .peers_with_keys(now)
+            .into_iter()
             .map(|key| DeviceId::from_bytes(key.0))
             .collect()
     }

@@ -30,7 +30,7 @@ mod probe;
 mod rtt;
 mod suspicion;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 pub use config::MembershipConfig;
@@ -88,6 +88,8 @@ pub struct Membership {
     incarnation: u64,
     leaving: bool,
     members: BTreeMap<DeviceId, Member>,
+    /// Members under suspicion: the only ones with a suspicion timer.
+    suspects: BTreeSet<DeviceId>,
     ring: Ring,
     health: LocalHealth,
     broadcasts: Broadcasts,
@@ -134,6 +136,7 @@ impl Membership {
             incarnation: (u64::from(boot) << 32).max(1),
             leaving: false,
             members,
+            suspects: BTreeSet::new(),
             ring,
             broadcasts: Broadcasts::default(),
             flood: BTreeMap::new(),
@@ -298,7 +301,11 @@ impl Membership {
         }
         let probes = self.probes.values().map(|p| p.deadline);
         let relayed = self.relayed.values().map(|r| r.deadline);
-        let suspicions = self.members.values().filter_map(|m| self.suspicion_deadline(m));
+        let suspicions = self
+            .suspects
+            .iter()
+            .filter_map(|id| self.members.get(id))
+            .filter_map(|m| self.suspicion_deadline(m));
         [self.next_probe, self.next_reconnect]
             .into_iter()
             .chain(probes)
@@ -399,8 +406,11 @@ impl Membership {
         member.incarnation = incarnation;
         member.status = status;
         member.indirect = indirect && status == Status::Alive;
-        if status != Status::Suspect {
+        if status == Status::Suspect {
+            self.suspects.insert(id);
+        } else {
             member.suspicion = None;
+            self.suspects.remove(&id);
         }
         let state = member.state();
         if state != previous {

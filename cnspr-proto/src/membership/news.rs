@@ -97,7 +97,7 @@ impl Membership {
         // A monitor of the suspect checks for itself; if it cannot reach it either, its
         // own accusation confirms the suspicion.
         if update.reporter != self.own && self.monitored().contains(&update.member) {
-            self.start_probe(now, update.member, true);
+            self.start_confirmation(now, update.member);
         }
     }
 
@@ -149,8 +149,9 @@ impl Membership {
     /// Suspects whose time ran out without a refutation become unreachable.
     pub(super) fn expire_suspicions(&mut self, now: Timestamp) {
         let expired: Vec<(DeviceId, u64)> = self
-            .members
-            .values()
+            .suspects
+            .iter()
+            .filter_map(|id| self.members.get(id))
             .filter(|m| m.status == Status::Suspect && self.suspicion_deadline(m).is_some_and(|d| d <= now))
             .map(|m| (m.id, m.incarnation))
             .collect();

@@ -7,6 +7,8 @@
 //! and the relays for an indirect probe (the target's other monitors) are neighbours too.
 //! In a mesh of up to k+1 devices everyone monitors everyone.
 
+use std::collections::BTreeMap;
+
 use crate::crypto::hash::hash;
 use crate::identity::DeviceId;
 
@@ -14,6 +16,7 @@ use crate::identity::DeviceId;
 #[derive(Debug, Clone)]
 pub struct Ring {
     order: Vec<DeviceId>,
+    positions: BTreeMap<DeviceId, usize>,
     own: usize,
 }
 
@@ -31,8 +34,13 @@ impl Ring {
         order.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         order.dedup_by(|a, b| a.0 == b.0);
         let order: Vec<DeviceId> = order.into_iter().map(|(id, _)| id).collect();
-        let own = order.iter().position(|id| *id == own).unwrap_or(0);
-        Self { order, own }
+        let positions: BTreeMap<DeviceId, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let own = positions.get(&own).copied().unwrap_or(0);
+        Self {
+            order,
+            positions,
+            own,
+        }
     }
 
     /// Up to `k` devices after this one that pass `include`, nearest first.
@@ -75,7 +83,7 @@ impl Ring {
     }
 
     fn position(&self, target: &DeviceId) -> Option<usize> {
-        self.order.iter().position(|id| id == target)
+        self.positions.get(target).copied()
     }
 
     fn walk(

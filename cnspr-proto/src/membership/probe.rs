@@ -15,6 +15,9 @@ pub(super) struct Probe {
     pub(super) phase: Phase,
     /// A failed probe raises a suspicion; an announcement to an unheard device does not.
     pub(super) accuses: bool,
+    /// A confirmation of someone else's suspicion: the accuser already ruled out its own
+    /// link through relays, so a failed direct probe is enough to confirm.
+    pub(super) confirms: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,15 @@ impl Membership {
 
     /// Pings `target` and starts waiting for its answer.
     pub(super) fn start_probe(&mut self, now: Timestamp, target: DeviceId, accuses: bool) {
+        self.start_probe_as(now, target, accuses, false);
+    }
+
+    /// Pings `target` to confirm a suspicion raised by another device.
+    pub(super) fn start_confirmation(&mut self, now: Timestamp, target: DeviceId) {
+        self.start_probe_as(now, target, true, true);
+    }
+
+    fn start_probe_as(&mut self, now: Timestamp, target: DeviceId, accuses: bool, confirms: bool) {
         if self.probes.len() >= MAX_PROBES || self.probes.values().any(|p| p.target == target) {
             return;
         }
@@ -67,6 +79,7 @@ impl Membership {
                 deadline,
                 phase: Phase::Direct,
                 accuses,
+                confirms,
             },
         );
         let your_rtt_micros = self
@@ -216,6 +229,7 @@ impl Membership {
                 continue;
             };
             match probe.phase {
+                Phase::Direct if probe.confirms => self.accuse(now, probe.target),
                 Phase::Direct if probe.accuses => self.go_indirect(now, seq, probe),
                 Phase::Direct => {}
                 Phase::Indirect { asked, nacks } => {

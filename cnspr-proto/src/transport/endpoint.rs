@@ -225,12 +225,16 @@ impl Endpoint {
     }
 
     /// Every peer this endpoint holds usable keys with.
-    pub fn peers_with_keys(&self, now: Timestamp) -> impl Iterator<Item = &PublicKey> {
+    pub fn peers_with_keys(&self, now: Timestamp) -> Vec<PublicKey> {
         let config = &self.config.session;
-        self.peers
-            .iter()
-            .filter(move |(_, p)| p.session.current(now, config).is_some())
-            .map(|(key, _)| key)
+        self.busy_peers()
+            .into_iter()
+            .filter(|key| {
+                self.peers
+                    .get(key)
+                    .is_some_and(|p| p.session.current(now, config).is_some())
+            })
+            .collect()
     }
 
     /// Whether a handshake we started with `peer` is in flight.
@@ -347,10 +351,21 @@ impl Endpoint {
             self.responders.remove(&index);
             self.indices.remove(&index);
         }
-        let keys: Vec<PublicKey> = self.peers.keys().copied().collect();
-        for peer in keys {
+        for peer in self.busy_peers() {
             self.peer_timeout(now, peer);
         }
+    }
+
+    /// Peers with keys or a handshake in flight: only they have timers. Found through the
+    /// index table, so the cost follows the sessions in use, not the roster size.
+    fn busy_peers(&self) -> std::collections::BTreeSet<PublicKey> {
+        self.indices
+            .values()
+            .filter_map(|owner| match owner {
+                IndexOwner::Peer(peer) => Some(*peer),
+                IndexOwner::Responder => None,
+            })
+            .collect()
     }
 
     fn peer_timeout(&mut self, now: Timestamp, peer: PublicKey) {
@@ -413,10 +428,14 @@ impl Endpoint {
     /// When [`Endpoint::handle_timeout`] next has work to do.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let session_config = &self.config.session;
-        let peers = self.peers.values().flat_map(|peer| {
-            let retry = peer.initiation.as_ref().map(|i| i.retry_at);
-            retry.into_iter().chain(peer.session.next_expiry(session_config))
-        });
+        let busy = self.busy_peers();
+        let peers = busy
+            .iter()
+            .filter_map(|key| self.peers.get(key))
+            .flat_map(|peer| {
+                let retry = peer.initiation.as_ref().map(|i| i.retry_at);
+                retry.into_iter().chain(peer.session.next_expiry(session_config))
+            });
         let responders = self
             .responders
             .values()
