@@ -210,8 +210,11 @@ impl Node {
             while let Some(outgoing) = self.membership.poll_outgoing() {
                 progressed = true;
                 let key = key_of(&outgoing.to);
-                if self.endpoint.peer_address(&key).is_none() {
-                    let known = self.membership.member(&outgoing.to).and_then(|m| m.address);
+                // Every authenticated packet's address flows into membership, so an
+                // address there that differs from the endpoint's came from gossip: newer
+                // news of where the peer went (a roam the endpoint has not seen).
+                let known = self.membership.member(&outgoing.to).and_then(|m| m.address);
+                if known.is_some() && known != self.endpoint.peer_address(&key) {
                     self.endpoint.add_peer(key, known);
                 }
                 // An envelope that cannot be encoded or sent is a lost message, which the
@@ -219,6 +222,10 @@ impl Node {
                 if let Ok(bytes) = outgoing.envelope.encode() {
                     let _ = self.endpoint.send(now, &key, &bytes);
                 }
+            }
+            while let Some(peer) = self.membership.poll_rehandshake() {
+                progressed = true;
+                self.endpoint.connect(now, &key_of(&peer));
             }
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;

@@ -42,6 +42,9 @@ struct Args {
     /// Skew device clocks (offsets up to a minute, drift up to ±500 ppm).
     #[arg(long)]
     clock_skew: bool,
+    /// Print every fault and state change to stderr.
+    #[arg(long)]
+    trace: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         },
         plan,
         clock_skew: args.clock_skew,
+        trace: args.trace,
     };
     let started = Instant::now();
     let mut runs = Vec::new();

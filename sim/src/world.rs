@@ -35,6 +35,8 @@ pub struct SimConfig {
     pub plan: FaultPlan,
     /// Whether device clocks are skewed (offset up to a minute, drift up to ±500 ppm).
     pub clock_skew: bool,
+    /// Print every fault and state change to stderr (for replaying a seed).
+    pub trace: bool,
 }
 
 impl SimConfig {
@@ -376,6 +378,7 @@ impl World {
         self.digest.update(format!("{node} {event:?}").as_bytes());
         if let MembershipEvent::StateChanged { member, state, .. } = event {
             if let Some(&target) = self.index.get(&member) {
+                self.trace(format_args!("device {node} sees {target} {}", state.as_str()));
                 self.observer.on_state(self.now, node, target, state);
             }
         }
@@ -405,11 +408,23 @@ impl World {
         device.max_incarnation = device.max_incarnation.max(incarnation);
     }
 
+    fn trace(&self, what: std::fmt::Arguments<'_>) {
+        if self.config.trace {
+            eprintln!(
+                "{:>10.3}s  {what}",
+                self.now.saturating_since(Timestamp::ZERO).as_secs_f64()
+            );
+        }
+    }
+
     fn fault(&mut self, fault: Fault) {
         self.digest.update(format!("{fault:?}").as_bytes());
+        self.trace(format_args!("fault: {fault:?}"));
         match fault {
             Fault::Crash(node) => {
                 if self.devices[node].node.take().is_some() {
+                    // A device that dies while asleep is simply dead.
+                    self.devices[node].paused = false;
                     self.devices[node].timer_generation += 1;
                     self.observer.on_crash(self.now, node);
                 }
@@ -429,7 +444,7 @@ impl World {
                 }
             }
             Fault::Resume(node) => {
-                if self.devices[node].paused {
+                if self.devices[node].paused && self.devices[node].node.is_some() {
                     self.devices[node].paused = false;
                     self.observer.on_up(self.now, node, false);
                     // Its timers are overdue: it notices it slept.

@@ -103,6 +103,7 @@ pub struct Membership {
     rng: Rng,
     outgoing: VecDeque<Outgoing>,
     events: VecDeque<MembershipEvent>,
+    rehandshakes: VecDeque<DeviceId>,
 }
 
 impl Membership {
@@ -150,6 +151,7 @@ impl Membership {
             rng,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
+            rehandshakes: VecDeque::new(),
         }
     }
 
@@ -292,6 +294,13 @@ impl Membership {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<MembershipEvent> {
         self.events.pop_front()
+    }
+
+    /// The next device whose session should be renewed with a fresh handshake: it did
+    /// not answer a direct probe, and the usual reason is that it restarted and lost the
+    /// keys we still seal with (WireGuard renews keys for the same reason).
+    pub fn poll_rehandshake(&mut self) -> Option<DeviceId> {
+        self.rehandshakes.pop_front()
     }
 
     /// When [`Membership::handle_timeout`] next has work; `None` once this device left.

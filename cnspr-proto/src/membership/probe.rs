@@ -262,6 +262,9 @@ impl Membership {
 
     fn go_indirect(&mut self, now: Timestamp, seq: u32, mut probe: Probe) {
         let target = probe.target;
+        if !self.rehandshakes.contains(&target) {
+            self.rehandshakes.push_back(target);
+        }
         let own = self.own;
         let relays = self.ring.monitors_of(&target, self.config.monitors, |id| {
             *id != own
