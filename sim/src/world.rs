@@ -92,6 +92,8 @@ pub struct RunResult {
 
 struct Device {
     key: StaticKeypair,
+    /// The last address it saw for each peer: durable, as the daemon persists it.
+    address_book: BTreeMap<DeviceId, SocketAddr>,
     node: Option<Node>,
     paused: bool,
     boot: u32,
@@ -170,6 +172,7 @@ impl World {
                 };
                 Device {
                     key,
+                    address_book: BTreeMap::new(),
                     node: None,
                     paused: false,
                     boot: 0,
@@ -269,17 +272,25 @@ impl World {
         }
     }
 
-    fn roster(&self) -> Vec<(DeviceId, Option<SocketAddr>)> {
-        // Every device knows every other's first address, as after pairing.
+    /// The roster `node` starts with: every device, at the address it last saw it (or the
+    /// one it had when paired).
+    fn roster(&self, node: usize) -> Vec<(DeviceId, Option<SocketAddr>)> {
+        let book = &self.devices[node].address_book;
         self.devices
             .iter()
             .enumerate()
-            .map(|(i, d)| (d.key.device_id(), Some(address_of(i, 0))))
+            .map(|(i, d)| {
+                let id = d.key.device_id();
+                (
+                    id,
+                    Some(book.get(&id).copied().unwrap_or_else(|| address_of(i, 0))),
+                )
+            })
             .collect()
     }
 
     fn start(&mut self, node: usize) {
-        let roster = self.roster();
+        let roster = self.roster(node);
         let device = &mut self.devices[node];
         device.boot += 1;
         let mut seed = seed_bytes(self.config.seed, b"node");
@@ -376,10 +387,15 @@ impl World {
 
     fn on_event(&mut self, node: usize, event: MembershipEvent) {
         self.digest.update(format!("{node} {event:?}").as_bytes());
-        if let MembershipEvent::StateChanged { member, state, .. } = event {
-            if let Some(&target) = self.index.get(&member) {
-                self.trace(format_args!("device {node} sees {target} {}", state.as_str()));
-                self.observer.on_state(self.now, node, target, state);
+        match event {
+            MembershipEvent::StateChanged { member, state, .. } => {
+                if let Some(&target) = self.index.get(&member) {
+                    self.trace(format_args!("device {node} sees {target} {}", state.as_str()));
+                    self.observer.on_state(self.now, node, target, state);
+                }
+            }
+            MembershipEvent::AddressChanged { member, address } => {
+                self.devices[node].address_book.insert(member, address);
             }
         }
         let Some(running) = self.devices[node].node.as_ref() else {

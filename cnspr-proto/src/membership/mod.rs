@@ -233,14 +233,29 @@ impl Membership {
 
     /// The node saw an authenticated packet from `member` arrive from `address`.
     pub fn observe_address(&mut self, member: &DeviceId, address: SocketAddr) {
-        if let Some(m) = self.members.get_mut(member) {
-            if m.address != Some(address) {
-                m.address = Some(address);
-                self.events.push_back(MembershipEvent::AddressChanged {
-                    member: *member,
-                    address,
-                });
-            }
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        if m.address == Some(address) {
+            return;
+        }
+        let roamed = m.address.is_some();
+        m.address = Some(address);
+        let (incarnation, status) = (m.incarnation, m.status);
+        self.events.push_back(MembershipEvent::AddressChanged {
+            member: *member,
+            address,
+        });
+        // Tell the others where it went, piggybacked: those that cannot reach it at the
+        // old address adopt the new one.
+        if roamed && status == Status::Alive {
+            self.broadcasts.push(Update {
+                member: *member,
+                incarnation,
+                status,
+                reporter: self.own,
+                address: Some(address),
+            });
         }
     }
 

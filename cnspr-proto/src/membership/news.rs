@@ -4,7 +4,7 @@
 use crate::identity::DeviceId;
 use crate::membership::message::{Body, Status, Update};
 use crate::membership::suspicion::Suspicion;
-use crate::membership::{Member, Membership};
+use crate::membership::{Member, Membership, MembershipEvent};
 use crate::time::Timestamp;
 
 impl Membership {
@@ -54,6 +54,10 @@ impl Membership {
             Status::Unreachable => newer || (same && member.is_live()),
             Status::Left => newer || (same && member.status != Status::Left),
         };
+        if !changed && same && update.status == Status::Alive && member.status == Status::Alive {
+            self.adopt_address(now, &update);
+            return;
+        }
         if changed {
             if member.address.is_none() || (update.status == Status::Alive && !self.heard_lately(member, now))
             {
@@ -81,6 +85,23 @@ impl Membership {
             if confirmed {
                 self.spread(update, source);
             }
+        }
+    }
+
+    /// News of where a device we have not heard from lately went (it roamed).
+    fn adopt_address(&mut self, now: Timestamp, update: &Update) {
+        let Some(address) = update.address else { return };
+        let Some(member) = self.members.get(&update.member) else {
+            return;
+        };
+        if member.address != Some(address) && !self.heard_lately(member, now) {
+            if let Some(member) = self.members.get_mut(&update.member) {
+                member.address = Some(address);
+            }
+            self.events.push_back(MembershipEvent::AddressChanged {
+                member: update.member,
+                address,
+            });
         }
     }
 
