@@ -57,6 +57,9 @@ pub struct Member {
     pub since: Timestamp,
     /// The running suspicion, while suspect.
     pub suspicion: Option<Suspicion>,
+    /// Whether what we know was learnt since this device last started or woke: only
+    /// fresh knowledge is passed on to devices that come back.
+    pub fresh: bool,
 }
 
 impl Member {
@@ -73,6 +76,7 @@ impl Member {
             last_heard: None,
             since: now,
             suspicion: None,
+            fresh: false,
         }
     }
 

@@ -269,6 +269,7 @@ impl Membership {
         }
         if let Some(member) = self.members.get_mut(&from) {
             member.last_heard = Some(now);
+            member.fresh = true;
         }
         // A direct message proves the direct path works again.
         self.mark_reached(now, from, false);
@@ -354,7 +355,10 @@ impl Membership {
         self.health.worse();
         self.probes.clear();
         self.relayed.clear();
+        // News queued before the sleep is stale; so is everything we knew.
+        self.broadcasts = Broadcasts::default();
         for member in self.members.values_mut() {
+            member.fresh = false;
             if let Some(suspicion) = &mut member.suspicion {
                 suspicion.restart(now);
             }
@@ -429,6 +433,7 @@ impl Membership {
         let previous = member.state();
         member.incarnation = incarnation;
         member.status = status;
+        member.fresh = true;
         member.indirect = indirect && status == Status::Alive;
         if status == Status::Suspect {
             self.suspects.insert(id);

@@ -2,9 +2,9 @@
 //! device, flooding what is new, and declaring suspects unreachable.
 
 use crate::identity::DeviceId;
-use crate::membership::message::{Body, Status, Update};
+use crate::membership::message::{Body, Envelope, Status, Update};
 use crate::membership::suspicion::Suspicion;
-use crate::membership::{Member, Membership, MembershipEvent};
+use crate::membership::{Member, Membership, MembershipEvent, Outgoing};
 use crate::time::Timestamp;
 
 impl Membership {
@@ -14,6 +14,7 @@ impl Membership {
             return;
         };
         if incarnation > member.incarnation {
+            let returning = !member.is_live();
             let update = Update {
                 member: from,
                 incarnation,
@@ -22,6 +23,9 @@ impl Membership {
                 address: member.address,
             };
             self.apply_update(now, update, None);
+            if returning {
+                self.send_state(from);
+            }
         } else if member.status != Status::Alive {
             // It speaks but we hold it suspect, unreachable or gone at its incarnation:
             // tell it, so it refutes with a higher one.
@@ -33,6 +37,35 @@ impl Membership {
                 address: None,
             };
             self.send(from, Body::News, vec![update]);
+        }
+    }
+
+    /// Tells a device that just came back (restarted, woke, healed) everything we know
+    /// of the live members: the news it missed left the piggyback queues long ago, and
+    /// without it it would not even know where devices that moved meanwhile are now.
+    fn send_state(&mut self, to: DeviceId) {
+        let mut state: Vec<Update> = self
+            .members
+            .values()
+            .filter(|m| m.is_live() && m.fresh && m.id != to)
+            .map(|m| Update {
+                member: m.id,
+                incarnation: m.incarnation,
+                status: m.status,
+                reporter: self.own,
+                address: m.address,
+            })
+            .collect();
+        state.push(self.own_update(Status::Alive));
+        for chunk in state.chunks(self.config.piggyback_max.max(1)) {
+            self.outgoing.push_back(Outgoing {
+                to,
+                envelope: Envelope {
+                    incarnation: self.incarnation,
+                    body: Body::News,
+                    updates: chunk.to_vec(),
+                },
+            });
         }
     }
 
