@@ -41,17 +41,19 @@ impl Membership {
     }
 
     /// Tells a device that just came back (restarted, woke, healed) everything we know
-    /// of the live members: the news it missed left the piggyback queues long ago, and
+    /// of the members, whatever their state: the news it missed left the piggyback queues long ago, and
     /// without it it would not even know where devices that moved meanwhile are now.
     fn send_state(&mut self, to: DeviceId) {
         let mut state: Vec<Update> = self
             .members
             .values()
-            .filter(|m| m.is_live() && m.fresh && m.id != to)
+            .filter(|m| m.fresh && m.id != to)
             .map(|m| Update {
                 member: m.id,
                 incarnation: m.incarnation,
-                status: m.status,
+                // Our verdict may be older than a refutation we have not heard: passed on
+                // as a suspicion, so a device that is in fact alive gets to refute it.
+                status: if m.status == Status::Unreachable { Status::Suspect } else { m.status },
                 reporter: self.own,
                 address: m.address,
             })
