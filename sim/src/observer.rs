@@ -189,6 +189,11 @@ impl Observer {
         self.live[node] = true;
         self.down_since[node] = None;
         self.disturb(node, now);
+        // Convergence is owed from when the last device came back, not from a heal that
+        // happened while it slept.
+        if let Some(healed) = &mut self.heal_pending {
+            *healed = now;
+        }
         if fresh {
             for (target, state) in self.view[node].iter_mut().enumerate() {
                 *state = if target == node {

@@ -479,6 +479,14 @@ impl World {
                 self.observer.on_heal(self.now);
             }
             Fault::Roam(node) => {
+                // A move nobody running can see is unrecoverable without discovery (no
+                // device would know any current address): such a move is not made.
+                let witnessed = (0..self.devices.len())
+                    .any(|other| other != node && self.observer.is_live(other) && self.network.connected(node, other));
+                if !witnessed {
+                    self.trace(format_args!("roam of {node} skipped: no running device would see it"));
+                    return;
+                }
                 let device = &mut self.devices[node];
                 self.addresses.remove(&device.address);
                 device.roams += 1;
