@@ -228,6 +228,9 @@ impl Membership {
             let Some(probe) = self.probes.remove(&seq) else {
                 continue;
             };
+            if probe.phase == Phase::Direct {
+                self.request_rehandshake(probe.target);
+            }
             match probe.phase {
                 Phase::Direct if probe.confirms => self.accuse(now, probe.target),
                 Phase::Direct if probe.accuses => self.go_indirect(now, seq, probe),
@@ -260,11 +263,16 @@ impl Membership {
         }
     }
 
-    fn go_indirect(&mut self, now: Timestamp, seq: u32, mut probe: Probe) {
-        let target = probe.target;
+    /// A direct probe got no answer: the usual reason is that the target restarted and
+    /// lost the keys we still seal with, so a fresh handshake is asked for.
+    fn request_rehandshake(&mut self, target: DeviceId) {
         if !self.rehandshakes.contains(&target) {
             self.rehandshakes.push_back(target);
         }
+    }
+
+    fn go_indirect(&mut self, now: Timestamp, seq: u32, mut probe: Probe) {
+        let target = probe.target;
         let own = self.own;
         let relays = self.ring.monitors_of(&target, self.config.monitors, |id| {
             *id != own
