@@ -16,7 +16,7 @@ use crate::crypto::hash::hash;
 use crate::identity::{DeviceId, PublicKey, StaticKeypair};
 use crate::membership::{Envelope, Member, Membership, MembershipConfig, MembershipEvent};
 use crate::time::Timestamp;
-use crate::transport::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Transmit};
+use crate::transport::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Sent, Transmit};
 
 /// Everything configurable about a node.
 #[derive(Debug, Clone, Default)]
@@ -220,7 +220,9 @@ impl Node {
                 // An envelope that cannot be encoded or sent is a lost message, which the
                 // protocol tolerates like any loss (piggybacked news is bounded to fit).
                 if let Ok(bytes) = outgoing.envelope.encode() {
-                    let _ = self.endpoint.send(now, &key, &bytes);
+                    if self.endpoint.send(now, &key, &bytes) == Ok(Sent::Queued) {
+                        self.membership.discount_rtt(&outgoing.to);
+                    }
                 }
             }
             while let Some(peer) = self.membership.poll_rehandshake() {

@@ -34,9 +34,12 @@ impl Clock {
         let since_offset = i128::from(local.as_micros()) - i128::from(self.offset_micros);
         let scale = 1_000_000 + i128::from(self.drift_ppm);
         let mut global = (since_offset.max(0) * 1_000_000 + scale - 1) / scale;
-        // Integer rounding: step forward until the local reading has reached `local`.
+        // Integer rounding can land a microsecond off either way: settle on the earliest.
         while self.local(Timestamp::from_micros(global as u64)) < local {
             global += 1;
+        }
+        while global > 0 && self.local(Timestamp::from_micros(global as u64 - 1)) >= local {
+            global -= 1;
         }
         Timestamp::from_micros(u64::try_from(global).unwrap_or(u64::MAX))
     }

@@ -40,6 +40,21 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// `nodes` devices for `duration` with the responsive profile, a clean LAN, the
+    /// standard faults, exact clocks.
+    pub fn new(nodes: usize, seed: u64, duration: Duration) -> Self {
+        Self {
+            nodes,
+            seed,
+            duration,
+            profile: "responsive".to_string(),
+            link: LinkModel::default(),
+            plan: FaultPlan::Standard,
+            clock_skew: false,
+            trace: false,
+        }
+    }
+
     /// The node configuration of the chosen profile.
     pub fn node_config(&self) -> Result<NodeConfig, String> {
         NodeConfig::profile(&self.profile).ok_or_else(|| format!("unknown profile {:?}", self.profile))
@@ -219,12 +234,25 @@ impl World {
         self.queue.insert((at, self.sequence), item);
     }
 
-    /// Runs to the end and reports.
+    /// Runs the whole schedule and reports.
     pub fn run(mut self) -> RunResult {
+        self.start_all();
+        self.run_until(self.config.duration);
+        self.finish()
+    }
+
+    /// Starts every device that has not started yet (at the current virtual time).
+    pub fn start_all(&mut self) {
         for node in 0..self.devices.len() {
-            self.start(node);
+            if self.devices[node].boot == 0 {
+                self.start(node);
+            }
         }
-        let end = Timestamp::ZERO + self.config.duration;
+    }
+
+    /// Runs deliveries, timers and scheduled faults up to `until` since the start.
+    pub fn run_until(&mut self, until: Duration) {
+        let end = Timestamp::ZERO + until;
         while let Some(entry) = self.queue.first_entry() {
             if entry.key().0 > end {
                 break;
@@ -237,8 +265,44 @@ impl World {
                 Item::Fault(fault) => self.fault(fault),
             }
         }
-        self.now = end;
-        self.observer.check_end(end);
+        self.now = self.now.max(end);
+    }
+
+    /// Applies a fault now (scenario tests).
+    pub fn inject(&mut self, fault: Fault) {
+        self.fault(fault);
+    }
+
+    /// `node` stops cleanly: it says goodbye, its last datagrams go out, and it is gone.
+    pub fn leave(&mut self, node: usize) {
+        let local = self.devices[node].clock.local(self.now);
+        if let Some(running) = self.devices[node].node.as_mut() {
+            running.leave(local);
+            self.drain(node);
+            self.devices[node].node = None;
+            self.devices[node].timer_generation += 1;
+        }
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now.saturating_since(Timestamp::ZERO)
+    }
+
+    /// The member `target` as device `observer` sees it, if `observer` runs.
+    pub fn member(&self, observer: usize, target: usize) -> Option<&cnspr_proto::membership::Member> {
+        let node = self.devices[observer].node.as_ref()?;
+        node.member(&self.devices[target].key.device_id())
+    }
+
+    /// The current address of `node`.
+    pub fn address(&self, node: usize) -> SocketAddr {
+        self.devices[node].address
+    }
+
+    /// Ends the run: checks liveness and reports.
+    pub fn finish(mut self) -> RunResult {
+        self.observer.check_end(self.now);
         self.result()
     }
 
@@ -481,10 +545,13 @@ impl World {
             Fault::Roam(node) => {
                 // A move nobody running can see is unrecoverable without discovery (no
                 // device would know any current address): such a move is not made.
-                let witnessed = (0..self.devices.len())
-                    .any(|other| other != node && self.observer.is_live(other) && self.network.connected(node, other));
+                let witnessed = (0..self.devices.len()).any(|other| {
+                    other != node && self.observer.is_live(other) && self.network.connected(node, other)
+                });
                 if !witnessed {
-                    self.trace(format_args!("roam of {node} skipped: no running device would see it"));
+                    self.trace(format_args!(
+                        "roam of {node} skipped: no running device would see it"
+                    ));
                     return;
                 }
                 let device = &mut self.devices[node];
@@ -499,8 +566,6 @@ impl World {
 
     /// The state device `observer` shows for device `target` (for scenario tests).
     pub fn view(&self, observer: usize, target: usize) -> Option<cnspr_proto::membership::MemberState> {
-        let node = self.devices[observer].node.as_ref()?;
-        node.member(&self.devices[target].key.device_id())
-            .map(|m| m.state())
+        self.member(observer, target).map(|m| m.state())
     }
 }

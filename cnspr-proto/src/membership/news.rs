@@ -53,7 +53,11 @@ impl Membership {
                 incarnation: m.incarnation,
                 // Our verdict may be older than a refutation we have not heard: passed on
                 // as a suspicion, so a device that is in fact alive gets to refute it.
-                status: if m.status == Status::Unreachable { Status::Suspect } else { m.status },
+                status: if m.status == Status::Unreachable {
+                    Status::Suspect
+                } else {
+                    m.status
+                },
                 reporter: self.own,
                 address: m.address,
             })

@@ -18,6 +18,8 @@ pub(super) struct Probe {
     /// A confirmation of someone else's suspicion: the accuser already ruled out its own
     /// link through relays, so a failed direct probe is enough to confirm.
     pub(super) confirms: bool,
+    /// The ping waited for a handshake, so its round trip measures that too.
+    pub(super) rtt_spoiled: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,7 @@ impl Membership {
                 phase: Phase::Direct,
                 accuses,
                 confirms,
+                rtt_spoiled: false,
             },
         );
         let your_rtt_micros = self
@@ -88,6 +91,14 @@ impl Membership {
             .and_then(|m| m.rtt.smoothed())
             .map(|rtt| u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX));
         self.send(target, Body::Ping { seq, your_rtt_micros }, Vec::new());
+    }
+
+    /// The last message to `target` waited for a handshake: the probes to it in flight
+    /// will not measure a round trip.
+    pub fn discount_rtt(&mut self, target: &DeviceId) {
+        for probe in self.probes.values_mut().filter(|p| p.target == *target) {
+            probe.rtt_spoiled = true;
+        }
     }
 
     /// Unreachable devices are tried again now and then, so partitions heal and devices
@@ -147,7 +158,7 @@ impl Membership {
         self.health.better();
         // The round trip is only meaningful for the direct phase; a late direct answer
         // in the indirect phase still proves the direct path works.
-        if probe.phase == Phase::Direct {
+        if probe.phase == Phase::Direct && !probe.rtt_spoiled {
             if let Some(member) = self.members.get_mut(&from) {
                 member.rtt.record(now.saturating_since(probe.sent));
             }

@@ -112,6 +112,15 @@ pub enum SendError {
     TooLarge(usize),
 }
 
+/// What [`Endpoint::send`] did with a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Sealed and handed out to send.
+    Now,
+    /// Queued until a handshake confirms keys.
+    Queued,
+}
+
 /// The largest payload one Data packet carries.
 pub const MAX_PAYLOAD_BYTES: usize = wire::MAX_DATAGRAM_BYTES - wire::DATA_HEADER_BYTES - TAG_BYTES;
 
@@ -280,7 +289,7 @@ impl Endpoint {
     /// Sends `payload` to `peer`: at once if keys are confirmed, otherwise after a
     /// handshake (queued, bounded: the oldest queued payload is dropped beyond
     /// [`EndpointConfig::max_staged_per_peer`]).
-    pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> Result<(), SendError> {
+    pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> Result<Sent, SendError> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(SendError::TooLarge(payload.len()));
         }
@@ -289,22 +298,26 @@ impl Endpoint {
         let destination = state.address.ok_or(SendError::NoAddress)?;
         let needs_rekey = state.session.needs_rekey(now, &config.session) && state.initiation.is_none();
         let mut datagram = Vec::new();
-        match state.session.seal(now, &config.session, payload, &mut datagram) {
-            Ok(()) => self.transmits.push_back(Transmit {
-                destination,
-                datagram,
-            }),
+        let sent = match state.session.seal(now, &config.session, payload, &mut datagram) {
+            Ok(()) => {
+                self.transmits.push_back(Transmit {
+                    destination,
+                    datagram,
+                });
+                Sent::Now
+            }
             Err(SealError::NoUsableKeys | SealError::CounterExhausted) => {
                 if state.staged.len() >= config.max_staged_per_peer {
                     state.staged.pop_front();
                 }
                 state.staged.push_back(payload.to_vec());
+                Sent::Queued
             }
-        }
+        };
         if needs_rekey {
             self.start_initiation(now, *peer, now);
         }
-        Ok(())
+        Ok(sent)
     }
 
     // ----- inputs -----
