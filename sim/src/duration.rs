@@ -19,7 +19,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(format!("unknown unit {unit:?} in {text:?} (use ms, s, m or h)")),
     };
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 1e9 {
+    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
         return Err(format!("duration out of range: {text:?}"));
     }
     Ok(Duration::from_secs_f64(seconds))

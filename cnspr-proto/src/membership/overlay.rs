@@ -131,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn successors_and_predecessors_mirror_each_other() {
+    fn monitoring_is_mutual_knowledge() {
         let all = ids(20);
         let rings: Vec<Ring> = all.iter().map(|id| Ring::new(*id, all.clone())).collect();
         for ring in &rings {
@@ -141,7 +141,7 @@ mod tests {
                     .iter()
                     .find(|r| r.devices()[r.own] == successor)
                     .expect("ring of successor");
-                assert!(theirs.predecessors(3, |_| true).contains(&own));
+                assert!(theirs.neighbourhood_of(&successor, 3, |_| true).contains(&own));
                 assert!(ring.monitors_of(&successor, 3, |_| true).contains(&own));
             }
         }
