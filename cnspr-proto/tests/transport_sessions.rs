@@ -203,6 +203,14 @@ fn keys_are_replaced_every_two_minutes_under_steady_traffic() {
     }
     // Ten minutes: a rekey at 120 s of age each time, so at least four replacements.
     assert!(hashes.len() >= 5, "only {} key sets in ten minutes", hashes.len());
+    // Old keys are forgotten: at most current, previous and unconfirmed, and a handshake.
+    for node in &link.nodes {
+        assert!(
+            node.endpoint.indices_in_use() <= 4,
+            "{} indices in use",
+            node.endpoint.indices_in_use()
+        );
+    }
     assert_eq!(link.nodes[0].received.len(), 6000);
     assert_eq!(link.nodes[1].received.len(), 6001);
 }

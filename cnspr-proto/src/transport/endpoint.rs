@@ -246,6 +246,12 @@ impl Endpoint {
             .collect()
     }
 
+    /// How many local indices are in use (handshakes and key sets): bounded by a few per
+    /// busy peer, however long the endpoint runs.
+    pub fn indices_in_use(&self) -> usize {
+        self.indices.len()
+    }
+
     /// Whether a handshake we started with `peer` is in flight.
     pub fn is_handshaking(&self, peer: &PublicKey) -> bool {
         self.peers.get(peer).is_some_and(|p| p.initiation.is_some())
@@ -593,6 +599,9 @@ impl Endpoint {
         let secrets = handshake.into_transport()?;
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
+        for index in state.session.take_evicted() {
+            self.indices.remove(&index);
+        }
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,
@@ -644,6 +653,9 @@ impl Endpoint {
         self.indices.insert(receiver_index, IndexOwner::Peer(peer));
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, false);
         state.session.install_confirmed(keys);
+        for index in state.session.take_evicted() {
+            self.indices.remove(&index);
+        }
         state.address = Some(from);
         self.seal_and_queue(now, peer, &[]);
         self.flush_staged(now, peer);
@@ -695,6 +707,9 @@ impl Endpoint {
             .open(now, config, receiver_index, counter, &mut buffer)
             .map_err(|_| ReceiveError::Rejected)?;
         buffer.truncate(len);
+        for index in state.session.take_evicted() {
+            self.indices.remove(&index);
+        }
         // Roaming: an authenticated packet is proof enough of the peer's new address.
         state.address = Some(from);
         if slot == KeySlot::Confirmed {

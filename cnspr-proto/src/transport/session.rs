@@ -64,17 +64,33 @@ pub struct Session {
     current: Option<TransportKeys>,
     previous: Option<TransportKeys>,
     unconfirmed: Option<TransportKeys>,
+    /// Indices of keys pushed out by newer ones, for the owner to forget.
+    evicted: Vec<u32>,
 }
 
 impl Session {
     /// Makes confirmed keys current; the current ones become previous.
     pub fn install_confirmed(&mut self, keys: TransportKeys) {
-        self.previous = self.current.replace(keys);
+        let replaced = std::mem::replace(&mut self.previous, self.current.replace(keys));
+        self.evict(replaced);
     }
 
     /// Holds keys from a handshake we started until the peer confirms them.
     pub fn install_unconfirmed(&mut self, keys: TransportKeys) {
-        self.unconfirmed = Some(keys);
+        let replaced = self.unconfirmed.replace(keys);
+        self.evict(replaced);
+    }
+
+    fn evict(&mut self, keys: Option<TransportKeys>) {
+        if let Some(keys) = keys {
+            self.evicted.push(keys.local_index());
+        }
+    }
+
+    /// Indices of keys that newer keys pushed out since the last call: no packet will
+    /// be accepted under them any more.
+    pub fn take_evicted(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.evicted)
     }
 
     /// The keys we would seal with now, if any may still be used.
@@ -164,7 +180,8 @@ impl Session {
 
     /// Replaces all keys with none (the peer was removed or restarted); returns their indices.
     pub fn clear(&mut self) -> Vec<u32> {
-        let freed = self.slots().map(TransportKeys::local_index).collect();
+        let mut freed: Vec<u32> = self.slots().map(TransportKeys::local_index).collect();
+        freed.append(&mut self.evicted);
         *self = Session::default();
         freed
     }
