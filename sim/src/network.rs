@@ -13,6 +13,9 @@ pub struct LinkModel {
     pub base_latency: Duration,
     /// Extra latency drawn uniformly from zero to this, per datagram (reorders them).
     pub jitter: Duration,
+    /// Each direction of each link has its own fixed extra latency, up to this: links
+    /// differ, and a path can be slower one way than the other.
+    pub link_spread: Duration,
     /// Probability a datagram is lost.
     pub loss: f64,
     /// Probability a datagram arrives twice.
@@ -24,6 +27,7 @@ impl Default for LinkModel {
         Self {
             base_latency: Duration::from_micros(500),
             jitter: Duration::from_millis(3),
+            link_spread: Duration::from_millis(1),
             loss: 0.0,
             duplicate: 0.0,
         }
@@ -58,6 +62,15 @@ impl Network {
             return Vec::new();
         }
         let copies = if chance(rng, self.link.duplicate) { 2 } else { 1 };
+        let link_micros = self.link.link_spread.as_micros() as u64;
+        // A fixed function of the direction: the same every run, different per link.
+        let link_extra = if link_micros == 0 {
+            0
+        } else {
+            let mixed = (from as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ^ (to as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+            (mixed >> 17) % link_micros
+        };
         (0..copies)
             .map(|_| {
                 let jitter_micros = self.link.jitter.as_micros() as u64;
@@ -66,7 +79,7 @@ impl Network {
                 } else {
                     rng.next_u64() % jitter_micros
                 };
-                self.link.base_latency + Duration::from_micros(extra)
+                self.link.base_latency + Duration::from_micros(link_extra + extra)
             })
             .collect()
     }
