@@ -25,6 +25,11 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Whether every device shows every other one active.
+fn all_active(world: &World) -> bool {
+    (0..NODES).all(|o| (0..NODES).all(|t| o == t || world.view(o, t) == Some(MemberState::Active)))
+}
+
 /// Every running device outside `except` shows every other one outside `except` active.
 fn assert_all_see_each_other(world: &World, except: &[usize]) {
     for observer in (0..NODES).filter(|n| !except.contains(n)) {
@@ -80,9 +85,7 @@ fn a_crashed_device_is_marked_unreachable_by_all_and_rejoins_after_restart() {
     assert_all_show(&world, 2, MemberState::Unreachable);
     assert_all_see_each_other(&world, &[2]);
     world.inject(Fault::Restart(2));
-    run_until_true(&mut world, secs(3), "rejoin after restart", |w| {
-        (0..NODES).all(|o| (0..NODES).all(|t| o == t || w.view(o, t) == Some(MemberState::Active)))
-    });
+    run_until_true(&mut world, secs(3), "rejoin after restart", all_active);
     assert!(world.finish().violations.is_empty());
 }
 
@@ -106,9 +109,7 @@ fn a_paused_device_becomes_unreachable_then_active_when_it_wakes() {
     });
     world.run_until(world.elapsed() + secs(600));
     world.inject(Fault::Resume(1));
-    run_until_true(&mut world, secs(5), "the sleeper is back", |w| {
-        (0..NODES).all(|o| (0..NODES).all(|t| o == t || w.view(o, t) == Some(MemberState::Active)))
-    });
+    run_until_true(&mut world, secs(5), "the sleeper is back", all_active);
     assert!(world.finish().violations.is_empty());
 }
 
@@ -135,9 +136,7 @@ fn a_partition_splits_the_views_and_healing_joins_them() {
     );
     assert_eq!(world.view(2, 4), Some(MemberState::Active));
     world.inject(Fault::Heal);
-    let healed = run_until_true(&mut world, secs(40), "convergence after the heal", |w| {
-        (0..NODES).all(|o| (0..NODES).all(|t| o == t || w.view(o, t) == Some(MemberState::Active)))
-    });
+    let healed = run_until_true(&mut world, secs(40), "convergence after the heal", all_active);
     assert!(healed < secs(40));
     assert!(world.finish().violations.is_empty());
 }

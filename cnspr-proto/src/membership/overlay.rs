@@ -55,11 +55,7 @@ impl Ring {
         k: usize,
         include: impl Fn(&DeviceId) -> bool,
     ) -> Vec<DeviceId> {
-        let Some(position) = self.position(target) else {
-            return Vec::new();
-        };
-        let len = self.order.len();
-        self.walk(k, include, |step| position + len - step % len)
+        self.beside(target, k, include, false)
     }
 
     /// `target`'s flood neighbours: up to `k` devices each side of it that pass `include`.
@@ -69,12 +65,8 @@ impl Ring {
         k: usize,
         include: impl Fn(&DeviceId) -> bool,
     ) -> Vec<DeviceId> {
-        let Some(position) = self.position(target) else {
-            return Vec::new();
-        };
-        let len = self.order.len();
-        let mut all = self.walk(k, &include, |step| position + step);
-        for id in self.walk(k, &include, |step| position + len - step % len) {
+        let mut all = self.beside(target, k, &include, true);
+        for id in self.beside(target, k, &include, false) {
             if !all.contains(&id) {
                 all.push(id);
             }
@@ -82,8 +74,23 @@ impl Ring {
         all
     }
 
-    fn position(&self, target: &DeviceId) -> Option<usize> {
-        self.positions.get(target).copied()
+    /// Up to `k` devices after (`forward`) or before `target` that pass `include`.
+    fn beside(
+        &self,
+        target: &DeviceId,
+        k: usize,
+        include: impl Fn(&DeviceId) -> bool,
+        forward: bool,
+    ) -> Vec<DeviceId> {
+        let Some(&position) = self.positions.get(target) else {
+            return Vec::new();
+        };
+        let len = self.order.len();
+        if forward {
+            self.walk(k, include, |step| position + step)
+        } else {
+            self.walk(k, include, |step| position + len - step % len)
+        }
     }
 
     fn walk(

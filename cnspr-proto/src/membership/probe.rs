@@ -71,8 +71,7 @@ impl Membership {
         if self.probes.len() >= MAX_PROBES || self.probes.values().any(|p| p.target == target) {
             return;
         }
-        let seq = self.next_seq();
-        let deadline = now + self.config.probe_timeout * self.health.multiplier();
+        let (seq, deadline) = (self.next_seq(), self.probe_deadline(now));
         self.probes.insert(
             seq,
             Probe {
@@ -99,6 +98,11 @@ impl Membership {
         for probe in self.probes.values_mut().filter(|p| p.target == *target) {
             probe.rtt_spoiled = true;
         }
+    }
+
+    /// When a ping sent now is given up: the probe timeout, stretched by local health.
+    fn probe_deadline(&self, now: Timestamp) -> Timestamp {
+        now + self.config.probe_timeout * self.health.multiplier()
     }
 
     /// Unreachable devices are tried again now and then, so partitions heal and devices
@@ -171,8 +175,7 @@ impl Membership {
         if target == self.own || target == from || !known_live || self.relayed.len() >= MAX_RELAYED {
             return;
         }
-        let seq = self.next_seq();
-        let deadline = now + self.config.probe_timeout * self.health.multiplier();
+        let (seq, deadline) = (self.next_seq(), self.probe_deadline(now));
         self.relayed.insert(
             seq,
             RelayedProbe {
