@@ -13,13 +13,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::crypto::hash::hash;
-use crate::identity::{DeviceId, PublicKey, StaticKeypair};
+use crate::identity::{DeviceId, StaticKeypair};
 use crate::membership::{Envelope, Member, Membership, MembershipConfig, MembershipEvent};
 use crate::time::Timestamp;
 use crate::transport::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Sent, Transmit};
 
 /// Everything configurable about a node.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Failure detection.
     pub membership: MembershipConfig,
@@ -28,15 +28,24 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// The configuration of a membership profile (`responsive` or `frugal`), the endpoint
-    /// giving up on handshakes when that profile says.
+    /// The configuration of a profile: `responsive` (mains power) or `frugal` (battery).
+    /// The endpoint gives up on a handshake after a few seconds in both: the probe layer
+    /// asks for a new one when it needs it.
     pub fn profile(name: &str) -> Option<Self> {
         let membership = MembershipConfig::profile(name)?;
+        let give_up_secs = if name == "frugal" { 5 } else { 3 };
         let endpoint = EndpointConfig {
-            handshake_give_up: membership.handshake_give_up,
+            handshake_give_up: std::time::Duration::from_secs(give_up_secs),
             ..EndpointConfig::default()
         };
         Some(Self { membership, endpoint })
+    }
+}
+
+impl Default for NodeConfig {
+    /// The `responsive` profile.
+    fn default() -> Self {
+        Self::profile("responsive").expect("responsive is a built-in profile")
     }
 }
 
@@ -83,10 +92,6 @@ fn sub_seed(seed: &[u8; 32], purpose: &[u8]) -> [u8; 32] {
     hash(&[b"cnspr rng", purpose, seed])
 }
 
-fn key_of(id: &DeviceId) -> PublicKey {
-    id.public_key()
-}
-
 impl Node {
     /// A node for the device `identity`, whose roster holds `roster` (device IDs with any
     /// known address). `boot` must grow with every start of this device (persisted by
@@ -104,7 +109,7 @@ impl Node {
             roster.into_iter().filter(|(id, _)| *id != own).collect();
         let mut endpoint = Endpoint::new(identity, sub_seed(&rng_seed, b"endpoint"), config.endpoint);
         for (id, address) in &roster {
-            endpoint.add_peer(key_of(id), *address);
+            endpoint.add_peer(id.public_key(), *address);
         }
         let membership_seed = sub_seed(&rng_seed, b"membership");
         let membership = Membership::new(config.membership, own, roster, boot, membership_seed, now);
@@ -146,7 +151,7 @@ impl Node {
         self.endpoint
             .peers_with_keys(now)
             .into_iter()
-            .map(|key| DeviceId::from_bytes(key.0))
+            .map(|key| key.device_id())
             .collect()
     }
 
@@ -209,10 +214,10 @@ impl Node {
             let mut progressed = false;
             while let Some(outgoing) = self.membership.poll_outgoing() {
                 progressed = true;
-                let key = key_of(&outgoing.to);
-                // Every authenticated packet's address flows into membership, so an
-                // address there that differs from the endpoint's came from gossip: newer
-                // news of where the peer went (a roam the endpoint has not seen).
+                let key = outgoing.to.public_key();
+                // Every address change the endpoint saw in an authenticated packet flows
+                // into membership, so an address there that differs from the endpoint's
+                // came from gossip: news of where the peer went that the endpoint missed.
                 let known = self.membership.member(&outgoing.to).and_then(|m| m.address);
                 if known.is_some() && known != self.endpoint.peer_address(&key) {
                     self.endpoint.add_peer(key, known);
@@ -227,18 +232,20 @@ impl Node {
             }
             while let Some(peer) = self.membership.poll_rehandshake() {
                 progressed = true;
-                self.endpoint.connect(now, &key_of(&peer));
+                self.endpoint.connect(now, &peer.public_key());
             }
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;
-                if let EndpointEvent::Received { peer, payload } = event {
-                    let from = DeviceId::from_bytes(peer.0);
-                    if let Some(address) = self.endpoint.peer_address(&peer) {
-                        self.membership.observe_address(&from, address);
+                match event {
+                    EndpointEvent::Received { peer, payload } => {
+                        if let Ok(envelope) = Envelope::decode(&payload) {
+                            self.membership.handle_envelope(now, peer.device_id(), envelope);
+                        }
                     }
-                    if let Ok(envelope) = Envelope::decode(&payload) {
-                        self.membership.handle_envelope(now, from, envelope);
+                    EndpointEvent::AddressChanged { peer, address } => {
+                        self.membership.observe_address(&peer.device_id(), address);
                     }
+                    EndpointEvent::Established { .. } | EndpointEvent::HandshakeFailed { .. } => {}
                 }
             }
             while let Some(event) = self.membership.poll_event() {

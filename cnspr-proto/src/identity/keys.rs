@@ -11,6 +11,13 @@ use super::device_id::DeviceId;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey(pub [u8; 32]);
 
+impl PublicKey {
+    /// The device ID of the device holding this key (the same 32 bytes).
+    pub fn device_id(&self) -> DeviceId {
+        DeviceId::from_bytes(self.0)
+    }
+}
+
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PublicKey(")?;

@@ -38,8 +38,6 @@ pub struct MembershipConfig {
     /// A timer that fires this much later than asked means this device was asleep (lid
     /// closed, process stopped): its view is stale and its suspicions are restarted.
     pub sleep_threshold: Duration,
-    /// How long a device keeps retrying a handshake before the probe layer takes over.
-    pub handshake_give_up: Duration,
 }
 
 impl MembershipConfig {
@@ -61,7 +59,6 @@ impl MembershipConfig {
             piggyback_max: 8,
             retransmit_mult: 1,
             sleep_threshold: Duration::from_secs(5),
-            handshake_give_up: Duration::from_secs(3),
         }
     }
 
@@ -76,7 +73,6 @@ impl MembershipConfig {
             suspicion_min: Duration::from_secs(4),
             reconnect_interval: Duration::from_secs(60),
             sleep_threshold: Duration::from_secs(20),
-            handshake_give_up: Duration::from_secs(5),
             ..Self::responsive()
         }
     }

@@ -233,19 +233,15 @@ impl Membership {
 
     /// The node saw an authenticated packet from `member` arrive from `address`.
     pub fn observe_address(&mut self, member: &DeviceId, address: SocketAddr) {
-        let Some(m) = self.members.get_mut(member) else {
+        let Some(m) = self.members.get(member) else {
             return;
         };
         if m.address == Some(address) {
             return;
         }
         let roamed = m.address.is_some();
-        m.address = Some(address);
         let (incarnation, status) = (m.incarnation, m.status);
-        self.events.push_back(MembershipEvent::AddressChanged {
-            member: *member,
-            address,
-        });
+        self.set_address(*member, address);
         // Tell the others where it went, piggybacked: those that cannot reach it at the
         // old address adopt the new one.
         if roamed && status == Status::Alive {
@@ -363,7 +359,7 @@ impl Membership {
                 suspicion.restart(now);
             }
         }
-        self.incarnation += 1;
+        self.incarnation = self.incarnation.saturating_add(1);
         self.next_probe = now + self.config.probe_interval;
         self.announce(now);
     }
@@ -423,6 +419,18 @@ impl Membership {
         let own = self.own;
         let live = |id: &DeviceId| *id == own || self.members.get(id).is_some_and(Member::is_live);
         self.ring.neighbourhood_of(of, self.config.monitors, live)
+    }
+
+    /// Changes a member's address and reports it (the daemon persists addresses).
+    fn set_address(&mut self, id: DeviceId, address: SocketAddr) {
+        let Some(member) = self.members.get_mut(&id) else {
+            return;
+        };
+        if member.address != Some(address) {
+            member.address = Some(address);
+            self.events
+                .push_back(MembershipEvent::AddressChanged { member: id, address });
+        }
     }
 
     /// Changes a member's state and reports what people would see change.

@@ -4,7 +4,7 @@
 use crate::identity::DeviceId;
 use crate::membership::message::{Body, Envelope, Status, Update};
 use crate::membership::suspicion::Suspicion;
-use crate::membership::{Member, Membership, MembershipEvent, Outgoing};
+use crate::membership::{Member, Membership, Outgoing};
 use crate::time::Timestamp;
 
 impl Membership {
@@ -101,9 +101,7 @@ impl Membership {
             if member.address.is_none() || (update.status == Status::Alive && !self.heard_lately(member, now))
             {
                 if let Some(address) = update.address {
-                    if let Some(member) = self.members.get_mut(&update.member) {
-                        member.address = Some(address);
-                    }
+                    self.set_address(update.member, address);
                 }
             }
             self.set_status(now, update.member, update.incarnation, update.status, false);
@@ -113,8 +111,9 @@ impl Membership {
             self.spread(update, source);
             return;
         }
-        // Same suspicion from another accuser: a Lifeguard confirmation.
-        if same && update.status == Status::Suspect && member.status == Status::Suspect {
+        // Same suspicion from another accuser on the roster: a Lifeguard confirmation.
+        let known_accuser = update.reporter == self.own || self.members.contains_key(&update.reporter);
+        if same && known_accuser && update.status == Status::Suspect && member.status == Status::Suspect {
             let needed = self.config.suspicion_confirmations;
             let confirmed = self
                 .members
@@ -133,14 +132,8 @@ impl Membership {
         let Some(member) = self.members.get(&update.member) else {
             return;
         };
-        if member.address != Some(address) && !self.heard_lately(member, now) {
-            if let Some(member) = self.members.get_mut(&update.member) {
-                member.address = Some(address);
-            }
-            self.events.push_back(MembershipEvent::AddressChanged {
-                member: update.member,
-                address,
-            });
+        if !self.heard_lately(member, now) {
+            self.set_address(update.member, address);
         }
     }
 
@@ -164,10 +157,12 @@ impl Membership {
     /// News that this device is suspect, unreachable or gone: prove otherwise with a
     /// higher incarnation (unless it really is leaving).
     fn refute(&mut self, update: Update) {
-        if self.leaving || update.status == Status::Alive || update.incarnation < self.incarnation {
+        // Only this device raises its incarnation (and a restart raises its boot epoch
+        // above everything it said before): news about it from beyond is bogus.
+        if self.leaving || update.status == Status::Alive || update.incarnation != self.incarnation {
             return;
         }
-        self.incarnation = update.incarnation + 1;
+        self.incarnation = self.incarnation.saturating_add(1);
         self.health.worse();
         let alive = self.own_update(Status::Alive);
         self.spread(alive, None);

@@ -20,6 +20,8 @@ pub(super) struct Probe {
     pub(super) confirms: bool,
     /// The ping waited for a handshake, so its round trip measures that too.
     pub(super) rtt_spoiled: bool,
+    /// Relays asked to probe the target that have not reported yet.
+    pub(super) relays: Vec<DeviceId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,7 @@ impl Membership {
                 accuses,
                 confirms,
                 rtt_spoiled: false,
+                relays: Vec::new(),
             },
         );
         let your_rtt_micros = self
@@ -126,7 +129,9 @@ impl Membership {
     pub(super) fn handle_body(&mut self, now: Timestamp, from: DeviceId, body: Body) {
         match body {
             Body::Ping { seq, your_rtt_micros } => {
-                if let (Some(micros), Some(member)) = (your_rtt_micros, self.members.get_mut(&from)) {
+                // The peer's figure only stands in until we measure our own.
+                let member = self.members.get_mut(&from).filter(|m| m.rtt.samples() == 0);
+                if let (Some(micros), Some(member)) = (your_rtt_micros, member) {
                     member
                         .rtt
                         .record(std::time::Duration::from_micros(u64::from(micros)));
@@ -203,9 +208,12 @@ impl Membership {
         target: DeviceId,
         reachable: bool,
     ) {
-        let Some(probe) = self.probes.get_mut(&seq).filter(|p| p.target == target) else {
+        // Only a relay we asked may report, and only once.
+        let asked = |p: &&mut Probe| p.target == target && p.relays.contains(&from);
+        let Some(probe) = self.probes.get_mut(&seq).filter(asked) else {
             return;
         };
+        probe.relays.retain(|relay| *relay != from);
         let Phase::Indirect { nacks, .. } = &mut probe.phase else {
             return;
         };
@@ -213,7 +221,6 @@ impl Membership {
             *nacks += 1;
             return;
         }
-        let _ = from;
         self.probes.remove(&seq);
         self.health.better();
         self.mark_reached(now, target, true);
@@ -317,6 +324,7 @@ impl Membership {
             asked: relays.len(),
             nacks: 0,
         };
+        probe.relays = relays;
         probe.deadline = now + self.config.indirect_timeout * self.health.multiplier();
         self.probes.insert(seq, probe);
     }

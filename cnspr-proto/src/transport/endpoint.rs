@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::crypto::aead::TAG_BYTES;
+use crate::crypto::hash::{hash, Hash};
 use crate::identity::{PublicKey, StaticKeypair};
 use crate::noise::{Handshake, HandshakeError, Pattern, Role};
 use crate::rng::Rng;
@@ -91,6 +92,13 @@ pub enum EndpointEvent {
         /// The peer.
         peer: PublicKey,
     },
+    /// An authenticated packet came from a new address: the peer moved.
+    AddressChanged {
+        /// The peer.
+        peer: PublicKey,
+        /// Where it is now.
+        address: SocketAddr,
+    },
     /// Our handshake with the peer got no answer within the give-up time.
     HandshakeFailed {
         /// The peer.
@@ -152,6 +160,7 @@ struct Peer {
     session: Session,
     initiation: Option<Initiation>,
     staged: VecDeque<Vec<u8>>,
+    last_finish: Option<AcceptedFinish>,
 }
 
 struct Initiation {
@@ -165,7 +174,14 @@ enum InitiationStage {
     /// `HandshakeInit` sent; waiting for the response.
     AwaitResponse(Box<Handshake>),
     /// `HandshakeFinish` sent; waiting for the first packet under the new keys.
-    AwaitConfirmation { finish: Vec<u8> },
+    AwaitConfirmation { finish: Vec<u8>, sent: Timestamp },
+}
+
+/// The finish that made our current keys as responder, to recognise its repeats.
+struct AcceptedFinish {
+    local_index: u32,
+    digest: Hash,
+    answered: Timestamp,
 }
 
 struct Responder {
@@ -266,6 +282,7 @@ impl Endpoint {
             session: Session::default(),
             initiation: None,
             staged: VecDeque::new(),
+            last_finish: None,
         });
         if address.is_some() {
             entry.address = address;
@@ -411,8 +428,20 @@ impl Endpoint {
             self.events.push_back(EndpointEvent::HandshakeFailed { peer });
             return;
         }
+        // The responder forgets a half-finished handshake after `responder_timeout`: past
+        // that, repeating the finish is pointless and a new handshake is needed.
+        let responder_forgot = matches!(&initiation.stage,
+            InitiationStage::AwaitConfirmation { sent, .. } if now.saturating_since(*sent) >= config.responder_timeout);
+        if responder_forgot {
+            let (index, started) = (initiation.local_index, initiation.started);
+            if !state.session.owns_index(index) {
+                self.indices.remove(&index);
+            }
+            self.start_initiation(now, peer, started);
+            return;
+        }
         match &initiation.stage {
-            InitiationStage::AwaitConfirmation { finish } => {
+            InitiationStage::AwaitConfirmation { finish, .. } => {
                 initiation.retry_at = now + config.handshake_retry;
                 if let Some(destination) = state.address {
                     let datagram = finish.clone();
@@ -599,9 +628,6 @@ impl Endpoint {
         let secrets = handshake.into_transport()?;
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
-        for index in state.session.take_evicted() {
-            self.indices.remove(&index);
-        }
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,
@@ -612,6 +638,7 @@ impl Endpoint {
         initiation.retry_at = now + self.config.handshake_retry;
         initiation.stage = InitiationStage::AwaitConfirmation {
             finish: finish.clone(),
+            sent: now,
         };
         if let Some(destination) = state.address {
             self.transmits.push_back(Transmit {
@@ -619,7 +646,24 @@ impl Endpoint {
                 datagram: finish,
             });
         }
+        self.settle(peer, None);
         Ok(())
+    }
+
+    /// After a session changed: forgets the indices of keys newer ones pushed out, and
+    /// follows the peer to the address an authenticated packet just came from.
+    fn settle(&mut self, peer: PublicKey, from: Option<SocketAddr>) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for index in state.session.take_evicted() {
+            self.indices.remove(&index);
+        }
+        if let Some(address) = from.filter(|address| state.address != Some(*address)) {
+            state.address = Some(address);
+            self.events
+                .push_back(EndpointEvent::AddressChanged { peer, address });
+        }
     }
 
     fn on_finish(
@@ -634,9 +678,7 @@ impl Endpoint {
             Some(IndexOwner::Responder) => {}
             // A repeated finish: our confirmation was lost. Confirm again, to the address
             // we already trust rather than wherever this copy came from.
-            Some(IndexOwner::Peer(peer)) => {
-                return self.confirm_again(now, peer, receiver_index, sender_index)
-            }
+            Some(IndexOwner::Peer(peer)) => return self.confirm_again(now, peer, receiver_index, noise),
             None => return Err(ReceiveError::UnknownIndex(receiver_index)),
         }
         let responder = self
@@ -653,34 +695,44 @@ impl Endpoint {
         self.indices.insert(receiver_index, IndexOwner::Peer(peer));
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, false);
         state.session.install_confirmed(keys);
-        for index in state.session.take_evicted() {
-            self.indices.remove(&index);
-        }
-        state.address = Some(from);
+        state.last_finish = Some(AcceptedFinish {
+            local_index: receiver_index,
+            digest: hash(&[noise]),
+            answered: now,
+        });
+        self.settle(peer, Some(from));
         self.seal_and_queue(now, peer, &[]);
         self.flush_staged(now, peer);
         self.events.push_back(EndpointEvent::Established { peer });
         Ok(())
     }
 
+    /// Answers a repeat of the finish we accepted (our confirmation was lost) with
+    /// another confirmation: only a byte-identical copy, at most once per retry interval,
+    /// so replayed or forged finishes cannot make us send.
     fn confirm_again(
         &mut self,
         now: Timestamp,
         peer: PublicKey,
         local_index: u32,
-        remote_index: u32,
+        noise: &[u8],
     ) -> Result<(), ReceiveError> {
-        let config = &self.config.session;
+        let retry = self.config.handshake_retry;
         let state = self
             .peers
-            .get(&peer)
+            .get_mut(&peer)
             .ok_or(ReceiveError::UnknownIndex(local_index))?;
-        let is_current_from_this_finish = state.session.current(now, config).is_some_and(|k| {
-            k.local_index() == local_index && k.remote_index() == remote_index && !k.initiated_locally()
-        });
-        if !is_current_from_this_finish {
+        let accepted = state
+            .last_finish
+            .as_mut()
+            .filter(|f| f.local_index == local_index);
+        let Some(accepted) = accepted.filter(|f| f.digest == hash(&[noise])) else {
             return Err(ReceiveError::UnknownIndex(local_index));
+        };
+        if now.saturating_since(accepted.answered) < retry / 2 {
+            return Ok(());
         }
+        accepted.answered = now;
         self.seal_and_queue(now, peer, &[]);
         Ok(())
     }
@@ -707,11 +759,6 @@ impl Endpoint {
             .open(now, config, receiver_index, counter, &mut buffer)
             .map_err(|_| ReceiveError::Rejected)?;
         buffer.truncate(len);
-        for index in state.session.take_evicted() {
-            self.indices.remove(&index);
-        }
-        // Roaming: an authenticated packet is proof enough of the peer's new address.
-        state.address = Some(from);
         if slot == KeySlot::Confirmed {
             if state
                 .initiation
@@ -723,6 +770,8 @@ impl Endpoint {
             self.flush_staged(now, peer);
             self.events.push_back(EndpointEvent::Established { peer });
         }
+        // Roaming: an authenticated packet is proof enough of the peer's new address.
+        self.settle(peer, Some(from));
         if !buffer.is_empty() {
             self.events.push_back(EndpointEvent::Received {
                 peer,
