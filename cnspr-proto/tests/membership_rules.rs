@@ -213,7 +213,7 @@ fn any_update() -> impl Strategy<Value = Update> {
             incarnation,
             status,
             reporter: id(reporter),
-            address: address.and_then(|a| self::address(a)),
+            address: address.and_then(self::address),
         },
     )
 }

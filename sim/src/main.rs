@@ -90,9 +90,9 @@ fn main() -> ExitCode {
     }
     let replay = |seed: u64| {
         format!(
-            "cnspr-sim --nodes {} --seed {seed} --duration {}s --loss {} --duplicate {} --profile {} --faults {}{}",
+            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}",
             args.nodes,
-            args.duration.as_secs(),
+            args.duration.as_millis(),
             args.loss,
             args.duplicate,
             args.profile,

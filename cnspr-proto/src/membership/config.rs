@@ -29,7 +29,8 @@ pub struct MembershipConfig {
     pub suspicion_confirmations: u32,
     /// Highest value of the local health multiplier (Lifeguard's LHM).
     pub health_max: u32,
-    /// How often to try to reach one unreachable device again, so partitions heal.
+    /// How often to try unreachable devices again (as many at a time as
+    /// `indirect_relays`), so partitions heal.
     pub reconnect_interval: Duration,
     /// Updates piggybacked on one probe message at most.
     pub piggyback_max: usize,

@@ -1,8 +1,9 @@
 //! Membership and failure detection: SWIM with Lifeguard's refinements, over the encrypted
 //! sessions of [`crate::transport`].
 //!
-//! - Each device probes its successors on the monitoring [`overlay::Ring`] in turn, one
-//!   per probe interval, skipping a device that just proved itself alive.
+//! - Each device monitors its successors on the monitoring ring (`overlay.rs`); every
+//!   probe interval it probes the one heard from longest ago, unless even that one proved
+//!   itself alive recently.
 //! - A probe that gets no answer asks the target's other monitors to probe it
 //!   ([`Body::ProbeRequest`]); if one reaches it, the target is `indirect`.
 //! - If nobody reaches it, it becomes `suspect`. The news floods the ring; its monitors
