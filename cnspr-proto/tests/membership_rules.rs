@@ -52,6 +52,11 @@ fn update(member: u8, incarnation: u64, status: Status, reporter: u8) -> Update 
     }
 }
 
+/// News from roster device `from` (at the incarnation everyone starts with).
+fn news(membership: &mut Membership, now: Timestamp, from: u8, updates: Vec<Update>) {
+    membership.handle_envelope(now, id(from), envelope(1 << 32, Body::News, updates));
+}
+
 fn state(membership: &Membership, member: u8) -> MemberState {
     membership.member(&id(member)).expect("on the roster").state()
 }
@@ -67,17 +72,9 @@ fn everyone_heard_from_is_active() {
 #[test]
 fn suspicion_at_the_same_incarnation_wins_over_alive_and_a_higher_alive_refutes_it() {
     let mut m = membership();
-    m.handle_envelope(
-        NOW,
-        id(1),
-        envelope(1 << 32, Body::News, vec![update(2, 1 << 32, Status::Suspect, 1)]),
-    );
+    news(&mut m, NOW, 1, vec![update(2, 1 << 32, Status::Suspect, 1)]);
     assert_eq!(state(&m, 2), MemberState::Suspect);
-    m.handle_envelope(
-        NOW,
-        id(3),
-        envelope(1 << 32, Body::News, vec![update(2, 1 << 32, Status::Alive, 3)]),
-    );
+    news(&mut m, NOW, 3, vec![update(2, 1 << 32, Status::Alive, 3)]);
     assert_eq!(
         state(&m, 2),
         MemberState::Suspect,
@@ -95,25 +92,14 @@ fn suspicion_at_the_same_incarnation_wins_over_alive_and_a_higher_alive_refutes_
 fn older_news_never_overrides_newer() {
     let mut m = membership();
     m.handle_envelope(NOW, id(2), envelope((1 << 32) + 5, Body::News, vec![]));
-    m.handle_envelope(
+    news(
+        &mut m,
         NOW,
-        id(1),
-        envelope(
-            1 << 32,
-            Body::News,
-            vec![update(2, (1 << 32) + 4, Status::Unreachable, 1)],
-        ),
+        1,
+        vec![update(2, (1 << 32) + 4, Status::Unreachable, 1)],
     );
     assert_eq!(state(&m, 2), MemberState::Active);
-    m.handle_envelope(
-        NOW,
-        id(1),
-        envelope(
-            1 << 32,
-            Body::News,
-            vec![update(2, (1 << 32) + 5, Status::Left, 1)],
-        ),
-    );
+    news(&mut m, NOW, 1, vec![update(2, (1 << 32) + 5, Status::Left, 1)]);
     assert_eq!(state(&m, 2), MemberState::Left);
 }
 
@@ -121,11 +107,7 @@ fn older_news_never_overrides_newer() {
 fn a_suspicion_of_this_device_is_refuted_with_a_higher_incarnation() {
     let mut m = membership();
     let before = m.incarnation();
-    m.handle_envelope(
-        NOW,
-        id(1),
-        envelope(1 << 32, Body::News, vec![update(0, before, Status::Suspect, 1)]),
-    );
+    news(&mut m, NOW, 1, vec![update(0, before, Status::Suspect, 1)]);
     assert_eq!(m.incarnation(), before + 1);
     let refutations: Vec<Envelope> = std::iter::from_fn(|| m.poll_outgoing())
         .map(|o| o.envelope)
@@ -140,15 +122,7 @@ fn a_suspicion_of_this_device_is_refuted_with_a_higher_incarnation() {
 fn news_of_this_device_from_beyond_its_incarnation_is_ignored() {
     let mut m = membership();
     let before = m.incarnation();
-    m.handle_envelope(
-        NOW,
-        id(1),
-        envelope(
-            1 << 32,
-            Body::News,
-            vec![update(0, u64::MAX, Status::Unreachable, 1)],
-        ),
-    );
+    news(&mut m, NOW, 1, vec![update(0, u64::MAX, Status::Unreachable, 1)]);
     assert_eq!(m.incarnation(), before, "only this device raises its incarnation");
 }
 
@@ -186,9 +160,9 @@ fn a_moved_device_reported_by_others_is_followed() {
     let mut m = membership();
     let new = address(77);
     let later = NOW + Duration::from_secs(30);
-    let mut news = update(2, 1 << 32, Status::Alive, 1);
-    news.address = new;
-    m.handle_envelope(later, id(1), envelope(1 << 32, Body::News, vec![news]));
+    let mut moved = update(2, 1 << 32, Status::Alive, 1);
+    moved.address = new;
+    news(&mut m, later, 1, vec![moved]);
     assert_eq!(m.member(&id(2)).and_then(|member| member.address), new);
     let events: Vec<MembershipEvent> = std::iter::from_fn(|| m.poll_event()).collect();
     assert!(events.contains(&MembershipEvent::AddressChanged {

@@ -103,6 +103,15 @@ impl Membership {
         }
     }
 
+    /// A ping that carries no RTT figure (a relayed or repeated one).
+    fn ping_plain(&mut self, target: DeviceId, seq: u32) {
+        let body = Body::Ping {
+            seq,
+            your_rtt_micros: None,
+        };
+        self.send(target, body, Vec::new());
+    }
+
     /// When a ping sent now is given up: the probe timeout, stretched by local health.
     fn probe_deadline(&self, now: Timestamp) -> Timestamp {
         now + self.config.probe_timeout * self.health.multiplier()
@@ -190,14 +199,7 @@ impl Membership {
                 deadline,
             },
         );
-        self.send(
-            target,
-            Body::Ping {
-                seq,
-                your_rtt_micros: None,
-            },
-            Vec::new(),
-        );
+        self.ping_plain(target, seq);
     }
 
     fn on_probe_report(
@@ -312,14 +314,7 @@ impl Membership {
             self.send(*relay, Body::ProbeRequest { seq, target }, Vec::new());
         }
         // Lifeguard: one more direct try alongside the indirect ones.
-        self.send(
-            target,
-            Body::Ping {
-                seq,
-                your_rtt_micros: None,
-            },
-            Vec::new(),
-        );
+        self.ping_plain(target, seq);
         probe.phase = Phase::Indirect {
             asked: relays.len(),
             nacks: 0,
