@@ -212,6 +212,10 @@ impl Node {
     fn pump(&mut self, now: Timestamp) {
         loop {
             let mut progressed = false;
+            // Before anything goes out after a sleep: keys from before it may be dead.
+            if self.membership.take_woke() {
+                self.endpoint.reset_sessions();
+            }
             while let Some(outgoing) = self.membership.poll_outgoing() {
                 progressed = true;
                 let key = outgoing.to.public_key();

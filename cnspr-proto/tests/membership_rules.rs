@@ -200,11 +200,14 @@ fn any_body() -> impl Strategy<Value = Body> {
             seq,
             target: id(target)
         }),
-        (any::<u32>(), 0u8..7, any::<bool>()).prop_map(|(seq, target, reachable)| Body::ProbeReport {
-            seq,
-            target: id(target),
-            reachable
-        }),
+        (any::<u32>(), 0u8..7, any::<bool>(), any::<Option<u8>>()).prop_map(
+            |(seq, target, reachable, at)| Body::ProbeReport {
+                seq,
+                target: id(target),
+                reachable,
+                address: at.and_then(address),
+            }
+        ),
         Just(Body::News),
     ]
 }

@@ -50,6 +50,8 @@ pub enum Body {
         target: DeviceId,
         /// Whether the target answered.
         reachable: bool,
+        /// Where the relay reached it: a requester that could not has a stale address.
+        address: Option<SocketAddr>,
     },
     /// Nothing but the piggybacked updates (a flood of news).
     News,
@@ -119,6 +121,7 @@ mod tests {
                 seq: u32::MAX,
                 target: id(3),
                 reachable: true,
+                address: Some("[2001:db8::2]:3030".parse().expect("valid address")),
             },
             updates: vec![update; 8],
         };

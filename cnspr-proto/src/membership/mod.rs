@@ -105,6 +105,7 @@ pub struct Membership {
     outgoing: VecDeque<Outgoing>,
     events: VecDeque<MembershipEvent>,
     rehandshakes: VecDeque<DeviceId>,
+    woke: bool,
 }
 
 impl Membership {
@@ -153,6 +154,7 @@ impl Membership {
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             rehandshakes: VecDeque::new(),
+            woke: false,
         }
     }
 
@@ -309,6 +311,12 @@ impl Membership {
         self.events.pop_front()
     }
 
+    /// Whether this device just woke from a sleep (reported once). Its sessions may be
+    /// stale: any peer may have restarted meanwhile and lost the keys.
+    pub fn take_woke(&mut self) -> bool {
+        std::mem::take(&mut self.woke)
+    }
+
     /// The next device whose session should be renewed with a fresh handshake: it did
     /// not answer a direct probe, and the usual reason is that it restarted and lost the
     /// keys we still seal with (WireGuard renews keys for the same reason).
@@ -361,6 +369,7 @@ impl Membership {
             }
         }
         self.incarnation = self.incarnation.saturating_add(1);
+        self.woke = true;
         self.next_probe = now + self.config.probe_interval;
         self.announce(now);
     }

@@ -23,7 +23,12 @@ impl Membership {
                 address: member.address,
             };
             self.apply_update(now, update, None);
-            if returning {
+            // Its two nearest live neighbours on each side of the ring bring it up to
+            // date (two, so one lost or stale sender does not leave it behind); more
+            // would only repeat the same news.
+            let own = self.own;
+            let live = |id: &DeviceId| *id == own || self.members.get(id).is_some_and(Member::is_live);
+            if returning && self.ring.neighbourhood_of(&from, 2, live).contains(&own) {
                 self.send_state(from);
             }
         } else if member.status != Status::Alive {
@@ -174,21 +179,43 @@ impl Membership {
     /// to `2k + 1` devices nothing is forwarded at all.
     fn spread(&mut self, update: Update, source: Option<DeviceId>) {
         self.broadcasts.push(update.clone());
-        let reached = source
-            .map(|source| self.neighbourhood(&source))
-            .unwrap_or_default();
-        let mut targets = self.neighbourhood(&self.own);
-        targets.retain(|to| Some(*to) != source && !reached.contains(to));
-        // The subject of a suspicion hears it too, so it can refute.
-        if update.status == Status::Suspect && !targets.contains(&update.member) && update.member != self.own
-        {
-            targets.push(update.member);
-        }
+        let targets = if update.status == Status::Suspect {
+            self.suspicion_audience(&update, source)
+        } else {
+            let reached = source
+                .map(|source| self.neighbourhood(&source))
+                .unwrap_or_default();
+            let mut targets = self.neighbourhood(&self.own);
+            targets.retain(|to| Some(*to) != source && !reached.contains(to));
+            targets
+        };
         for to in targets {
             let batch = self.flood.entry(to).or_default();
             batch.retain(|queued| queued.member != update.member);
             batch.push(update.clone());
         }
+    }
+
+    /// Who needs to hear a suspicion at once: the suspect (to refute it) and its ring
+    /// neighbourhood (its monitors, which confirm it and run the timer). Everyone else
+    /// learns the verdict or the refutation, which flood; the suspicion itself only
+    /// rides along piggybacked. The accuser or confirmer tells them all, so news of a
+    /// suspicion received from another device is passed on only to the suspect.
+    fn suspicion_audience(&self, update: &Update, source: Option<DeviceId>) -> Vec<DeviceId> {
+        let mut audience = self.neighbourhood(&update.member);
+        if source.is_some() {
+            // Except to the suspect itself, from its neighbours: more copies of the
+            // suspicion make a refutation more likely to happen in time.
+            let neighbour = audience.contains(&self.own) && update.member != self.own;
+            return if neighbour {
+                vec![update.member]
+            } else {
+                Vec::new()
+            };
+        }
+        audience.push(update.member);
+        audience.retain(|to| *to != self.own);
+        audience
     }
 
     pub(super) fn suspicion_deadline(&self, member: &Member) -> Option<Timestamp> {

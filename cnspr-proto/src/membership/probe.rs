@@ -1,6 +1,8 @@
 //! Probing: the direct ping, the indirect probe through other monitors, the probes this
 //! device makes on others' request, and reconnecting to unreachable devices.
 
+use std::net::SocketAddr;
+
 use crate::identity::DeviceId;
 use crate::membership::message::{Body, Status, Update};
 use crate::membership::{Member, Membership, MAX_PROBES, MAX_RELAYED};
@@ -153,7 +155,8 @@ impl Membership {
                 seq,
                 target,
                 reachable,
-            } => self.on_probe_report(now, from, seq, target, reachable),
+                address,
+            } => self.on_probe_report(now, from, seq, target, reachable, address),
             Body::News => {}
         }
     }
@@ -165,6 +168,7 @@ impl Membership {
                 seq: relayed.requester_seq,
                 target: from,
                 reachable: true,
+                address: self.members.get(&from).and_then(|m| m.address),
             };
             self.send(relayed.requester, body, Vec::new());
             return;
@@ -209,6 +213,7 @@ impl Membership {
         seq: u32,
         target: DeviceId,
         reachable: bool,
+        reached_at: Option<SocketAddr>,
     ) {
         // Only a relay we asked may report, and only once.
         let asked = |p: &&mut Probe| p.target == target && p.relays.contains(&from);
@@ -225,6 +230,10 @@ impl Membership {
         }
         self.probes.remove(&seq);
         self.health.better();
+        // We could not reach it where we thought it was, a relay could: it moved.
+        if let Some(address) = reached_at {
+            self.set_address(target, address);
+        }
         self.mark_reached(now, target, true);
     }
 
@@ -280,6 +289,7 @@ impl Membership {
                     seq: relay.requester_seq,
                     target: relay.target,
                     reachable: false,
+                    address: None,
                 };
                 self.send(relay.requester, body, Vec::new());
             }

@@ -252,8 +252,10 @@ impl Endpoint {
     /// Every peer this endpoint holds usable keys with.
     pub fn peers_with_keys(&self, now: Timestamp) -> Vec<PublicKey> {
         let config = &self.config.session;
-        self.busy_peers()
-            .into_iter()
+        let mut busy: Vec<PublicKey> = self.busy_peers().collect();
+        busy.sort_unstable();
+        busy.dedup();
+        busy.into_iter()
             .filter(|key| {
                 self.peers
                     .get(key)
@@ -299,6 +301,17 @@ impl Endpoint {
                 self.indices.remove(&initiation.local_index);
             }
         }
+    }
+
+    /// Forgets every session and handshake in flight (after a sleep, when any peer may have
+    /// restarted): the next payload to each peer waits for a fresh handshake.
+    pub fn reset_sessions(&mut self) {
+        for state in self.peers.values_mut() {
+            state.session.clear();
+            state.initiation = None;
+        }
+        self.indices
+            .retain(|_, owner| matches!(owner, IndexOwner::Responder));
     }
 
     /// Starts a handshake with `peer` unless one is in flight.
@@ -387,21 +400,22 @@ impl Endpoint {
             self.responders.remove(&index);
             self.indices.remove(&index);
         }
-        for peer in self.busy_peers() {
+        let mut busy: Vec<PublicKey> = self.busy_peers().collect();
+        busy.sort_unstable();
+        busy.dedup();
+        for peer in busy {
             self.peer_timeout(now, peer);
         }
     }
 
     /// Peers with keys or a handshake in flight: only they have timers. Found through the
     /// index table, so the cost follows the sessions in use, not the roster size.
-    fn busy_peers(&self) -> std::collections::BTreeSet<PublicKey> {
-        self.indices
-            .values()
-            .filter_map(|owner| match owner {
-                IndexOwner::Peer(peer) => Some(*peer),
-                IndexOwner::Responder => None,
-            })
-            .collect()
+    /// A peer appears once per index it owns (at most a handful).
+    fn busy_peers(&self) -> impl Iterator<Item = PublicKey> + '_ {
+        self.indices.values().filter_map(|owner| match owner {
+            IndexOwner::Peer(peer) => Some(*peer),
+            IndexOwner::Responder => None,
+        })
     }
 
     fn peer_timeout(&mut self, now: Timestamp, peer: PublicKey) {
@@ -476,10 +490,9 @@ impl Endpoint {
     /// When [`Endpoint::handle_timeout`] next has work to do.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let session_config = &self.config.session;
-        let busy = self.busy_peers();
-        let peers = busy
-            .iter()
-            .filter_map(|key| self.peers.get(key))
+        let peers = self
+            .busy_peers()
+            .filter_map(|key| self.peers.get(&key))
             .flat_map(|peer| {
                 let retry = peer.initiation.as_ref().map(|i| i.retry_at);
                 retry.into_iter().chain(peer.session.next_expiry(session_config))
