@@ -527,7 +527,7 @@ impl Endpoint {
             None,
         );
         let mut noise = Vec::new();
-        let written = handshake.write_message(&[], &mut noise);
+        let written = handshake.write_message(&[0; wire::INIT_PADDING_BYTES], &mut noise);
         debug_assert!(
             written.is_ok(),
             "the first message of a new handshake is always ours to write"

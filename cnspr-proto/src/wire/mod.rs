@@ -4,6 +4,6 @@ pub mod cbor;
 mod packet;
 
 pub use packet::{
-    data_header, decode, Packet, PacketError, PacketType, DATA_HEADER_BYTES, MAX_DATAGRAM_BYTES,
-    MAX_HANDSHAKE_PAYLOAD_BYTES, PROTOCOL_VERSION,
+    data_header, decode, Packet, PacketError, PacketType, DATA_HEADER_BYTES, INIT_PADDING_BYTES,
+    MAX_DATAGRAM_BYTES, MAX_HANDSHAKE_PAYLOAD_BYTES, PROTOCOL_VERSION,
 };

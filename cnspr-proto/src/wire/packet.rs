@@ -9,6 +9,16 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const MAX_DATAGRAM_BYTES: usize = 1452;
 /// Largest Noise handshake payload (beyond the mandatory keys and tags) we accept.
 pub const MAX_HANDSHAKE_PAYLOAD_BYTES: usize = 256;
+/// The smallest `HandshakeResponse` datagram. Initiations are padded to at least this
+/// size, so a forged source address never gets back more bytes than were sent to us
+/// (no amplification, as WireGuard pads its initiation).
+const RESPONSE_MIN_DATAGRAM_BYTES: usize =
+    HEADER_BYTES + 2 * INDEX_BYTES + DH_BYTES + (DH_BYTES + TAG_BYTES) + TAG_BYTES;
+/// Payload bytes a `HandshakeInit` carries at least (padding; the responder ignores it).
+pub const INIT_PADDING_BYTES: usize = RESPONSE_MIN_DATAGRAM_BYTES - HEADER_BYTES - INDEX_BYTES - DH_BYTES;
+/// Payload bytes a `PairingInit` carries at least (padding).
+pub const PAIRING_INIT_PADDING_BYTES: usize =
+    RESPONSE_MIN_DATAGRAM_BYTES - HEADER_BYTES - INDEX_BYTES - TOKEN_ID_BYTES - DH_BYTES - TAG_BYTES;
 /// Length of a `Data` packet's header, which is also the AEAD associated data.
 pub const DATA_HEADER_BYTES: usize = 14;
 
@@ -68,17 +78,18 @@ impl PacketType {
         }
     }
 
-    /// Smallest valid tail: the Noise message with an empty payload, or one AEAD tag.
+    /// Smallest valid tail: the Noise message with an empty payload (padded, for
+    /// initiations), or one AEAD tag.
     pub fn min_tail(self) -> usize {
         match self {
-            // e; payload is plaintext (no key yet).
-            Self::HandshakeInit => DH_BYTES,
+            // e; payload is plaintext (no key yet), padded.
+            Self::HandshakeInit => DH_BYTES + INIT_PADDING_BYTES,
             // e, ee, s (encrypted), es, payload tag.
             Self::HandshakeResponse => DH_BYTES + (DH_BYTES + TAG_BYTES) + TAG_BYTES,
             // s (encrypted), se, payload tag.
             Self::HandshakeFinish => (DH_BYTES + TAG_BYTES) + TAG_BYTES,
             // e; in psk handshakes `e` also runs MixKey, so the payload carries a tag.
-            Self::PairingInit => DH_BYTES + TAG_BYTES,
+            Self::PairingInit => DH_BYTES + TAG_BYTES + PAIRING_INIT_PADDING_BYTES,
             Self::Data => TAG_BYTES,
         }
     }
@@ -456,12 +467,20 @@ mod tests {
     }
 
     #[test]
+    fn initiations_are_never_smaller_than_the_response_they_ask_for() {
+        let total = |kind: PacketType| kind.fixed_len() + kind.min_tail();
+        assert_eq!(total(PacketType::HandshakeResponse), RESPONSE_MIN_DATAGRAM_BYTES);
+        assert_eq!(total(PacketType::HandshakeInit), RESPONSE_MIN_DATAGRAM_BYTES);
+        assert_eq!(total(PacketType::PairingInit), RESPONSE_MIN_DATAGRAM_BYTES);
+    }
+
+    #[test]
     fn tail_bounds_are_exact() {
         let expected = [
-            (PacketType::HandshakeInit, 32, 288),
+            (PacketType::HandshakeInit, 100, 356),
             (PacketType::HandshakeResponse, 96, 352),
             (PacketType::HandshakeFinish, 64, 320),
-            (PacketType::PairingInit, 48, 304),
+            (PacketType::PairingInit, 84, 340),
             (PacketType::Data, 16, 1438),
         ];
         for (kind, min, max) in expected {
