@@ -248,13 +248,8 @@ impl Membership {
         // Tell the others where it went, piggybacked: those that cannot reach it at the
         // old address adopt the new one.
         if roamed && status == Status::Alive {
-            self.broadcasts.push(Update {
-                member: *member,
-                incarnation,
-                status,
-                reporter: self.own,
-                address: Some(address),
-            });
+            let news = self.finding(*member, incarnation, status, Some(address));
+            self.broadcasts.push(news);
         }
     }
 
@@ -403,12 +398,23 @@ impl Membership {
     }
 
     fn own_update(&self, status: Status) -> Update {
+        self.finding(self.own, self.incarnation, status, None)
+    }
+
+    /// News that this device reports about `member`.
+    fn finding(
+        &self,
+        member: DeviceId,
+        incarnation: u64,
+        status: Status,
+        address: Option<SocketAddr>,
+    ) -> Update {
         Update {
-            member: self.own,
-            incarnation: self.incarnation,
+            member,
+            incarnation,
             status,
             reporter: self.own,
-            address: None,
+            address,
         }
     }
 

@@ -15,13 +15,7 @@ impl Membership {
         };
         if incarnation > member.incarnation {
             let returning = !member.is_live();
-            let update = Update {
-                member: from,
-                incarnation,
-                status: Status::Alive,
-                reporter: self.own,
-                address: member.address,
-            };
+            let update = self.finding(from, incarnation, Status::Alive, member.address);
             self.apply_update(now, update, None);
             // Its two nearest live neighbours on each side of the ring bring it up to
             // date (two, so one lost or stale sender does not leave it behind); more
@@ -34,13 +28,7 @@ impl Membership {
         } else if member.status != Status::Alive {
             // It speaks but we hold it suspect, unreachable or gone at its incarnation:
             // tell it, so it refutes with a higher one.
-            let update = Update {
-                member: from,
-                incarnation: member.incarnation,
-                status: member.status,
-                reporter: self.own,
-                address: None,
-            };
+            let update = self.finding(from, member.incarnation, member.status, None);
             self.send(from, Body::News, vec![update]);
         }
     }
@@ -53,18 +41,19 @@ impl Membership {
             .members
             .values()
             .filter(|m| m.fresh && m.id != to)
-            .map(|m| Update {
-                member: m.id,
-                incarnation: m.incarnation,
-                // Our verdict may be older than a refutation we have not heard: passed on
-                // as a suspicion, so a device that is in fact alive gets to refute it.
-                status: if m.status == Status::Unreachable {
-                    Status::Suspect
-                } else {
-                    m.status
-                },
-                reporter: self.own,
-                address: m.address,
+            .map(|m| {
+                self.finding(
+                    m.id,
+                    m.incarnation,
+                    // Our verdict may be older than a refutation we have not heard: passed on
+                    // as a suspicion, so a device that is in fact alive gets to refute it.
+                    if m.status == Status::Unreachable {
+                        Status::Suspect
+                    } else {
+                        m.status
+                    },
+                    m.address,
+                )
             })
             .collect();
         state.push(self.own_update(Status::Alive));
@@ -238,13 +227,7 @@ impl Membership {
             .map(|m| (m.id, m.incarnation))
             .collect();
         for (member, incarnation) in expired {
-            let update = Update {
-                member,
-                incarnation,
-                status: Status::Unreachable,
-                reporter: self.own,
-                address: None,
-            };
+            let update = self.finding(member, incarnation, Status::Unreachable, None);
             self.apply_update(now, update, None);
         }
     }

@@ -1,10 +1,11 @@
 //! Probing: the direct ping, the indirect probe through other monitors, the probes this
 //! device makes on others' request, and reconnecting to unreachable devices.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use crate::identity::DeviceId;
-use crate::membership::message::{Body, Status, Update};
+use crate::membership::message::{Body, Status};
 use crate::membership::{Member, Membership, MAX_PROBES, MAX_RELAYED};
 use crate::time::Timestamp;
 
@@ -39,6 +40,15 @@ pub(super) struct RelayedProbe {
     pub(super) requester_seq: u32,
     pub(super) target: DeviceId,
     pub(super) deadline: Timestamp,
+}
+
+/// The sequence numbers of entries whose deadline has come.
+fn due<T>(entries: &BTreeMap<u32, T>, now: Timestamp, deadline: impl Fn(&T) -> Timestamp) -> Vec<u32> {
+    entries
+        .iter()
+        .filter(|(_, entry)| deadline(entry) <= now)
+        .map(|(seq, _)| *seq)
+        .collect()
 }
 
 impl Membership {
@@ -250,13 +260,7 @@ impl Membership {
 
     /// Moves probes past their deadline on: direct to indirect, indirect to suspicion.
     pub(super) fn expire_probes(&mut self, now: Timestamp) {
-        let due: Vec<u32> = self
-            .probes
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in due {
+        for seq in due(&self.probes, now, |p| p.deadline) {
             let Some(probe) = self.probes.remove(&seq) else {
                 continue;
             };
@@ -277,13 +281,7 @@ impl Membership {
                 }
             }
         }
-        let relayed: Vec<u32> = self
-            .relayed
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in relayed {
+        for seq in due(&self.relayed, now, |r| r.deadline) {
             if let Some(relay) = self.relayed.remove(&seq) {
                 let body = Body::ProbeReport {
                     seq: relay.requester_seq,
@@ -342,13 +340,7 @@ impl Membership {
         if !member.is_live() {
             return;
         }
-        let update = Update {
-            member: target,
-            incarnation: member.incarnation,
-            status: Status::Suspect,
-            reporter: self.own,
-            address: None,
-        };
+        let update = self.finding(target, member.incarnation, Status::Suspect, None);
         self.apply_update(now, update, None);
     }
 }

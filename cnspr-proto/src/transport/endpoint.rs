@@ -516,16 +516,21 @@ impl Endpoint {
         }
     }
 
-    fn start_initiation(&mut self, now: Timestamp, peer: PublicKey, started: Timestamp) {
-        let local_index = self.new_index(IndexOwner::Peer(peer));
-        let mut handshake = Handshake::new(
+    /// A fresh `XX` handshake with this device's key and a new ephemeral key.
+    fn new_handshake(&mut self, role: Role) -> Handshake {
+        Handshake::new(
             Pattern::XX,
-            Role::Initiator,
+            role,
             PROLOGUE,
             self.local.clone(),
             self.rng.bytes32(),
             None,
-        );
+        )
+    }
+
+    fn start_initiation(&mut self, now: Timestamp, peer: PublicKey, started: Timestamp) {
+        let local_index = self.new_index(IndexOwner::Peer(peer));
+        let mut handshake = self.new_handshake(Role::Initiator);
         let mut noise = Vec::new();
         let written = handshake.write_message(&[0; wire::INIT_PADDING_BYTES], &mut noise);
         debug_assert!(
@@ -563,14 +568,7 @@ impl Endpoint {
         sender_index: u32,
         noise: &[u8],
     ) -> Result<(), ReceiveError> {
-        let mut handshake = Handshake::new(
-            Pattern::XX,
-            Role::Responder,
-            PROLOGUE,
-            self.local.clone(),
-            self.rng.bytes32(),
-            None,
-        );
+        let mut handshake = self.new_handshake(Role::Responder);
         handshake.read_message(noise)?;
         let mut response = Vec::new();
         handshake.write_message(&[], &mut response)?;
