@@ -4,10 +4,13 @@
 
 pub mod crypto;
 pub mod identity;
+pub mod invite;
 pub mod membership;
 pub mod node;
 pub mod noise;
+pub mod payload;
 pub mod rng;
+pub mod roster;
 pub mod time;
 pub mod transport;
 pub mod wire;

@@ -97,7 +97,9 @@ impl Link {
                 match event {
                     EndpointEvent::Received { payload, .. } => self.nodes[from].received.push(payload),
                     EndpointEvent::Established { .. } => self.nodes[from].established += 1,
-                    EndpointEvent::HandshakeFailed { .. } | EndpointEvent::AddressChanged { .. } => {}
+                    EndpointEvent::HandshakeFailed { .. }
+                    | EndpointEvent::AddressChanged { .. }
+                    | EndpointEvent::Paired { .. } => {}
                 }
             }
         }

@@ -433,6 +433,8 @@ impl World {
                     }
                 }
                 Output::Event(Event::Membership(event)) => self.on_event(node, event),
+                // The simulated mesh is formed from a fixed roster: no pairing happens.
+                Output::Event(_) => {}
                 Output::Timeout(local) => {
                     let device = &mut self.devices[node];
                     device.timer_generation += 1;

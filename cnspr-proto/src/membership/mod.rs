@@ -234,6 +234,39 @@ impl Membership {
         self.last_input = self.last_input.max(now);
     }
 
+    /// Adds a device that joined the roster and greets it at once if its address is
+    /// known. A member already known keeps its state (and gains the address if it had
+    /// none).
+    pub fn add_member(&mut self, now: Timestamp, id: DeviceId, address: Option<SocketAddr>) {
+        if id == self.own {
+            return;
+        }
+        if let Some(member) = self.members.get(&id) {
+            if let Some(address) = address.filter(|_| member.address.is_none()) {
+                self.set_address(id, address);
+            }
+            return;
+        }
+        self.members.insert(id, Member::unheard(id, address, now));
+        self.ring = Ring::new(self.own, self.members.keys().copied());
+        if address.is_some() && !self.leaving {
+            self.start_probe(now, id, false);
+        }
+    }
+
+    /// Forgets a device revoked from the roster: no more probes, news or suspicion.
+    pub fn remove_member(&mut self, id: &DeviceId) {
+        if self.members.remove(id).is_none() {
+            return;
+        }
+        self.suspects.remove(id);
+        self.flood.remove(id);
+        self.probes.retain(|_, probe| probe.target != *id);
+        self.relayed
+            .retain(|_, relayed| relayed.target != *id && relayed.requester != *id);
+        self.ring = Ring::new(self.own, self.members.keys().copied());
+    }
+
     /// The node saw an authenticated packet from `member` arrive from `address`.
     pub fn observe_address(&mut self, member: &DeviceId, address: SocketAddr) {
         let Some(m) = self.members.get(member) else {

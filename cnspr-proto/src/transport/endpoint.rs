@@ -18,6 +18,14 @@
 //!                                        <-   Data(receiver=i, empty): confirms the keys
 //!   keys current; staged payloads flushed
 //! ```
+//!
+//! Pairing (`XXpsk3`) runs the same flow with a `PairingInit` in place of the
+//! `HandshakeInit`: it names an invite the responder registered with
+//! [`Endpoint::add_invite`], whose secret is the PSK. The joiner already knows the inviter
+//! (from the token) and checks its key in the response; the inviter learns the joiner in
+//! the finish, which only verifies under the right PSK. Then, and only then, the invite is
+//! used up and the joiner becomes a peer ([`EndpointEvent::Paired`]). A wrong, expired or
+//! used token changes nothing.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -99,6 +107,11 @@ pub enum EndpointEvent {
         /// Where it is now.
         address: SocketAddr,
     },
+    /// A device proved the secret of one of our invites and is now a peer.
+    Paired {
+        /// The new peer.
+        peer: PublicKey,
+    },
     /// Our handshake with the peer got no answer within the give-up time.
     HandshakeFailed {
         /// The peer.
@@ -150,9 +163,38 @@ pub enum ReceiveError {
     /// Authentication failed, or the counter was replayed or too old.
     #[error("data packet failed authentication or replay check")]
     Rejected,
-    /// A kind of packet this endpoint does not take (pairing is not enabled here).
-    #[error("unsupported packet type")]
-    Unsupported,
+    /// A pairing attempt for an invite that is unknown, expired or used.
+    #[error("no open invite with that token")]
+    UnknownInvite,
+}
+
+/// Open invites kept at once; the one expiring first is dropped beyond it.
+pub const MAX_OPEN_INVITES: usize = 32;
+
+/// The secret of an invite: its public ID and the PSK.
+#[derive(Clone)]
+pub struct InviteSecret {
+    /// Names the invite on the wire.
+    pub token_id: [u8; 16],
+    /// The pairing handshake's PSK.
+    pub psk: [u8; 32],
+}
+
+impl Drop for InviteSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.psk);
+    }
+}
+
+struct OpenInvite {
+    psk: [u8; 32],
+    expires: Timestamp,
+}
+
+impl Drop for OpenInvite {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.psk);
+    }
 }
 
 struct Peer {
@@ -161,6 +203,8 @@ struct Peer {
     initiation: Option<Initiation>,
     staged: VecDeque<Vec<u8>>,
     last_finish: Option<AcceptedFinish>,
+    /// Set while we are joining this peer's mesh with its invite.
+    joining: Option<InviteSecret>,
 }
 
 struct Initiation {
@@ -188,6 +232,8 @@ struct Responder {
     handshake: Box<Handshake>,
     initiator_index: u32,
     created: Timestamp,
+    /// The invite it pairs with, for a pairing handshake.
+    invite: Option<[u8; 16]>,
 }
 
 /// Who a local index belongs to.
@@ -207,6 +253,7 @@ pub struct Endpoint {
     peers: BTreeMap<PublicKey, Peer>,
     indices: BTreeMap<u32, IndexOwner>,
     responders: BTreeMap<u32, Responder>,
+    invites: BTreeMap<[u8; 16], OpenInvite>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
 }
@@ -222,6 +269,7 @@ impl Endpoint {
             peers: BTreeMap::new(),
             indices: BTreeMap::new(),
             responders: BTreeMap::new(),
+            invites: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -285,6 +333,7 @@ impl Endpoint {
             initiation: None,
             staged: VecDeque::new(),
             last_finish: None,
+            joining: None,
         });
         if address.is_some() {
             entry.address = address;
@@ -301,6 +350,44 @@ impl Endpoint {
                 self.indices.remove(&initiation.local_index);
             }
         }
+    }
+
+    /// Accepts pairing handshakes with `invite` until `expires` (once).
+    pub fn add_invite(&mut self, invite: &InviteSecret, expires: Timestamp) {
+        if self.invites.len() >= MAX_OPEN_INVITES {
+            let first_to_expire = self
+                .invites
+                .iter()
+                .min_by_key(|(_, i)| i.expires)
+                .map(|(id, _)| *id);
+            if let Some(id) = first_to_expire {
+                self.invites.remove(&id);
+            }
+        }
+        self.invites.insert(
+            invite.token_id,
+            OpenInvite {
+                psk: invite.psk,
+                expires,
+            },
+        );
+    }
+
+    /// Joins the mesh of `inviter` with its invite: makes it a peer and starts the
+    /// pairing handshake. [`EndpointEvent::Established`] says it worked,
+    /// [`EndpointEvent::HandshakeFailed`] that it did not (then call
+    /// [`Endpoint::remove_peer`] unless it was a peer before).
+    pub fn join(&mut self, now: Timestamp, inviter: PublicKey, address: SocketAddr, invite: InviteSecret) {
+        self.add_peer(inviter, Some(address));
+        if let Some(state) = self.peers.get_mut(&inviter) {
+            state.joining = Some(invite);
+            if let Some(initiation) = state.initiation.take() {
+                if !state.session.owns_index(initiation.local_index) {
+                    self.indices.remove(&initiation.local_index);
+                }
+            }
+        }
+        self.start_initiation(now, inviter, now);
     }
 
     /// Forgets every session and handshake in flight (after a sleep, when any peer may have
@@ -383,7 +470,11 @@ impl Endpoint {
                 counter,
                 ciphertext,
             } => self.on_data(now, from, receiver_index, counter, ciphertext),
-            Packet::PairingInit { .. } => Err(ReceiveError::Unsupported),
+            Packet::PairingInit {
+                sender_index,
+                token_id,
+                noise,
+            } => self.on_pairing_init(now, from, sender_index, token_id, noise),
         }
     }
 
@@ -516,23 +607,34 @@ impl Endpoint {
         }
     }
 
-    /// A fresh `XX` handshake with this device's key and a new ephemeral key.
-    fn new_handshake(&mut self, role: Role) -> Handshake {
+    /// A fresh handshake with this device's key and a new ephemeral key: `XX`, or
+    /// `XXpsk3` when pairing with an invite's PSK.
+    fn new_handshake(&mut self, role: Role, psk: Option<[u8; 32]>) -> Handshake {
+        let pattern = if psk.is_some() {
+            Pattern::XXpsk3
+        } else {
+            Pattern::XX
+        };
         Handshake::new(
-            Pattern::XX,
+            pattern,
             role,
             PROLOGUE,
             self.local.clone(),
             self.rng.bytes32(),
-            None,
+            psk,
         )
     }
 
     fn start_initiation(&mut self, now: Timestamp, peer: PublicKey, started: Timestamp) {
         let local_index = self.new_index(IndexOwner::Peer(peer));
-        let mut handshake = self.new_handshake(Role::Initiator);
+        let joining = self.peers.get(&peer).and_then(|p| p.joining.clone());
+        let mut handshake = self.new_handshake(Role::Initiator, joining.as_ref().map(|j| j.psk));
+        let padding: &[u8] = match joining {
+            Some(_) => &[0; wire::PAIRING_INIT_PADDING_BYTES],
+            None => &[0; wire::INIT_PADDING_BYTES],
+        };
         let mut noise = Vec::new();
-        let written = handshake.write_message(&[0; wire::INIT_PADDING_BYTES], &mut noise);
+        let written = handshake.write_message(padding, &mut noise);
         debug_assert!(
             written.is_ok(),
             "the first message of a new handshake is always ours to write"
@@ -549,9 +651,16 @@ impl Endpoint {
         });
         if let Some(destination) = state.address {
             let mut datagram = Vec::new();
-            Packet::HandshakeInit {
-                sender_index: local_index,
-                noise: &noise,
+            match &state.joining {
+                Some(invite) => Packet::PairingInit {
+                    sender_index: local_index,
+                    token_id: invite.token_id,
+                    noise: &noise,
+                },
+                None => Packet::HandshakeInit {
+                    sender_index: local_index,
+                    noise: &noise,
+                },
             }
             .encode(&mut datagram);
             self.transmits.push_back(Transmit {
@@ -561,6 +670,23 @@ impl Endpoint {
         }
     }
 
+    fn on_pairing_init(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        sender_index: u32,
+        token_id: [u8; 16],
+        noise: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let psk = self
+            .invites
+            .get(&token_id)
+            .filter(|invite| now < invite.expires)
+            .map(|invite| invite.psk)
+            .ok_or(ReceiveError::UnknownInvite)?;
+        self.respond(now, from, sender_index, noise, Some((token_id, psk)))
+    }
+
     fn on_init(
         &mut self,
         now: Timestamp,
@@ -568,7 +694,19 @@ impl Endpoint {
         sender_index: u32,
         noise: &[u8],
     ) -> Result<(), ReceiveError> {
-        let mut handshake = self.new_handshake(Role::Responder);
+        self.respond(now, from, sender_index, noise, None)
+    }
+
+    /// Answers the first message of a handshake, keeping a half-finished responder state.
+    fn respond(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        sender_index: u32,
+        noise: &[u8],
+        invite: Option<([u8; 16], [u8; 32])>,
+    ) -> Result<(), ReceiveError> {
+        let mut handshake = self.new_handshake(Role::Responder, invite.map(|(_, psk)| psk));
         handshake.read_message(noise)?;
         let mut response = Vec::new();
         handshake.write_message(&[], &mut response)?;
@@ -590,6 +728,7 @@ impl Endpoint {
                 handshake: Box::new(handshake),
                 initiator_index: sender_index,
                 created: now,
+                invite: invite.map(|(token_id, _)| token_id),
             },
         );
         let mut datagram = Vec::new();
@@ -697,10 +836,21 @@ impl Endpoint {
             .get(&receiver_index)
             .filter(|r| r.initiator_index == sender_index)
             .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
+        let invite = responder.invite;
         let mut handshake = responder.handshake.clone();
         handshake.read_message(noise)?;
         let secrets = handshake.into_transport()?;
         let peer = secrets.remote_static;
+        if let Some(token_id) = invite {
+            // The PSK verified: the joiner holds the token. Use the invite up, if nobody
+            // else did meanwhile.
+            if self.invites.get(&token_id).is_none_or(|i| now >= i.expires) {
+                return Err(ReceiveError::UnknownInvite);
+            }
+            self.invites.remove(&token_id);
+            self.add_peer(peer, Some(from));
+            self.events.push_back(EndpointEvent::Paired { peer });
+        }
         let state = self.peers.get_mut(&peer).ok_or(ReceiveError::NotAPeer)?;
         self.responders.remove(&receiver_index);
         self.indices.insert(receiver_index, IndexOwner::Peer(peer));
@@ -777,6 +927,7 @@ impl Endpoint {
                 .is_some_and(|i| i.local_index == receiver_index)
             {
                 state.initiation = None;
+                state.joining = None;
             }
             self.flush_staged(now, peer);
             self.events.push_back(EndpointEvent::Established { peer });

@@ -8,8 +8,8 @@ mod replay;
 mod session;
 
 pub use endpoint::{
-    Endpoint, EndpointConfig, EndpointEvent, ReceiveError, SendError, Sent, Transmit, MAX_PAYLOAD_BYTES,
-    PROLOGUE,
+    Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
+    MAX_PAYLOAD_BYTES, PROLOGUE,
 };
 pub use keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGES};
 pub use replay::{ReplayWindow, WINDOW_COUNTERS};

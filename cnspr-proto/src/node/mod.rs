@@ -1,5 +1,6 @@
-//! A whole device's protocol: the [`Endpoint`] (handshakes and encrypted sessions) and the
-//! [`Membership`] failure detector, behind one sans-IO interface.
+//! A whole device's protocol: the [`Endpoint`] (handshakes and encrypted sessions), the
+//! [`Membership`] failure detector and the replicated [`Roster`], behind one sans-IO
+//! interface.
 //!
 //! # Polling order
 //!
@@ -9,14 +10,23 @@
 //! timeout says when to call [`Node::handle_timeout`] next (str0m's single-mutation rule).
 //! The node never reads a clock: `now` is always the caller's.
 
-use std::collections::VecDeque;
+mod roster_sync;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::crypto::hash::hash;
 use crate::identity::{DeviceId, StaticKeypair};
-use crate::membership::{Envelope, Member, Membership, MembershipConfig, MembershipEvent};
+use crate::membership::{Member, Membership, MembershipConfig, MembershipEvent};
+use crate::payload::Payload;
+use crate::roster::Roster;
 use crate::time::Timestamp;
-use crate::transport::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Sent, Transmit};
+use crate::transport::{
+    Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
+};
+
+/// Echo requests (`cnspr ping`) awaiting an answer; the oldest is forgotten beyond it.
+const MAX_PENDING_ECHOES: usize = 256;
 
 /// Everything configurable about a node.
 #[derive(Debug, Clone)]
@@ -54,6 +64,47 @@ impl Default for NodeConfig {
 pub enum Event {
     /// A membership change: a member's state or address.
     Membership(MembershipEvent),
+    /// The roster changed (a device joined, was renamed or removed): persist
+    /// [`Node::roster`] before relying on it.
+    RosterChanged,
+    /// A device joined the mesh with one of our invites.
+    Paired {
+        /// The new device.
+        device: DeviceId,
+    },
+    /// Our [`Node::join`] worked: we are part of the inviter's mesh.
+    Joined {
+        /// The inviting device.
+        inviter: DeviceId,
+    },
+    /// Our [`Node::join`] failed: the inviter did not answer or refused the token.
+    JoinFailed {
+        /// The inviting device.
+        inviter: DeviceId,
+    },
+    /// The answer to [`Node::echo`].
+    EchoReply {
+        /// Who answered.
+        peer: DeviceId,
+        /// The request's ID.
+        id: u64,
+        /// The round trip.
+        rtt: std::time::Duration,
+    },
+}
+
+/// Why a command naming a peer was refused. Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// The device is not (or no longer) on the roster.
+    #[error("not a device of the mesh")]
+    NotAMember,
+    /// That is this device.
+    #[error("that is this device")]
+    Itself,
+    /// No address is known for it yet.
+    #[error("no address known for the device")]
+    NoAddress,
 }
 
 /// One output of the node.
@@ -84,6 +135,12 @@ pub struct NodeStats {
 pub struct Node {
     endpoint: Endpoint,
     membership: Membership,
+    roster: Roster,
+    /// Roster changes not yet pushed to the mesh and reported.
+    roster_dirty: bool,
+    /// The inviter of a join in progress.
+    joining: Option<DeviceId>,
+    echoes: BTreeMap<u64, (DeviceId, Timestamp)>,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -107,6 +164,10 @@ impl Node {
         let own = identity.device_id();
         let roster: Vec<(DeviceId, Option<SocketAddr>)> =
             roster.into_iter().filter(|(id, _)| *id != own).collect();
+        let mut devices = Roster::new();
+        for id in std::iter::once(own).chain(roster.iter().map(|(id, _)| *id)) {
+            devices.admit(id);
+        }
         let mut endpoint = Endpoint::new(identity, sub_seed(&rng_seed, b"endpoint"), config.endpoint);
         for (id, address) in &roster {
             endpoint.add_peer(id.public_key(), *address);
@@ -116,6 +177,10 @@ impl Node {
         let mut node = Self {
             endpoint,
             membership,
+            roster: devices,
+            roster_dirty: false,
+            joining: None,
+            echoes: BTreeMap::new(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
         };
@@ -139,6 +204,11 @@ impl Node {
     /// One member.
     pub fn member(&self, id: &DeviceId) -> Option<&Member> {
         self.membership.member(id)
+    }
+
+    /// The replicated roster, with names and removed devices.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
     }
 
     /// The failure detector, for its finer getters.
@@ -192,6 +262,45 @@ impl Node {
         self.pump(now);
     }
 
+    /// Opens an invite: a device proving its secret before `expires` joins the mesh
+    /// ([`Event::Paired`]), once.
+    pub fn invite(&mut self, invite: &InviteSecret, expires: Timestamp) {
+        self.endpoint.add_invite(invite, expires);
+    }
+
+    /// Joins the mesh of `inviter`, reached at `address`, with its invite's secret; the
+    /// outcome comes as [`Event::Joined`] or [`Event::JoinFailed`].
+    pub fn join(&mut self, now: Timestamp, inviter: DeviceId, address: SocketAddr, invite: InviteSecret) {
+        self.joining = Some(inviter);
+        self.endpoint.join(now, inviter.public_key(), address, invite);
+        self.pump(now);
+    }
+
+    /// Sends a round-trip request to `peer`; the answer comes as [`Event::EchoReply`]
+    /// with the same `id`.
+    pub fn echo(&mut self, now: Timestamp, peer: DeviceId, id: u64) -> Result<(), PeerError> {
+        if peer == self.own_id() {
+            return Err(PeerError::Itself);
+        }
+        if !self.roster.is_member(&peer) {
+            return Err(PeerError::NotAMember);
+        }
+        if self.echoes.len() >= MAX_PENDING_ECHOES {
+            self.echoes.pop_first();
+        }
+        self.echoes.insert(id, (peer, now));
+        match self.send_payload(now, peer, &Payload::Echo(id)) {
+            Err(SendError::NoAddress) => {
+                self.echoes.remove(&id);
+                Err(PeerError::NoAddress)
+            }
+            _ => {
+                self.pump(now);
+                Ok(())
+            }
+        }
+    }
+
     // ----- outputs -----
 
     /// The next output; [`Output::Timeout`] once there is nothing else.
@@ -228,10 +337,9 @@ impl Node {
                 }
                 // An envelope that cannot be encoded or sent is a lost message, which the
                 // protocol tolerates like any loss (piggybacked news is bounded to fit).
-                if let Ok(bytes) = outgoing.envelope.encode() {
-                    if self.endpoint.send(now, &key, &bytes) == Ok(Sent::Queued) {
-                        self.membership.discount_rtt(&outgoing.to);
-                    }
+                let payload = Payload::Membership(outgoing.envelope);
+                if self.send_payload(now, outgoing.to, &payload) == Ok(Sent::Queued) {
+                    self.membership.discount_rtt(&outgoing.to);
                 }
             }
             while let Some(peer) = self.membership.poll_rehandshake() {
@@ -240,25 +348,79 @@ impl Node {
             }
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;
-                match event {
-                    EndpointEvent::Received { peer, payload } => {
-                        if let Ok(envelope) = Envelope::decode(&payload) {
-                            self.membership.handle_envelope(now, peer.device_id(), envelope);
-                        }
-                    }
-                    EndpointEvent::AddressChanged { peer, address } => {
-                        self.membership.observe_address(&peer.device_id(), address);
-                    }
-                    EndpointEvent::Established { .. } | EndpointEvent::HandshakeFailed { .. } => {}
-                }
+                self.on_endpoint_event(now, event);
             }
             while let Some(event) = self.membership.poll_event() {
                 progressed = true;
                 self.events.push_back(Event::Membership(event));
             }
+            if self.roster_dirty {
+                progressed = true;
+                self.roster_dirty = false;
+                self.push_roster(now);
+                self.events.push_back(Event::RosterChanged);
+            }
             if !progressed {
                 return;
             }
         }
+    }
+
+    fn on_endpoint_event(&mut self, now: Timestamp, event: EndpointEvent) {
+        match event {
+            EndpointEvent::Received { peer, payload } => {
+                // A payload this version does not understand is dropped like a lost one.
+                if let Ok(payload) = Payload::decode(&payload) {
+                    self.on_payload(now, peer.device_id(), payload);
+                }
+            }
+            EndpointEvent::AddressChanged { peer, address } => {
+                self.membership.observe_address(&peer.device_id(), address);
+            }
+            EndpointEvent::Paired { peer } => self.on_paired(now, peer.device_id()),
+            EndpointEvent::Established { peer } => {
+                let peer = peer.device_id();
+                if self.joining == Some(peer) {
+                    self.joining = None;
+                    self.admit(now, peer);
+                    self.events.push_back(Event::Joined { inviter: peer });
+                }
+                self.send_digest(now, peer);
+            }
+            EndpointEvent::HandshakeFailed { peer } => {
+                let inviter = peer.device_id();
+                if self.joining == Some(inviter) {
+                    self.joining = None;
+                    if !self.roster.is_member(&inviter) {
+                        self.endpoint.remove_peer(&peer);
+                    }
+                    self.events.push_back(Event::JoinFailed { inviter });
+                }
+            }
+        }
+    }
+
+    fn on_payload(&mut self, now: Timestamp, from: DeviceId, payload: Payload) {
+        match payload {
+            Payload::Membership(envelope) => self.membership.handle_envelope(now, from, envelope),
+            Payload::Roster(message) => self.on_roster_message(now, from, message),
+            Payload::Echo(id) => {
+                let _ = self.send_payload(now, from, &Payload::EchoReply(id));
+            }
+            Payload::EchoReply(id) => {
+                if self.echoes.get(&id).is_some_and(|(peer, _)| *peer == from) {
+                    if let Some((_, sent)) = self.echoes.remove(&id) {
+                        let rtt = now.saturating_since(sent);
+                        self.events.push_back(Event::EchoReply { peer: from, id, rtt });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Seals a payload for `peer`; one that cannot be encoded is dropped like a lost one.
+    fn send_payload(&mut self, now: Timestamp, peer: DeviceId, payload: &Payload) -> Result<Sent, SendError> {
+        let bytes = payload.encode().map_err(|_| SendError::TooLarge(usize::MAX))?;
+        self.endpoint.send(now, &peer.public_key(), &bytes)
     }
 }

@@ -1,0 +1,220 @@
+//! Invite tokens: what `cnspr invite` prints and `cnspr join` takes.
+//!
+//! A token names the inviting device (its ID, so the joiner can check the key the
+//! handshake proves), where to reach it, a public token ID (which PSK to use) and a
+//! 256-bit secret: the PSK of the `XXpsk3` pairing handshake. It is base32 text behind a
+//! `CNSPR1` prefix (only characters a QR code's alphanumeric mode carries), with a
+//! checksum so that a mistyped token is caught before any packet is sent.
+//!
+//! Layout before base32: version 1, inviter (32), token ID (16), secret (32), expiry in
+//! Unix seconds (8, little-endian), address count (1), each address as family (4 or 6),
+//! IP (4 or 16) and port (2, big-endian), then 4 bytes of BLAKE2s over everything before.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use zeroize::Zeroize;
+
+use crate::crypto::hash::hash;
+use crate::identity::DeviceId;
+
+const PREFIX: &str = "CNSPR1";
+const VERSION: u8 = 1;
+const CHECKSUM_BYTES: usize = 4;
+/// Most addresses a token carries.
+pub const MAX_INVITE_ADDRESSES: usize = 8;
+
+/// A pairing invitation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InviteToken {
+    /// The inviting device.
+    pub inviter: DeviceId,
+    /// Where it listens.
+    pub addresses: Vec<SocketAddr>,
+    /// Names the invite on the wire (public).
+    pub token_id: [u8; 16],
+    /// The pairing handshake's pre-shared key (secret).
+    pub secret: [u8; 32],
+    /// When the inviter stops accepting it, in Unix seconds (shown to the joiner; the
+    /// inviter enforces its own deadline).
+    pub expires_unix_secs: u64,
+}
+
+impl Drop for InviteToken {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
+impl std::fmt::Debug for InviteToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteToken")
+            .field("inviter", &self.inviter)
+            .field("addresses", &self.addresses)
+            .field("expires_unix_secs", &self.expires_unix_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a token text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    /// It does not start with `CNSPR1`.
+    #[error("not a cnspr invite token (it should start with {PREFIX})")]
+    NotAToken,
+    /// Not valid base32, or cut short.
+    #[error("the invite token is damaged or incomplete")]
+    Damaged,
+    /// The checksum does not match: a typo.
+    #[error("the invite token has a typo (its checksum does not match)")]
+    Checksum,
+    /// A token version this program does not know.
+    #[error("invite token version {0} is not supported")]
+    Version(u8),
+}
+
+impl InviteToken {
+    /// The token as text.
+    pub fn encode(&self) -> String {
+        let mut bytes = vec![VERSION];
+        bytes.extend_from_slice(self.inviter.as_bytes());
+        bytes.extend_from_slice(&self.token_id);
+        bytes.extend_from_slice(&self.secret);
+        bytes.extend_from_slice(&self.expires_unix_secs.to_le_bytes());
+        let addresses = &self.addresses[..self.addresses.len().min(MAX_INVITE_ADDRESSES)];
+        bytes.push(addresses.len() as u8);
+        for address in addresses {
+            match address.ip() {
+                IpAddr::V4(ip) => {
+                    bytes.push(4);
+                    bytes.extend_from_slice(&ip.octets());
+                }
+                IpAddr::V6(ip) => {
+                    bytes.push(6);
+                    bytes.extend_from_slice(&ip.octets());
+                }
+            }
+            bytes.extend_from_slice(&address.port().to_be_bytes());
+        }
+        let checksum = hash(&[b"cnspr invite", &bytes]);
+        bytes.extend_from_slice(&checksum[..CHECKSUM_BYTES]);
+        let text = format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes));
+        bytes.zeroize();
+        text
+    }
+
+    /// Parses a token; case and surrounding white space do not matter.
+    pub fn decode(text: &str) -> Result<Self, InviteError> {
+        let text = text.trim().to_ascii_uppercase();
+        let body = text.strip_prefix(PREFIX).ok_or(InviteError::NotAToken)?;
+        let mut bytes = data_encoding::BASE32_NOPAD
+            .decode(body.as_bytes())
+            .map_err(|_| InviteError::Damaged)?;
+        let result = Self::parse(&bytes);
+        bytes.zeroize();
+        result
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, InviteError> {
+        let split = bytes
+            .len()
+            .checked_sub(CHECKSUM_BYTES)
+            .ok_or(InviteError::Damaged)?;
+        let (content, checksum) = bytes.split_at(split);
+        if hash(&[b"cnspr invite", content])[..CHECKSUM_BYTES] != *checksum {
+            return Err(InviteError::Checksum);
+        }
+        let mut reader = Reader(content);
+        let version = reader.array::<1>()?[0];
+        if version != VERSION {
+            return Err(InviteError::Version(version));
+        }
+        let inviter = DeviceId::from_bytes(reader.array()?);
+        let token_id = reader.array()?;
+        let secret = reader.array()?;
+        let expires_unix_secs = u64::from_le_bytes(reader.array()?);
+        let count = usize::from(reader.array::<1>()?[0]);
+        if count > MAX_INVITE_ADDRESSES {
+            return Err(InviteError::Damaged);
+        }
+        let mut addresses = Vec::with_capacity(count);
+        for _ in 0..count {
+            let ip = match reader.array::<1>()?[0] {
+                4 => IpAddr::V4(Ipv4Addr::from(reader.array::<4>()?)),
+                6 => IpAddr::V6(Ipv6Addr::from(reader.array::<16>()?)),
+                _ => return Err(InviteError::Damaged),
+            };
+            let port = u16::from_be_bytes(reader.array()?);
+            addresses.push(SocketAddr::new(ip, port));
+        }
+        if !reader.0.is_empty() {
+            return Err(InviteError::Damaged);
+        }
+        Ok(Self {
+            inviter,
+            addresses,
+            token_id,
+            secret,
+            expires_unix_secs,
+        })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], InviteError> {
+        let (head, rest) = self.0.split_at_checked(N).ok_or(InviteError::Damaged)?;
+        self.0 = rest;
+        head.try_into().map_err(|_| InviteError::Damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn token() -> InviteToken {
+        InviteToken {
+            inviter: DeviceId::from_bytes([3; 32]),
+            addresses: vec![
+                "192.0.2.1:3030".parse().expect("valid"),
+                "[2001:db8::1]:3031".parse().expect("valid"),
+            ],
+            token_id: [4; 16],
+            secret: [5; 32],
+            expires_unix_secs: 1_800_000_000,
+        }
+    }
+
+    #[test]
+    fn round_trips_in_any_case() {
+        let text = token().encode();
+        assert!(text.starts_with(PREFIX));
+        assert_eq!(InviteToken::decode(&text), Ok(token()));
+        assert_eq!(
+            InviteToken::decode(&format!(" {} \n", text.to_lowercase())),
+            Ok(token())
+        );
+    }
+
+    #[test]
+    fn every_typo_is_caught() {
+        let text = token().encode();
+        for position in PREFIX.len()..text.len() {
+            let mut typo = text.clone().into_bytes();
+            typo[position] = if typo[position] == b'A' { b'B' } else { b'A' };
+            let typo = String::from_utf8(typo).expect("ASCII");
+            assert!(InviteToken::decode(&typo).is_err(), "typo at {position} accepted");
+        }
+        assert_eq!(InviteToken::decode("hello"), Err(InviteError::NotAToken));
+        assert!(InviteToken::decode(&text[..text.len() - 3]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(body in "[A-Z2-7]{0,300}") {
+            let _ = InviteToken::decode(&format!("{PREFIX}{body}"));
+        }
+    }
+}

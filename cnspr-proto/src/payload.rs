@@ -1,0 +1,99 @@
+//! What an authenticated data packet carries: one channel byte, then that channel's
+//! message. Each layer of the node parses only its own channel.
+
+use crate::membership::Envelope;
+use crate::roster::RosterMessage;
+use crate::wire::cbor::CborError;
+
+const MEMBERSHIP: u8 = 0;
+const ROSTER: u8 = 1;
+const ECHO: u8 = 2;
+const ECHO_REPLY: u8 = 3;
+
+/// One decoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Failure detection.
+    Membership(Envelope),
+    /// Roster replication.
+    Roster(RosterMessage),
+    /// A round-trip request (`cnspr ping`), answered at once.
+    Echo(u64),
+    /// The answer to an echo.
+    EchoReply(u64),
+}
+
+/// Why a payload was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Empty, or a channel this version does not know.
+    #[error("unknown payload channel")]
+    UnknownChannel,
+    /// An echo is exactly eight bytes.
+    #[error("malformed echo")]
+    MalformedEcho,
+    /// The channel's message did not parse.
+    #[error("malformed message: {0}")]
+    Cbor(#[from] CborError),
+}
+
+impl Payload {
+    /// The bytes to send.
+    pub fn encode(&self) -> Result<Vec<u8>, CborError> {
+        let (channel, body) = match self {
+            Payload::Membership(envelope) => (MEMBERSHIP, envelope.encode()?),
+            Payload::Roster(message) => (ROSTER, message.encode()?),
+            Payload::Echo(id) => (ECHO, id.to_le_bytes().to_vec()),
+            Payload::EchoReply(id) => (ECHO_REPLY, id.to_le_bytes().to_vec()),
+        };
+        let mut bytes = Vec::with_capacity(1 + body.len());
+        bytes.push(channel);
+        bytes.extend_from_slice(&body);
+        Ok(bytes)
+    }
+
+    /// Parses received bytes; never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Self, PayloadError> {
+        let (&channel, body) = bytes.split_first().ok_or(PayloadError::UnknownChannel)?;
+        let echo_id = || {
+            <[u8; 8]>::try_from(body)
+                .map(u64::from_le_bytes)
+                .map_err(|_| PayloadError::MalformedEcho)
+        };
+        match channel {
+            MEMBERSHIP => Ok(Payload::Membership(Envelope::decode(body)?)),
+            ROSTER => Ok(Payload::Roster(RosterMessage::decode(body)?)),
+            ECHO => Ok(Payload::Echo(echo_id()?)),
+            ECHO_REPLY => Ok(Payload::EchoReply(echo_id()?)),
+            _ => Err(PayloadError::UnknownChannel),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn each_channel_round_trips() {
+        for payload in [
+            Payload::Echo(7),
+            Payload::EchoReply(u64::MAX),
+            Payload::Roster(RosterMessage::Digest(42)),
+        ] {
+            let bytes = payload.encode().expect("encodes");
+            assert_eq!(Payload::decode(&bytes), Ok(payload));
+        }
+        assert_eq!(Payload::decode(&[]), Err(PayloadError::UnknownChannel));
+        assert_eq!(Payload::decode(&[9, 1]), Err(PayloadError::UnknownChannel));
+        assert_eq!(Payload::decode(&[ECHO, 1]), Err(PayloadError::MalformedEcho));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let _ = Payload::decode(&bytes);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The roster: which devices belong to the mesh, with their names. It is itself
+//! replicated: every device holds a copy and copies merge without coordination.
+//!
+//! Each device's entry is a join-semilattice: of two entries for one device the one with
+//! the greater `(removed, version, name)` wins. So a removal beats everything (a revoked
+//! device never comes back), a rename (higher version) beats the older name, and two
+//! renames at one version settle on the same name everywhere. Merging is commutative,
+//! associative and idempotent, so copies converge however entries travel.
+
+mod message;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use message::{RosterMessage, SharedEntry, ENTRIES_PER_MESSAGE};
+
+use crate::crypto::hash::hash;
+use crate::identity::DeviceId;
+
+/// Longest device name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Most devices a roster holds (removed ones included); a mesh of personal devices stays
+/// far below it, and it bounds what a peer can make us store.
+pub const MAX_ROSTER_DEVICES: usize = 1024;
+
+/// What the roster says about one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    /// Its human name (empty until the device itself tells it).
+    pub name: String,
+    /// Grows with every rename; removal also raises it.
+    pub version: u64,
+    /// Revoked: refused everywhere from now on.
+    pub removed: bool,
+}
+
+impl RosterEntry {
+    /// The order in which entries supersede each other.
+    fn rank(&self) -> (bool, u64, &str) {
+        (self.removed, self.version, &self.name)
+    }
+
+    /// Whether this entry wins over `other`.
+    pub fn supersedes(&self, other: &RosterEntry) -> bool {
+        self.rank() > other.rank()
+    }
+}
+
+/// Whether `name` may name a device: 1–64 bytes, no control characters.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME_BYTES && !name.chars().any(char::is_control)
+}
+
+/// What a merge did to the roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RosterChange {
+    /// Nothing: the entry was known or older.
+    Unchanged,
+    /// A device joined the mesh.
+    Added,
+    /// A device was renamed.
+    Renamed,
+    /// A device was revoked.
+    Removed,
+    /// Refused: an invalid name, or the roster is full. Nothing changed.
+    Refused,
+}
+
+/// The devices of the mesh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    entries: BTreeMap<DeviceId, RosterEntry>,
+}
+
+impl Roster {
+    /// An empty roster.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entry of `device`, removed or not.
+    pub fn get(&self, device: &DeviceId) -> Option<&RosterEntry> {
+        self.entries.get(device)
+    }
+
+    /// Whether `device` belongs to the mesh (known and not removed).
+    pub fn is_member(&self, device: &DeviceId) -> bool {
+        self.entries.get(device).is_some_and(|e| !e.removed)
+    }
+
+    /// The name of `device`, if it has told one.
+    pub fn name(&self, device: &DeviceId) -> Option<&str> {
+        self.entries
+            .get(device)
+            .map(|e| e.name.as_str())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// Every entry, removed ones included, in device order.
+    pub fn entries(&self) -> impl Iterator<Item = (&DeviceId, &RosterEntry)> {
+        self.entries.iter()
+    }
+
+    /// The devices that belong to the mesh.
+    pub fn members(&self) -> impl Iterator<Item = &DeviceId> {
+        self.entries.iter().filter(|(_, e)| !e.removed).map(|(id, _)| id)
+    }
+
+    /// How many entries, removed ones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A short fingerprint of the whole roster: equal rosters have equal digests.
+    pub fn digest(&self) -> u64 {
+        let encoded: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .map(|(id, e)| {
+                let mut bytes = id.as_bytes().to_vec();
+                bytes.extend_from_slice(&e.version.to_le_bytes());
+                bytes.push(u8::from(e.removed));
+                bytes.extend_from_slice(&(e.name.len() as u64).to_le_bytes());
+                bytes.extend_from_slice(e.name.as_bytes());
+                bytes
+            })
+            .collect();
+        let parts: Vec<&[u8]> = std::iter::once(&b"cnspr roster"[..])
+            .chain(encoded.iter().map(Vec::as_slice))
+            .collect();
+        let digest = hash(&parts);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    /// Takes in an entry learnt from anywhere (a peer, the disk, pairing).
+    pub fn merge(&mut self, device: DeviceId, entry: RosterEntry) -> RosterChange {
+        if !entry.name.is_empty() && !is_valid_name(&entry.name) {
+            return RosterChange::Refused;
+        }
+        let full = self.entries.len() >= MAX_ROSTER_DEVICES;
+        match self.entries.get_mut(&device) {
+            None if full => RosterChange::Refused,
+            None => {
+                let removed = entry.removed;
+                self.entries.insert(device, entry);
+                if removed {
+                    RosterChange::Removed
+                } else {
+                    RosterChange::Added
+                }
+            }
+            Some(known) if entry.supersedes(known) => {
+                let change = if entry.removed && !known.removed {
+                    RosterChange::Removed
+                } else if entry.removed {
+                    RosterChange::Unchanged
+                } else {
+                    RosterChange::Renamed
+                };
+                *known = entry;
+                change
+            }
+            Some(_) => RosterChange::Unchanged,
+        }
+    }
+
+    /// Adds a device known only by its ID (its name comes later from the device itself).
+    pub fn admit(&mut self, device: DeviceId) -> RosterChange {
+        let placeholder = RosterEntry {
+            name: String::new(),
+            version: 0,
+            removed: false,
+        };
+        self.merge(device, placeholder)
+    }
+
+    /// Names (or renames) `device`, superseding every earlier name.
+    pub fn rename(&mut self, device: DeviceId, name: &str) -> RosterChange {
+        let version = self.entries.get(&device).map_or(1, |e| e.version + 1);
+        let entry = RosterEntry {
+            name: name.to_owned(),
+            version,
+            removed: false,
+        };
+        self.merge(device, entry)
+    }
+
+    /// Revokes `device` for good.
+    pub fn remove(&mut self, device: DeviceId) -> RosterChange {
+        let (name, version) = self
+            .entries
+            .get(&device)
+            .map_or((String::new(), 0), |e| (e.name.clone(), e.version + 1));
+        let entry = RosterEntry {
+            name,
+            version,
+            removed: true,
+        };
+        self.merge(device, entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry_strategy() -> impl Strategy<Value = (DeviceId, RosterEntry)> {
+        (0u8..4, "[a-c]{0,2}", 0u64..3, any::<bool>()).prop_map(|(id, name, version, removed)| {
+            (
+                DeviceId::from_bytes([id; 32]),
+                RosterEntry {
+                    name,
+                    version,
+                    removed,
+                },
+            )
+        })
+    }
+
+    fn merged(entries: &[(DeviceId, RosterEntry)]) -> Roster {
+        let mut roster = Roster::new();
+        for (id, entry) in entries {
+            roster.merge(*id, entry.clone());
+        }
+        roster
+    }
+
+    proptest! {
+        #[test]
+        fn merge_order_does_not_matter(entries in proptest::collection::vec(entry_strategy(), 0..12)) {
+            let forward = merged(&entries);
+            let mut reversed_entries = entries.clone();
+            reversed_entries.reverse();
+            prop_assert_eq!(&forward, &merged(&reversed_entries));
+            let mut twice = entries.clone();
+            twice.extend(entries.iter().cloned());
+            prop_assert_eq!(&forward, &merged(&twice));
+            prop_assert_eq!(forward.digest(), merged(&reversed_entries).digest());
+        }
+    }
+
+    #[test]
+    fn a_removal_is_never_undone() {
+        let id = DeviceId::from_bytes([1; 32]);
+        let mut roster = Roster::new();
+        assert_eq!(roster.rename(id, "laptop"), RosterChange::Added);
+        assert_eq!(roster.remove(id), RosterChange::Removed);
+        let newer_name = RosterEntry {
+            name: "laptop2".into(),
+            version: 99,
+            removed: false,
+        };
+        assert_eq!(roster.merge(id, newer_name), RosterChange::Unchanged);
+        assert_eq!(roster.admit(id), RosterChange::Unchanged);
+        assert!(!roster.is_member(&id));
+    }
+
+    #[test]
+    fn names_are_bounded_and_renames_win() {
+        let id = DeviceId::from_bytes([2; 32]);
+        let mut roster = Roster::new();
+        assert_eq!(roster.admit(id), RosterChange::Added);
+        assert_eq!(roster.name(&id), None);
+        assert_eq!(roster.rename(id, "desk"), RosterChange::Renamed);
+        assert_eq!(roster.rename(id, &"x".repeat(65)), RosterChange::Refused);
+        assert_eq!(roster.rename(id, "bad\nname"), RosterChange::Refused);
+        assert_eq!(roster.name(&id), Some("desk"));
+    }
+
+    #[test]
+    fn the_roster_is_bounded() {
+        let mut roster = Roster::new();
+        for i in 0..MAX_ROSTER_DEVICES {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            assert_eq!(roster.admit(DeviceId::from_bytes(bytes)), RosterChange::Added);
+        }
+        assert_eq!(
+            roster.admit(DeviceId::from_bytes([0xff; 32])),
+            RosterChange::Refused
+        );
+        assert_eq!(roster.len(), MAX_ROSTER_DEVICES);
+    }
+}

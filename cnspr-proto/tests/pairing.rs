@@ -1,0 +1,239 @@
+//! Pairing and the replicated roster on virtual time: devices join with invites, the
+//! roster reaches everyone, a removed device is refused everywhere, and a wrong or used
+//! invite changes nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::membership::MemberState;
+use cnspr_proto::node::{Event, Node, NodeConfig, Output};
+use cnspr_proto::time::Timestamp;
+use cnspr_proto::transport::InviteSecret;
+
+/// Devices on an instant, lossless network.
+struct Mesh {
+    now: Timestamp,
+    nodes: BTreeMap<SocketAddr, Node>,
+    events: Vec<(SocketAddr, Event)>,
+}
+
+fn address(n: u8) -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, n], 3030))
+}
+
+impl Mesh {
+    fn new() -> Self {
+        Self {
+            now: Timestamp::from_micros(1_000_000),
+            nodes: BTreeMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// A device alone in its own mesh.
+    fn add(&mut self, n: u8, name: &str) -> DeviceId {
+        let keys = StaticKeypair::from_secret_bytes([n; 32]);
+        let id = keys.device_id();
+        let mut node = Node::new(NodeConfig::default(), keys, [], 1, [n; 32], self.now);
+        node.set_own_name(self.now, name);
+        self.nodes.insert(address(n), node);
+        id
+    }
+
+    fn node(&self, n: u8) -> &Node {
+        &self.nodes[&address(n)]
+    }
+
+    fn node_mut(&mut self, n: u8) -> &mut Node {
+        self.nodes.get_mut(&address(n)).expect("node exists")
+    }
+
+    /// Delivers everything and runs timers until `until` of virtual time has passed.
+    fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        loop {
+            let mut in_flight = Vec::new();
+            let mut next = end;
+            for (from, node) in &mut self.nodes {
+                loop {
+                    match node.poll_output() {
+                        Output::Transmit(t) => in_flight.push((*from, t.destination, t.datagram)),
+                        Output::Event(event) => self.events.push((*from, event)),
+                        Output::Timeout(at) => {
+                            next = next.min(at);
+                            break;
+                        }
+                    }
+                }
+            }
+            if !in_flight.is_empty() {
+                for (from, to, datagram) in in_flight {
+                    if let Some(node) = self.nodes.get_mut(&to) {
+                        let _ = node.handle_datagram(self.now, from, &datagram);
+                    }
+                }
+                continue;
+            }
+            if next >= end {
+                self.now = end;
+                return;
+            }
+            self.now = next.max(self.now);
+            for node in self.nodes.values_mut() {
+                node.handle_timeout(self.now);
+            }
+        }
+    }
+
+    fn invite(&mut self, inviter: u8, secret_byte: u8) -> InviteSecret {
+        let secret = InviteSecret {
+            token_id: [secret_byte; 16],
+            psk: [secret_byte; 32],
+        };
+        let expires = self.now + Duration::from_secs(600);
+        self.node_mut(inviter).invite(&secret, expires);
+        secret
+    }
+
+    fn join(&mut self, joiner: u8, inviter: u8, secret: InviteSecret) {
+        let inviter_id = self.node(inviter).own_id();
+        let now = self.now;
+        self.node_mut(joiner)
+            .join(now, inviter_id, address(inviter), secret);
+    }
+
+    fn state(&self, observer: u8, of: &DeviceId) -> Option<MemberState> {
+        self.node(observer).member(of).map(|m| m.state())
+    }
+}
+
+#[test]
+fn three_devices_pair_and_everyone_knows_everyone_by_name() {
+    let mut mesh = Mesh::new();
+    let a = mesh.add(1, "desk");
+    let b = mesh.add(2, "laptop");
+    let c = mesh.add(3, "phone");
+    let invite = mesh.invite(1, 7);
+    mesh.join(2, 1, invite);
+    mesh.run(Duration::from_secs(5));
+    assert!(mesh.events.contains(&(address(1), Event::Paired { device: b })));
+    assert!(mesh.events.contains(&(address(2), Event::Joined { inviter: a })));
+    // C joins through B: A must learn of C through the roster alone.
+    let invite = mesh.invite(2, 8);
+    mesh.join(3, 2, invite);
+    mesh.run(Duration::from_secs(10));
+    for (n, own) in [(1, a), (2, b), (3, c)] {
+        let roster = mesh.node(n).roster();
+        assert_eq!(roster.name(&a), Some("desk"), "node {n}");
+        assert_eq!(roster.name(&b), Some("laptop"), "node {n}");
+        assert_eq!(roster.name(&c), Some("phone"), "node {n}");
+        for other in [a, b, c].into_iter().filter(|id| *id != own) {
+            assert_eq!(mesh.state(n, &other), Some(MemberState::Active), "node {n}");
+        }
+    }
+    assert_eq!(mesh.node(1).roster().digest(), mesh.node(3).roster().digest());
+}
+
+#[test]
+fn a_used_wrong_or_expired_invite_changes_nothing() {
+    let mut mesh = Mesh::new();
+    let a = mesh.add(1, "desk");
+    let b = mesh.add(2, "laptop");
+    let c = mesh.add(3, "phone");
+    let invite = mesh.invite(1, 7);
+    let reused = invite.clone();
+    mesh.join(2, 1, invite);
+    mesh.run(Duration::from_secs(5));
+    assert!(mesh.node(1).roster().is_member(&b));
+    // Used: C tries the same secret.
+    mesh.join(3, 1, reused);
+    // Wrong: right token ID, wrong PSK; and an unknown token ID.
+    mesh.invite(1, 9);
+    mesh.run(Duration::from_secs(10));
+    let wrong = InviteSecret {
+        token_id: [9; 16],
+        psk: [1; 32],
+    };
+    mesh.join(3, 1, wrong);
+    mesh.run(Duration::from_secs(10));
+    assert!(!mesh.node(1).roster().is_member(&c));
+    assert!(!mesh.node(2).roster().is_member(&c));
+    let failures = mesh
+        .events
+        .iter()
+        .filter(|(at, e)| *at == address(3) && *e == Event::JoinFailed { inviter: a })
+        .count();
+    assert_eq!(failures, 2);
+    assert!(!mesh.node(3).roster().is_member(&a));
+    // The wrong attempt did not use the invite up: the right secret still works.
+    let right = InviteSecret {
+        token_id: [9; 16],
+        psk: [9; 32],
+    };
+    mesh.join(3, 1, right);
+    mesh.run(Duration::from_secs(10));
+    assert!(mesh.node(2).roster().is_member(&c));
+    // Expired.
+    let d = mesh.add(4, "tablet");
+    let secret = InviteSecret {
+        token_id: [10; 16],
+        psk: [10; 32],
+    };
+    let expires = mesh.now + Duration::from_secs(1);
+    mesh.node_mut(1).invite(&secret, expires);
+    mesh.run(Duration::from_secs(2));
+    mesh.join(4, 1, secret);
+    mesh.run(Duration::from_secs(10));
+    assert!(!mesh.node(1).roster().is_member(&d));
+}
+
+#[test]
+fn a_removed_device_is_refused_everywhere_and_stays_out() {
+    let mut mesh = Mesh::new();
+    mesh.add(1, "desk");
+    let b = mesh.add(2, "laptop");
+    let c = mesh.add(3, "phone");
+    let invite = mesh.invite(1, 7);
+    mesh.join(2, 1, invite);
+    let invite = mesh.invite(1, 8);
+    mesh.join(3, 1, invite);
+    mesh.run(Duration::from_secs(10));
+    assert_eq!(mesh.state(2, &c), Some(MemberState::Active));
+    let now = mesh.now;
+    mesh.node_mut(1).remove(now, c).expect("c is a member");
+    mesh.run(Duration::from_secs(60));
+    for n in [1, 2] {
+        assert!(!mesh.node(n).roster().is_member(&c), "node {n}");
+        assert_eq!(mesh.state(n, &c), None, "node {n}");
+        assert!(!mesh.node(n).session_peers(mesh.now).contains(&c), "node {n}");
+    }
+    // C keeps trying (it still lists the others) and gets nowhere.
+    assert_ne!(mesh.state(3, &b), Some(MemberState::Active));
+    // Nor does a fresh invite bring it back.
+    let invite = mesh.invite(2, 9);
+    mesh.join(3, 2, invite);
+    mesh.run(Duration::from_secs(10));
+    assert!(!mesh.node(1).roster().is_member(&c));
+    assert!(!mesh.node(2).roster().is_member(&c));
+}
+
+#[test]
+fn echo_measures_a_round_trip() {
+    let mut mesh = Mesh::new();
+    mesh.add(1, "desk");
+    let b = mesh.add(2, "laptop");
+    let invite = mesh.invite(1, 7);
+    mesh.join(2, 1, invite);
+    mesh.run(Duration::from_secs(5));
+    let now = mesh.now;
+    mesh.node_mut(1).echo(now, b, 42).expect("b is a member");
+    mesh.run(Duration::from_millis(10));
+    assert!(
+        mesh.events
+            .iter()
+            .any(|(at, e)| *at == address(1)
+                && matches!(e, Event::EchoReply { peer, id: 42, .. } if *peer == b))
+    );
+}
