@@ -1,12 +1,180 @@
-//! The `cnspr` command: `cnspr serve` runs the daemon, every other command is a client of
-//! its control socket. Placeholder until the daemon exists (issue "The daemon: runtime
-//! shell, control socket, command line and pairing"): it says so and exits 1.
+//! The `cnspr` command: `cnspr serve` runs the daemon; every other command that needs the
+//! daemon is a client of its control socket. `init`, `id`, `config` and `completions`
+//! work from the files alone; `demo` runs a whole mesh on loopback.
 #![forbid(unsafe_code)]
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "cnspr {}: the daemon and its commands are not built yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::FAILURE
+mod client;
+mod demo;
+mod duration;
+mod show;
+mod table;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use cnspr_runtime::paths::Paths;
+use serde_json::json;
+
+use client::Client;
+
+/// Your own devices, one private encrypted mesh.
+#[derive(Parser)]
+#[command(name = "cnspr", version, about, propagate_version = true)]
+struct Cli {
+    /// Keep everything of this device under DIR (config, data, socket, handlers).
+    #[arg(long, global = true, value_name = "DIR", env = "CNSPRCY_HOME")]
+    home: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create this device's identity (refuses if one exists).
+    Init {
+        /// The device's name (default: the host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Run the daemon in the foreground.
+    Serve {
+        /// UDP address to listen on (repeatable; default: port 3030 on all IPv4 and IPv6 addresses).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Vec<SocketAddr>,
+    },
+    /// This device's name and device ID.
+    Id,
+    /// Print a single-use pairing token.
+    Invite {
+        /// How long the token stays valid (e.g. 10m, 1h).
+        #[arg(long, value_parser = duration::parse)]
+        ttl: Option<Duration>,
+        /// Also draw the token as a QR code.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Pair this device with the mesh of the device that made TOKEN.
+    Join {
+        /// The token `cnspr invite` printed on the other device.
+        token: String,
+    },
+    /// Every device of the mesh: name, ID, state, address, RTT, last seen.
+    Members,
+    /// Round trips through the mesh connection to PEER.
+    Ping {
+        /// A device name, device ID or unique prefix of one.
+        peer: String,
+        /// How many round trips.
+        #[arg(long, default_value_t = 4)]
+        count: u32,
+    },
+    /// This daemon: uptime, version, counts.
+    Status,
+    /// The addresses the daemon listens on.
+    Interfaces,
+    /// Revoke a device: every device drops it and refuses it from then on.
+    Remove {
+        /// A device name, device ID or unique prefix of one.
+        peer: String,
+    },
+    /// Stop the daemon cleanly (peers learn it left).
+    Stop,
+    /// Stream what the daemon sees.
+    Monitor,
+    /// Print the effective configuration.
+    Config,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Run several devices on loopback, paired, until Ctrl-C.
+    Demo {
+        /// How many devices.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=16))]
+        devices: u16,
+    },
+}
+
+/// A failed command: one sentence for standard error, exit status 1.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl CliError {
+    /// A failure with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(error: E) -> Self {
+        Self(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError(message)) => {
+            eprintln!("cnspr: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let paths = Paths::resolve(cli.home.as_deref())?;
+    let json = cli.json;
+    let connect = || Client::connect(&paths.socket);
+    match cli.command {
+        Command::Init { name } => {
+            let (id, name) = cnspr_runtime::daemon::init(&paths, name.as_deref())?;
+            show::identity(json, &id.to_string(), &name, "Created this device:");
+        }
+        Command::Serve { listen } => runtime()?.block_on(cnspr_runtime::daemon::serve(&paths, &listen))?,
+        Command::Id => {
+            let (id, name) = cnspr_runtime::daemon::identity(&paths)?;
+            show::identity(json, &id.to_string(), &name, "");
+        }
+        Command::Invite { ttl, qr } => {
+            let params = ttl.map_or_else(|| json!({}), |ttl| json!({"ttl_secs": ttl.as_secs().max(1)}));
+            let result = connect()?.call("invite", params)?;
+            show::invite(json, qr, &result)?;
+        }
+        Command::Join { token } => {
+            let result = connect()?.call("join", json!({ "token": token }))?;
+            show::joined(json, &result);
+        }
+        Command::Members => show::members(json, &connect()?.call("members", json!({}))?),
+        Command::Ping { peer, count } => show::ping(json, &mut connect()?, &peer, count)?,
+        Command::Status => show::status(json, &connect()?.call("status", json!({}))?),
+        Command::Interfaces => show::interfaces(json, &connect()?.call("interfaces", json!({}))?),
+        Command::Remove { peer } => show::removed(json, &connect()?.call("remove", json!({ "peer": peer }))?),
+        Command::Stop => {
+            connect()?.call("stop", json!({}))?;
+            show::sentence(json, json!({"stopping": true}), "The daemon is stopping.");
+        }
+        Command::Monitor => show::monitor(json, connect()?)?,
+        Command::Config => {
+            let config = cnspr_runtime::config::Config::load(&paths.config_file)?;
+            show::config(json, &config)?;
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "cnspr", &mut std::io::stdout());
+        }
+        Command::Demo { devices } => demo::run(usize::from(devices))?,
+    }
+    Ok(())
 }

@@ -1,193 +1,472 @@
-//! Runs one [`Node`] on one UDP socket: datagrams and timers in, datagrams and events out.
-//! One task owns the node; everything else talks to it through [`DriverHandle`].
+//! Runs the device's [`Node`]: one Tokio task owns it and feeds it datagrams from every
+//! socket, its timers and the daemon's commands, then carries out its outputs (sends,
+//! notices, roster writes). Everything else talks to it through [`DriverHandle`].
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
-use cnspr_proto::membership::MemberState;
-use cnspr_proto::node::{Event, Node, NodeConfig, Output};
-use tokio::net::UdpSocket;
+use cnspr_proto::membership::{MemberState, MembershipEvent};
+use cnspr_proto::node::{Event, Node, NodeConfig, NodeStats, Output, PeerError};
+use cnspr_proto::transport::InviteSecret;
+use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::sockets::Sockets;
+use crate::state::SavedRoster;
 
 /// Largest datagram read; anything longer is not ours (the wire format caps at 1452).
 const RECEIVE_BUFFER_BYTES: usize = 2048;
-/// Events kept for slow subscribers before the oldest are dropped.
-const EVENT_BACKLOG: usize = 1024;
+/// Datagrams waiting for the node task; beyond it they are dropped like a full socket
+/// buffer would.
+const DATAGRAM_BACKLOG: usize = 1024;
+/// Notices kept for slow subscribers before the oldest are dropped.
+const NOTICE_BACKLOG: usize = 1024;
 /// Commands waiting for the node task.
 const COMMAND_BACKLOG: usize = 64;
 
-/// One member as the daemon shows it.
+/// One roster device as the daemon shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberView {
     /// Its device ID.
     pub id: DeviceId,
+    /// Its name, once known.
+    pub name: Option<String>,
     /// Its state.
     pub state: MemberState,
     /// Where it is reached.
     pub address: Option<SocketAddr>,
     /// Smoothed round-trip time, once measured.
-    pub rtt: Option<std::time::Duration>,
+    pub rtt: Option<Duration>,
+    /// How long ago an authenticated packet came from it.
+    pub last_seen: Option<Duration>,
+}
+
+/// The node's state at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// This device.
+    pub own_id: DeviceId,
+    /// Its name.
+    pub own_name: String,
+    /// Every other device of the roster (removed ones excluded).
+    pub members: Vec<MemberView>,
+    /// Removed devices.
+    pub removed: Vec<DeviceId>,
+    /// Traffic counters.
+    pub stats: NodeStats,
+}
+
+/// Something the daemon saw, streamed by `monitor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Notice {
+    /// A peer's state changed.
+    PeerState {
+        /// Who.
+        peer: DeviceId,
+        /// Its name, once known.
+        name: Option<String>,
+        /// Before.
+        previous: &'static str,
+        /// Now.
+        state: &'static str,
+    },
+    /// A peer was reached at a new address.
+    PeerAddress {
+        /// Who.
+        peer: DeviceId,
+        /// Its name, once known.
+        name: Option<String>,
+        /// Where.
+        address: SocketAddr,
+    },
+    /// A device joined the mesh with one of our invites.
+    Paired {
+        /// The new device.
+        peer: DeviceId,
+    },
+    /// The roster changed.
+    RosterChanged {
+        /// Devices on it now, this one included.
+        devices: usize,
+    },
+}
+
+/// The node task ended (it left, or every socket failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the daemon is shutting down")]
+pub struct Stopped;
+
+/// Why a ping got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PingError {
+    /// The peer cannot be asked.
+    #[error("{0}")]
+    Peer(#[from] PeerError),
+    /// No answer in time.
+    #[error("no answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// The daemon is stopping.
+    #[error("{0}")]
+    Stopped(#[from] Stopped),
 }
 
 enum Command {
-    Members(oneshot::Sender<Vec<MemberView>>),
+    Snapshot(oneshot::Sender<Snapshot>),
+    Invite(InviteSecret, Duration),
+    Join(DeviceId, SocketAddr, InviteSecret, oneshot::Sender<bool>),
+    Remove(DeviceId, oneshot::Sender<Result<(), PeerError>>),
+    Echo(DeviceId, oneshot::Sender<Result<Duration, PeerError>>),
+    Rename(String),
     Leave(oneshot::Sender<()>),
 }
 
-/// Talks to a running node task.
+/// Talks to the running node task.
 #[derive(Debug, Clone)]
 pub struct DriverHandle {
     commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<Event>,
-    local_address: SocketAddr,
+    notices: broadcast::Sender<Notice>,
+    sockets: Sockets,
 }
 
-/// The node task ended (it left, or its socket failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stopped;
-
 impl DriverHandle {
-    /// Every other roster member as the node sees it now.
-    pub async fn members(&self) -> Result<Vec<MemberView>, Stopped> {
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Members(reply))
-            .await
-            .map_err(|_| Stopped)?;
+        self.commands.send(command(reply)).await.map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
+    }
+
+    /// The node's state now.
+    pub async fn snapshot(&self) -> Result<Snapshot, Stopped> {
+        self.ask(Command::Snapshot).await
+    }
+
+    /// Opens an invite for `ttl`.
+    pub async fn invite(&self, secret: InviteSecret, ttl: Duration) -> Result<(), Stopped> {
+        self.commands
+            .send(Command::Invite(secret, ttl))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// Joins `inviter`'s mesh at `address`; `false` if it did not work.
+    pub async fn join(&self, inviter: DeviceId, address: SocketAddr, secret: InviteSecret) -> Result<bool, Stopped> {
+        self.ask(|reply| Command::Join(inviter, address, secret, reply)).await
+    }
+
+    /// Revokes `device` everywhere.
+    pub async fn remove(&self, device: DeviceId) -> Result<Result<(), PeerError>, Stopped> {
+        self.ask(|reply| Command::Remove(device, reply)).await
+    }
+
+    /// One round trip to `peer`, waiting at most `timeout`.
+    pub async fn ping(&self, peer: DeviceId, timeout: Duration) -> Result<Duration, PingError> {
+        let answer = self.ask(|reply| Command::Echo(peer, reply));
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(result) => Ok(result??),
+            Err(_) => Err(PingError::Timeout(timeout)),
+        }
+    }
+
+    /// Renames this device.
+    pub async fn rename(&self, name: String) -> Result<(), Stopped> {
+        self.commands.send(Command::Rename(name)).await.map_err(|_| Stopped)
     }
 
     /// Says goodbye to the mesh and ends the task once the goodbyes are sent.
     pub async fn leave(&self) -> Result<(), Stopped> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Leave(reply))
-            .await
-            .map_err(|_| Stopped)?;
-        answer.await.map_err(|_| Stopped)
+        self.ask(Command::Leave).await
     }
 
-    /// A stream of the node's events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+    /// A stream of notices from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
     }
 
-    /// The address the socket is bound to.
-    pub fn local_address(&self) -> SocketAddr {
-        self.local_address
+    /// The sockets.
+    pub fn sockets(&self) -> &Sockets {
+        &self.sockets
     }
 }
 
-/// Fresh secret randomness for the node's generator.
-pub fn os_seed() -> io::Result<[u8; 32]> {
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).map_err(|error| io::Error::other(error.to_string()))?;
-    Ok(seed)
+/// Fresh secret randomness.
+pub fn os_random<const N: usize>() -> io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|error| io::Error::other(error.to_string()))?;
+    Ok(bytes)
 }
 
-/// Starts a node on `socket` and returns the handle to it. The task runs until the node
-/// leaves or the socket fails.
-pub fn spawn(
-    socket: UdpSocket,
-    config: NodeConfig,
-    identity: StaticKeypair,
-    roster: Vec<(DeviceId, Option<SocketAddr>)>,
-    boot: u32,
-) -> io::Result<DriverHandle> {
-    let local_address = socket.local_addr()?;
+/// What the node starts from.
+pub struct NodeSetup {
+    /// Protocol settings.
+    pub config: NodeConfig,
+    /// This device's keys.
+    pub identity: StaticKeypair,
+    /// This device's name.
+    pub name: String,
+    /// The roster as last saved.
+    pub roster: SavedRoster,
+    /// This start's number, already persisted.
+    pub boot: u32,
+    /// Where the roster is saved.
+    pub data_dir: PathBuf,
+}
+
+/// Starts the node task on `sockets`. It runs until the node leaves or every socket
+/// failed.
+pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     let clock = Clock::start();
-    let node = Node::new(config, identity, roster, boot, os_seed()?, clock.now());
-    let (commands, receiver) = mpsc::channel(COMMAND_BACKLOG);
-    let (events, _) = broadcast::channel(EVENT_BACKLOG);
+    let now = clock.now();
+    let NodeSetup {
+        config,
+        identity,
+        name,
+        roster,
+        boot,
+        data_dir,
+    } = setup;
+    let members = roster
+        .devices
+        .iter()
+        .filter(|d| !d.entry.removed)
+        .map(|d| (d.id, d.address));
+    let mut node = Node::new(config, identity, members, boot, os_random()?, now);
+    node.merge_roster(now, roster.devices.iter().map(|d| (d.id, d.entry.clone())));
+    node.set_own_name(now, &name);
+    let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
+    let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
+    for socket in sockets.all() {
+        tokio::spawn(receive(socket.clone(), datagrams.clone()));
+    }
+    let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
     let task = Task {
         node,
-        socket,
+        sockets: sockets.clone(),
         clock,
-        events: events.clone(),
+        notices: notices.clone(),
+        data_dir,
+        joins: Vec::new(),
+        echoes: BTreeMap::new(),
+        next_echo: 0,
     };
-    tokio::spawn(task.run(receiver));
+    tokio::spawn(task.run(command_receiver, datagram_receiver));
     Ok(DriverHandle {
         commands,
-        events,
-        local_address,
+        notices,
+        sockets,
     })
+}
+
+/// Reads one socket and hands its datagrams to the node task.
+async fn receive(socket: std::sync::Arc<tokio::net::UdpSocket>, datagrams: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
+    let mut buffer = vec![0u8; RECEIVE_BUFFER_BYTES];
+    loop {
+        match socket.recv_from(&mut buffer).await {
+            Ok((len, from)) => match datagrams.try_send((from, buffer[..len].to_vec())) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            },
+            // ICMP errors from earlier sends surface here on some systems: not fatal.
+            Err(error) => tracing::trace!(%error, "receive failed"),
+        }
+    }
 }
 
 struct Task {
     node: Node,
-    socket: UdpSocket,
+    sockets: Sockets,
     clock: Clock,
-    events: broadcast::Sender<Event>,
+    notices: broadcast::Sender<Notice>,
+    data_dir: PathBuf,
+    joins: Vec<(DeviceId, oneshot::Sender<bool>)>,
+    echoes: BTreeMap<u64, oneshot::Sender<Result<Duration, PeerError>>>,
+    next_echo: u64,
 }
 
 impl Task {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut buffer = vec![0u8; RECEIVE_BUFFER_BYTES];
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut datagrams: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    ) {
         loop {
-            let deadline = match self.flush().await {
-                Ok(deadline) => deadline,
-                Err(_) => return,
-            };
+            let deadline = self.flush().await;
             tokio::select! {
-                received = self.socket.recv_from(&mut buffer) => {
-                    // A failed receive (ICMP unreachable from an earlier send, on some
-                    // systems) is not fatal: the next one may succeed.
-                    if let Ok((len, from)) = received {
-                        let _ = self.node.handle_datagram(self.clock.now(), from, &buffer[..len]);
+                received = datagrams.recv() => {
+                    let Some((from, datagram)) = received else { return };
+                    if let Err(error) = self.node.handle_datagram(self.clock.now(), from, &datagram) {
+                        tracing::debug!(%from, %error, "datagram dropped");
                     }
                 }
                 () = tokio::time::sleep_until(self.clock.instant(deadline)) => {
                     self.node.handle_timeout(self.clock.now());
                 }
                 command = commands.recv() => match command {
-                    Some(Command::Members(reply)) => {
-                        let _ = reply.send(self.members());
-                    }
                     Some(Command::Leave(reply)) => {
                         self.node.leave(self.clock.now());
-                        let _ = self.flush().await;
+                        self.flush().await;
                         let _ = reply.send(());
                         return;
                     }
+                    Some(command) => self.on_command(command),
                     None => return,
                 },
             }
         }
     }
 
-    /// Sends every datagram and publishes every event the node has; returns its next
-    /// timer.
-    async fn flush(&mut self) -> io::Result<cnspr_proto::time::Timestamp> {
+    fn on_command(&mut self, command: Command) {
+        let now = self.clock.now();
+        match command {
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Invite(secret, ttl) => self.node.invite(&secret, now + ttl),
+            Command::Join(inviter, address, secret, reply) => {
+                self.joins.retain(|(_, waiting)| !waiting.is_closed());
+                self.joins.push((inviter, reply));
+                self.node.join(now, inviter, address, secret);
+            }
+            Command::Remove(device, reply) => {
+                let _ = reply.send(self.node.remove(now, device));
+            }
+            Command::Echo(peer, reply) => {
+                self.echoes.retain(|_, waiting| !waiting.is_closed());
+                self.next_echo += 1;
+                match self.node.echo(now, peer, self.next_echo) {
+                    Ok(()) => {
+                        self.echoes.insert(self.next_echo, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+            Command::Rename(name) => {
+                self.node.set_own_name(now, &name);
+            }
+            Command::Leave(_) => {}
+        }
+    }
+
+    /// Sends every datagram and acts on every event the node has; returns its next timer.
+    async fn flush(&mut self) -> cnspr_proto::time::Timestamp {
         loop {
             match self.node.poll_output() {
                 Output::Transmit(transmit) => {
                     // A send can fail for one destination (no route); the protocol treats
                     // that as loss.
-                    let _ = self
-                        .socket
-                        .send_to(&transmit.datagram, transmit.destination)
-                        .await;
+                    if let Some(socket) = self.sockets.for_destination(&transmit.destination) {
+                        let _ = socket.send_to(&transmit.datagram, transmit.destination).await;
+                    }
                 }
-                Output::Event(event) => {
-                    let _ = self.events.send(event);
-                }
-                Output::Timeout(deadline) => return Ok(deadline),
+                Output::Event(event) => self.on_event(event),
+                Output::Timeout(deadline) => return deadline,
             }
         }
     }
 
-    fn members(&self) -> Vec<MemberView> {
-        self.node
+    fn on_event(&mut self, event: Event) {
+        let name = |node: &Node, id: &DeviceId| node.roster().name(id).map(str::to_owned);
+        let notice = match event {
+            Event::Membership(MembershipEvent::StateChanged {
+                member,
+                previous,
+                state,
+            }) => {
+                tracing::info!(peer = %member.short(), from = previous.as_str(), to = state.as_str(), "peer state");
+                Some(Notice::PeerState {
+                    peer: member,
+                    name: name(&self.node, &member),
+                    previous: previous.as_str(),
+                    state: state.as_str(),
+                })
+            }
+            Event::Membership(MembershipEvent::AddressChanged { member, address }) => {
+                self.save_roster();
+                Some(Notice::PeerAddress {
+                    peer: member,
+                    name: name(&self.node, &member),
+                    address,
+                })
+            }
+            Event::RosterChanged => {
+                self.save_roster();
+                Some(Notice::RosterChanged {
+                    devices: self.node.roster().members().count(),
+                })
+            }
+            Event::Paired { device } => {
+                tracing::info!(peer = %device, "a device joined with an invite");
+                Some(Notice::Paired { peer: device })
+            }
+            Event::Joined { inviter } | Event::JoinFailed { inviter } => {
+                let joined = matches!(event, Event::Joined { .. });
+                let (done, waiting): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut self.joins).into_iter().partition(|(i, _)| *i == inviter);
+                self.joins = waiting;
+                for (_, reply) in done {
+                    let _ = reply.send(joined);
+                }
+                None
+            }
+            Event::EchoReply { id, rtt, .. } => {
+                if let Some(reply) = self.echoes.remove(&id) {
+                    let _ = reply.send(Ok(rtt));
+                }
+                None
+            }
+        };
+        if let Some(notice) = notice {
+            let _ = self.notices.send(notice);
+        }
+    }
+
+    /// Writes the roster and the addresses last seen. A failure is logged, not fatal: the
+    /// roster is rebuilt from peers after a restart.
+    fn save_roster(&self) {
+        let addresses = self
+            .node
+            .members()
+            .filter_map(|m| m.address.map(|a| (m.id, a)))
+            .collect();
+        if let Err(error) = SavedRoster::new(self.node.roster(), &addresses).save(&self.data_dir) {
+            tracing::error!(%error, "cannot save the roster");
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let now = self.clock.now();
+        let roster = self.node.roster();
+        let own_id = self.node.own_id();
+        let members = self
+            .node
             .members()
             .map(|member| MemberView {
                 id: member.id,
+                name: roster.name(&member.id).map(str::to_owned),
                 state: member.state(),
                 address: member.address,
                 rtt: member.rtt.smoothed(),
+                last_seen: member.last_heard.map(|at| now.saturating_since(at)),
             })
-            .collect()
+            .collect();
+        let removed = roster
+            .entries()
+            .filter(|(_, e)| e.removed)
+            .map(|(id, _)| *id)
+            .collect();
+        Snapshot {
+            own_id,
+            own_name: roster.name(&own_id).unwrap_or_default().to_owned(),
+            members,
+            removed,
+            stats: self.node.stats(),
+        }
     }
 }

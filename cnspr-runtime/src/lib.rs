@@ -2,10 +2,21 @@
 //! datagrams and real time, and carries out what the node asks for. The protocol lives in
 //! the core; a bug found here is an IO bug.
 //!
-//! So far: [`driver`] runs one node on one UDP socket. The control socket, handlers and
-//! the store follow (issue "The daemon: runtime shell, control socket, command line and
-//! pairing").
+//! - [`daemon`]: `cnspr serve` and `cnspr init`, from files to a running daemon.
+//! - [`driver`]: the one task that owns the node.
+//! - [`sockets`]: the UDP sockets, IPv4 and IPv6.
+//! - [`control`]: the JSON-RPC control socket and its methods.
+//! - [`paths`], [`config`], [`state`]: where files live, the configuration, the durable
+//!   device state.
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod driver;
+pub mod logging;
+pub mod paths;
+pub mod peer_ref;
+pub mod sockets;
+pub mod state;

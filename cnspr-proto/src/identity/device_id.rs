@@ -275,8 +275,13 @@ impl FromStr for DeviceId {
 
 impl Serialize for DeviceId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A CBOR byte string, not an array of 32 integers.
-        serializer.serialize_bytes(&self.0)
+        // Text in JSON and the like (people read those files); on the wire a CBOR byte
+        // string, not an array of 32 integers.
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
     }
 }
 
@@ -288,7 +293,11 @@ impl<'de> Deserialize<'de> for DeviceId {
             type Value = DeviceId;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a byte string of exactly 32 bytes")
+                f.write_str("a device ID: 32 bytes, or its checked text form")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DeviceId, E> {
+                v.parse().map_err(E::custom)
             }
 
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<DeviceId, E> {
@@ -298,7 +307,11 @@ impl<'de> Deserialize<'de> for DeviceId {
             }
         }
 
-        deserializer.deserialize_bytes(BytesVisitor)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(BytesVisitor)
+        } else {
+            deserializer.deserialize_bytes(BytesVisitor)
+        }
     }
 }
 

@@ -1,0 +1,119 @@
+//! `cnspr demo`: several devices on loopback under a temporary directory, paired with
+//! invites, shown with `members`; runs until Ctrl-C, then stops them and cleans up.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::CliError;
+
+/// How long a daemon may take to start answering.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the devices may take to see each other active.
+const ACTIVE_DEADLINE: Duration = Duration::from_secs(15);
+
+struct Device {
+    home: PathBuf,
+    child: Child,
+}
+
+impl Device {
+    fn client(&self) -> Result<Client, CliError> {
+        Client::connect(&self.home.join("cnspr.sock"))
+    }
+}
+
+fn cnspr(home: &Path) -> Result<Command, CliError> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("--home").arg(home);
+    Ok(command)
+}
+
+fn start(root: &Path, number: usize) -> Result<Device, CliError> {
+    let home = root.join(format!("device-{number}"));
+    let name = format!("demo-{number}");
+    let init = cnspr(&home)?.args(["init", "--name", &name]).stdout(Stdio::null()).status()?;
+    if !init.success() {
+        return Err(CliError::new(format!("could not create {name}")));
+    }
+    let log = std::fs::File::create(root.join(format!("device-{number}.log")))?;
+    let child = cnspr(&home)?
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    let device = Device { home, child };
+    let started = Instant::now();
+    while device.client().is_err() {
+        if started.elapsed() > START_DEADLINE {
+            return Err(CliError::new(format!("{name} did not start; see its log in {}", root.display())));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(device)
+}
+
+fn all_active(device: &Device, expected: usize) -> bool {
+    let Ok(members) = device.client().and_then(|mut c| c.call("members", json!({}))) else {
+        return false;
+    };
+    let list = members.get("members").and_then(Value::as_array).cloned().unwrap_or_default();
+    list.len() == expected
+        && list
+            .iter()
+            .all(|m| m.get("state").and_then(Value::as_str) == Some("active") && m.get("name").is_some_and(|n| !n.is_null()))
+}
+
+/// Runs the demo.
+pub fn run(count: usize) -> Result<(), CliError> {
+    let root = std::env::temp_dir().join(format!("cnspr-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&root)?;
+    let mut devices = Vec::new();
+    let outcome = (|| {
+        for number in 1..=count {
+            devices.push(start(&root, number)?);
+            eprintln!("started demo-{number}");
+        }
+        for joiner in &devices[1..] {
+            let token = devices[0].client()?.call("invite", json!({}))?;
+            joiner.client()?.call("join", json!({ "token": token["token"] }))?;
+        }
+        let started = Instant::now();
+        while !devices.iter().all(|d| all_active(d, count)) && started.elapsed() < ACTIVE_DEADLINE {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let members = devices[0].client()?.call("members", json!({}))?;
+        println!();
+        crate::show::members(false, &members);
+        println!("\n{count} devices are running under {}.", root.display());
+        println!("Try:  cnspr --home {} members", devices[count - 1].home.display());
+        println!("      cnspr --home {} monitor", devices[0].home.display());
+        println!("Ctrl-C stops them all.");
+        wait_for_interrupt()
+    })();
+    for device in &mut devices {
+        let _ = device.client().and_then(|mut c| c.call("stop", json!({})));
+    }
+    for device in &mut devices {
+        let _ = device.child.wait();
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    outcome
+}
+
+fn wait_for_interrupt() -> Result<(), CliError> {
+    crate::runtime()?.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("\nstopping the demo devices");
+        Ok(())
+    })
+}

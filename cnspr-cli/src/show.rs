@@ -1,0 +1,274 @@
+//! What each command prints: aligned tables and short sentences for people, the
+//! daemon's JSON as is with `--json`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::table::Table;
+use crate::CliError;
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn print_json(value: &Value) {
+    println!("{value}");
+}
+
+/// A one-sentence result.
+pub fn sentence(json: bool, value: Value, sentence: &str) {
+    if json {
+        print_json(&value);
+    } else {
+        println!("{sentence}");
+    }
+}
+
+/// `init` and `id`.
+pub fn identity(json: bool, id: &str, name: &str, intro: &str) {
+    if json {
+        print_json(&json!({"id": id, "name": name}));
+        return;
+    }
+    if !intro.is_empty() {
+        println!("{intro}");
+    }
+    println!("name  {name}\nid    {id}");
+}
+
+/// `invite`.
+pub fn invite(json: bool, qr: bool, result: &Value) -> Result<(), CliError> {
+    let token = text(result, "token");
+    if json {
+        print_json(result);
+        return Ok(());
+    }
+    println!("{token}");
+    if qr {
+        let code = qrcode::QrCode::new(token.as_bytes())?;
+        let drawing = code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        eprintln!("{drawing}");
+    }
+    let minutes = result
+        .get("expires_unix_secs")
+        .and_then(Value::as_u64)
+        .map(|expires| expires.saturating_sub(unix_now()).div_ceil(60));
+    if let Some(minutes) = minutes {
+        eprintln!("On the other device run: cnspr join <token>   (valid once, for {minutes} min)");
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `join`.
+pub fn joined(json: bool, result: &Value) {
+    let sentence_text = format!("Paired with {}.", text(result, "inviter"));
+    sentence(json, result.clone(), &sentence_text);
+}
+
+fn millis_text(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_f64) {
+        Some(ms) if ms < 10.0 => format!("{ms:.2} ms"),
+        Some(ms) => format!("{ms:.0} ms"),
+        None => "-".into(),
+    }
+}
+
+fn ago_text(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_f64) {
+        Some(secs) if secs < 1.0 => "now".into(),
+        Some(secs) if secs < 120.0 => format!("{secs:.0} s ago"),
+        Some(secs) if secs < 7200.0 => format!("{:.0} min ago", secs / 60.0),
+        Some(secs) => format!("{:.0} h ago", secs / 3600.0),
+        None => "never".into(),
+    }
+}
+
+/// `members`.
+pub fn members(json: bool, result: &Value) {
+    if json {
+        print_json(result);
+        return;
+    }
+    let mut table = Table::new(&["NAME", "ID", "STATE", "ADDRESS", "RTT", "LAST SEEN"]);
+    for member in result.get("members").and_then(Value::as_array).into_iter().flatten() {
+        let is_self = member.get("self").and_then(Value::as_bool) == Some(true);
+        let name = member.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
+        table.row(vec![
+            name.unwrap_or("?").to_owned(),
+            text(member, "short_id").to_owned(),
+            if is_self { "self".into() } else { text(member, "state").to_owned() },
+            member.get("address").and_then(Value::as_str).unwrap_or("-").to_owned(),
+            millis_text(member.get("rtt_ms")),
+            if is_self { "-".into() } else { ago_text(member.get("last_seen_secs")) },
+        ]);
+    }
+    print!("{}", table.render());
+}
+
+/// `ping`: one round trip a second, like ping(8); fails if none came back.
+pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(), CliError> {
+    let mut rtts = Vec::new();
+    for round in 0..count {
+        if round > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        match client.call("ping", json!({ "peer": peer })) {
+            Ok(result) => {
+                let rtt = result.get("rtt_ms").and_then(Value::as_f64).unwrap_or(f64::NAN);
+                rtts.push(rtt);
+                if json {
+                    print_json(&result);
+                } else {
+                    println!("answer from {peer}: {}", millis_text(result.get("rtt_ms")));
+                }
+            }
+            Err(CliError(message)) if rtts.is_empty() && round == 0 && !message.contains("no answer") => {
+                return Err(CliError(message));
+            }
+            Err(CliError(message)) if json => print_json(&json!({"peer": peer, "error": message})),
+            Err(CliError(message)) => println!("{peer}: {message}"),
+        }
+    }
+    if !json {
+        let (min, max) = rtts.iter().fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        let avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
+        let stats = if rtts.is_empty() {
+            String::new()
+        } else {
+            format!(", rtt min/avg/max {min:.2}/{avg:.2}/{max:.2} ms")
+        };
+        println!("{count} sent, {} answered{stats}", rtts.len());
+    }
+    if rtts.is_empty() {
+        return Err(CliError::new(format!("{peer} did not answer")));
+    }
+    Ok(())
+}
+
+/// `status`.
+pub fn status(json: bool, result: &Value) {
+    if json {
+        print_json(result);
+        return;
+    }
+    let peers = result
+        .get("peers")
+        .and_then(Value::as_object)
+        .map(|states| {
+            states
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none".into());
+    let uptime = result.get("uptime_secs").and_then(Value::as_u64).unwrap_or(0);
+    let datagrams = result.get("datagrams").cloned().unwrap_or_default();
+    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let mut table = Table::new(&["name", text(result, "name")]);
+    table.row(vec!["id".into(), text(result, "id").into()]);
+    table.row(vec!["version".into(), text(result, "version").into()]);
+    table.row(vec!["uptime".into(), format!("{}h {:02}m {:02}s", uptime / 3600, uptime / 60 % 60, uptime % 60)]);
+    table.row(vec!["devices".into(), number(result, "devices").to_string()]);
+    table.row(vec!["peers".into(), peers]);
+    table.row(vec![
+        "datagrams".into(),
+        format!(
+            "{} sent, {} received, {} rejected",
+            number(&datagrams, "sent"),
+            number(&datagrams, "received"),
+            number(&datagrams, "rejected")
+        ),
+    ]);
+    print!("{}", table.render());
+}
+
+/// `interfaces`.
+pub fn interfaces(json: bool, result: &Value) {
+    if json {
+        print_json(result);
+        return;
+    }
+    let list = |key: &str| -> Vec<String> {
+        result
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut table = Table::new(&["LISTENING ON", "REACHABLE AT"]);
+    let (bound, reachable) = (list("listening"), list("addresses"));
+    for i in 0..bound.len().max(reachable.len()) {
+        table.row(vec![
+            bound.get(i).cloned().unwrap_or_default(),
+            reachable.get(i).cloned().unwrap_or_default(),
+        ]);
+    }
+    print!("{}", table.render());
+}
+
+/// `remove`.
+pub fn removed(json: bool, result: &Value) {
+    let who = match result.get("name").and_then(Value::as_str) {
+        Some(name) => format!("{name} ({})", text(result, "removed")),
+        None => text(result, "removed").to_owned(),
+    };
+    sentence(json, result.clone(), &format!("Removed {who}: every device will refuse it from now on."));
+}
+
+/// `monitor`: one line per notice until the daemon stops.
+pub fn monitor(json: bool, mut client: Client) -> Result<(), CliError> {
+    client.subscribe("monitor")?;
+    if !json {
+        eprintln!("Watching the daemon; Ctrl-C to stop.");
+    }
+    loop {
+        let message = client.read()?;
+        let Some(notice) = message.get("params") else {
+            continue;
+        };
+        if json {
+            print_json(notice);
+            continue;
+        }
+        let who = |n: &Value| match n.get("name").and_then(Value::as_str) {
+            Some(name) => format!("{name} ({})", &text(n, "peer")[..7.min(text(n, "peer").len())]),
+            None => text(n, "peer").to_owned(),
+        };
+        let line = match text(notice, "event") {
+            "peer_state" => format!("{}: {} -> {}", who(notice), text(notice, "previous"), text(notice, "state")),
+            "peer_address" => format!("{}: now at {}", who(notice), text(notice, "address")),
+            "paired" => format!("{} joined the mesh", text(notice, "peer")),
+            "roster_changed" => format!("roster changed: {} devices", notice.get("devices").unwrap_or(&Value::Null)),
+            other => format!("{other}: {notice}"),
+        };
+        println!("{line}");
+    }
+}
+
+/// `config`.
+pub fn config(json: bool, config: &cnspr_runtime::config::Config) -> Result<(), CliError> {
+    if json {
+        let mut effective = config.clone();
+        effective.name = Some(config.device_name());
+        print_json(&serde_json::to_value(&effective)?);
+    } else {
+        print!("{}", config.to_toml());
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The configuration file (`config.toml`, optional): every key has a default, unknown keys
+//! are an error (a typo should not be silently ignored), and `cnspr config` prints the
+//! effective result.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The default UDP port.
+pub const DEFAULT_PORT: u16 = 3030;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// This device's name (default: the host name).
+    pub name: Option<String>,
+    /// UDP addresses to listen on (default: port 3030 on every IPv4 and IPv6 address).
+    pub listen: Vec<SocketAddr>,
+    /// `responsive` (mains power) or `frugal` (battery): how often peers are probed.
+    pub profile: String,
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a `tracing` directive);
+    /// `RUST_LOG` overrides it.
+    pub log: String,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Bounds on what the daemon accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest message, event or query payload.
+    pub payload_bytes_max: usize,
+    /// Largest query answer per peer.
+    pub query_answer_bytes_max: usize,
+    /// Longest control-socket request line.
+    pub request_line_bytes_max: usize,
+    /// Longest store key.
+    pub key_bytes_max: usize,
+    /// Largest store value.
+    pub value_bytes_max: usize,
+    /// Handlers running at once.
+    pub handlers_max: usize,
+    /// Handler timeout.
+    pub handler_timeout_secs: u64,
+    /// How long undelivered messages are kept.
+    pub message_ttl_secs: u64,
+    /// Default lifetime of an invite.
+    pub invite_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            name: None,
+            listen: vec![
+                SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+                SocketAddr::from(([0u16; 8], DEFAULT_PORT)),
+            ],
+            profile: "responsive".into(),
+            log: "info".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            payload_bytes_max: 1 << 20,
+            query_answer_bytes_max: 64 << 10,
+            request_line_bytes_max: 4 << 20,
+            key_bytes_max: 1 << 10,
+            value_bytes_max: 1 << 20,
+            handlers_max: 8,
+            handler_timeout_secs: 30,
+            message_ttl_secs: 7 * 24 * 3600,
+            invite_ttl_secs: 600,
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("invalid configuration in {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong, with its place.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`; a missing file means every default.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if cnspr_proto::node::NodeConfig::profile(&self.profile).is_none() {
+            return Err(format!("profile must be \"responsive\" or \"frugal\", not {:?}", self.profile));
+        }
+        if let Some(name) = &self.name {
+            if !cnspr_proto::roster::is_valid_name(name) {
+                return Err("name must be 1-64 bytes without control characters".into());
+            }
+        }
+        if self.listen.is_empty() {
+            return Err("listen must name at least one address".into());
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with the name filled in.
+    pub fn to_toml(&self) -> String {
+        let mut effective = self.clone();
+        effective.name = Some(self.device_name());
+        toml::to_string(&effective).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+
+    /// The configured name, or the host name.
+    pub fn device_name(&self) -> String {
+        self.name.clone().unwrap_or_else(host_name)
+    }
+}
+
+/// The machine's host name, or `device` if it has none usable.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| cnspr_proto::roster::is_valid_name(name))
+        .unwrap_or_else(|| "device".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_typos_are_refused() {
+        let printed = Config::default().to_toml();
+        let parsed: Config = toml::from_str(&printed).expect("the printed configuration parses");
+        assert_eq!(parsed.listen, Config::default().listen);
+        let typo = toml::from_str::<Config>("profle = \"frugal\"");
+        assert!(typo.is_err());
+        let partial: Config = toml::from_str("profile = \"frugal\"\n[limits]\nhandlers_max = 2").expect("valid");
+        assert_eq!(partial.limits.handlers_max, 2);
+        assert_eq!(partial.limits.handler_timeout_secs, 30);
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused() {
+        let dir = std::env::temp_dir().join(format!("cnspr-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "profile = \"turbo\"").expect("write");
+        let error = Config::load(&path).expect_err("turbo is not a profile");
+        assert!(error.to_string().contains("responsive"), "{error}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

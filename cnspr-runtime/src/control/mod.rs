@@ -1,0 +1,187 @@
+//! The control socket: a UNIX socket (mode 0600) speaking JSON-RPC 2.0, one object per
+//! line. Every connection has its own task, so a slow, broken or hostile client never
+//! holds up another; a line over the limit gets an error and the connection is closed.
+
+pub mod methods;
+pub mod rpc;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, Notify};
+
+use crate::driver::DriverHandle;
+
+/// What the methods need.
+pub struct Context {
+    /// The node task.
+    pub driver: DriverHandle,
+    /// When the daemon started.
+    pub started: Instant,
+    /// This start's number.
+    pub boot: u32,
+    /// Default invite lifetime.
+    pub invite_ttl_secs: u64,
+    /// Longest request line.
+    pub line_bytes_max: usize,
+    /// Rung by `stop`.
+    pub stop: Arc<Notify>,
+}
+
+impl Context {
+    /// Asks the daemon to stop.
+    pub fn request_stop(&self) {
+        self.stop.notify_one();
+    }
+}
+
+/// Binds the control socket at `path`, owner-only. A socket file left by a daemon that
+/// died is replaced; one that a running daemon answers on is an error.
+pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("a cnspr daemon is already running (control socket {})", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Accepts clients until the task is dropped.
+pub async fn serve(listener: UnixListener, context: Arc<Context>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(connection(stream, context.clone()));
+            }
+            Err(error) => {
+                // Out of file descriptors, most likely: wait for clients to leave.
+                tracing::warn!(%error, "cannot accept a control connection");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Line {
+    Complete(Vec<u8>),
+    TooLong,
+    End,
+}
+
+/// Reads one line of at most `max` bytes (without its newline). Memory stays bounded:
+/// an overlong line is not kept.
+async fn read_line(reader: &mut BufReader<impl tokio::io::AsyncRead + Unpin>, max: usize) -> io::Result<Line> {
+    let mut line = Vec::new();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if line.is_empty() { Line::End } else { Line::Complete(line) });
+        }
+        let (chunk, found) = match available.iter().position(|b| *b == b'\n') {
+            Some(end) => (&available[..end], Some(end + 1)),
+            None => (available, None),
+        };
+        if line.len() + chunk.len() > max {
+            return Ok(Line::TooLong);
+        }
+        line.extend_from_slice(chunk);
+        let consumed = found.unwrap_or(chunk.len());
+        reader.consume(consumed);
+        if found.is_some() {
+            return Ok(Line::Complete(line));
+        }
+    }
+}
+
+async fn write_line(writer: &mut OwnedWriteHalf, line: &str) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    writer.write_all(&bytes).await
+}
+
+async fn connection(stream: UnixStream, context: Arc<Context>) {
+    let (read, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let line = match read_line(&mut reader, context.line_bytes_max).await {
+            Ok(Line::Complete(line)) => line,
+            Ok(Line::End) | Err(_) => return,
+            Ok(Line::TooLong) => {
+                let error = rpc::RpcError::new(
+                    rpc::INVALID_REQUEST,
+                    format!("request line longer than {} bytes; closing", context.line_bytes_max),
+                );
+                let _ = write_line(&mut writer, &rpc::failure(None, &error)).await;
+                return;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let answer = match rpc::parse(&line) {
+            Err((id, error)) => Some(rpc::failure(id.as_ref(), &error)),
+            Ok(request) if request.method == "monitor" => {
+                if let Some(id) = &request.id {
+                    let subscribed = rpc::success(id, serde_json::json!({"subscribed": true}));
+                    if write_line(&mut writer, &subscribed).await.is_err() {
+                        return;
+                    }
+                }
+                monitor(reader, writer, context.driver.subscribe()).await;
+                return;
+            }
+            Ok(request) => {
+                let result = methods::call(&context, &request.method, request.params).await;
+                request.id.map(|id| match result {
+                    Ok(value) => rpc::success(&id, value),
+                    Err(error) => rpc::failure(Some(&id), &error),
+                })
+            }
+        };
+        if let Some(answer) = answer {
+            if write_line(&mut writer, &answer).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Streams notices until the client hangs up.
+async fn monitor(
+    mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut writer: OwnedWriteHalf,
+    mut notices: broadcast::Receiver<crate::driver::Notice>,
+) {
+    let mut ignored = [0u8; 1024];
+    loop {
+        let line = tokio::select! {
+            read = reader.read(&mut ignored) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            },
+            notice = notices.recv() => match notice {
+                Ok(notice) => rpc::notification("monitor", serde_json::to_value(&notice).unwrap_or_default()),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    rpc::notification("monitor", serde_json::json!({"event": "lagged", "missed": missed}))
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        if write_line(&mut writer, &line).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `cnspr serve` and `cnspr init`: sets up the device's files, binds the sockets, starts
+//! the node task and the control socket, and runs until `stop`, SIGTERM or SIGINT (then
+//! says goodbye to the mesh). SIGHUP reloads the configuration: the name and the log
+//! filter take effect at once; listen addresses and the profile at the next start.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::node::NodeConfig;
+use cnspr_proto::roster::Roster;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+
+use crate::config::{Config, ConfigError};
+use crate::control::{self, Context};
+use crate::driver::{self, NodeSetup};
+use crate::logging::LogControl;
+use crate::paths::Paths;
+use crate::sockets::Sockets;
+use crate::state::{self, SavedRoster, StateError};
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The device's files.
+    #[error("{0}")]
+    State(#[from] StateError),
+    /// Sockets or directories.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Creates this device's identity, named `name` (default: the host name); refuses if it
+/// has one.
+pub fn init(paths: &Paths, name: Option<&str>) -> Result<(DeviceId, String), DaemonError> {
+    paths.create_dirs()?;
+    let config = Config::load(&paths.config_file)?;
+    let identity = state::create_identity(&paths.data_dir)?;
+    let name = name.map_or_else(|| config.device_name(), str::to_owned);
+    save_own_entry(paths, &identity, &name)?;
+    Ok((identity.device_id(), name))
+}
+
+fn save_own_entry(paths: &Paths, identity: &StaticKeypair, name: &str) -> Result<(), DaemonError> {
+    let mut roster = Roster::new();
+    roster.rename(identity.device_id(), name);
+    SavedRoster::new(&roster, &Default::default()).save(&paths.data_dir)?;
+    Ok(())
+}
+
+/// This device's ID and name as stored, without a daemon.
+pub fn identity(paths: &Paths) -> Result<(DeviceId, String), DaemonError> {
+    let identity = state::load_identity(&paths.data_dir)?;
+    let id = identity.device_id();
+    let config = Config::load(&paths.config_file)?;
+    let saved = SavedRoster::load(&paths.data_dir)?;
+    let name = config
+        .name
+        .clone()
+        .or_else(|| saved.devices.iter().find(|d| d.id == id).map(|d| d.entry.name.clone()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| config.device_name());
+    Ok((id, name))
+}
+
+/// Runs the daemon in the foreground until it is stopped.
+pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonError> {
+    paths.create_dirs()?;
+    let mut config = Config::load(&paths.config_file)?;
+    let log = LogControl::init(&config.log);
+    let identity = match state::load_identity(&paths.data_dir) {
+        Ok(identity) => identity,
+        Err(StateError::NoIdentity) => {
+            let (id, name) = init(paths, None)?;
+            tracing::info!(%id, name, "created this device's identity");
+            state::load_identity(&paths.data_dir)?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let (own_id, name) = self::identity(paths)?;
+    // Persisted before the core uses it: incarnations must grow across restarts.
+    let boot = state::next_boot(&paths.data_dir)?;
+    let roster = SavedRoster::load(&paths.data_dir)?;
+    let listen = if listen.is_empty() { config.listen.clone() } else { listen.to_vec() };
+    let sockets = Sockets::bind(&listen)?;
+    let listener = control::bind(&paths.socket).await?;
+    let node_config = NodeConfig::profile(&config.profile).unwrap_or_default();
+    let setup = NodeSetup {
+        config: node_config,
+        identity,
+        name: name.clone(),
+        roster,
+        boot,
+        data_dir: paths.data_dir.clone(),
+    };
+    let driver = driver::spawn(sockets.clone(), setup)?;
+    let stop = Arc::new(Notify::new());
+    let context = Arc::new(Context {
+        driver: driver.clone(),
+        started: Instant::now(),
+        boot,
+        invite_ttl_secs: config.limits.invite_ttl_secs,
+        line_bytes_max: config.limits.request_line_bytes_max,
+        stop: stop.clone(),
+    });
+    let control_task = tokio::spawn(control::serve(listener, context));
+    tracing::info!(id = %own_id, name, listening = ?sockets.bound(), socket = %paths.socket.display(), boot, "cnspr is running");
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            () = stop.notified() => break,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => match Config::load(&paths.config_file) {
+                Ok(reloaded) => {
+                    log.set(&reloaded.log);
+                    if let Some(name) = reloaded.name.clone().filter(|n| Some(n) != config.name.as_ref()) {
+                        let _ = driver.rename(name).await;
+                    }
+                    config = reloaded;
+                    tracing::info!("configuration reloaded");
+                }
+                Err(error) => tracing::error!(%error, "configuration not reloaded"),
+            },
+        }
+    }
+    tracing::info!("stopping: telling the mesh this device leaves");
+    let _ = driver.leave().await;
+    control_task.abort();
+    let _ = std::fs::remove_file(&paths.socket);
+    Ok(())
+}
