@@ -50,7 +50,9 @@ impl Client {
         let mut line = String::new();
         let read = self.reader.read_line(&mut line).map_err(lost)?;
         if read == 0 {
-            return Err(CliError::new("the daemon closed the connection (is it stopping?)"));
+            return Err(CliError::new(
+                "the daemon closed the connection (is it stopping?)",
+            ));
         }
         serde_json::from_str(&line).map_err(|e| CliError::new(format!("the daemon answered nonsense: {e}")))
     }
@@ -64,7 +66,10 @@ impl Client {
                 continue;
             }
             if let Some(error) = answer.get("error") {
-                let message = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
                 return Err(CliError::new(message.to_owned()));
             }
             return Ok(answer.get("result").cloned().unwrap_or(Value::Null));

@@ -35,7 +35,10 @@ fn cnspr(home: &Path) -> Result<Command, CliError> {
 fn start(root: &Path, number: usize) -> Result<Device, CliError> {
     let home = root.join(format!("device-{number}"));
     let name = format!("demo-{number}");
-    let init = cnspr(&home)?.args(["init", "--name", &name]).stdout(Stdio::null()).status()?;
+    let init = cnspr(&home)?
+        .args(["init", "--name", &name])
+        .stdout(Stdio::null())
+        .status()?;
     if !init.success() {
         return Err(CliError::new(format!("could not create {name}")));
     }
@@ -49,7 +52,10 @@ fn start(root: &Path, number: usize) -> Result<Device, CliError> {
     let started = Instant::now();
     while device.client().is_err() {
         if started.elapsed() > START_DEADLINE {
-            return Err(CliError::new(format!("{name} did not start; see its log in {}", root.display())));
+            return Err(CliError::new(format!(
+                "{name} did not start; see its log in {}",
+                root.display()
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -60,11 +66,16 @@ fn all_active(device: &Device, expected: usize) -> bool {
     let Ok(members) = device.client().and_then(|mut c| c.call("members", json!({}))) else {
         return false;
     };
-    let list = members.get("members").and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = members
+        .get("members")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     list.len() == expected
-        && list
-            .iter()
-            .all(|m| m.get("state").and_then(Value::as_str) == Some("active") && m.get("name").is_some_and(|n| !n.is_null()))
+        && list.iter().all(|m| {
+            m.get("state").and_then(Value::as_str) == Some("active")
+                && m.get("name").is_some_and(|n| !n.is_null())
+        })
 }
 
 /// Runs the demo.
@@ -79,7 +90,9 @@ pub fn run(count: usize) -> Result<(), CliError> {
         }
         for joiner in &devices[1..] {
             let token = devices[0].client()?.call("invite", json!({}))?;
-            joiner.client()?.call("join", json!({ "token": token["token"] }))?;
+            joiner
+                .client()?
+                .call("join", json!({ "token": token["token"] }))?;
         }
         let started = Instant::now();
         while !devices.iter().all(|d| all_active(d, count)) && started.elapsed() < ACTIVE_DEADLINE {

@@ -16,7 +16,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "ms" => return Ok(Duration::from_millis(number)),
-        _ => return Err(format!("unknown unit {unit:?} in {text:?} (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use ms, s, m, h or d)"
+            ))
+        }
     };
     number
         .checked_mul(unit_secs)

@@ -101,16 +101,36 @@ pub fn members(json: bool, result: &Value) {
         return;
     }
     let mut table = Table::new(&["NAME", "ID", "STATE", "ADDRESS", "RTT", "LAST SEEN"]);
-    for member in result.get("members").and_then(Value::as_array).into_iter().flatten() {
+    for member in result
+        .get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let is_self = member.get("self").and_then(Value::as_bool) == Some(true);
-        let name = member.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
+        let name = member
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
         table.row(vec![
             name.unwrap_or("?").to_owned(),
             text(member, "short_id").to_owned(),
-            if is_self { "self".into() } else { text(member, "state").to_owned() },
-            member.get("address").and_then(Value::as_str).unwrap_or("-").to_owned(),
+            if is_self {
+                "self".into()
+            } else {
+                text(member, "state").to_owned()
+            },
+            member
+                .get("address")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_owned(),
             millis_text(member.get("rtt_ms")),
-            if is_self { "-".into() } else { ago_text(member.get("last_seen_secs")) },
+            if is_self {
+                "-".into()
+            } else {
+                ago_text(member.get("last_seen_secs"))
+            },
         ]);
     }
     print!("{}", table.render());
@@ -141,7 +161,9 @@ pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(
         }
     }
     if !json {
-        let (min, max) = rtts.iter().fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        let (min, max) = rtts
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
         let avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
         let stats = if rtts.is_empty() {
             String::new()
@@ -180,7 +202,10 @@ pub fn status(json: bool, result: &Value) {
     let mut table = Table::new(&["name", text(result, "name")]);
     table.row(vec!["id".into(), text(result, "id").into()]);
     table.row(vec!["version".into(), text(result, "version").into()]);
-    table.row(vec!["uptime".into(), format!("{}h {:02}m {:02}s", uptime / 3600, uptime / 60 % 60, uptime % 60)]);
+    table.row(vec![
+        "uptime".into(),
+        format!("{}h {:02}m {:02}s", uptime / 3600, uptime / 60 % 60, uptime % 60),
+    ]);
     table.row(vec!["devices".into(), number(result, "devices").to_string()]);
     table.row(vec!["peers".into(), peers]);
     table.row(vec![
@@ -228,7 +253,11 @@ pub fn removed(json: bool, result: &Value) {
         Some(name) => format!("{name} ({})", text(result, "removed")),
         None => text(result, "removed").to_owned(),
     };
-    sentence(json, result.clone(), &format!("Removed {who}: every device will refuse it from now on."));
+    sentence(
+        json,
+        result.clone(),
+        &format!("Removed {who}: every device will refuse it from now on."),
+    );
 }
 
 /// `monitor`: one line per notice until the daemon stops.
@@ -251,10 +280,18 @@ pub fn monitor(json: bool, mut client: Client) -> Result<(), CliError> {
             None => text(n, "peer").to_owned(),
         };
         let line = match text(notice, "event") {
-            "peer_state" => format!("{}: {} -> {}", who(notice), text(notice, "previous"), text(notice, "state")),
+            "peer_state" => format!(
+                "{}: {} -> {}",
+                who(notice),
+                text(notice, "previous"),
+                text(notice, "state")
+            ),
             "peer_address" => format!("{}: now at {}", who(notice), text(notice, "address")),
             "paired" => format!("{} joined the mesh", text(notice, "peer")),
-            "roster_changed" => format!("roster changed: {} devices", notice.get("devices").unwrap_or(&Value::Null)),
+            "roster_changed" => format!(
+                "roster changed: {} devices",
+                notice.get("devices").unwrap_or(&Value::Null)
+            ),
             other => format!("{other}: {notice}"),
         };
         println!("{line}");

@@ -127,7 +127,10 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         if cnspr_proto::node::NodeConfig::profile(&self.profile).is_none() {
-            return Err(format!("profile must be \"responsive\" or \"frugal\", not {:?}", self.profile));
+            return Err(format!(
+                "profile must be \"responsive\" or \"frugal\", not {:?}",
+                self.profile
+            ));
         }
         if let Some(name) = &self.name {
             if !cnspr_proto::roster::is_valid_name(name) {
@@ -174,7 +177,8 @@ mod tests {
         assert_eq!(parsed.listen, Config::default().listen);
         let typo = toml::from_str::<Config>("profle = \"frugal\"");
         assert!(typo.is_err());
-        let partial: Config = toml::from_str("profile = \"frugal\"\n[limits]\nhandlers_max = 2").expect("valid");
+        let partial: Config =
+            toml::from_str("profile = \"frugal\"\n[limits]\nhandlers_max = 2").expect("valid");
         assert_eq!(partial.limits.handlers_max, 2);
         assert_eq!(partial.limits.handler_timeout_secs, 30);
     }

@@ -62,7 +62,13 @@ pub fn identity(paths: &Paths) -> Result<(DeviceId, String), DaemonError> {
     let name = config
         .name
         .clone()
-        .or_else(|| saved.devices.iter().find(|d| d.id == id).map(|d| d.entry.name.clone()))
+        .or_else(|| {
+            saved
+                .devices
+                .iter()
+                .find(|d| d.id == id)
+                .map(|d| d.entry.name.clone())
+        })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| config.device_name());
     Ok((id, name))
@@ -86,7 +92,11 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     // Persisted before the core uses it: incarnations must grow across restarts.
     let boot = state::next_boot(&paths.data_dir)?;
     let roster = SavedRoster::load(&paths.data_dir)?;
-    let listen = if listen.is_empty() { config.listen.clone() } else { listen.to_vec() };
+    let listen = if listen.is_empty() {
+        config.listen.clone()
+    } else {
+        listen.to_vec()
+    };
     let sockets = Sockets::bind(&listen)?;
     let listener = control::bind(&paths.socket).await?;
     let node_config = NodeConfig::profile(&config.profile).unwrap_or_default();

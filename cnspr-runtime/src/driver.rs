@@ -155,8 +155,14 @@ impl DriverHandle {
     }
 
     /// Joins `inviter`'s mesh at `address`; `false` if it did not work.
-    pub async fn join(&self, inviter: DeviceId, address: SocketAddr, secret: InviteSecret) -> Result<bool, Stopped> {
-        self.ask(|reply| Command::Join(inviter, address, secret, reply)).await
+    pub async fn join(
+        &self,
+        inviter: DeviceId,
+        address: SocketAddr,
+        secret: InviteSecret,
+    ) -> Result<bool, Stopped> {
+        self.ask(|reply| Command::Join(inviter, address, secret, reply))
+            .await
     }
 
     /// Revokes `device` everywhere.
@@ -175,7 +181,10 @@ impl DriverHandle {
 
     /// Renames this device.
     pub async fn rename(&self, name: String) -> Result<(), Stopped> {
-        self.commands.send(Command::Rename(name)).await.map_err(|_| Stopped)
+        self.commands
+            .send(Command::Rename(name))
+            .await
+            .map_err(|_| Stopped)
     }
 
     /// Says goodbye to the mesh and ends the task once the goodbyes are sent.
@@ -263,7 +272,10 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
 }
 
 /// Reads one socket and hands its datagrams to the node task.
-async fn receive(socket: std::sync::Arc<tokio::net::UdpSocket>, datagrams: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
+async fn receive(
+    socket: std::sync::Arc<tokio::net::UdpSocket>,
+    datagrams: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+) {
     let mut buffer = vec![0u8; RECEIVE_BUFFER_BYTES];
     loop {
         match socket.recv_from(&mut buffer).await {
@@ -407,8 +419,9 @@ impl Task {
             }
             Event::Joined { inviter } | Event::JoinFailed { inviter } => {
                 let joined = matches!(event, Event::Joined { .. });
-                let (done, waiting): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut self.joins).into_iter().partition(|(i, _)| *i == inviter);
+                let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.joins)
+                    .into_iter()
+                    .partition(|(i, _)| *i == inviter);
                 self.joins = waiting;
                 for (_, reply) in done {
                     let _ = reply.send(joined);

@@ -23,7 +23,11 @@ impl LogControl {
         let (layer, handle) = reload::Layer::new(filter(configured));
         let installed = tracing_subscriber::registry()
             .with(layer)
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .try_init()
             .is_ok();
         Self {

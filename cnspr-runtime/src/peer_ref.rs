@@ -23,7 +23,11 @@ pub enum PeerRefError {
 /// The roster device (this one excluded) that `given` names.
 pub fn resolve(snapshot: &Snapshot, given: &str) -> Result<DeviceId, PeerRefError> {
     let given_trimmed = given.trim();
-    if let Some(member) = snapshot.members.iter().find(|m| m.name.as_deref() == Some(given_trimmed)) {
+    if let Some(member) = snapshot
+        .members
+        .iter()
+        .find(|m| m.name.as_deref() == Some(given_trimmed))
+    {
         return Ok(member.id);
     }
     if let Ok(id) = given_trimmed.parse::<DeviceId>() {

@@ -34,7 +34,12 @@ impl Sockets {
                     // EAFNOSUPPORT: this kernel has no IPv6.
                     skipped.push((*address, error));
                 }
-                Err(error) => return Err(io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))),
+                Err(error) => {
+                    return Err(io::Error::new(
+                        error.kind(),
+                        format!("cannot listen on {address}: {error}"),
+                    ))
+                }
             }
         }
         if sockets.is_empty() {

@@ -197,10 +197,19 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = temp_dir("identity");
         let created = create_identity(&dir).expect("created");
-        let mode = fs::metadata(dir.join(IDENTITY_FILE)).expect("exists").permissions().mode();
+        let mode = fs::metadata(dir.join(IDENTITY_FILE))
+            .expect("exists")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(matches!(create_identity(&dir), Err(StateError::IdentityExists(_))));
-        assert_eq!(load_identity(&dir).expect("loads").device_id(), created.device_id());
+        assert!(matches!(
+            create_identity(&dir),
+            Err(StateError::IdentityExists(_))
+        ));
+        assert_eq!(
+            load_identity(&dir).expect("loads").device_id(),
+            created.device_id()
+        );
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 

@@ -117,7 +117,11 @@ async fn ping(context: &Context, params: PingParams) -> Result<Value, RpcError> 
     let snapshot = snapshot(context).await?;
     let peer = peer_ref::resolve(&snapshot, &params.peer).map_err(RpcError::failed)?;
     let timeout = params.timeout_ms.map_or(PING_TIMEOUT, Duration::from_millis);
-    let rtt = context.driver.ping(peer, timeout).await.map_err(RpcError::failed)?;
+    let rtt = context
+        .driver
+        .ping(peer, timeout)
+        .await
+        .map_err(RpcError::failed)?;
     Ok(json!({"peer": peer, "rtt_ms": millis(rtt)}))
 }
 
@@ -183,7 +187,9 @@ async fn join(context: &Context, params: JoinParams) -> Result<Value, RpcError> 
         return Err(RpcError::failed("the invite has expired; ask for a new one"));
     }
     if token.addresses.is_empty() {
-        return Err(RpcError::failed("the invite names no address to reach the inviting device at"));
+        return Err(RpcError::failed(
+            "the invite names no address to reach the inviting device at",
+        ));
     }
     for address in &token.addresses {
         let secret = InviteSecret {
@@ -214,7 +220,11 @@ struct RemoveParams {
 async fn remove(context: &Context, params: RemoveParams) -> Result<Value, RpcError> {
     let snapshot = snapshot(context).await?;
     let peer = peer_ref::resolve(&snapshot, &params.peer).map_err(RpcError::failed)?;
-    let name = snapshot.members.iter().find(|m| m.id == peer).and_then(|m| m.name.clone());
+    let name = snapshot
+        .members
+        .iter()
+        .find(|m| m.id == peer)
+        .and_then(|m| m.name.clone());
     context
         .driver
         .remove(peer)

@@ -48,7 +48,10 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
         if UnixStream::connect(path).await.is_ok() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
-                format!("a cnspr daemon is already running (control socket {})", path.display()),
+                format!(
+                    "a cnspr daemon is already running (control socket {})",
+                    path.display()
+                ),
             ));
         }
         std::fs::remove_file(path)?;
@@ -82,12 +85,19 @@ enum Line {
 
 /// Reads one line of at most `max` bytes (without its newline). Memory stays bounded:
 /// an overlong line is not kept.
-async fn read_line(reader: &mut BufReader<impl tokio::io::AsyncRead + Unpin>, max: usize) -> io::Result<Line> {
+async fn read_line(
+    reader: &mut BufReader<impl tokio::io::AsyncRead + Unpin>,
+    max: usize,
+) -> io::Result<Line> {
     let mut line = Vec::new();
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
-            return Ok(if line.is_empty() { Line::End } else { Line::Complete(line) });
+            return Ok(if line.is_empty() {
+                Line::End
+            } else {
+                Line::Complete(line)
+            });
         }
         let (chunk, found) = match available.iter().position(|b| *b == b'\n') {
             Some(end) => (&available[..end], Some(end + 1)),
@@ -122,7 +132,10 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
             Ok(Line::TooLong) => {
                 let error = rpc::RpcError::new(
                     rpc::INVALID_REQUEST,
-                    format!("request line longer than {} bytes; closing", context.line_bytes_max),
+                    format!(
+                        "request line longer than {} bytes; closing",
+                        context.line_bytes_max
+                    ),
                 );
                 let _ = write_line(&mut writer, &rpc::failure(None, &error)).await;
                 return;

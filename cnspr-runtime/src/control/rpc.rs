@@ -66,9 +66,16 @@ impl RpcError {
 pub fn parse(line: &[u8]) -> Result<Request, (Option<Value>, RpcError)> {
     let value: Value = serde_json::from_slice(line)
         .map_err(|e| (None, RpcError::new(PARSE_ERROR, format!("invalid JSON: {e}"))))?;
-    let id = value.get("id").cloned().filter(|id| id.is_string() || id.is_number());
-    let request: Request = serde_json::from_value(value)
-        .map_err(|e| (id.clone(), RpcError::new(INVALID_REQUEST, format!("not a JSON-RPC request: {e}"))))?;
+    let id = value
+        .get("id")
+        .cloned()
+        .filter(|id| id.is_string() || id.is_number());
+    let request: Request = serde_json::from_value(value).map_err(|e| {
+        (
+            id.clone(),
+            RpcError::new(INVALID_REQUEST, format!("not a JSON-RPC request: {e}")),
+        )
+    })?;
     if request.jsonrpc != "2.0" {
         return Err((id, RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\"")));
     }
@@ -107,8 +114,16 @@ mod tests {
     fn bad_lines_get_the_right_codes() {
         assert_eq!(parse(b"{").map(|_| ()).unwrap_err().1.code, PARSE_ERROR);
         assert_eq!(parse(b"[]").map(|_| ()).unwrap_err().1.code, INVALID_REQUEST);
-        let wrong_version = parse(br#"{"jsonrpc":"1.0","id":3,"method":"status"}"#).map(|_| ()).unwrap_err();
-        assert_eq!(wrong_version, (Some(Value::from(3)), RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\"")));
+        let wrong_version = parse(br#"{"jsonrpc":"1.0","id":3,"method":"status"}"#)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            wrong_version,
+            (
+                Some(Value::from(3)),
+                RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\"")
+            )
+        );
         let array_params = parse(br#"{"jsonrpc":"2.0","id":"a","method":"ping","params":[1]}"#);
         assert_eq!(array_params.map(|_| ()).unwrap_err().1.code, INVALID_PARAMS);
         let ok = parse(br#"{"jsonrpc":"2.0","id":1,"method":"status"}"#).expect("valid");

@@ -1,0 +1,112 @@
+//! The command line without a mesh: exit codes, plain errors, files and their modes,
+//! completions, configuration.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use support::{cnspr_binary, stderr, Device, Root};
+
+#[test]
+fn init_creates_a_private_identity_once() {
+    let root = Root::new();
+    let device = Device::new(&root, "desk");
+    let key_mode = std::fs::metadata(device.home.join("data/identity.key"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    let data_mode = std::fs::metadata(device.home.join("data"))
+        .expect("data")
+        .permissions()
+        .mode();
+    assert_eq!(data_mode & 0o777, 0o700);
+    let again = device.run(&["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already has an identity"),
+        "{}",
+        stderr(&again)
+    );
+    let id = device.json(&["id"]);
+    assert_eq!(id["name"], "desk");
+    assert!(id["id"].as_str().is_some_and(|s| s.len() == 63));
+}
+
+#[test]
+fn without_a_daemon_commands_say_so_and_exit_1() {
+    let root = Root::new();
+    let device = Device::new(&root, "desk");
+    for command in [
+        &["members"][..],
+        &["status"],
+        &["invite"],
+        &["stop"],
+        &["ping", "x"],
+    ] {
+        let output = device.run(command);
+        assert_eq!(output.status.code(), Some(1), "{command:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("not running") && message.lines().count() == 1,
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let output = Command::new(cnspr_binary())
+        .arg("frobnicate")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let output = Command::new(cnspr_binary())
+        .args(["invite", "--ttl", "soon"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn home_comes_from_the_environment_too() {
+    let root = Root::new();
+    let device = Device::new(&root, "desk");
+    let output = Command::new(cnspr_binary())
+        .args(["--json", "id"])
+        .env("CNSPRCY_HOME", &device.home)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let id: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(id["name"], "desk");
+}
+
+#[test]
+fn completions_and_config_print() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(cnspr_binary())
+            .args(["completions", shell])
+            .output()
+            .expect("runs");
+        assert!(output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("invite"),
+            "{shell}"
+        );
+    }
+    let root = Root::new();
+    let device = Device::new(&root, "desk");
+    let config = device.run(&["config"]);
+    assert!(config.status.success());
+    let text = String::from_utf8_lossy(&config.stdout);
+    assert!(
+        text.contains("profile = \"responsive\"") && text.contains("handler_timeout_secs = 30"),
+        "{text}"
+    );
+    std::fs::write(device.home.join("config.toml"), "profle = 1\n").expect("write");
+    let broken = device.run(&["config"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(stderr(&broken).contains("config.toml"), "{}", stderr(&broken));
+}

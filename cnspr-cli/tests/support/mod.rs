@@ -1,0 +1,219 @@
+//! Real `cnspr` processes on loopback for the daemon tests: each device has its own home
+//! directory under a temporary root, listens on 127.0.0.1 with a port of the kernel's
+//! choosing, and is driven through the CLI exactly as a person would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long any awaited condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(40);
+
+static NEXT_ROOT: AtomicUsize = AtomicUsize::new(0);
+
+/// A temporary directory removed on drop.
+pub struct Root(pub PathBuf);
+
+impl Root {
+    pub fn new() -> Self {
+        let n = NEXT_ROOT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("cnspr-t{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp root");
+        Self(path)
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn cnspr_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_cnspr")
+}
+
+/// Waits for `condition`, failing with `what` after [`DEADLINE`].
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < DEADLINE, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One device: a home directory and, while running, its daemon.
+pub struct Device {
+    pub name: String,
+    pub home: PathBuf,
+    child: Option<Child>,
+}
+
+impl Device {
+    /// A device with an identity, not running.
+    pub fn new(root: &Root, name: &str) -> Self {
+        let device = Self {
+            name: name.to_owned(),
+            home: root.0.join(name),
+            child: None,
+        };
+        let output = device.run(&["init", "--name", name]);
+        assert!(output.status.success(), "init {name}: {}", stderr(&output));
+        device
+    }
+
+    /// A device started and answering.
+    pub fn started(root: &Root, name: &str) -> Self {
+        let mut device = Self::new(root, name);
+        device.start();
+        device
+    }
+
+    /// Starts the daemon and waits until its control socket answers.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.join("daemon.log"))
+            .expect("log file");
+        let child = Command::new(cnspr_binary())
+            .arg("--home")
+            .arg(&self.home)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cnspr serve starts");
+        self.child = Some(child);
+        wait_until(&format!("{} answers", self.name), || {
+            self.run(&["status"]).status.success()
+        });
+    }
+
+    /// Runs `cnspr --home HOME ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(cnspr_binary())
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .output()
+            .expect("cnspr runs")
+    }
+
+    /// Runs a command with `--json` and returns its output, which must be a success.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let output = self.run(&with_json);
+        assert!(
+            output.status.success(),
+            "{} {args:?} failed: {}",
+            self.name,
+            stderr(&output)
+        );
+        serde_json::from_slice(&output.stdout).expect("--json prints JSON")
+    }
+
+    pub fn id(&self) -> String {
+        self.json(&["id"])["id"].as_str().expect("id").to_owned()
+    }
+
+    /// `members` as (name → member) rows.
+    pub fn members(&self) -> Vec<Value> {
+        self.json(&["members"])["members"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The state this device shows for the device called `name`, if listed.
+    pub fn state_of(&self, name: &str) -> Option<String> {
+        self.members()
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["state"].as_str().map(str::to_owned))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends a signal by name (`KILL`, `STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the daemon process to end.
+    pub fn wait_exit(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.home.join("cnspr.sock")
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `joiner` joins the mesh of `inviter`.
+pub fn pair(inviter: &Device, joiner: &Device) {
+    let token = inviter.json(&["invite"])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let joined = joiner.run(&["join", &token]);
+    assert!(joined.status.success(), "join: {}", stderr(&joined));
+}
+
+/// Started devices, all paired through the first.
+pub fn mesh(root: &Root, names: &[&str]) -> Vec<Device> {
+    let devices: Vec<Device> = names.iter().map(|n| Device::started(root, n)).collect();
+    for joiner in &devices[1..] {
+        pair(&devices[0], joiner);
+    }
+    wait_all_active(&devices);
+    devices
+}
+
+/// Waits until every device shows every other `active` with an RTT.
+pub fn wait_all_active(devices: &[Device]) {
+    wait_until("every device shows every other active with an RTT", || {
+        devices.iter().all(|d| {
+            let members = d.members();
+            members.len() == devices.len()
+                && members
+                    .iter()
+                    .filter(|m| m["self"] == false)
+                    .all(|m| m["state"] == "active" && m["rtt_ms"].is_number() && m["name"].is_string())
+        })
+    });
+}
