@@ -110,3 +110,42 @@ fn completions_and_config_print() {
     assert_eq!(broken.status.code(), Some(1));
     assert!(stderr(&broken).contains("config.toml"), "{}", stderr(&broken));
 }
+
+#[test]
+fn demo_runs_a_paired_mesh_until_interrupted_and_cleans_up() {
+    use std::io::{BufRead, BufReader};
+    let mut demo = Command::new(cnspr_binary())
+        .args(["demo", "--devices", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let stdout = demo.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut active_rows = 0;
+    let root = loop {
+        let line = lines
+            .next()
+            .expect("the demo prints until it is ready")
+            .expect("UTF-8");
+        if line.contains(" active ") || line.contains(" self ") {
+            active_rows += 1;
+        }
+        if let Some(rest) = line.split(" devices are running under ").nth(1) {
+            break std::path::PathBuf::from(rest.trim_end_matches('.'));
+        }
+    };
+    assert_eq!(
+        active_rows, 3,
+        "the members table shows three devices, all active"
+    );
+    assert!(root.exists());
+    let status = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = demo.wait().expect("demo exits");
+    assert!(exit.success());
+    assert!(!root.exists(), "the demo removed its directory");
+}

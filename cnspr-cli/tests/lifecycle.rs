@@ -106,3 +106,61 @@ fn a_lone_device_lists_itself() {
     assert_eq!(members[0]["self"], true);
     assert_eq!(members[0]["name"], "desk");
 }
+
+#[test]
+fn sighup_reloads_the_name_and_the_mesh_learns_it() {
+    let root = Root::new();
+    let devices = mesh(&root, &["desk", "laptop"]);
+    std::fs::write(devices[0].home.join("config.toml"), "name = \"study\"\n").expect("config");
+    devices[0].signal("HUP");
+    wait_until("desk calls itself study", || {
+        devices[0].json(&["status"])["name"] == "study"
+    });
+    wait_until("laptop knows desk as study", || {
+        devices[1].state_of("study").as_deref() == Some("active")
+    });
+}
+
+#[test]
+fn ipv6_and_ipv4_sockets_side_by_side() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let root = Root::new();
+    let mut desk = Device::new(&root, "desk");
+    desk.start_on(&["127.0.0.1:0", "[::1]:0"]);
+    let listening = desk.json(&["interfaces"])["listening"].clone();
+    assert_eq!(listening.as_array().map(Vec::len), Some(2), "{listening}");
+    let mut laptop = Device::new(&root, "laptop");
+    laptop.start_on(&["[::1]:0"]);
+    support::pair(&desk, &laptop);
+    let devices = [desk, laptop];
+    support::wait_all_active(&devices);
+    let laptop_seen = devices[0]
+        .members()
+        .into_iter()
+        .find(|m| m["name"] == "laptop")
+        .expect("listed");
+    assert!(
+        laptop_seen["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("[::1]")),
+        "{laptop_seen}"
+    );
+}
+
+#[test]
+fn invite_can_draw_a_qr_code() {
+    let root = Root::new();
+    let device = Device::started(&root, "desk");
+    let output = device.run(&["invite", "--qr"]);
+    assert!(output.status.success());
+    let token = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        token.trim().starts_with("CNSPR1") && token.lines().count() == 1,
+        "{token}"
+    );
+    let drawing = support::stderr(&output);
+    assert!(drawing.contains('█') || drawing.contains('▀'), "{drawing}");
+}

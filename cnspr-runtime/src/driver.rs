@@ -28,6 +28,9 @@ const DATAGRAM_BACKLOG: usize = 1024;
 const NOTICE_BACKLOG: usize = 1024;
 /// Commands waiting for the node task.
 const COMMAND_BACKLOG: usize = 64;
+/// How often the interface addresses are compared with the last seen ones (a netlink
+/// subscription would be quicker; polling is portable and costs one syscall).
+const NETWORK_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One roster device as the daemon shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +274,15 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     })
 }
 
+/// This machine's interface addresses, sorted.
+fn interface_addresses() -> Vec<std::net::IpAddr> {
+    let mut addresses: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .map(|list| list.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    addresses.sort_unstable();
+    addresses
+}
+
 /// Reads one socket and hands its datagrams to the node task.
 async fn receive(
     socket: std::sync::Arc<tokio::net::UdpSocket>,
@@ -306,6 +318,9 @@ impl Task {
         mut commands: mpsc::Receiver<Command>,
         mut datagrams: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
     ) {
+        let mut network_check = tokio::time::interval(NETWORK_CHECK_INTERVAL);
+        network_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut interfaces = interface_addresses();
         loop {
             let deadline = self.flush().await;
             tokio::select! {
@@ -317,6 +332,14 @@ impl Task {
                 }
                 () = tokio::time::sleep_until(self.clock.instant(deadline)) => {
                     self.node.handle_timeout(self.clock.now());
+                }
+                _ = network_check.tick() => {
+                    let now_interfaces = interface_addresses();
+                    if now_interfaces != interfaces {
+                        tracing::info!(addresses = ?now_interfaces, "network changed");
+                        interfaces = now_interfaces;
+                        self.node.handle_network_change(self.clock.now());
+                    }
                 }
                 command = commands.recv() => match command {
                     Some(Command::Leave(reply)) => {

@@ -74,8 +74,14 @@ impl Device {
         device
     }
 
-    /// Starts the daemon and waits until its control socket answers.
+    /// Starts the daemon on loopback IPv4 and waits until its control socket answers.
     pub fn start(&mut self) {
+        self.start_on(&["127.0.0.1:0"]);
+    }
+
+    /// Starts the daemon listening on `addresses` and waits until it answers.
+    pub fn start_on(&mut self, addresses: &[&str]) {
+        let listen: Vec<&str> = addresses.iter().flat_map(|a| ["--listen", *a]).collect();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -84,7 +90,8 @@ impl Device {
         let child = Command::new(cnspr_binary())
             .arg("--home")
             .arg(&self.home)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("serve")
+            .args(&listen)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

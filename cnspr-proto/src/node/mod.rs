@@ -256,6 +256,16 @@ impl Node {
         self.pump(now);
     }
 
+    /// This device's network changed (an address came or went: another Wi-Fi, a cable,
+    /// a VPN). Sessions may ride on a path that no longer exists (a NAT mapping, a source
+    /// address), so they are renewed, and the neighbours hear from us at once: an
+    /// authenticated packet from the new address is how they learn it.
+    pub fn handle_network_change(&mut self, now: Timestamp) {
+        self.endpoint.reset_sessions();
+        self.membership.announce(now);
+        self.pump(now);
+    }
+
     /// Says goodbye to the mesh (the daemon is stopping).
     pub fn leave(&mut self, now: Timestamp) {
         self.membership.leave(now);

@@ -2,6 +2,7 @@
 //! parameters as a JSON object and answers a JSON value or an [`RpcError`].
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cnspr_proto::invite::InviteToken;
@@ -186,12 +187,20 @@ async fn join(context: &Context, params: JoinParams) -> Result<Value, RpcError> 
     if token.expires_unix_secs <= unix_now() {
         return Err(RpcError::failed("the invite has expired; ask for a new one"));
     }
-    if token.addresses.is_empty() {
+    // Only addresses this device can send to: an IPv6-only device skips IPv4 ones.
+    let sockets = context.driver.sockets();
+    let usable: Vec<SocketAddr> = token
+        .addresses
+        .iter()
+        .copied()
+        .filter(|a| sockets.for_destination(a).is_some())
+        .collect();
+    if usable.is_empty() {
         return Err(RpcError::failed(
-            "the invite names no address to reach the inviting device at",
+            "the invite names no address this device can reach (check the IP versions it listens on)",
         ));
     }
-    for address in &token.addresses {
+    for address in &usable {
         let secret = InviteSecret {
             token_id: token.token_id,
             psk: token.secret,
