@@ -1,39 +1,71 @@
-//! The daemon's clock: Tokio's monotonic time as the core's [`Timestamp`], counted from
-//! when the daemon started.
+//! The daemon's clock: the core's [`Timestamp`] counted from when the daemon started, on
+//! `CLOCK_BOOTTIME`, which keeps counting while the machine is suspended. A laptop that
+//! sleeps an hour must look an hour later to the core (which then knows it slept, renews
+//! its sessions and refutes what others concluded meanwhile); Tokio's clock
+//! (`CLOCK_MONOTONIC`) stops during suspend and would hide the sleep.
+//!
+//! Timers are still armed on Tokio's clock, by the distance from now to the deadline.
 
 use std::time::Duration;
 
 use cnspr_proto::time::Timestamp;
+use rustix::time::{clock_gettime, ClockId};
 use tokio::time::Instant;
 
 /// How far ahead to sleep when the node asks for no timer at all.
 const IDLE_WAKE: Duration = Duration::from_secs(3600);
 
-/// Converts between Tokio instants and core timestamps.
+fn boot_time() -> Duration {
+    let now = clock_gettime(ClockId::Boottime);
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
+}
+
+/// Converts between the machine's clock and core timestamps.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    epoch: Instant,
+    epoch: Duration,
 }
 
 impl Clock {
     /// A clock whose epoch is now.
     pub fn start() -> Self {
-        Self {
-            epoch: Instant::now(),
-        }
+        Self { epoch: boot_time() }
     }
 
     /// The core's time now.
     pub fn now(&self) -> Timestamp {
-        let micros = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
-        Timestamp::from_micros(micros)
+        let elapsed = boot_time().saturating_sub(self.epoch);
+        Timestamp::from_micros(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
     }
 
-    /// The Tokio instant of a core timestamp (`Timestamp::MAX`: an hour from now).
+    /// The Tokio instant at which the core's clock reads `at` (`Timestamp::MAX`: an hour
+    /// from now).
     pub fn instant(&self, at: Timestamp) -> Instant {
         if at == Timestamp::MAX {
             return Instant::now() + IDLE_WAKE;
         }
-        self.epoch + Duration::from_micros(at.as_micros())
+        let now = self.now();
+        Instant::now() + Duration::from_micros(at.as_micros().saturating_sub(now.as_micros()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_moves_forward_and_deadlines_map_to_the_future() {
+        let clock = Clock::start();
+        let first = clock.now();
+        let deadline = first + Duration::from_millis(500);
+        let instant = clock.instant(deadline);
+        let wait = instant.saturating_duration_since(Instant::now());
+        assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        let far = clock.instant(first + Duration::from_secs(60));
+        assert!(far > Instant::now() + Duration::from_secs(30));
+        assert!(clock.instant(first) <= Instant::now());
+        assert!(clock.now() >= first);
     }
 }

@@ -84,7 +84,7 @@ fn member_json(member: &MemberView) -> Value {
         "state": member.state.as_str(),
         "address": member.address,
         "rtt_ms": member.rtt.map(millis),
-        "last_seen_secs": member.last_seen.map(|d| d.as_secs_f64().floor()),
+        "last_seen_secs": member.last_seen.map(|d| d.as_secs()),
         "self": false,
     })
 }
