@@ -122,8 +122,8 @@ fn bad_requests_get_errors_and_nobody_else_notices() {
         }
     }
 
-    // Hundreds of clients at once.
-    let clients: Vec<std::thread::JoinHandle<Value>> = (0..300)
+    // A thousand clients at once.
+    let clients: Vec<std::thread::JoinHandle<Value>> = (0..1000)
         .map(|i| {
             let socket = desk.socket();
             std::thread::spawn(move || {

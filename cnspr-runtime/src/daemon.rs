@@ -74,11 +74,30 @@ pub fn identity(paths: &Paths) -> Result<(DeviceId, String), DaemonError> {
     Ok((id, name))
 }
 
+/// Lifts the soft limit on open files to the hard one (as far as 65536): every control
+/// client is a file descriptor, and the common default of 1024 is within reach of a busy
+/// machine. Best effort.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.map_or(65_536, |hard| hard.min(65_536));
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        };
+        if let Err(error) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(%error, "open files limit not raised");
+        }
+    }
+}
+
 /// Runs the daemon in the foreground until it is stopped.
 pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonError> {
     paths.create_dirs()?;
     let mut config = Config::load(&paths.config_file)?;
     let log = LogControl::init(&config.log);
+    raise_open_files_limit();
     let identity = match state::load_identity(&paths.data_dir) {
         Ok(identity) => identity,
         Err(StateError::NoIdentity) => {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::driver::DriverHandle;
 
@@ -61,12 +61,24 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Clients served at once. Each may buffer up to a request line, so this bounds the
+/// daemon's memory; more clients wait in the socket's backlog until one leaves.
+pub const MAX_CLIENTS: usize = 512;
+
 /// Accepts clients until the task is dropped.
 pub async fn serve(listener: UnixListener, context: Arc<Context>) {
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(connection(stream, context.clone()));
+                let context = context.clone();
+                tokio::spawn(async move {
+                    connection(stream, context).await;
+                    drop(slot);
+                });
             }
             Err(error) => {
                 // Out of file descriptors, most likely: wait for clients to leave.
