@@ -59,9 +59,24 @@ impl Client {
 
     /// Calls `method` and returns its result, or its error as a [`CliError`].
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, CliError> {
+        self.call_streaming(method, params, |_| {})
+    }
+
+    /// Calls `method`, handing every notification that comes before the answer to
+    /// `notified` (a query's answers).
+    pub fn call_streaming(
+        &mut self,
+        method: &str,
+        params: Value,
+        mut notified: impl FnMut(&Value),
+    ) -> Result<Value, CliError> {
         let id = self.send(method, params)?;
         loop {
             let answer = self.read()?;
+            if answer.get("id").is_none() && answer.get("method").is_some() {
+                notified(&answer);
+                continue;
+            }
             if answer.get("id") != Some(&json!(id)) {
                 continue;
             }

@@ -6,6 +6,7 @@
 mod client;
 mod demo;
 mod duration;
+mod payload;
 mod show;
 mod table;
 
@@ -78,6 +79,43 @@ enum Command {
     Status,
     /// The addresses the daemon listens on.
     Interfaces,
+    /// Message one peer (MESSAGE, or stdin when it is `-` or missing); waits for delivery.
+    Send {
+        /// A device name, device ID or unique prefix of one.
+        peer: String,
+        /// What kind of message (`util.clipboard.set`).
+        tag: String,
+        /// The message; `-` or nothing reads stdin.
+        message: Option<String>,
+        /// Return once the message is durably queued, without waiting for delivery.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Message every device of the mesh, this one included.
+    Event {
+        /// What kind of event.
+        tag: String,
+        /// The message; `-` or nothing reads stdin.
+        message: Option<String>,
+    },
+    /// Ask peers' handlers; print each answer as it comes.
+    Query {
+        /// What kind of question.
+        tag: String,
+        /// The question (default: empty).
+        message: Option<String>,
+        /// Ask only this peer (repeatable; default: every peer).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        /// How long to wait for answers.
+        #[arg(long, default_value = "5s", value_parser = duration::parse)]
+        timeout: Duration,
+    },
+    /// List handlers and what they take, or run them by hand.
+    Handlers {
+        #[command(subcommand)]
+        action: Option<HandlersAction>,
+    },
     /// Revoke a device: every device drops it and refuses it from then on.
     Remove {
         /// A device name, device ID or unique prefix of one.
@@ -99,6 +137,20 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=16))]
         devices: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum HandlersAction {
+    /// Run the handlers a message with TAG would run, now, and show how they ended.
+    Test {
+        /// The tag.
+        tag: String,
+        /// The message (default: empty).
+        message: Option<String>,
+        /// Pretend it comes from this peer (default: this device).
+        #[arg(long)]
+        from: Option<String>,
     },
 }
 
@@ -163,6 +215,49 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ping { peer, count } => show::ping(json, &mut connect()?, &peer, count)?,
         Command::Status => show::status(json, &connect()?.call("status", json!({}))?),
         Command::Interfaces => show::interfaces(json, &connect()?.call("interfaces", json!({}))?),
+        Command::Send {
+            peer,
+            tag,
+            message,
+            no_wait,
+        } => {
+            let mut params = payload::params(message.as_deref(), true)?;
+            params["peer"] = json!(peer);
+            params["tag"] = json!(tag);
+            params["wait"] = json!(!no_wait);
+            show::sent(json, &connect()?.call("send", params)?);
+        }
+        Command::Event { tag, message } => {
+            let mut params = payload::params(message.as_deref(), true)?;
+            params["tag"] = json!(tag);
+            let result = connect()?.call("event", params)?;
+            show::sentence(json, result, "Event published.");
+        }
+        Command::Query {
+            tag,
+            message,
+            peers,
+            timeout,
+        } => {
+            let mut params = payload::params(message.as_deref(), false)?;
+            params["tag"] = json!(tag);
+            params["peers"] = json!(peers);
+            params["timeout_ms"] = json!(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            show::query(json, &mut connect()?, params)?;
+        }
+        Command::Handlers { action: None } => {
+            show::handlers(json, &connect()?.call("handlers.list", json!({}))?)
+        }
+        Command::Handlers {
+            action: Some(HandlersAction::Test { tag, message, from }),
+        } => {
+            let mut params = payload::params(message.as_deref(), false)?;
+            params["tag"] = json!(tag);
+            if let Some(from) = from {
+                params["from"] = json!(from);
+            }
+            show::handler_runs(json, &connect()?.call("handlers.test", params)?)?;
+        }
         Command::Remove { peer } => show::removed(json, &connect()?.call("remove", json!({ "peer": peer }))?),
         Command::Stop => {
             connect()?.call("stop", json!({}))?;

@@ -292,9 +292,48 @@ pub fn monitor(json: bool, mut client: Client) -> Result<(), CliError> {
                 "roster changed: {} devices",
                 notice.get("devices").unwrap_or(&Value::Null)
             ),
+            "message" => format!(
+                "message {} from {} ({} bytes)",
+                text(notice, "tag"),
+                who_from(notice, "from"),
+                notice["bytes"]
+            ),
+            "event" => format!(
+                "event {} from {} ({} bytes)",
+                text(notice, "tag"),
+                who_from(notice, "origin"),
+                notice["bytes"]
+            ),
+            "query" => format!("query {} from {}", text(notice, "tag"), who_from(notice, "from")),
+            "handler_run" => {
+                let ended = match (
+                    notice.get("exit_code").and_then(Value::as_i64),
+                    notice["timed_out"] == true,
+                ) {
+                    (_, true) => "killed at the timeout".to_owned(),
+                    (Some(code), _) => format!("exit {code}"),
+                    (None, _) => notice
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("killed")
+                        .to_owned(),
+                };
+                format!(
+                    "handler {}: {ended} after {} ms",
+                    text(notice, "handler"),
+                    notice["duration_ms"]
+                )
+            }
             other => format!("{other}: {notice}"),
         };
         println!("{line}");
+    }
+}
+
+fn who_from(notice: &Value, key: &str) -> String {
+    match notice.get("name").and_then(Value::as_str) {
+        Some(name) => name.to_owned(),
+        None => text(notice, key).get(..7).unwrap_or_default().to_owned(),
     }
 }
 
@@ -306,6 +345,144 @@ pub fn config(json: bool, config: &cnspr_runtime::config::Config) -> Result<(), 
         print_json(&serde_json::to_value(&effective)?);
     } else {
         print!("{}", config.to_toml());
+    }
+    Ok(())
+}
+
+/// `send`.
+pub fn sent(json: bool, result: &Value) {
+    let text = if result.get("delivered").and_then(Value::as_bool) == Some(true) {
+        "Delivered."
+    } else {
+        "Queued: it will be delivered when the device is reachable."
+    };
+    sentence(json, result.clone(), text);
+}
+
+fn shown_payload(value: &Value, text_key: &str, b64_key: &str) -> String {
+    match (
+        value.get(text_key).and_then(Value::as_str),
+        value.get(b64_key).and_then(Value::as_str),
+    ) {
+        (Some(text), _) => text.trim_end_matches('\n').to_owned(),
+        (None, Some(b64)) => format!("({} bytes of binary, base64) {b64}", b64.len() / 4 * 3),
+        (None, None) => String::new(),
+    }
+}
+
+fn who(value: &Value) -> String {
+    let peer = text(value, "peer");
+    match value.get("name").and_then(Value::as_str) {
+        Some(name) => name.to_owned(),
+        None => peer.get(..7).unwrap_or(peer).to_owned(),
+    }
+}
+
+/// `query`: answers as they arrive, then who did not answer.
+pub fn query(json: bool, client: &mut Client, params: Value) -> Result<(), CliError> {
+    let result = client.call_streaming("query", params, |notification| {
+        let answer = notification.get("params").cloned().unwrap_or_default();
+        if json {
+            print_json(&answer);
+        } else {
+            println!(
+                "{}: {}",
+                who(&answer),
+                shown_payload(&answer, "message", "message_b64")
+            );
+        }
+    })?;
+    if json {
+        print_json(&json!({"done": result}));
+        return Ok(());
+    }
+    for (key, what) in [("unreachable", "not reachable"), ("no_answer", "no answer")] {
+        for peer in result.get(key).and_then(Value::as_array).into_iter().flatten() {
+            println!("{}: ({what})", who(peer));
+        }
+    }
+    Ok(())
+}
+
+/// `handlers`.
+pub fn handlers(json: bool, result: &Value) {
+    if json {
+        print_json(result);
+        return;
+    }
+    println!("Handler directory: {}", text(result, "directory"));
+    let mut table = Table::new(&["HANDLER", "TAKES", "FROM"]);
+    for handler in result
+        .get("handlers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let family = text(handler, "family");
+        let takes = match (family, handler.get("takes").and_then(Value::as_str)) {
+            ("user", Some(tag)) => format!("tag {tag}"),
+            (family, Some(which)) => format!("{family} {which}"),
+            (family, None) => format!("every {family} event"),
+        };
+        let from = handler
+            .get("device")
+            .and_then(Value::as_str)
+            .unwrap_or("any")
+            .to_owned();
+        table.row(vec![text(handler, "handler").to_owned(), takes, from]);
+    }
+    print!("{}", table.render());
+    for ignored in result
+        .get("ignored")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "ignored {}: {}",
+            text(ignored, "handler"),
+            text(ignored, "reason")
+        );
+    }
+}
+
+/// `handlers test`.
+pub fn handler_runs(json: bool, result: &Value) -> Result<(), CliError> {
+    if json {
+        print_json(result);
+        return Ok(());
+    }
+    let runs = result
+        .get("runs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if runs.is_empty() {
+        println!("No handler takes that tag.");
+    }
+    for run in &runs {
+        let ended = match (
+            run.get("exit_code").and_then(Value::as_i64),
+            run.get("timed_out").and_then(Value::as_bool),
+        ) {
+            (_, Some(true)) => "killed at the timeout".to_owned(),
+            (Some(code), _) => format!("exit {code}"),
+            (None, _) => run
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("killed by a signal")
+                .to_owned(),
+        };
+        let duration = run.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
+        println!("{}: {ended} after {duration} ms", text(run, "handler"));
+        let stdout = shown_payload(run, "stdout", "stdout_b64");
+        if !stdout.is_empty() {
+            println!("  stdout: {stdout}");
+        }
+        let stderr = text(run, "stderr_tail").trim_end();
+        if !stderr.is_empty() {
+            println!("  stderr: {stderr}");
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod identity;
 pub mod invite;
 pub mod membership;
+pub mod messaging;
 pub mod node;
 pub mod noise;
 pub mod payload;

@@ -9,6 +9,7 @@ const MEMBERSHIP: u8 = 0;
 const ROSTER: u8 = 1;
 const ECHO: u8 = 2;
 const ECHO_REPLY: u8 = 3;
+const MESSAGING: u8 = 4;
 
 /// One decoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub enum Payload {
     Echo(u64),
     /// The answer to an echo.
     EchoReply(u64),
+    /// Messages, events and queries: a [`crate::messaging::Packet`], parsed by that layer.
+    Messaging(Vec<u8>),
 }
 
 /// Why a payload was not understood.
@@ -45,6 +48,7 @@ impl Payload {
             Payload::Roster(message) => (ROSTER, message.encode()?),
             Payload::Echo(id) => (ECHO, id.to_le_bytes().to_vec()),
             Payload::EchoReply(id) => (ECHO_REPLY, id.to_le_bytes().to_vec()),
+            Payload::Messaging(bytes) => (MESSAGING, bytes.clone()),
         };
         let mut bytes = Vec::with_capacity(1 + body.len());
         bytes.push(channel);
@@ -65,6 +69,7 @@ impl Payload {
             ROSTER => Ok(Payload::Roster(RosterMessage::decode(body)?)),
             ECHO => Ok(Payload::Echo(echo_id()?)),
             ECHO_REPLY => Ok(Payload::EchoReply(echo_id()?)),
+            MESSAGING => Ok(Payload::Messaging(body.to_vec())),
             _ => Err(PayloadError::UnknownChannel),
         }
     }

@@ -31,7 +31,7 @@ fn drain(node: &mut Node) -> Vec<Vec<u8>> {
     loop {
         match node.poll_output() {
             Output::Transmit(transmit) => datagrams.push(transmit.datagram),
-            Output::Event(_) => {}
+            Output::Event(_) | Output::Persist(_) => {}
             Output::Timeout(_) => return datagrams,
         }
     }

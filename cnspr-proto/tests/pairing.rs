@@ -2,112 +2,14 @@
 //! roster reaches everyone, a removed device is refused everywhere, and a wrong or used
 //! invite changes nothing.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
 
-use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MemberState;
-use cnspr_proto::node::{Event, Node, NodeConfig, Output};
-use cnspr_proto::time::Timestamp;
+use cnspr_proto::node::Event;
 use cnspr_proto::transport::InviteSecret;
-
-/// Devices on an instant, lossless network.
-struct Mesh {
-    now: Timestamp,
-    nodes: BTreeMap<SocketAddr, Node>,
-    events: Vec<(SocketAddr, Event)>,
-}
-
-fn address(n: u8) -> SocketAddr {
-    SocketAddr::from(([192, 0, 2, n], 3030))
-}
-
-impl Mesh {
-    fn new() -> Self {
-        Self {
-            now: Timestamp::from_micros(1_000_000),
-            nodes: BTreeMap::new(),
-            events: Vec::new(),
-        }
-    }
-
-    /// A device alone in its own mesh.
-    fn add(&mut self, n: u8, name: &str) -> DeviceId {
-        let keys = StaticKeypair::from_secret_bytes([n; 32]);
-        let id = keys.device_id();
-        let mut node = Node::new(NodeConfig::default(), keys, [], 1, [n; 32], self.now);
-        node.set_own_name(self.now, name);
-        self.nodes.insert(address(n), node);
-        id
-    }
-
-    fn node(&self, n: u8) -> &Node {
-        &self.nodes[&address(n)]
-    }
-
-    fn node_mut(&mut self, n: u8) -> &mut Node {
-        self.nodes.get_mut(&address(n)).expect("node exists")
-    }
-
-    /// Delivers everything and runs timers until `until` of virtual time has passed.
-    fn run(&mut self, duration: Duration) {
-        let end = self.now + duration;
-        loop {
-            let mut in_flight = Vec::new();
-            let mut next = end;
-            for (from, node) in &mut self.nodes {
-                loop {
-                    match node.poll_output() {
-                        Output::Transmit(t) => in_flight.push((*from, t.destination, t.datagram)),
-                        Output::Event(event) => self.events.push((*from, event)),
-                        Output::Timeout(at) => {
-                            next = next.min(at);
-                            break;
-                        }
-                    }
-                }
-            }
-            if !in_flight.is_empty() {
-                for (from, to, datagram) in in_flight {
-                    if let Some(node) = self.nodes.get_mut(&to) {
-                        let _ = node.handle_datagram(self.now, from, &datagram);
-                    }
-                }
-                continue;
-            }
-            if next >= end {
-                self.now = end;
-                return;
-            }
-            self.now = next.max(self.now);
-            for node in self.nodes.values_mut() {
-                node.handle_timeout(self.now);
-            }
-        }
-    }
-
-    fn invite(&mut self, inviter: u8, secret_byte: u8) -> InviteSecret {
-        let secret = InviteSecret {
-            token_id: [secret_byte; 16],
-            psk: [secret_byte; 32],
-        };
-        let expires = self.now + Duration::from_secs(600);
-        self.node_mut(inviter).invite(&secret, expires);
-        secret
-    }
-
-    fn join(&mut self, joiner: u8, inviter: u8, secret: InviteSecret) {
-        let inviter_id = self.node(inviter).own_id();
-        let now = self.now;
-        self.node_mut(joiner)
-            .join(now, inviter_id, address(inviter), secret);
-    }
-
-    fn state(&self, observer: u8, of: &DeviceId) -> Option<MemberState> {
-        self.node(observer).member(of).map(|m| m.state())
-    }
-}
+use support::{address, Mesh};
 
 #[test]
 fn three_devices_pair_and_everyone_knows_everyone_by_name() {

@@ -5,17 +5,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::node::NodeConfig;
 use cnspr_proto::roster::Roster;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 use crate::config::{Config, ConfigError};
 use crate::control::{self, Context};
-use crate::driver::{self, NodeSetup};
+use crate::disk::Disk;
+use crate::driver::{self, NodeSetup, Notice};
+use crate::handlers::{Dispatcher, Outcome, RunLimits};
 use crate::logging::LogControl;
 use crate::paths::Paths;
 use crate::sockets::Sockets;
@@ -92,6 +94,27 @@ fn raise_open_files_limit() {
     }
 }
 
+fn log_run(outcome: &Outcome) {
+    let failed = !outcome.succeeded();
+    if failed {
+        tracing::warn!(
+            handler = outcome.handler,
+            exit = ?outcome.exit_code,
+            timed_out = outcome.timed_out,
+            error = ?outcome.error,
+            duration_ms = outcome.duration_ms,
+            stderr = outcome.stderr_tail,
+            "handler failed"
+        );
+    } else {
+        tracing::info!(
+            handler = outcome.handler,
+            duration_ms = outcome.duration_ms,
+            "handler ran"
+        );
+    }
+}
+
 /// Runs the daemon in the foreground until it is stopped.
 pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonError> {
     paths.create_dirs()?;
@@ -118,7 +141,20 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     };
     let sockets = Sockets::bind(&listen)?;
     let listener = control::bind(&paths.socket).await?;
-    let node_config = NodeConfig::profile(&config.profile).unwrap_or_default();
+    let mut node_config = NodeConfig::profile(&config.profile).unwrap_or_default();
+    node_config.messaging.message_ttl = Duration::from_secs(config.limits.message_ttl_secs);
+    let disk = Disk::open(&paths.data_dir).map_err(std::io::Error::other)?;
+    let (finished, mut finished_runs) = mpsc::unbounded_channel();
+    let limits = RunLimits {
+        timeout: Duration::from_secs(config.limits.handler_timeout_secs),
+        stdout_bytes_max: config.limits.query_answer_bytes_max,
+    };
+    let dispatcher = Dispatcher::new(
+        paths.handlers_dir.clone(),
+        config.limits.handlers_max,
+        limits,
+        finished,
+    );
     let setup = NodeSetup {
         config: node_config,
         identity,
@@ -126,8 +162,17 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         roster,
         boot,
         data_dir: paths.data_dir.clone(),
+        disk,
+        dispatcher: dispatcher.clone(),
     };
     let driver = driver::spawn(sockets.clone(), setup)?;
+    let reporter = driver.clone();
+    tokio::spawn(async move {
+        while let Some(outcome) = finished_runs.recv().await {
+            log_run(&outcome);
+            reporter.notify(Notice::HandlerRun(outcome));
+        }
+    });
     let stop = Arc::new(Notify::new());
     let context = Arc::new(Context {
         driver: driver.clone(),
@@ -136,6 +181,8 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         invite_ttl_secs: config.limits.invite_ttl_secs,
         line_bytes_max: config.limits.request_line_bytes_max,
         stop: stop.clone(),
+        dispatcher,
+        payload_bytes_max: config.limits.payload_bytes_max,
     });
     let control_task = tokio::spawn(control::serve(listener, context));
     tracing::info!(id = %own_id, name, listening = ?sockets.bound(), socket = %paths.socket.display(), boot, "cnspr is running");

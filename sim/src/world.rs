@@ -433,8 +433,9 @@ impl World {
                     }
                 }
                 Output::Event(Event::Membership(event)) => self.on_event(node, event),
-                // The simulated mesh is formed from a fixed roster: no pairing happens.
-                Output::Event(_) => {}
+                // The simulated mesh is formed from a fixed roster: no pairing happens; and
+                // no messages are sent yet, so nothing is persisted.
+                Output::Event(_) | Output::Persist(_) => {}
                 Output::Timeout(local) => {
                     let device = &mut self.devices[node];
                     device.timer_generation += 1;

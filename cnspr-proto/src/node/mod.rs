@@ -10,6 +10,7 @@
 //! timeout says when to call [`Node::handle_timeout`] next (str0m's single-mutation rule).
 //! The node never reads a clock: `now` is always the caller's.
 
+mod messages;
 mod roster_sync;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -17,7 +18,8 @@ use std::net::SocketAddr;
 
 use crate::crypto::hash::hash;
 use crate::identity::{DeviceId, StaticKeypair};
-use crate::membership::{Member, Membership, MembershipConfig, MembershipEvent};
+use crate::membership::{Member, MemberState, Membership, MembershipConfig, MembershipEvent};
+use crate::messaging::{Messaging, MessagingConfig, MessagingEvent, Write};
 use crate::payload::Payload;
 use crate::roster::Roster;
 use crate::time::Timestamp;
@@ -35,6 +37,8 @@ pub struct NodeConfig {
     pub membership: MembershipConfig,
     /// Handshakes and sessions.
     pub endpoint: EndpointConfig,
+    /// Messages, events and queries.
+    pub messaging: MessagingConfig,
 }
 
 impl NodeConfig {
@@ -48,7 +52,11 @@ impl NodeConfig {
             handshake_give_up: std::time::Duration::from_secs(give_up_secs),
             ..EndpointConfig::default()
         };
-        Some(Self { membership, endpoint })
+        Some(Self {
+            membership,
+            endpoint,
+            messaging: MessagingConfig::default(),
+        })
     }
 }
 
@@ -82,6 +90,8 @@ pub enum Event {
         /// The inviting device.
         inviter: DeviceId,
     },
+    /// Messages, events, queries and answers (see [`crate::messaging`]).
+    Messaging(MessagingEvent),
     /// The answer to [`Node::echo`].
     EchoReply {
         /// Who answered.
@@ -110,6 +120,8 @@ pub enum PeerError {
 /// One output of the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
+    /// A change to durable state: apply it before sending any later output's datagram.
+    Persist(Write),
     /// A datagram to send.
     Transmit(Transmit),
     /// Something happened.
@@ -135,6 +147,7 @@ pub struct NodeStats {
 pub struct Node {
     endpoint: Endpoint,
     membership: Membership,
+    messaging: Messaging,
     roster: Roster,
     /// Roster changes not yet pushed to the mesh and reported.
     roster_dirty: bool,
@@ -173,10 +186,20 @@ impl Node {
             endpoint.add_peer(id.public_key(), *address);
         }
         let membership_seed = sub_seed(&rng_seed, b"membership");
+        let first_transfer = u64::from_le_bytes(
+            sub_seed(&rng_seed, b"transfers")[..8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        let mut messaging = Messaging::new(own, config.messaging, [], first_transfer, now);
+        for (id, _) in &roster {
+            messaging.add_member(*id);
+        }
         let membership = Membership::new(config.membership, own, roster, boot, membership_seed, now);
         let mut node = Self {
             endpoint,
             membership,
+            messaging,
             roster: devices,
             roster_dirty: false,
             joining: None,
@@ -253,6 +276,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.endpoint.handle_timeout(now);
         self.membership.handle_timeout(now);
+        self.messaging.handle_timeout(now);
         self.pump(now);
     }
 
@@ -315,6 +339,10 @@ impl Node {
 
     /// The next output; [`Output::Timeout`] once there is nothing else.
     pub fn poll_output(&mut self) -> Output {
+        // Durable writes first: a datagram that follows may acknowledge what they record.
+        if let Some(write) = self.messaging.poll_write() {
+            return Output::Persist(write);
+        }
         if let Some(transmit) = self.endpoint.poll_transmit() {
             self.stats.datagrams_sent += 1;
             self.stats.bytes_sent += transmit.datagram.len() as u64;
@@ -323,7 +351,11 @@ impl Node {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
-        let timeouts = [self.endpoint.poll_timeout(), self.membership.poll_timeout()];
+        let timeouts = [
+            self.endpoint.poll_timeout(),
+            self.membership.poll_timeout(),
+            self.messaging.poll_timeout(),
+        ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
 
@@ -362,7 +394,21 @@ impl Node {
             }
             while let Some(event) = self.membership.poll_event() {
                 progressed = true;
+                if let MembershipEvent::StateChanged { member, state, .. } = event {
+                    let live = matches!(state, MemberState::Active | MemberState::Suspect);
+                    self.messaging.set_live(now, member, live);
+                }
                 self.events.push_back(Event::Membership(event));
+            }
+            while let Some((to, packet)) = self.messaging.poll_outgoing() {
+                progressed = true;
+                // A packet to a peer without keys waits for the handshake; one that cannot
+                // be sent at all is retransmitted by the messaging layer like a lost one.
+                let _ = self.send_payload(now, to, &Payload::Messaging(packet));
+            }
+            while let Some(event) = self.messaging.poll_event() {
+                progressed = true;
+                self.events.push_back(Event::Messaging(event));
             }
             if self.roster_dirty {
                 progressed = true;
@@ -414,6 +460,10 @@ impl Node {
         match payload {
             Payload::Membership(envelope) => self.membership.handle_envelope(now, from, envelope),
             Payload::Roster(message) => self.on_roster_message(now, from, message),
+            Payload::Messaging(bytes) => {
+                // A malformed packet from a peer is dropped like a lost one.
+                let _ = self.messaging.handle_packet(now, from, &bytes);
+            }
             Payload::Echo(id) => {
                 let _ = self.send_payload(now, from, &Payload::EchoReply(id));
             }

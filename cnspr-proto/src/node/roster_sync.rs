@@ -141,11 +141,13 @@ impl Node {
             RosterChange::Added if !own => {
                 self.endpoint.add_peer(device.public_key(), address);
                 self.membership.add_member(now, device, address);
+                self.messaging.add_member(device);
             }
             RosterChange::Added => {}
             RosterChange::Removed if !own => {
                 self.endpoint.remove_peer(&device.public_key());
                 self.membership.remove_member(&device);
+                self.messaging.remove_member(&device);
                 self.echoes.retain(|_, (peer, _)| *peer != device);
             }
             // This device was revoked: the others refuse it; nothing to do here.

@@ -31,6 +31,10 @@ pub async fn call(context: &Context, method: &str, params: Option<Value>) -> Res
         "join" => join(context, rpc::params(params)?).await,
         "remove" => remove(context, rpc::params(params)?).await,
         "interfaces" => Ok(interfaces(context)),
+        "send" => super::messaging::send(context, rpc::params(params)?).await,
+        "event" => super::messaging::event(context, rpc::params(params)?).await,
+        "handlers.list" => Ok(super::messaging::list(context)),
+        "handlers.test" => super::messaging::test(context, rpc::params(params)?).await,
         "stop" => {
             context.request_stop();
             Ok(json!({"stopping": true}))

@@ -2,6 +2,7 @@
 //! line. Every connection has its own task, so a slow, broken or hostile client never
 //! holds up another; a line over the limit gets an error and the connection is closed.
 
+pub mod messaging;
 pub mod methods;
 pub mod rpc;
 
@@ -31,6 +32,10 @@ pub struct Context {
     pub line_bytes_max: usize,
     /// Rung by `stop`.
     pub stop: Arc<Notify>,
+    /// Runs handlers (for `handlers.test`) and lists them.
+    pub dispatcher: crate::handlers::Dispatcher,
+    /// Largest message, event or query payload.
+    pub payload_bytes_max: usize,
 }
 
 impl Context {
@@ -127,7 +132,7 @@ async fn read_line(
     }
 }
 
-async fn write_line(writer: &mut OwnedWriteHalf, line: &str) -> io::Result<()> {
+pub(crate) async fn write_line(writer: &mut OwnedWriteHalf, line: &str) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(line.len() + 1);
     bytes.extend_from_slice(line.as_bytes());
     bytes.push(b'\n');
@@ -167,6 +172,13 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
                 }
                 monitor(reader, writer, context.driver.subscribe()).await;
                 return;
+            }
+            Ok(request) if request.method == "query" => {
+                let result = messaging::query(&context, request.params, &mut writer).await;
+                request.id.map(|id| match result {
+                    Ok(value) => rpc::success(&id, value),
+                    Err(error) => rpc::failure(Some(&id), &error),
+                })
             }
             Ok(request) => {
                 let result = methods::call(&context, &request.method, request.params).await;

@@ -9,13 +9,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
-use cnspr_proto::membership::{MemberState, MembershipEvent};
-use cnspr_proto::node::{Event, Node, NodeConfig, NodeStats, Output, PeerError};
+use cnspr_proto::membership::MemberState;
+use cnspr_proto::node::{Node, NodeConfig, NodeStats, Output, PeerError};
 use cnspr_proto::transport::InviteSecret;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+mod events;
+
+use cnspr_proto::messaging::{MessagingError, Tag};
+
 use crate::clock::Clock;
+use crate::disk::Disk;
+use crate::handlers::Dispatcher;
 use crate::sockets::Sockets;
 use crate::state::SavedRoster;
 
@@ -28,6 +34,8 @@ const DATAGRAM_BACKLOG: usize = 1024;
 const NOTICE_BACKLOG: usize = 1024;
 /// Commands waiting for the node task.
 const COMMAND_BACKLOG: usize = 64;
+/// How long the `daemon.stop` handlers may hold up a stop.
+const STOP_HANDLERS_WAIT: Duration = Duration::from_secs(5);
 /// How often the interface addresses are compared with the last seen ones (a netlink
 /// subscription would be quicker; polling is portable and costs one syscall).
 const NETWORK_CHECK_INTERVAL: Duration = Duration::from_secs(5);
@@ -98,7 +106,47 @@ pub enum Notice {
         /// Devices on it now, this one included.
         devices: usize,
     },
+    /// A direct message arrived.
+    Message {
+        /// From whom.
+        from: DeviceId,
+        /// Its name.
+        name: Option<String>,
+        /// Its tag.
+        tag: String,
+        /// Payload size.
+        bytes: usize,
+    },
+    /// An event arrived (or was published here).
+    Event {
+        /// Who published it.
+        origin: DeviceId,
+        /// Its name.
+        name: Option<String>,
+        /// Its tag.
+        tag: String,
+        /// Payload size.
+        bytes: usize,
+    },
+    /// A query arrived.
+    Query {
+        /// From whom.
+        from: DeviceId,
+        /// Its name.
+        name: Option<String>,
+        /// Its tag.
+        tag: String,
+    },
+    /// A handler finished.
+    HandlerRun(crate::handlers::Outcome),
 }
+
+/// A query's number and the targets that were not reachable.
+pub type QueryStarted = (u64, Vec<DeviceId>);
+/// Answers to a query as they arrive: who answered and what.
+pub type Answers = mpsc::Receiver<(DeviceId, Vec<u8>)>;
+/// Answers kept for a slow client.
+const ANSWER_BACKLOG: usize = 256;
 
 /// The node task ended (it left, or every socket failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +175,23 @@ enum Command {
     Echo(DeviceId, oneshot::Sender<Result<Duration, PeerError>>),
     Rename(String),
     Leave(oneshot::Sender<()>),
+    Send {
+        to: DeviceId,
+        tag: Tag,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<u64, MessagingError>>,
+        delivered: Option<oneshot::Sender<bool>>,
+    },
+    Publish(Tag, Vec<u8>, oneshot::Sender<Result<u64, MessagingError>>),
+    Query {
+        targets: Option<Vec<DeviceId>>,
+        tag: Tag,
+        payload: Vec<u8>,
+        answers: mpsc::Sender<(DeviceId, Vec<u8>)>,
+        reply: oneshot::Sender<Result<QueryStarted, MessagingError>>,
+    },
+    QueryDone(u64),
+    Answer(DeviceId, u64, Vec<u8>),
 }
 
 /// Talks to the running node task.
@@ -182,6 +247,64 @@ impl DriverHandle {
         }
     }
 
+    /// Sends a direct message; returns its number, and with `wait` a receiver that says
+    /// whether it was delivered (`false`: it expired).
+    pub async fn send(
+        &self,
+        to: DeviceId,
+        tag: Tag,
+        payload: Vec<u8>,
+        wait: bool,
+    ) -> Result<Result<(u64, Option<oneshot::Receiver<bool>>), MessagingError>, Stopped> {
+        let (delivered, outcome) = if wait {
+            let (sender, receiver) = oneshot::channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
+        let seq = self
+            .ask(|reply| Command::Send {
+                to,
+                tag,
+                payload,
+                reply,
+                delivered,
+            })
+            .await?;
+        Ok(seq.map(|seq| (seq, outcome)))
+    }
+
+    /// Publishes an event to every device, this one included.
+    pub async fn publish(&self, tag: Tag, payload: Vec<u8>) -> Result<Result<u64, MessagingError>, Stopped> {
+        self.ask(|reply| Command::Publish(tag, payload, reply)).await
+    }
+
+    /// Asks the handlers of `targets` (every peer if `None`); answers arrive on the
+    /// returned receiver. Call [`DriverHandle::query_done`] when no more are wanted.
+    pub async fn query(
+        &self,
+        targets: Option<Vec<DeviceId>>,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<Result<(QueryStarted, Answers), MessagingError>, Stopped> {
+        let (answers, receiver) = mpsc::channel(ANSWER_BACKLOG);
+        let started = self
+            .ask(|reply| Command::Query {
+                targets,
+                tag,
+                payload,
+                answers,
+                reply,
+            })
+            .await?;
+        Ok(started.map(|started| (started, receiver)))
+    }
+
+    /// Stops collecting answers to query `id`.
+    pub async fn query_done(&self, id: u64) {
+        let _ = self.commands.send(Command::QueryDone(id)).await;
+    }
+
     /// Renames this device.
     pub async fn rename(&self, name: String) -> Result<(), Stopped> {
         self.commands
@@ -193,6 +316,11 @@ impl DriverHandle {
     /// Says goodbye to the mesh and ends the task once the goodbyes are sent.
     pub async fn leave(&self) -> Result<(), Stopped> {
         self.ask(Command::Leave).await
+    }
+
+    /// Tells every `monitor` subscriber.
+    pub fn notify(&self, notice: Notice) {
+        let _ = self.notices.send(notice);
     }
 
     /// A stream of notices from now on.
@@ -223,6 +351,10 @@ pub struct NodeSetup {
     pub name: String,
     /// The roster as last saved.
     pub roster: SavedRoster,
+    /// The database (messaging records).
+    pub disk: Disk,
+    /// Runs handlers.
+    pub dispatcher: Dispatcher,
     /// This start's number, already persisted.
     pub boot: u32,
     /// Where the roster is saved.
@@ -241,6 +373,8 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         roster,
         boot,
         data_dir,
+        disk,
+        dispatcher,
     } = setup;
     let members = roster
         .devices
@@ -250,6 +384,9 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     let mut node = Node::new(config, identity, members, boot, os_random()?, now);
     node.merge_roster(now, roster.devices.iter().map(|d| (d.id, d.entry.clone())));
     node.set_own_name(now, &name);
+    node.set_wall_clock(now, unix_now());
+    let records = disk.messaging_records().map_err(io::Error::other)?;
+    node.restore_messaging(records);
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -265,13 +402,27 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         joins: Vec::new(),
         echoes: BTreeMap::new(),
         next_echo: 0,
+        disk,
+        unsynced: false,
+        dispatcher,
+        commands: commands.clone(),
+        sends: BTreeMap::new(),
+        queries: BTreeMap::new(),
+        active_peers: 0,
     };
+    task.daemon_event("start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
     Ok(DriverHandle {
         commands,
         notices,
         sockets,
     })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// This machine's interface addresses, sorted.
@@ -310,6 +461,15 @@ struct Task {
     joins: Vec<(DeviceId, oneshot::Sender<bool>)>,
     echoes: BTreeMap<u64, oneshot::Sender<Result<Duration, PeerError>>>,
     next_echo: u64,
+    disk: Disk,
+    /// Writes applied but not yet synced to disk.
+    unsynced: bool,
+    dispatcher: Dispatcher,
+    /// The task's own command queue (handler answers come back through it).
+    commands: mpsc::Sender<Command>,
+    sends: BTreeMap<(DeviceId, u64), oneshot::Sender<bool>>,
+    queries: BTreeMap<u64, mpsc::Sender<(DeviceId, Vec<u8>)>>,
+    active_peers: usize,
 }
 
 impl Task {
@@ -335,6 +495,7 @@ impl Task {
                 }
                 _ = network_check.tick() => {
                     let now_interfaces = interface_addresses();
+                    self.node.set_wall_clock(self.clock.now(), unix_now());
                     if now_interfaces != interfaces {
                         tracing::info!(addresses = ?now_interfaces, "network changed");
                         interfaces = now_interfaces;
@@ -343,6 +504,9 @@ impl Task {
                 }
                 command = commands.recv() => match command {
                     Some(Command::Leave(reply)) => {
+                        let (done, stopped) = oneshot::channel();
+                        self.daemon_event("stop", Some(done));
+                        let _ = tokio::time::timeout(STOP_HANDLERS_WAIT, stopped).await;
                         self.node.leave(self.clock.now());
                         self.flush().await;
                         let _ = reply.send(());
@@ -385,6 +549,45 @@ impl Task {
             Command::Rename(name) => {
                 self.node.set_own_name(now, &name);
             }
+            Command::Send {
+                to,
+                tag,
+                payload,
+                reply,
+                delivered,
+            } => {
+                let result = self.node.send_message(now, to, tag, payload);
+                if let (Ok(seq), Some(delivered)) = (&result, delivered) {
+                    self.sends.retain(|_, waiting| !waiting.is_closed());
+                    self.sends.insert((to, *seq), delivered);
+                }
+                let _ = reply.send(result);
+            }
+            Command::Publish(tag, payload, reply) => {
+                let _ = reply.send(self.node.publish_event(now, tag, payload));
+            }
+            Command::Query {
+                targets,
+                tag,
+                payload,
+                answers,
+                reply,
+            } => {
+                let result = self.node.query(now, targets, tag, payload);
+                if let Ok((id, _)) = &result {
+                    self.queries.retain(|_, waiting| !waiting.is_closed());
+                    self.queries.insert(*id, answers);
+                }
+                let _ = reply.send(result);
+            }
+            Command::QueryDone(id) => {
+                self.queries.remove(&id);
+            }
+            Command::Answer(to, id, payload) => {
+                if let Err(error) = self.node.answer(now, to, id, payload) {
+                    tracing::debug!(%error, "query answer not sent");
+                }
+            }
             Command::Leave(_) => {}
         }
     }
@@ -392,7 +595,22 @@ impl Task {
     /// Sends every datagram and acts on every event the node has; returns its next timer.
     async fn flush(&mut self) -> cnspr_proto::time::Timestamp {
         loop {
-            match self.node.poll_output() {
+            let output = self.node.poll_output();
+            if self.unsynced && !matches!(output, Output::Persist(_)) {
+                // Durable before anything that depends on it: an acknowledgement that
+                // leaves, or a handler that runs.
+                if let Err(error) = self.disk.sync() {
+                    tracing::error!(%error, "cannot sync the database");
+                }
+                self.unsynced = false;
+            }
+            match output {
+                Output::Persist(write) => {
+                    if let Err(error) = self.disk.apply(&write) {
+                        tracing::error!(%error, "cannot write to the database");
+                    }
+                    self.unsynced = true;
+                }
                 Output::Transmit(transmit) => {
                     // A send can fail for one destination (no route); the protocol treats
                     // that as loss.
@@ -403,63 +621,6 @@ impl Task {
                 Output::Event(event) => self.on_event(event),
                 Output::Timeout(deadline) => return deadline,
             }
-        }
-    }
-
-    fn on_event(&mut self, event: Event) {
-        let name = |node: &Node, id: &DeviceId| node.roster().name(id).map(str::to_owned);
-        let notice = match event {
-            Event::Membership(MembershipEvent::StateChanged {
-                member,
-                previous,
-                state,
-            }) => {
-                tracing::info!(peer = %member.short(), from = previous.as_str(), to = state.as_str(), "peer state");
-                Some(Notice::PeerState {
-                    peer: member,
-                    name: name(&self.node, &member),
-                    previous: previous.as_str(),
-                    state: state.as_str(),
-                })
-            }
-            Event::Membership(MembershipEvent::AddressChanged { member, address }) => {
-                self.save_roster();
-                Some(Notice::PeerAddress {
-                    peer: member,
-                    name: name(&self.node, &member),
-                    address,
-                })
-            }
-            Event::RosterChanged => {
-                self.save_roster();
-                Some(Notice::RosterChanged {
-                    devices: self.node.roster().members().count(),
-                })
-            }
-            Event::Paired { device } => {
-                tracing::info!(peer = %device, "a device joined with an invite");
-                Some(Notice::Paired { peer: device })
-            }
-            Event::Joined { inviter } | Event::JoinFailed { inviter } => {
-                let joined = matches!(event, Event::Joined { .. });
-                let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.joins)
-                    .into_iter()
-                    .partition(|(i, _)| *i == inviter);
-                self.joins = waiting;
-                for (_, reply) in done {
-                    let _ = reply.send(joined);
-                }
-                None
-            }
-            Event::EchoReply { id, rtt, .. } => {
-                if let Some(reply) = self.echoes.remove(&id) {
-                    let _ = reply.send(Ok(rtt));
-                }
-                None
-            }
-        };
-        if let Some(notice) = notice {
-            let _ = self.notices.send(notice);
         }
     }
 

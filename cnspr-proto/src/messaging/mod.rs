@@ -1,0 +1,730 @@
+//! Messages, events and queries between the devices of the mesh.
+//!
+//! - **Direct messages** go to one device, in order: each pair of devices numbers its
+//!   messages, one is in flight at a time, and the receiver hands each number to its
+//!   handlers once. A message for a device that is not reachable waits in a durable outbox
+//!   until it is, for up to `message_ttl`.
+//! - **Events** go to every device of the roster, this one included: pushed at once to
+//!   every reachable device and kept by every device that has them until they expire, so a
+//!   device that was away gets them from whichever device it meets first (a summary of
+//!   what it handled is exchanged whenever a device becomes reachable). `(origin, number)`
+//!   names an event everywhere; what was handled is durable, so nothing runs twice.
+//! - **Queries** go to reachable devices and come back as answers; devices that are not
+//!   reachable are reported at once.
+//!
+//! Every unit travels through [`transfer`]: chunks, acknowledgements, retransmission and
+//! pacing. A receiver acknowledges a unit's last chunk only after handling it, and the
+//! node hands out this layer's durable [`Write`]s before any datagram, so an acknowledged
+//! unit is never lost and a restarted receiver never handles it again.
+
+mod handled;
+mod record;
+mod tag;
+mod transfer;
+mod wire;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+pub use handled::Handled;
+pub use record::{Record, Write};
+pub use tag::{Tag, TagError, MAX_TAG_BYTES};
+pub use transfer::TransferConfig;
+pub use wire::{Packet, Unit, WireError, CHUNK_BYTES, MAX_PAYLOAD_BYTES};
+
+use crate::identity::DeviceId;
+use crate::time::Timestamp;
+use transfer::Transfers;
+
+/// Settings of the messaging layer.
+#[derive(Debug, Clone)]
+pub struct MessagingConfig {
+    /// How long undelivered messages and kept events live.
+    pub message_ttl: Duration,
+    /// Bytes of event payloads kept for devices that were away; the oldest go first.
+    pub event_log_bytes_max: usize,
+    /// Events sent to a device in answer to one summary.
+    pub catch_up_batch: usize,
+    /// Chunks, acknowledgements and retransmission.
+    pub transfer: TransferConfig,
+}
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        Self {
+            message_ttl: Duration::from_secs(7 * 24 * 3600),
+            event_log_bytes_max: 64 << 20,
+            catch_up_batch: 256,
+            transfer: TransferConfig::default(),
+        }
+    }
+}
+
+/// What the messaging layer reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessagingEvent {
+    /// A direct message for this device's handlers.
+    Message {
+        /// The sender.
+        from: DeviceId,
+        /// What kind.
+        tag: Tag,
+        /// The message.
+        payload: Vec<u8>,
+    },
+    /// An event for this device's handlers (from this device too).
+    Event {
+        /// Who published it.
+        origin: DeviceId,
+        /// Its number.
+        seq: u64,
+        /// What kind.
+        tag: Tag,
+        /// The event.
+        payload: Vec<u8>,
+    },
+    /// A query for this device's handlers; answer with [`Messaging::answer`].
+    Query {
+        /// Who asks.
+        from: DeviceId,
+        /// Matches the answer.
+        id: u64,
+        /// What kind.
+        tag: Tag,
+        /// The question.
+        payload: Vec<u8>,
+    },
+    /// An answer to one of our queries.
+    Answer {
+        /// Who answers.
+        from: DeviceId,
+        /// The query.
+        id: u64,
+        /// The answer.
+        payload: Vec<u8>,
+    },
+    /// A direct message of ours reached the receiver and was handed to its handlers.
+    Delivered {
+        /// The receiver.
+        to: DeviceId,
+        /// The message's number.
+        seq: u64,
+    },
+    /// A direct message of ours expired undelivered.
+    Expired {
+        /// The receiver it never reached.
+        to: DeviceId,
+        /// The message's number.
+        seq: u64,
+    },
+}
+
+/// Why a message was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessagingError {
+    /// The receiver is not a device of the mesh (or is this one).
+    #[error("not a peer of the mesh")]
+    NotAPeer,
+    /// The payload is over the limit.
+    #[error("payload of {0} bytes is over the limit of {MAX_PAYLOAD_BYTES}")]
+    TooLarge(usize),
+}
+
+struct Pending {
+    tag: Tag,
+    payload: Vec<u8>,
+    expires_unix_secs: u64,
+}
+
+struct KeptEvent {
+    tag: Tag,
+    payload: Vec<u8>,
+    expires_unix_secs: u64,
+}
+
+/// What an outbound transfer carries, to act when it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Direct(u64),
+    Other,
+}
+
+/// One device's messaging state.
+pub struct Messaging {
+    own: DeviceId,
+    config: MessagingConfig,
+    transfers: Transfers,
+    /// `(core time, Unix seconds)` at one moment: converts between the two.
+    wall: (Timestamp, u64),
+    members: BTreeSet<DeviceId>,
+    live: BTreeSet<DeviceId>,
+    purposes: BTreeMap<(DeviceId, u64), Purpose>,
+    outbox: BTreeMap<(DeviceId, u64), Pending>,
+    direct_sent: BTreeMap<DeviceId, u64>,
+    direct_in_flight: BTreeMap<DeviceId, u64>,
+    direct_handled: BTreeMap<DeviceId, u64>,
+    event_published: u64,
+    kept: BTreeMap<(DeviceId, u64), KeptEvent>,
+    kept_bytes: usize,
+    events_handled: BTreeMap<DeviceId, Handled>,
+    next_query: u64,
+    outgoing: VecDeque<(DeviceId, Vec<u8>)>,
+    events: VecDeque<MessagingEvent>,
+    writes: VecDeque<Write>,
+}
+
+impl Messaging {
+    /// The messaging layer of device `own`, restored from `records` (empty at first start).
+    /// `first_transfer` must differ between starts (the node draws it at random).
+    pub fn new(
+        own: DeviceId,
+        config: MessagingConfig,
+        records: impl IntoIterator<Item = Record>,
+        first_transfer: u64,
+        now: Timestamp,
+    ) -> Self {
+        let mut messaging = Self {
+            own,
+            transfers: Transfers::new(config.transfer.clone(), first_transfer),
+            config,
+            wall: (now, 0),
+            members: BTreeSet::new(),
+            live: BTreeSet::new(),
+            purposes: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            direct_sent: BTreeMap::new(),
+            direct_in_flight: BTreeMap::new(),
+            direct_handled: BTreeMap::new(),
+            event_published: 0,
+            kept: BTreeMap::new(),
+            kept_bytes: 0,
+            events_handled: BTreeMap::new(),
+            next_query: 0,
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+            writes: VecDeque::new(),
+        };
+        messaging.restore(records);
+        messaging
+    }
+
+    /// Takes back the records a previous run left (at start, before any input).
+    pub fn restore(&mut self, records: impl IntoIterator<Item = Record>) {
+        for record in records {
+            self.restore_one(record);
+        }
+    }
+
+    fn restore_one(&mut self, record: Record) {
+        match record {
+            Record::Outbox {
+                to,
+                seq,
+                tag,
+                payload,
+                expires_unix_secs,
+            } => {
+                let pending = Pending {
+                    tag,
+                    payload,
+                    expires_unix_secs,
+                };
+                self.outbox.insert((to, seq), pending);
+            }
+            Record::DirectSent { to, seq } => {
+                self.direct_sent.insert(to, seq);
+            }
+            Record::DirectHandled { from, seq } => {
+                self.direct_handled.insert(from, seq);
+            }
+            Record::Event {
+                origin,
+                seq,
+                tag,
+                payload,
+                expires_unix_secs,
+            } => {
+                self.kept_bytes += payload.len();
+                let kept = KeptEvent {
+                    tag,
+                    payload,
+                    expires_unix_secs,
+                };
+                self.kept.insert((origin, seq), kept);
+            }
+            Record::EventPublished { seq } => self.event_published = seq,
+            Record::EventsHandled { origin, handled } => {
+                self.events_handled.insert(origin, handled);
+            }
+        }
+    }
+
+    // ----- getters -----
+
+    /// Direct messages waiting for delivery.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Events kept for devices that were away.
+    pub fn kept_events(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Whether a direct message to `to` numbered `seq` still waits.
+    pub fn is_pending(&self, to: &DeviceId, seq: u64) -> bool {
+        self.outbox.contains_key(&(*to, seq))
+    }
+
+    // ----- commands -----
+
+    /// Tells the layer what time it is in Unix seconds (expiry survives restarts in that
+    /// clock). The daemon calls it at start and now and then.
+    pub fn set_wall_clock(&mut self, now: Timestamp, unix_secs: u64) {
+        self.wall = (now, unix_secs);
+    }
+
+    fn unix_at(&self, at: Timestamp) -> u64 {
+        let (base, unix) = self.wall;
+        let delta = at.as_micros() as i128 - base.as_micros() as i128;
+        (unix as i128 + delta / 1_000_000).max(0) as u64
+    }
+
+    fn time_at_unix(&self, unix_secs: u64) -> Timestamp {
+        let (base, unix) = self.wall;
+        let delta_secs = unix_secs.saturating_sub(unix);
+        base + Duration::from_secs(delta_secs)
+    }
+
+    /// A device joined the roster.
+    pub fn add_member(&mut self, device: DeviceId) {
+        if device != self.own {
+            self.members.insert(device);
+        }
+    }
+
+    /// A device left the roster for good: its messages and transfers are dropped.
+    pub fn remove_member(&mut self, device: &DeviceId) {
+        self.members.remove(device);
+        self.live.remove(device);
+        self.transfers.forget_peer(device);
+        self.direct_in_flight.remove(device);
+        let dropped: Vec<(DeviceId, u64)> = self
+            .outbox
+            .range((*device, 0)..=(*device, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in dropped {
+            self.outbox.remove(&key);
+            self.writes
+                .push_back(Write::Delete(record::outbox_key(&key.0, key.1)));
+        }
+    }
+
+    /// Whether `device` can be sent to now (its state is active or suspect).
+    pub fn set_live(&mut self, now: Timestamp, device: DeviceId, live: bool) {
+        if !self.members.contains(&device) {
+            return;
+        }
+        if live && self.live.insert(device) {
+            self.send_summary(device, true);
+            self.pump_direct(device);
+        } else if !live && self.live.remove(&device) {
+            for id in self.transfers.cancel_peer(&device) {
+                self.purposes.remove(&(device, id));
+            }
+            self.direct_in_flight.remove(&device);
+        }
+        self.transfers.fill(now);
+    }
+
+    /// Sends a direct message to `to`; it is delivered when `to` is reachable, in order,
+    /// until it expires. Returns its number ([`MessagingEvent::Delivered`] names it).
+    pub fn send(
+        &mut self,
+        now: Timestamp,
+        to: DeviceId,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<u64, MessagingError> {
+        if !self.members.contains(&to) {
+            return Err(MessagingError::NotAPeer);
+        }
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(MessagingError::TooLarge(payload.len()));
+        }
+        let seq = self.direct_sent.get(&to).copied().unwrap_or(0) + 1;
+        self.direct_sent.insert(to, seq);
+        let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
+        self.writes.push_back(Write::Put(Record::DirectSent { to, seq }));
+        self.writes.push_back(Write::Put(Record::Outbox {
+            to,
+            seq,
+            tag: tag.clone(),
+            payload: payload.clone(),
+            expires_unix_secs,
+        }));
+        let pending = Pending {
+            tag,
+            payload,
+            expires_unix_secs,
+        };
+        self.outbox.insert((to, seq), pending);
+        self.pump_direct(to);
+        self.transfers.fill(now);
+        Ok(seq)
+    }
+
+    /// Publishes an event to every device, this one included (its handlers run through
+    /// [`MessagingEvent::Event`] like everyone's). Returns its number.
+    pub fn publish(&mut self, now: Timestamp, tag: Tag, payload: Vec<u8>) -> Result<u64, MessagingError> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(MessagingError::TooLarge(payload.len()));
+        }
+        self.event_published += 1;
+        let seq = self.event_published;
+        self.writes.push_back(Write::Put(Record::EventPublished { seq }));
+        let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
+        self.accept_event(self.own, seq, tag.clone(), payload.clone(), expires_unix_secs);
+        let ttl_secs = self.config.message_ttl.as_secs();
+        let unit = Unit::Event {
+            origin: self.own,
+            seq,
+            tag,
+            payload,
+            ttl_secs,
+        };
+        let live: Vec<DeviceId> = self.live.iter().copied().collect();
+        for peer in live {
+            self.start(peer, &unit, Purpose::Other);
+        }
+        self.transfers.fill(now);
+        Ok(seq)
+    }
+
+    /// Asks the handlers of `targets` (every member if `None`); returns the query's number
+    /// and the targets that are not reachable now.
+    pub fn query(
+        &mut self,
+        now: Timestamp,
+        targets: Option<Vec<DeviceId>>,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<(u64, Vec<DeviceId>), MessagingError> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(MessagingError::TooLarge(payload.len()));
+        }
+        let targets = targets.unwrap_or_else(|| self.members.iter().copied().collect());
+        if targets.iter().any(|t| !self.members.contains(t)) {
+            return Err(MessagingError::NotAPeer);
+        }
+        self.next_query += 1;
+        let id = self.next_query;
+        let unit = Unit::Query { id, tag, payload };
+        let mut unreachable = Vec::new();
+        for target in targets {
+            if self.live.contains(&target) {
+                self.start(target, &unit, Purpose::Other);
+            } else {
+                unreachable.push(target);
+            }
+        }
+        self.transfers.fill(now);
+        Ok((id, unreachable))
+    }
+
+    /// Answers query `id` of `to`.
+    pub fn answer(
+        &mut self,
+        now: Timestamp,
+        to: DeviceId,
+        id: u64,
+        payload: Vec<u8>,
+    ) -> Result<(), MessagingError> {
+        if !self.members.contains(&to) {
+            return Err(MessagingError::NotAPeer);
+        }
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(MessagingError::TooLarge(payload.len()));
+        }
+        self.start(to, &Unit::Answer { id, payload }, Purpose::Other);
+        self.transfers.fill(now);
+        Ok(())
+    }
+
+    // ----- inputs -----
+
+    /// Takes a messaging packet that arrived, authenticated, from `from`.
+    pub fn handle_packet(&mut self, now: Timestamp, from: DeviceId, bytes: &[u8]) -> Result<(), WireError> {
+        if !self.members.contains(&from) {
+            return Ok(());
+        }
+        let packet = Packet::decode(bytes)?;
+        let unit_bytes = self.transfers.handle_packet(now, from, packet);
+        self.collect_done();
+        if let Some(unit_bytes) = unit_bytes {
+            // A unit that does not parse is dropped; its chunks were acknowledged, so the
+            // sender does not repeat what could never be understood.
+            let unit = Unit::decode(&unit_bytes)?;
+            self.on_unit(now, from, unit);
+        }
+        self.transfers.fill(now);
+        Ok(())
+    }
+
+    /// Retransmits, and expires messages and kept events.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.transfers.handle_timeout(now);
+        self.collect_done();
+        let unix = self.unix_at(now);
+        let expired: Vec<(DeviceId, u64)> = self
+            .outbox
+            .iter()
+            .filter(|(_, p)| p.expires_unix_secs <= unix)
+            .map(|(k, _)| *k)
+            .collect();
+        for (to, seq) in expired {
+            self.outbox.remove(&(to, seq));
+            self.writes.push_back(Write::Delete(record::outbox_key(&to, seq)));
+            self.events.push_back(MessagingEvent::Expired { to, seq });
+        }
+        let stale: Vec<(DeviceId, u64)> = self
+            .kept
+            .iter()
+            .filter(|(_, e)| e.expires_unix_secs <= unix)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            self.drop_kept(key);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next messaging packet to seal and send.
+    pub fn poll_outgoing(&mut self) -> Option<(DeviceId, Vec<u8>)> {
+        if let Some((to, packet)) = self.transfers.poll_packet() {
+            return Some((to, packet.encode()));
+        }
+        self.outgoing.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<MessagingEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next durable write; the daemon must apply it before sending anything that
+    /// comes out after it.
+    pub fn poll_write(&mut self) -> Option<Write> {
+        self.writes.pop_front()
+    }
+
+    /// When [`Messaging::handle_timeout`] next has work.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let expiries = self
+            .outbox
+            .values()
+            .map(|p| p.expires_unix_secs)
+            .chain(self.kept.values().map(|e| e.expires_unix_secs))
+            .min()
+            .map(|unix| self.time_at_unix(unix));
+        [self.transfers.poll_timeout(), expiries]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    // ----- helpers -----
+
+    fn start(&mut self, to: DeviceId, unit: &Unit, purpose: Purpose) {
+        // Units are built from checked parts; one that cannot be encoded is not sent.
+        if let Ok(bytes) = unit.encode() {
+            let id = self.transfers.start(to, bytes);
+            self.purposes.insert((to, id), purpose);
+        }
+    }
+
+    fn collect_done(&mut self) {
+        while let Some((peer, id)) = self.transfers.poll_done() {
+            if let Some(Purpose::Direct(seq)) = self.purposes.remove(&(peer, id)) {
+                self.direct_in_flight.remove(&peer);
+                if self.outbox.remove(&(peer, seq)).is_some() {
+                    self.writes
+                        .push_back(Write::Delete(record::outbox_key(&peer, seq)));
+                    self.events.push_back(MessagingEvent::Delivered { to: peer, seq });
+                }
+                self.pump_direct(peer);
+            }
+        }
+    }
+
+    /// Starts the next direct message to `to`, if it is reachable and none is in flight.
+    fn pump_direct(&mut self, to: DeviceId) {
+        if !self.live.contains(&to) || self.direct_in_flight.contains_key(&to) {
+            return;
+        }
+        let unix = self.wall.1;
+        let Some(((_, seq), pending)) = self.outbox.range((to, 0)..=(to, u64::MAX)).next() else {
+            return;
+        };
+        let unit = Unit::Direct {
+            seq: *seq,
+            tag: pending.tag.clone(),
+            payload: pending.payload.clone(),
+            ttl_secs: pending.expires_unix_secs.saturating_sub(unix),
+        };
+        let seq = *seq;
+        self.direct_in_flight.insert(to, seq);
+        self.start(to, &unit, Purpose::Direct(seq));
+    }
+
+    fn send_summary(&mut self, to: DeviceId, reply: bool) {
+        let handled = self
+            .events_handled
+            .iter()
+            .map(|(origin, h)| (*origin, h.through()))
+            .collect();
+        self.start(to, &Unit::Summary { handled, reply }, Purpose::Other);
+    }
+
+    fn on_unit(&mut self, now: Timestamp, from: DeviceId, unit: Unit) {
+        match unit {
+            Unit::Direct {
+                seq, tag, payload, ..
+            } => {
+                let handled = self.direct_handled.get(&from).copied().unwrap_or(0);
+                if seq <= handled {
+                    return;
+                }
+                // A gap (seq > handled + 1) only follows lost state on one side: take
+                // what comes rather than wait for what never will.
+                self.direct_handled.insert(from, seq);
+                self.writes
+                    .push_back(Write::Put(Record::DirectHandled { from, seq }));
+                self.events
+                    .push_back(MessagingEvent::Message { from, tag, payload });
+            }
+            Unit::Event {
+                origin,
+                seq,
+                tag,
+                payload,
+                ttl_secs,
+            } => {
+                let expires = self.unix_at(now) + ttl_secs;
+                self.accept_event(origin, seq, tag, payload, expires);
+            }
+            Unit::Summary { handled, reply } => self.on_summary(from, &handled, reply),
+            Unit::Query { id, tag, payload } => {
+                self.events.push_back(MessagingEvent::Query {
+                    from,
+                    id,
+                    tag,
+                    payload,
+                });
+            }
+            Unit::Answer { id, payload } => {
+                self.events
+                    .push_back(MessagingEvent::Answer { from, id, payload });
+            }
+        }
+    }
+
+    /// Hands an event to the handlers unless it was handled, and keeps it for others.
+    fn accept_event(
+        &mut self,
+        origin: DeviceId,
+        seq: u64,
+        tag: Tag,
+        payload: Vec<u8>,
+        expires_unix_secs: u64,
+    ) {
+        let handled = self.events_handled.entry(origin).or_default();
+        if !handled.insert(seq) {
+            return;
+        }
+        let handled = handled.clone();
+        self.writes
+            .push_back(Write::Put(Record::EventsHandled { origin, handled }));
+        self.keep(origin, seq, &tag, &payload, expires_unix_secs);
+        self.events.push_back(MessagingEvent::Event {
+            origin,
+            seq,
+            tag,
+            payload,
+        });
+    }
+
+    fn keep(&mut self, origin: DeviceId, seq: u64, tag: &Tag, payload: &[u8], expires_unix_secs: u64) {
+        if payload.len() > self.config.event_log_bytes_max {
+            return;
+        }
+        while self.kept_bytes + payload.len() > self.config.event_log_bytes_max {
+            let oldest = self
+                .kept
+                .iter()
+                .min_by_key(|(_, e)| e.expires_unix_secs)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(key) => self.drop_kept(key),
+                None => break,
+            }
+        }
+        self.kept_bytes += payload.len();
+        self.writes.push_back(Write::Put(Record::Event {
+            origin,
+            seq,
+            tag: tag.clone(),
+            payload: payload.to_vec(),
+            expires_unix_secs,
+        }));
+        let kept = KeptEvent {
+            tag: tag.clone(),
+            payload: payload.to_vec(),
+            expires_unix_secs,
+        };
+        self.kept.insert((origin, seq), kept);
+    }
+
+    fn drop_kept(&mut self, key: (DeviceId, u64)) {
+        if let Some(event) = self.kept.remove(&key) {
+            self.kept_bytes -= event.payload.len();
+            self.writes
+                .push_back(Write::Delete(record::event_key(&key.0, key.1)));
+        }
+    }
+
+    /// Sends `to` the kept events its summary lacks; asks for ours if it has any we lack.
+    fn on_summary(&mut self, to: DeviceId, theirs: &[(DeviceId, u64)], reply: bool) {
+        let their_through = |origin: &DeviceId| {
+            theirs
+                .iter()
+                .find(|(o, _)| o == origin)
+                .map_or(0, |(_, through)| *through)
+        };
+        let unix = self.wall.1;
+        let missing: Vec<Unit> = self
+            .kept
+            .iter()
+            .filter(|((origin, seq), _)| *origin != to && *seq > their_through(origin))
+            .take(self.config.catch_up_batch)
+            .map(|((origin, seq), event)| Unit::Event {
+                origin: *origin,
+                seq: *seq,
+                tag: event.tag.clone(),
+                payload: event.payload.clone(),
+                ttl_secs: event.expires_unix_secs.saturating_sub(unix),
+            })
+            .collect();
+        for unit in missing {
+            self.start(to, &unit, Purpose::Other);
+        }
+        let they_are_ahead = theirs
+            .iter()
+            .any(|(origin, through)| *through > self.events_handled.get(origin).map_or(0, Handled::through));
+        if reply && they_are_ahead {
+            self.send_summary(to, false);
+        }
+    }
+}

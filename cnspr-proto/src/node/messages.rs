@@ -1,0 +1,76 @@
+//! The node's messaging commands: direct messages, events, queries and answers, and what
+//! the messaging layer needs from the daemon (its durable records and the wall clock).
+
+use super::Node;
+use crate::identity::DeviceId;
+use crate::messaging::{MessagingError, Record, Tag};
+use crate::time::Timestamp;
+
+impl Node {
+    /// Takes back the messaging records a previous run left (at start, before any input).
+    pub fn restore_messaging(&mut self, records: impl IntoIterator<Item = Record>) {
+        self.messaging.restore(records);
+    }
+
+    /// Tells the node the Unix time (expiry of messages survives restarts in that clock).
+    pub fn set_wall_clock(&mut self, now: Timestamp, unix_secs: u64) {
+        self.messaging.set_wall_clock(now, unix_secs);
+    }
+
+    /// Sends a direct message; returns its number in the sequence to `to`.
+    pub fn send_message(
+        &mut self,
+        now: Timestamp,
+        to: DeviceId,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<u64, MessagingError> {
+        let result = self.messaging.send(now, to, tag, payload);
+        self.pump(now);
+        result
+    }
+
+    /// Publishes an event to every device, this one included; returns its number.
+    pub fn publish_event(
+        &mut self,
+        now: Timestamp,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<u64, MessagingError> {
+        let result = self.messaging.publish(now, tag, payload);
+        self.pump(now);
+        result
+    }
+
+    /// Asks the handlers of `targets` (every peer if `None`); returns the query's number
+    /// and the targets not reachable now.
+    pub fn query(
+        &mut self,
+        now: Timestamp,
+        targets: Option<Vec<DeviceId>>,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<(u64, Vec<DeviceId>), MessagingError> {
+        let result = self.messaging.query(now, targets, tag, payload);
+        self.pump(now);
+        result
+    }
+
+    /// Answers query `id` from `to`.
+    pub fn answer(
+        &mut self,
+        now: Timestamp,
+        to: DeviceId,
+        id: u64,
+        payload: Vec<u8>,
+    ) -> Result<(), MessagingError> {
+        let result = self.messaging.answer(now, to, id, payload);
+        self.pump(now);
+        result
+    }
+
+    /// Direct messages waiting for delivery.
+    pub fn outbox_len(&self) -> usize {
+        self.messaging.outbox_len()
+    }
+}

@@ -1,0 +1,248 @@
+//! Devices on a virtual network for the core's integration tests: instant delivery with an
+//! optional loss rate, virtual time, crashes and restarts from exactly what was persisted.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::membership::MemberState;
+use cnspr_proto::messaging::{Record, Write};
+use cnspr_proto::node::{Event, Node, NodeConfig, Output};
+use cnspr_proto::time::Timestamp;
+use cnspr_proto::transport::InviteSecret;
+
+/// Unix time at the start of every test.
+pub const WALL_START_SECS: u64 = 1_800_000_000;
+
+/// One device: its node while it runs, and its disk.
+pub struct Device {
+    pub node: Option<Node>,
+    pub name: String,
+    pub keys: [u8; 32],
+    pub boot: u32,
+    pub disk: BTreeMap<Vec<u8>, Record>,
+}
+
+/// Devices on an instant network.
+pub struct Mesh {
+    pub now: Timestamp,
+    pub devices: BTreeMap<SocketAddr, Device>,
+    pub events: Vec<(SocketAddr, Event)>,
+    /// Percent of datagrams lost.
+    pub loss_percent: u64,
+    rng: u64,
+    start: Timestamp,
+}
+
+pub fn address(n: u8) -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, n], 3030))
+}
+
+impl Mesh {
+    pub fn new() -> Self {
+        let start = Timestamp::from_micros(1_000_000);
+        Self {
+            now: start,
+            devices: BTreeMap::new(),
+            events: Vec::new(),
+            loss_percent: 0,
+            rng: 0x9e37_79b9_7f4a_7c15,
+            start,
+        }
+    }
+
+    fn unix_now(&self) -> u64 {
+        WALL_START_SECS + self.now.saturating_since(self.start).as_secs()
+    }
+
+    /// A device alone in its own mesh.
+    pub fn add(&mut self, n: u8, name: &str) -> DeviceId {
+        let keys = [n; 32];
+        let mut device = Device {
+            node: None,
+            name: name.to_owned(),
+            keys,
+            boot: 0,
+            disk: BTreeMap::new(),
+        };
+        let node = self.boot(&mut device, Vec::new());
+        let id = node.own_id();
+        device.node = Some(node);
+        self.devices.insert(address(n), device);
+        id
+    }
+
+    fn boot(&self, device: &mut Device, roster: Vec<(DeviceId, cnspr_proto::roster::RosterEntry)>) -> Node {
+        device.boot += 1;
+        let identity = StaticKeypair::from_secret_bytes(device.keys);
+        let mut seed = device.keys;
+        seed[0] ^= device.boot as u8;
+        let members: Vec<(DeviceId, Option<SocketAddr>)> = roster
+            .iter()
+            .filter(|(_, e)| !e.removed)
+            .map(|(id, _)| (*id, self.address_of(id)))
+            .collect();
+        let mut node = Node::new(
+            NodeConfig::default(),
+            identity,
+            members,
+            device.boot,
+            seed,
+            self.now,
+        );
+        node.set_wall_clock(self.now, self.unix_now());
+        node.restore_messaging(device.disk.values().cloned());
+        node.merge_roster(self.now, roster);
+        node.set_own_name(self.now, &device.name);
+        node
+    }
+
+    fn address_of(&self, id: &DeviceId) -> Option<SocketAddr> {
+        self.devices
+            .iter()
+            .find(|(_, d)| StaticKeypair::from_secret_bytes(d.keys).device_id() == *id)
+            .map(|(a, _)| *a)
+    }
+
+    pub fn node(&self, n: u8) -> &Node {
+        self.devices[&address(n)]
+            .node
+            .as_ref()
+            .expect("device is running")
+    }
+
+    pub fn node_mut(&mut self, n: u8) -> &mut Node {
+        self.devices
+            .get_mut(&address(n))
+            .and_then(|d| d.node.as_mut())
+            .expect("device is running")
+    }
+
+    /// Stops a device as `kill -9` would: only its disk remains.
+    pub fn crash(&mut self, n: u8) {
+        if let Some(device) = self.devices.get_mut(&address(n)) {
+            device.node = None;
+        }
+    }
+
+    /// Starts a crashed device again from its disk and the roster it had.
+    pub fn restart(&mut self, n: u8, roster: Vec<(DeviceId, cnspr_proto::roster::RosterEntry)>) {
+        let mut device = self.devices.remove(&address(n)).expect("device exists");
+        let node = self.boot(&mut device, roster);
+        device.node = Some(node);
+        self.devices.insert(address(n), device);
+    }
+
+    /// A device's roster entries (to restart it with).
+    pub fn roster_of(&self, n: u8) -> Vec<(DeviceId, cnspr_proto::roster::RosterEntry)> {
+        self.node(n)
+            .roster()
+            .entries()
+            .map(|(id, e)| (*id, e.clone()))
+            .collect()
+    }
+
+    fn lost(&mut self) -> bool {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % 100 < self.loss_percent
+    }
+
+    /// Delivers everything and runs timers for `duration` of virtual time.
+    pub fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        loop {
+            let mut in_flight = Vec::new();
+            let mut next = end;
+            for (from, device) in &mut self.devices {
+                let Some(node) = device.node.as_mut() else {
+                    continue;
+                };
+                loop {
+                    match node.poll_output() {
+                        Output::Persist(Write::Put(record)) => {
+                            device.disk.insert(record.key(), record);
+                        }
+                        Output::Persist(Write::Delete(key)) => {
+                            device.disk.remove(&key);
+                        }
+                        Output::Transmit(t) => in_flight.push((*from, t.destination, t.datagram)),
+                        Output::Event(event) => self.events.push((*from, event)),
+                        Output::Timeout(at) => {
+                            next = next.min(at);
+                            break;
+                        }
+                    }
+                }
+            }
+            if !in_flight.is_empty() {
+                for (from, to, datagram) in in_flight {
+                    if self.lost() {
+                        continue;
+                    }
+                    let now = self.now;
+                    if let Some(node) = self.devices.get_mut(&to).and_then(|d| d.node.as_mut()) {
+                        let _ = node.handle_datagram(now, from, &datagram);
+                    }
+                }
+                continue;
+            }
+            if next >= end {
+                self.now = end;
+                return;
+            }
+            self.now = next.max(self.now);
+            let now = self.now;
+            for node in self.devices.values_mut().filter_map(|d| d.node.as_mut()) {
+                node.handle_timeout(now);
+            }
+        }
+    }
+
+    pub fn invite(&mut self, inviter: u8, secret_byte: u8) -> InviteSecret {
+        let secret = InviteSecret {
+            token_id: [secret_byte; 16],
+            psk: [secret_byte; 32],
+        };
+        let expires = self.now + Duration::from_secs(600);
+        self.node_mut(inviter).invite(&secret, expires);
+        secret
+    }
+
+    pub fn join(&mut self, joiner: u8, inviter: u8, secret: InviteSecret) {
+        let inviter_id = self.node(inviter).own_id();
+        let now = self.now;
+        self.node_mut(joiner)
+            .join(now, inviter_id, address(inviter), secret);
+    }
+
+    /// Devices `1..=count`, all paired through device 1, run until all see each other.
+    pub fn paired(count: u8) -> (Self, Vec<DeviceId>) {
+        let mut mesh = Self::new();
+        let ids: Vec<DeviceId> = (1..=count).map(|n| mesh.add(n, &format!("device-{n}"))).collect();
+        for n in 2..=count {
+            let invite = mesh.invite(1, n);
+            mesh.join(n, 1, invite);
+            mesh.run(Duration::from_secs(1));
+        }
+        mesh.run(Duration::from_secs(10));
+        for n in 1..=count {
+            for id in ids.iter().filter(|id| **id != mesh.node(n).own_id()) {
+                assert_eq!(
+                    mesh.state(n, id),
+                    Some(MemberState::Active),
+                    "device {n} sees all active"
+                );
+            }
+        }
+        mesh.events.clear();
+        (mesh, ids)
+    }
+
+    pub fn state(&self, observer: u8, of: &DeviceId) -> Option<MemberState> {
+        self.node(observer).member(of).map(|m| m.state())
+    }
+}

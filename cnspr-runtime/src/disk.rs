@@ -1,0 +1,102 @@
+//! The daemon's on-disk database (fjall, under `data/db/`): the messaging layer's durable
+//! records now; the replicated store joins it. Writes are made durable (`fsync`) with
+//! [`Disk::sync`] before anything that depends on them leaves the machine.
+
+use std::path::Path;
+
+use cnspr_proto::messaging::{Record, Write};
+use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
+
+/// Block cache: the daemon's working set is small; memory matters more than hit rates.
+const CACHE_BYTES: u64 = 1 << 20;
+/// In-memory write buffer per partition before it is flushed to a table.
+const WRITE_BUFFER_BYTES: u64 = 4 << 20;
+
+/// Why the database failed.
+#[derive(Debug, thiserror::Error)]
+#[error("database: {0}")]
+pub struct DiskError(#[from] fjall::Error);
+
+/// The open database.
+pub struct Disk {
+    keyspace: Keyspace,
+    messaging: PartitionHandle,
+}
+
+impl Disk {
+    /// Opens (or creates) the database in `data_dir/db`.
+    pub fn open(data_dir: &Path) -> Result<Self, DiskError> {
+        let keyspace = Config::new(data_dir.join("db"))
+            .cache_size(CACHE_BYTES)
+            .max_write_buffer_size(WRITE_BUFFER_BYTES)
+            .manual_journal_persist(true)
+            .open()?;
+        let messaging = keyspace.open_partition("messaging", PartitionCreateOptions::default())?;
+        Ok(Self { keyspace, messaging })
+    }
+
+    /// Every messaging record left by earlier runs. A record that does not parse (a
+    /// damaged disk) is skipped and reported.
+    pub fn messaging_records(&self) -> Result<Vec<Record>, DiskError> {
+        let mut records = Vec::new();
+        for pair in self.messaging.iter() {
+            let (key, value) = pair?;
+            match Record::decode(&value) {
+                Ok(record) => records.push(record),
+                Err(error) => tracing::error!(key = ?key, %error, "damaged messaging record skipped"),
+            }
+        }
+        Ok(records)
+    }
+
+    /// Applies one write (durable only after [`Disk::sync`]).
+    pub fn apply(&self, write: &Write) -> Result<(), DiskError> {
+        match write {
+            Write::Put(record) => {
+                // Records are built by the core from checked parts and always encode.
+                if let Ok(value) = record.encode() {
+                    self.messaging.insert(record.key(), value)?;
+                }
+            }
+            Write::Delete(key) => self.messaging.remove(key.clone())?,
+        }
+        Ok(())
+    }
+
+    /// Makes every applied write durable.
+    pub fn sync(&self) -> Result<(), DiskError> {
+        self.keyspace.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnspr_proto::identity::DeviceId;
+
+    #[test]
+    fn records_survive_reopening_and_deletes_stick() {
+        let dir = std::env::temp_dir().join(format!("cnspr-disk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let kept = Record::DirectHandled {
+            from: DeviceId::from_bytes([1; 32]),
+            seq: 7,
+        };
+        let dropped = Record::DirectSent {
+            to: DeviceId::from_bytes([2; 32]),
+            seq: 3,
+        };
+        {
+            let disk = Disk::open(&dir).expect("opens");
+            disk.apply(&Write::Put(kept.clone())).expect("put");
+            disk.apply(&Write::Put(dropped.clone())).expect("put");
+            disk.apply(&Write::Delete(dropped.key())).expect("delete");
+            disk.sync().expect("sync");
+        }
+        let disk = Disk::open(&dir).expect("reopens");
+        assert_eq!(disk.messaging_records().expect("reads"), vec![kept]);
+        drop(disk);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

@@ -1,0 +1,231 @@
+//! What the node task does with the node's events: notices for `monitor`, roster writes,
+//! handler runs for messages, events, queries, peers and the daemon itself, and the
+//! answers to waiting clients.
+
+use cnspr_proto::identity::DeviceId;
+use cnspr_proto::membership::{MemberState, MembershipEvent};
+use cnspr_proto::messaging::{MessagingEvent, Tag};
+use cnspr_proto::node::Event;
+use tokio::sync::oneshot;
+
+use super::{Command, Notice, Task};
+use crate::handlers::{Invocation, Topic};
+
+impl Task {
+    pub(super) fn name_of(&self, id: &DeviceId) -> Option<String> {
+        self.node.roster().name(id).map(str::to_owned)
+    }
+
+    /// An invocation of this device's handlers for something from `origin`.
+    pub(super) fn invocation(
+        &self,
+        event: &'static str,
+        tag: String,
+        origin: DeviceId,
+        stdin: Vec<u8>,
+    ) -> Invocation {
+        let own = self.node.own_id();
+        Invocation {
+            event,
+            tag,
+            origin,
+            origin_name: self.name_of(&origin).unwrap_or_default(),
+            own,
+            own_name: self.name_of(&own).unwrap_or_default(),
+            peer: None,
+            stdin,
+        }
+    }
+
+    /// Runs the handlers of a daemon state (`start`, `stop`, `active`, `inactive`).
+    pub(super) fn daemon_event(
+        &self,
+        state: &'static str,
+        done: Option<oneshot::Sender<Vec<crate::handlers::Outcome>>>,
+    ) {
+        let own = self.node.own_id();
+        let invocation = self.invocation("daemon", format!("daemon.{state}"), own, Vec::new());
+        self.dispatcher.dispatch(Topic::Daemon(state), invocation, done);
+    }
+
+    fn peer_event(&self, kind: &'static str, peer: DeviceId, state: MemberState) {
+        let mut invocation = self.invocation("peer", format!("peer.{kind}"), peer, Vec::new());
+        let address = self.node.member(&peer).and_then(|m| m.address);
+        invocation.peer = Some((peer, state.as_str().to_owned(), address));
+        let topic = Topic::Peer {
+            kind,
+            peer,
+            name: self.name_of(&peer),
+        };
+        self.dispatcher.dispatch(topic, invocation, None);
+    }
+
+    pub(super) fn on_event(&mut self, event: Event) {
+        let notice = match event {
+            Event::Membership(MembershipEvent::StateChanged {
+                member,
+                previous,
+                state,
+            }) => {
+                tracing::info!(peer = %member.short(), from = previous.as_str(), to = state.as_str(), "peer state");
+                self.peer_event("state_changed", member, state);
+                if state == MemberState::Active {
+                    self.peer_event("seen", member, state);
+                }
+                self.track_activity(previous, state);
+                Some(Notice::PeerState {
+                    peer: member,
+                    name: self.name_of(&member),
+                    previous: previous.as_str(),
+                    state: state.as_str(),
+                })
+            }
+            Event::Membership(MembershipEvent::AddressChanged { member, address }) => {
+                self.save_roster();
+                let state = self
+                    .node
+                    .member(&member)
+                    .map_or(MemberState::Unreachable, |m| m.state());
+                self.peer_event("new_address", member, state);
+                Some(Notice::PeerAddress {
+                    peer: member,
+                    name: self.name_of(&member),
+                    address,
+                })
+            }
+            Event::RosterChanged => {
+                self.save_roster();
+                Some(Notice::RosterChanged {
+                    devices: self.node.roster().members().count(),
+                })
+            }
+            Event::Paired { device } => {
+                tracing::info!(peer = %device, "a device joined with an invite");
+                Some(Notice::Paired { peer: device })
+            }
+            Event::Joined { inviter } | Event::JoinFailed { inviter } => {
+                let joined = matches!(event, Event::Joined { .. });
+                let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.joins)
+                    .into_iter()
+                    .partition(|(i, _)| *i == inviter);
+                self.joins = waiting;
+                for (_, reply) in done {
+                    let _ = reply.send(joined);
+                }
+                None
+            }
+            Event::EchoReply { id, rtt, .. } => {
+                if let Some(reply) = self.echoes.remove(&id) {
+                    let _ = reply.send(Ok(rtt));
+                }
+                None
+            }
+            Event::Messaging(event) => self.on_messaging(event),
+        };
+        if let Some(notice) = notice {
+            let _ = self.notices.send(notice);
+        }
+    }
+
+    /// The daemon is `active` while at least one peer is.
+    fn track_activity(&mut self, previous: MemberState, state: MemberState) {
+        let before = self.active_peers;
+        if previous == MemberState::Active {
+            self.active_peers = self.active_peers.saturating_sub(1);
+        }
+        if state == MemberState::Active {
+            self.active_peers += 1;
+        }
+        if before == 0 && self.active_peers > 0 {
+            self.daemon_event("active", None);
+        } else if before > 0 && self.active_peers == 0 {
+            self.daemon_event("inactive", None);
+        }
+    }
+
+    fn on_messaging(&mut self, event: MessagingEvent) -> Option<Notice> {
+        match event {
+            MessagingEvent::Message { from, tag, payload } => {
+                let notice = Notice::Message {
+                    from,
+                    name: self.name_of(&from),
+                    tag: tag.to_string(),
+                    bytes: payload.len(),
+                };
+                let invocation = self.invocation("user", tag.to_string(), from, payload);
+                let topic = self.topic(tag, from);
+                self.dispatcher.dispatch(topic, invocation, None);
+                Some(notice)
+            }
+            MessagingEvent::Event {
+                origin, tag, payload, ..
+            } => {
+                let notice = Notice::Event {
+                    origin,
+                    name: self.name_of(&origin),
+                    tag: tag.to_string(),
+                    bytes: payload.len(),
+                };
+                let invocation = self.invocation("user", tag.to_string(), origin, payload);
+                let topic = self.topic(tag, origin);
+                self.dispatcher.dispatch(topic, invocation, None);
+                Some(notice)
+            }
+            MessagingEvent::Query {
+                from,
+                id,
+                tag,
+                payload,
+            } => {
+                let notice = Notice::Query {
+                    from,
+                    name: self.name_of(&from),
+                    tag: tag.to_string(),
+                };
+                let invocation = self.invocation("query", tag.to_string(), from, payload);
+                let topic = self.topic(tag, from);
+                let (done, outcomes) = oneshot::channel();
+                self.dispatcher.dispatch(topic, invocation, Some(done));
+                let commands = self.commands.clone();
+                tokio::spawn(async move {
+                    // Every handler that exits 0 answers with its stdout.
+                    for outcome in outcomes.await.unwrap_or_default() {
+                        if outcome.succeeded() {
+                            let _ = commands.send(Command::Answer(from, id, outcome.stdout)).await;
+                        }
+                    }
+                });
+                Some(notice)
+            }
+            MessagingEvent::Answer { from, id, payload } => {
+                if let Some(answers) = self.queries.get(&id) {
+                    if answers.try_send((from, payload)).is_err() && answers.is_closed() {
+                        self.queries.remove(&id);
+                    }
+                }
+                None
+            }
+            MessagingEvent::Delivered { to, seq } => {
+                if let Some(waiting) = self.sends.remove(&(to, seq)) {
+                    let _ = waiting.send(true);
+                }
+                None
+            }
+            MessagingEvent::Expired { to, seq } => {
+                tracing::warn!(peer = %to.short(), seq, "message expired undelivered");
+                if let Some(waiting) = self.sends.remove(&(to, seq)) {
+                    let _ = waiting.send(false);
+                }
+                None
+            }
+        }
+    }
+
+    fn topic(&self, tag: Tag, origin: DeviceId) -> Topic {
+        Topic::User {
+            tag,
+            origin,
+            name: self.name_of(&origin),
+        }
+    }
+}
