@@ -9,6 +9,9 @@ use cnspr_proto::node::Event;
 use tokio::sync::oneshot;
 
 use super::{Command, Notice, Task};
+
+/// Peer events held for peers whose name is not known yet.
+const MAX_HELD_PEER_EVENTS: usize = 256;
 use crate::handlers::{Invocation, Topic};
 
 impl Task {
@@ -48,7 +51,15 @@ impl Task {
         self.dispatcher.dispatch(Topic::Daemon(state), invocation, done);
     }
 
-    fn peer_event(&self, kind: &'static str, peer: DeviceId, state: MemberState) {
+    /// Runs the handlers of a peer event. A peer that has not told its name yet (just
+    /// paired) has its events held until it has, so that `@NAME` handlers see them.
+    fn peer_event(&mut self, kind: &'static str, peer: DeviceId, state: MemberState) {
+        if self.name_of(&peer).is_none() {
+            if self.unnamed.len() < MAX_HELD_PEER_EVENTS {
+                self.unnamed.push((kind, peer, state));
+            }
+            return;
+        }
         let mut invocation = self.invocation("peer", format!("peer.{kind}"), peer, Vec::new());
         let address = self.node.member(&peer).and_then(|m| m.address);
         invocation.peer = Some((peer, state.as_str().to_owned(), address));
@@ -95,6 +106,10 @@ impl Task {
             }
             Event::RosterChanged => {
                 self.save_roster();
+                let held = std::mem::take(&mut self.unnamed);
+                for (kind, peer, state) in held {
+                    self.peer_event(kind, peer, state);
+                }
                 Some(Notice::RosterChanged {
                     devices: self.node.roster().members().count(),
                 })

@@ -409,6 +409,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         sends: BTreeMap::new(),
         queries: BTreeMap::new(),
         active_peers: 0,
+        unnamed: Vec::new(),
     };
     task.daemon_event("start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -470,6 +471,8 @@ struct Task {
     sends: BTreeMap<(DeviceId, u64), oneshot::Sender<bool>>,
     queries: BTreeMap<u64, mpsc::Sender<(DeviceId, Vec<u8>)>>,
     active_peers: usize,
+    /// Peer events waiting for the peer's name.
+    unnamed: Vec<(&'static str, DeviceId, MemberState)>,
 }
 
 impl Task {
