@@ -11,4 +11,5 @@ pub mod faults;
 pub mod network;
 pub mod observer;
 pub mod report;
+pub mod workload;
 pub mod world;

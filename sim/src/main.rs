@@ -45,6 +45,10 @@ struct Args {
     /// Print every fault and state change to stderr.
     #[arg(long)]
     trace: bool,
+    /// Send direct messages and events all along, and check that none is handled twice,
+    /// out of order, or lost.
+    #[arg(long)]
+    workload: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         plan,
         clock_skew: args.clock_skew,
         trace: args.trace,
+        workload: args.workload,
     };
     let started = Instant::now();
     let mut runs = Vec::new();

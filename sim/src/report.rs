@@ -39,6 +39,9 @@ pub struct Report {
     pub idle_bytes_per_node_min: Option<f64>,
     /// 99th percentile of seconds from a heal until all live devices see each other active.
     pub heal_converge_p99_s: Option<f64>,
+    /// With `--workload`: direct messages sent, events published, handler runs (one per
+    /// message and receiving device) in all runs.
+    pub messages: (usize, usize, usize),
     /// Invariant violations in all runs.
     pub invariant_violations: usize,
     /// The first violations, each with the seed that replays it.
@@ -101,6 +104,9 @@ impl Report {
             idle_packets_per_node_min: idle(runs.iter().map(|r| r.idle_packets).sum()),
             idle_bytes_per_node_min: idle(runs.iter().map(|r| r.idle_bytes).sum()),
             heal_converge_p99_s: percentile(&convergence, 99.0),
+            messages: runs.iter().fold((0, 0, 0), |(d, e, h), r| {
+                (d + r.messages.0, e + r.messages.1, h + r.messages.2)
+            }),
             invariant_violations: runs.iter().map(|r| r.violations.len()).sum(),
             violation_examples,
             digest: runs.first().map_or_else(String::new, |r| r.digest.clone()),
@@ -140,6 +146,10 @@ impl Report {
             format!(
                 "heal convergence         p99 {}",
                 opt(self.heal_converge_p99_s, "s")
+            ),
+            format!(
+                "workload                 {} messages, {} events, {} handler runs",
+                self.messages.0, self.messages.1, self.messages.2
             ),
             format!("invariant violations     {}", self.invariant_violations),
         ];

@@ -9,6 +9,7 @@ use blake2::{Blake2s256, Digest};
 use cnspr_proto::crypto::hash::hash;
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MembershipEvent;
+use cnspr_proto::messaging::{Record, Tag, Write};
 use cnspr_proto::node::{Event, Node, NodeConfig, Output};
 use cnspr_proto::rng::Rng;
 use cnspr_proto::time::Timestamp;
@@ -17,6 +18,7 @@ use crate::clock::Clock;
 use crate::faults::{Fault, FaultPlan, Phases, Schedule};
 use crate::network::{LinkModel, Network};
 use crate::observer::{Bounds, Observer};
+use crate::workload::{payload, Ledger, WORKLOAD_INTERVAL};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -37,6 +39,9 @@ pub struct SimConfig {
     pub clock_skew: bool,
     /// Print every fault and state change to stderr (for replaying a seed).
     pub trace: bool,
+    /// Send direct messages and events all along and check their guarantees
+    /// (`workload.rs`).
+    pub workload: bool,
 }
 
 impl SimConfig {
@@ -52,6 +57,7 @@ impl SimConfig {
             plan: FaultPlan::Standard,
             clock_skew: false,
             trace: false,
+            workload: false,
         }
     }
 
@@ -103,6 +109,8 @@ pub struct RunResult {
     pub digest: String,
     /// Datagrams sent in the whole run.
     pub datagrams: u64,
+    /// With the workload: direct messages sent, events published, handler runs.
+    pub messages: (usize, usize, usize),
 }
 
 struct Device {
@@ -117,6 +125,8 @@ struct Device {
     address: SocketAddr,
     roams: u16,
     timer_generation: u64,
+    /// What the daemon would have on disk for the messaging layer.
+    disk: BTreeMap<Vec<u8>, Record>,
 }
 
 enum Item {
@@ -130,6 +140,7 @@ enum Item {
         generation: u64,
     },
     Fault(Fault),
+    Workload,
 }
 
 /// A simulation in progress.
@@ -150,7 +161,14 @@ pub struct World {
     idle_packets: u64,
     idle_bytes: u64,
     datagrams: u64,
+    ledger: Ledger,
+    /// Where the workload's randomness comes from (apart from the network's, so the
+    /// same faults happen with and without it).
+    workload_rng: Rng,
 }
+
+/// Unix time of the virtual clock's zero, for the messaging layer's expiry.
+const WALL_EPOCH_SECS: u64 = 1_800_000_000;
 
 fn seed_bytes(seed: u64, purpose: &[u8]) -> [u8; 32] {
     hash(&[b"cnspr-sim", purpose, &seed.to_le_bytes()])
@@ -196,6 +214,7 @@ impl World {
                     address: address_of(i, 0),
                     roams: 0,
                     timer_generation: 0,
+                    disk: BTreeMap::new(),
                 }
             })
             .collect();
@@ -221,10 +240,15 @@ impl World {
             idle_packets: 0,
             idle_bytes: 0,
             datagrams: 0,
+            ledger: Ledger::default(),
+            workload_rng: Rng::from_seed(seed_bytes(config.seed, b"workload")),
             config,
         };
         for (at, fault) in schedule.faults {
             world.push(Timestamp::ZERO + at, Item::Fault(fault));
+        }
+        if world.config.workload {
+            world.push(Timestamp::ZERO + WORKLOAD_INTERVAL, Item::Workload);
         }
         Ok(world)
     }
@@ -263,6 +287,7 @@ impl World {
                 Item::Deliver { to, from, datagram } => self.deliver(to, from, &datagram),
                 Item::Timer { node, generation } => self.timer(node, generation),
                 Item::Fault(fault) => self.fault(fault),
+                Item::Workload => self.workload(),
             }
         }
         self.now = self.now.max(end);
@@ -303,6 +328,18 @@ impl World {
     /// Ends the run: checks liveness and reports.
     pub fn finish(mut self) -> RunResult {
         self.observer.check_end(self.now);
+        if self.config.workload {
+            let running: Vec<bool> = self
+                .devices
+                .iter()
+                .map(|d| d.node.is_some() && !d.paused)
+                .collect();
+            let deadline = self
+                .elapsed()
+                .saturating_sub(self.config.bounds().map_or(Duration::ZERO, |b| b.convergence) * 2);
+            self.ledger.check_end(&running, deadline);
+            self.observer.violations.append(&mut self.ledger.violations);
+        }
         self.result()
     }
 
@@ -333,6 +370,7 @@ impl World {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
             datagrams: self.datagrams,
+            messages: self.ledger.totals(),
         }
     }
 
@@ -377,9 +415,44 @@ impl World {
             );
             self.observer.violations.push(message);
         }
+        let mut fresh = fresh;
+        fresh.set_wall_clock(local, WALL_EPOCH_SECS + local.as_micros() / 1_000_000);
+        fresh.restore_messaging(device.disk.values().cloned());
         device.node = Some(fresh);
         device.paused = false;
         self.drain(node);
+    }
+
+    /// Some running device sends a direct message to a random other one, or publishes an
+    /// event; then the next one is scheduled.
+    fn workload(&mut self) {
+        let count = self.devices.len();
+        let sender = (self.workload_rng.next_u64() % count as u64) as usize;
+        let receiver =
+            (sender + 1 + (self.workload_rng.next_u64() % (count as u64 - 1).max(1)) as usize) % count;
+        let direct = self.workload_rng.next_u64() % 2 == 0 && receiver != sender;
+        let at = self.elapsed();
+        let id = self.ledger.next();
+        let to = self.devices[receiver].key.device_id();
+        let device = &mut self.devices[sender];
+        let local = device.clock.local(self.now);
+        if let (Some(node), false) = (device.node.as_mut(), device.paused) {
+            let tag = Tag::new("sim.workload").expect("a valid tag");
+            let sent = if direct {
+                node.send_message(local, to, tag, payload(id))
+                    .map(|_| self.ledger.sent(sender, receiver, id, at))
+            } else {
+                node.publish_event(local, tag, payload(id))
+                    .map(|_| self.ledger.published(sender, id, at))
+            };
+            if let Err(error) = sent {
+                self.observer
+                    .violations
+                    .push(format!("device {sender} could not send: {error}"));
+            }
+            self.drain(sender);
+        }
+        self.push(self.now + WORKLOAD_INTERVAL, Item::Workload);
     }
 
     fn deliver(&mut self, to: usize, from: SocketAddr, datagram: &[u8]) {
@@ -433,9 +506,19 @@ impl World {
                     }
                 }
                 Output::Event(Event::Membership(event)) => self.on_event(node, event),
-                // The simulated mesh is formed from a fixed roster: no pairing happens; and
-                // no messages are sent yet, so nothing is persisted.
-                Output::Event(_) | Output::Persist(_) => {}
+                Output::Persist(Write::Put(record)) => {
+                    self.devices[node].disk.insert(record.key(), record);
+                }
+                Output::Persist(Write::Delete(key)) => {
+                    self.devices[node].disk.remove(&key);
+                }
+                Output::Event(Event::Messaging(event)) => {
+                    self.digest.update(format!("{node} {event:?}").as_bytes());
+                    let index = &self.index;
+                    self.ledger.on_event(node, &event, |id| index.get(id).copied());
+                }
+                // The simulated mesh is formed from a fixed roster: no pairing happens.
+                Output::Event(_) => {}
                 Output::Timeout(local) => {
                     let device = &mut self.devices[node];
                     device.timer_generation += 1;

@@ -99,6 +99,9 @@ pub struct Transfers {
     completed: BTreeMap<(DeviceId, u64), Timestamp>,
     packets: VecDeque<(DeviceId, Packet)>,
     done: VecDeque<(DeviceId, u64)>,
+    /// When [`Transfers::fill`] last ran: a retransmission due by then that is still not
+    /// sent waits for the window (an acknowledgement or a later deadline), not a timer.
+    filled_at: Timestamp,
 }
 
 impl Transfers {
@@ -114,6 +117,7 @@ impl Transfers {
             completed: BTreeMap::new(),
             packets: VecDeque::new(),
             done: VecDeque::new(),
+            filled_at: Timestamp::ZERO,
         }
     }
 
@@ -289,6 +293,7 @@ impl Transfers {
     /// Sends what the windows allow: new chunks, and chunks whose acknowledgement is
     /// overdue. Call after every input.
     pub fn fill(&mut self, now: Timestamp) {
+        self.filled_at = self.filled_at.max(now);
         let config = &self.config;
         for (peer, state) in &mut self.peers {
             let rto = state.rto(config);
@@ -378,8 +383,9 @@ impl Transfers {
                 (outbound.first_unacked..outbound.count)
                     .filter(|i| !outbound.acked[*i as usize])
                     .filter_map(|i| outbound.sent[i as usize])
-                    .min()
                     .map(|sent| sent + timeout)
+                    .filter(|deadline| *deadline > self.filled_at)
+                    .min()
             })
         });
         let stalls = self.inbound.values().map(|i| i.last + config.inbound_idle);
