@@ -38,7 +38,7 @@ fn id_of(payload: &[u8]) -> Option<u64> {
 
 impl Ledger {
     /// A fresh message ID.
-    pub fn next(&mut self) -> u64 {
+    pub fn new_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }

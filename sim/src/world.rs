@@ -432,7 +432,7 @@ impl World {
             (sender + 1 + (self.workload_rng.next_u64() % (count as u64 - 1).max(1)) as usize) % count;
         let direct = self.workload_rng.next_u64() % 2 == 0 && receiver != sender;
         let at = self.elapsed();
-        let id = self.ledger.next();
+        let id = self.ledger.new_id();
         let to = self.devices[receiver].key.device_id();
         let device = &mut self.devices[sender];
         let local = device.clock.local(self.now);
