@@ -270,3 +270,38 @@ fn the_example_tree_and_daemon_and_peer_handlers() {
         count(&devices[0], "user late.arrival laptop desk new") == 1
     });
 }
+
+#[test]
+fn bad_tags_and_oversized_payloads_are_refused_plainly() {
+    let root = Root::new();
+    let devices = mesh(&root, &["desk", "laptop"]);
+    for (args, says) in [
+        (&["event", "daemon.start", "x"][..], "reserved"),
+        (&["event", "a..b", "x"], "empty word"),
+        (&["send", "laptop", "no/slash", "x"], "not allowed"),
+        (&["send", "nobody", "util.notify", "x"], "no device"),
+    ] {
+        let output = devices[0].run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(says) && message.lines().count() == 1,
+            "{args:?}: {message}"
+        );
+    }
+    // Through stdin: a megabyte is more than one command-line argument may hold.
+    let mut event = std::process::Command::new(support::cnspr_binary())
+        .arg("--home")
+        .arg(&devices[0].home)
+        .args(["event", "big", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("event runs");
+    let oversized = vec![b'x'; (1 << 20) + 1];
+    std::io::Write::write_all(&mut event.stdin.take().expect("piped"), &oversized).expect("stdin");
+    let output = event.wait_with_output().expect("event ends");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("over the limit"), "{}", stderr(&output));
+}

@@ -12,6 +12,7 @@ pub mod noise;
 pub mod payload;
 pub mod rng;
 pub mod roster;
+pub mod store;
 pub mod time;
 pub mod transport;
 pub mod wire;

@@ -1,0 +1,280 @@
+//! One key's value: a multi-value register with dotted version vectors.
+//!
+//! Every write gets a dot `(device, seq)` and carries a causal context: for each device,
+//! the highest of its writes to this key that the writer had seen. A write supersedes
+//! exactly what its context covers; writes neither saw are concurrent and kept side by side
+//! as siblings. Merging keeps a sibling unless the other side's context covers it without
+//! holding it, so merge is commutative, associative and idempotent, and concurrent writes
+//! are never lost. A delete is a write of no value (a tombstone sibling).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::hlc::Hlc;
+use crate::identity::DeviceId;
+
+/// One value written to a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sibling {
+    /// Who wrote it.
+    pub device: DeviceId,
+    /// The writer's write number (its dot with `device`).
+    pub seq: u64,
+    /// When, on the writer's hybrid logical clock.
+    pub hlc: Hlc,
+    /// The value; `None` for a delete.
+    #[serde(with = "serde_bytes")]
+    pub value: Option<Vec<u8>>,
+}
+
+impl Sibling {
+    /// The deterministic order of concurrent writes: the later clock wins, then the
+    /// greater device ID, so every device picks the same winner.
+    fn rank(&self) -> (Hlc, DeviceId, u64) {
+        (self.hlc, self.device, self.seq)
+    }
+}
+
+/// A key's state: its current siblings and what has been seen of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    siblings: Vec<Sibling>,
+    context: BTreeMap<DeviceId, u64>,
+}
+
+impl Register {
+    /// The current siblings (more than one: a conflict), in winner-first order.
+    pub fn siblings(&self) -> &[Sibling] {
+        &self.siblings
+    }
+
+    /// The sibling every device shows: the latest by hybrid clock, ties by device ID.
+    pub fn winner(&self) -> Option<&Sibling> {
+        self.siblings.first()
+    }
+
+    /// Whether concurrent writes are kept.
+    pub fn in_conflict(&self) -> bool {
+        self.siblings.len() > 1
+    }
+
+    /// Whether what a reader sees is "no value" (deleted, or all siblings deletes).
+    pub fn is_deleted(&self) -> bool {
+        self.winner().is_none_or(|w| w.value.is_none())
+    }
+
+    /// The causal context: for each device, its latest write to this key seen here.
+    pub fn context(&self) -> &BTreeMap<DeviceId, u64> {
+        &self.context
+    }
+
+    fn covers(context: &BTreeMap<DeviceId, u64>, sibling: &Sibling) -> bool {
+        context
+            .get(&sibling.device)
+            .is_some_and(|seen| *seen >= sibling.seq)
+    }
+
+    fn holds(&self, sibling: &Sibling) -> bool {
+        self.siblings
+            .iter()
+            .any(|s| s.device == sibling.device && s.seq == sibling.seq)
+    }
+
+    /// A local write: it supersedes every sibling this device holds.
+    pub fn write(&mut self, device: DeviceId, seq: u64, hlc: Hlc, value: Option<Vec<u8>>) {
+        for sibling in &self.siblings {
+            let seen = self.context.entry(sibling.device).or_default();
+            *seen = (*seen).max(sibling.seq);
+        }
+        let own = self.context.entry(device).or_default();
+        *own = (*own).max(seq);
+        self.siblings = vec![Sibling {
+            device,
+            seq,
+            hlc,
+            value,
+        }];
+    }
+
+    /// Merges another replica's state of the same key; returns whether anything changed.
+    pub fn merge(&mut self, other: &Register) -> bool {
+        let mut siblings: Vec<Sibling> = self
+            .siblings
+            .iter()
+            .filter(|s| other.holds(s) || !Self::covers(&other.context, s))
+            .cloned()
+            .collect();
+        for sibling in &other.siblings {
+            let known = siblings
+                .iter()
+                .any(|s| s.device == sibling.device && s.seq == sibling.seq);
+            if !known && (self.holds(sibling) || !Self::covers(&self.context, sibling)) {
+                siblings.push(sibling.clone());
+            }
+        }
+        siblings.sort_by_key(|s| std::cmp::Reverse(s.rank()));
+        let mut context = self.context.clone();
+        for (device, seq) in &other.context {
+            let seen = context.entry(*device).or_default();
+            *seen = (*seen).max(*seq);
+        }
+        let changed = siblings != self.siblings || context != self.context;
+        self.siblings = siblings;
+        self.context = context;
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    /// A write's dot in the model: (replica, write number).
+    type Dot = (u8, u64);
+
+    fn device(n: u8) -> DeviceId {
+        DeviceId::from_bytes([n; 32])
+    }
+
+    fn at(micros: u64) -> Hlc {
+        Hlc { micros, counter: 0 }
+    }
+
+    #[test]
+    fn concurrent_writes_are_siblings_and_a_later_write_resolves_them() {
+        let (mut a, mut b) = (Register::default(), Register::default());
+        a.write(device(1), 1, at(10), Some(b"from a".to_vec()));
+        b.write(device(2), 1, at(20), Some(b"from b".to_vec()));
+        let mut merged = a.clone();
+        assert!(merged.merge(&b));
+        assert!(merged.in_conflict());
+        assert_eq!(
+            merged.winner().map(|w| w.device),
+            Some(device(2)),
+            "later clock wins"
+        );
+        let mut other_way = b.clone();
+        other_way.merge(&a);
+        assert_eq!(merged, other_way);
+        // A write made after seeing both resolves the conflict everywhere.
+        merged.write(device(1), 2, at(30), Some(b"resolved".to_vec()));
+        b.merge(&merged);
+        assert!(!b.in_conflict());
+        assert_eq!(
+            b.winner().and_then(|w| w.value.clone()),
+            Some(b"resolved".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_delete_does_not_come_back() {
+        let (mut a, mut b) = (Register::default(), Register::default());
+        a.write(device(1), 1, at(10), Some(b"v".to_vec()));
+        b.merge(&a);
+        b.write(device(2), 1, at(20), None);
+        a.merge(&b);
+        assert!(a.is_deleted());
+        // The old value arriving again (a stale replica) changes nothing.
+        let mut stale = Register::default();
+        stale.write(device(1), 1, at(10), Some(b"v".to_vec()));
+        assert!(!a.merge(&stale) || a.is_deleted());
+        assert!(a.is_deleted());
+    }
+
+    /// A history: writes on replicas and merges between them.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Write { replica: usize, value: Option<u8> },
+        Merge { from: usize, into: usize },
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let step = prop_oneof![
+            (0usize..3, proptest::option::of(any::<u8>()))
+                .prop_map(|(replica, value)| Step::Write { replica, value }),
+            (0usize..3, 0usize..3).prop_map(|(from, into)| Step::Merge { from, into }),
+        ];
+        proptest::collection::vec(step, 0..24)
+    }
+
+    fn play(steps: &[Step]) -> Vec<Register> {
+        let mut replicas = vec![Register::default(); 3];
+        let mut seqs = [0u64; 3];
+        for (time, step) in steps.iter().enumerate() {
+            match step {
+                Step::Write { replica, value } => {
+                    seqs[*replica] += 1;
+                    let hlc = at(time as u64 * 7 % 11);
+                    replicas[*replica].write(
+                        device(*replica as u8),
+                        seqs[*replica],
+                        hlc,
+                        value.map(|v| vec![v]),
+                    );
+                }
+                Step::Merge { from, into } => {
+                    let source = replicas[*from].clone();
+                    replicas[*into].merge(&source);
+                }
+            }
+        }
+        replicas
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_commutative_associative_and_idempotent(history in steps()) {
+            let [a, b, c]: [Register; 3] = play(&history).try_into().expect("three replicas");
+            let merged = |x: &Register, y: &Register| {
+                let mut m = x.clone();
+                m.merge(y);
+                m
+            };
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+            let mut twice = merged(&a, &b);
+            prop_assert!(!twice.merge(&b), "merging the same state again changes nothing");
+        }
+
+        #[test]
+        fn the_siblings_are_exactly_the_writes_no_other_write_saw(history in steps()) {
+            // Track, per replica, every write it knows of, and what each write saw.
+            let mut known: Vec<BTreeSet<Dot>> = vec![BTreeSet::new(); 3];
+            let mut saw: Vec<(Dot, BTreeSet<Dot>)> = Vec::new();
+            let mut seqs = [0u64; 3];
+            for step in &history {
+                match step {
+                    Step::Write { replica, .. } => {
+                        seqs[*replica] += 1;
+                        let dot = (*replica as u8, seqs[*replica]);
+                        saw.push((dot, known[*replica].clone()));
+                        known[*replica].insert(dot);
+                    }
+                    Step::Merge { from, into } => {
+                        let source = known[*from].clone();
+                        known[*into].extend(source);
+                    }
+                }
+            }
+            let replicas = play(&history);
+            let mut all = replicas[0].clone();
+            all.merge(&replicas[1]);
+            all.merge(&replicas[2]);
+            let maximal: BTreeSet<Dot> = saw
+                .iter()
+                .map(|(dot, _)| *dot)
+                .filter(|dot| !saw.iter().any(|(_, seen)| seen.contains(dot)))
+                .collect();
+            let siblings: BTreeSet<Dot> = all
+                .siblings()
+                .iter()
+                .map(|s| (s.device.as_bytes()[0], s.seq))
+                .collect();
+            prop_assert_eq!(siblings, maximal);
+        }
+    }
+}
