@@ -116,6 +116,11 @@ enum Command {
         #[command(subcommand)]
         action: Option<HandlersAction>,
     },
+    /// The replicated store: every device holds it in full, writable offline.
+    Kv {
+        #[command(subcommand)]
+        action: KvAction,
+    },
     /// Revoke a device: every device drops it and refuses it from then on.
     Remove {
         /// A device name, device ID or unique prefix of one.
@@ -137,6 +142,35 @@ enum Command {
         /// How many devices.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=16))]
         devices: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum KvAction {
+    /// Write a value (VALUE, or stdin when it is `-` or missing); returns once durable.
+    Put {
+        /// The key (up to 1 KiB of UTF-8).
+        key: String,
+        /// The value (up to 1 MiB).
+        value: Option<String>,
+    },
+    /// Read a key: the winning value; `--all` shows every concurrent value.
+    Get {
+        /// The key.
+        key: String,
+        /// Every concurrent value, with who wrote it and when.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete a key everywhere.
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// Keys under a prefix, with their values.
+    Ls {
+        /// The prefix (default: every key).
+        prefix: Option<String>,
     },
 }
 
@@ -186,6 +220,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+fn kv(json: bool, client: &mut Client, action: KvAction) -> Result<(), CliError> {
+    match action {
+        KvAction::Put { key, value } => {
+            let mut params = payload::field("value", payload::bytes(value.as_deref(), true)?);
+            params["key"] = json!(key);
+            let result = client.call("kv.put", params)?;
+            show::sentence(json, result, "Stored.");
+        }
+        KvAction::Get { key, all } => {
+            show::kv_get(json, &client.call("kv.get", json!({"key": key, "all": all}))?)?
+        }
+        KvAction::Del { key } => {
+            let result = client.call("kv.delete", json!({ "key": key }))?;
+            show::sentence(json, result, "Deleted.");
+        }
+        KvAction::Ls { prefix } => {
+            let result = client.call("kv.list", json!({ "prefix": prefix.unwrap_or_default() }))?;
+            show::kv_list(json, &result);
+        }
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -258,6 +315,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             show::handler_runs(json, &connect()?.call("handlers.test", params)?)?;
         }
+        Command::Kv { action } => kv(json, &mut connect()?, action)?,
         Command::Remove { peer } => show::removed(json, &connect()?.call("remove", json!({ "peer": peer }))?),
         Command::Stop => {
             connect()?.call("stop", json!({}))?;

@@ -486,3 +486,68 @@ pub fn handler_runs(json: bool, result: &Value) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `kv get`: the value as is (so it can be piped), or every concurrent value with `--all`.
+pub fn kv_get(json: bool, result: &Value) -> Result<(), CliError> {
+    if json {
+        print_json(result);
+        return Ok(());
+    }
+    let values = result.get("values").and_then(Value::as_array);
+    match values {
+        Some(values) => {
+            let mut table = Table::new(&["WRITTEN BY", "WHEN (UNIX µs)", "VALUE"]);
+            for value in values {
+                let shown = if value["deleted"] == true {
+                    "(deleted)".to_owned()
+                } else {
+                    shown_payload(value, "value", "value_b64")
+                };
+                table.row(vec![
+                    who_from(value, "device"),
+                    value["written_unix_micros"].to_string(),
+                    shown,
+                ]);
+            }
+            print!("{}", table.render());
+        }
+        None => {
+            use std::io::Write;
+            let bytes = match (
+                result.get("value").and_then(Value::as_str),
+                result.get("value_b64").and_then(Value::as_str),
+            ) {
+                (Some(text), _) => text.as_bytes().to_vec(),
+                (None, Some(b64)) => data_encoding::BASE64
+                    .decode(b64.as_bytes())
+                    .map_err(|e| CliError::new(format!("the daemon sent bad base64: {e}")))?,
+                (None, None) => Vec::new(),
+            };
+            std::io::stdout().write_all(&bytes)?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !bytes.ends_with(b"\n") {
+                println!();
+            }
+        }
+    }
+    if result["conflict"] == true {
+        eprintln!("cnspr: concurrent writes exist for this key; `cnspr kv get --all` shows them, a new put resolves them");
+    }
+    Ok(())
+}
+
+/// `kv ls`.
+pub fn kv_list(json: bool, result: &Value) {
+    if json {
+        print_json(result);
+        return;
+    }
+    let mut table = Table::new(&["KEY", "VALUE"]);
+    for entry in result.get("keys").and_then(Value::as_array).into_iter().flatten() {
+        let mut value = shown_payload(entry, "value", "value_b64");
+        if entry["conflict"] == true {
+            value.push_str("  (conflict)");
+        }
+        table.row(vec![text(entry, "key").to_owned(), value]);
+    }
+    print!("{}", table.render());
+}

@@ -1,5 +1,5 @@
-//! The daemon's on-disk database (fjall, under `data/db/`): the messaging layer's durable
-//! records now; the replicated store joins it. Writes are made durable (`fsync`) with
+//! The daemon's on-disk database (fjall, under `data/db/`): the core's durable records
+//! (the messaging layer's and the replicated store's keys). Writes are made durable (`fsync`) with
 //! [`Disk::sync`] before anything that depends on them leaves the machine.
 
 use std::path::Path;
@@ -20,7 +20,7 @@ pub struct DiskError(#[from] fjall::Error);
 /// The open database.
 pub struct Disk {
     keyspace: Keyspace,
-    messaging: PartitionHandle,
+    records: PartitionHandle,
 }
 
 impl Disk {
@@ -31,19 +31,19 @@ impl Disk {
             .max_write_buffer_size(WRITE_BUFFER_BYTES)
             .manual_journal_persist(true)
             .open()?;
-        let messaging = keyspace.open_partition("messaging", PartitionCreateOptions::default())?;
-        Ok(Self { keyspace, messaging })
+        let records = keyspace.open_partition("records", PartitionCreateOptions::default())?;
+        Ok(Self { keyspace, records })
     }
 
-    /// Every messaging record left by earlier runs. A record that does not parse (a
+    /// Every record left by earlier runs. A record that does not parse (a
     /// damaged disk) is skipped and reported.
-    pub fn messaging_records(&self) -> Result<Vec<Record>, DiskError> {
+    pub fn records(&self) -> Result<Vec<Record>, DiskError> {
         let mut records = Vec::new();
-        for pair in self.messaging.iter() {
+        for pair in self.records.iter() {
             let (key, value) = pair?;
             match Record::decode(&value) {
                 Ok(record) => records.push(record),
-                Err(error) => tracing::error!(key = ?key, %error, "damaged messaging record skipped"),
+                Err(error) => tracing::error!(key = ?key, %error, "damaged record skipped"),
             }
         }
         Ok(records)
@@ -55,10 +55,10 @@ impl Disk {
             Write::Put(record) => {
                 // Records are built by the core from checked parts and always encode.
                 if let Ok(value) = record.encode() {
-                    self.messaging.insert(record.key(), value)?;
+                    self.records.insert(record.key(), value)?;
                 }
             }
-            Write::Delete(key) => self.messaging.remove(key.clone())?,
+            Write::Delete(key) => self.records.remove(key.clone())?,
         }
         Ok(())
     }
@@ -95,7 +95,7 @@ mod tests {
             disk.sync().expect("sync");
         }
         let disk = Disk::open(&dir).expect("reopens");
-        assert_eq!(disk.messaging_records().expect("reads"), vec![kept]);
+        assert_eq!(disk.records().expect("reads"), vec![kept]);
         drop(disk);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }

@@ -52,6 +52,9 @@ pub struct Device {
     pub name: String,
     pub home: PathBuf,
     child: Option<Child>,
+    /// The UDP address of the first start, kept on restarts as a device with a configured
+    /// port would (peers find it where they last saw it).
+    address: Option<String>,
 }
 
 impl Device {
@@ -61,6 +64,7 @@ impl Device {
             name: name.to_owned(),
             home: root.0.join(name),
             child: None,
+            address: None,
         };
         let output = device.run(&["init", "--name", name]);
         assert!(output.status.success(), "init {name}: {}", stderr(&output));
@@ -74,9 +78,15 @@ impl Device {
         device
     }
 
-    /// Starts the daemon on loopback IPv4 and waits until its control socket answers.
+    /// Starts the daemon on loopback IPv4 (on the port of its first start) and waits until
+    /// its control socket answers.
     pub fn start(&mut self) {
-        self.start_on(&["127.0.0.1:0"]);
+        let address = self.address.clone().unwrap_or_else(|| "127.0.0.1:0".to_owned());
+        self.start_on(&[&address]);
+        if self.address.is_none() {
+            let interfaces = self.json(&["interfaces"]);
+            self.address = interfaces["listening"][0].as_str().map(str::to_owned);
+        }
     }
 
     /// Starts the daemon listening on `addresses` and waits until it answers.

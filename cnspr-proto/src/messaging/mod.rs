@@ -103,6 +103,13 @@ pub enum MessagingEvent {
         /// The answer.
         payload: Vec<u8>,
     },
+    /// A message for the replicated store (see [`crate::store::sync`]).
+    Store {
+        /// The sender.
+        from: DeviceId,
+        /// The encoded message.
+        bytes: Vec<u8>,
+    },
     /// A direct message of ours reached the receiver and was handed to its handlers.
     Delivered {
         /// The receiver.
@@ -256,6 +263,8 @@ impl Messaging {
             Record::EventsHandled { origin, handled } => {
                 self.events_handled.insert(origin, handled);
             }
+            // The node restores the store's records itself.
+            Record::StoreKey { .. } | Record::StoreMeta { .. } => {}
         }
     }
 
@@ -285,9 +294,14 @@ impl Messaging {
     }
 
     fn unix_at(&self, at: Timestamp) -> u64 {
+        self.unix_micros_at(at) / 1_000_000
+    }
+
+    /// The Unix time in microseconds at core time `at`, by the last wall clock reading.
+    pub fn unix_micros_at(&self, at: Timestamp) -> u64 {
         let (base, unix) = self.wall;
         let delta = at.as_micros() as i128 - base.as_micros() as i128;
-        (unix as i128 + delta / 1_000_000).max(0) as u64
+        (unix as i128 * 1_000_000 + delta).max(0) as u64
     }
 
     fn time_at_unix(&self, unix_secs: u64) -> Timestamp {
@@ -321,11 +335,13 @@ impl Messaging {
         }
     }
 
-    /// Whether `device` can be sent to now (its state is active or suspect).
-    pub fn set_live(&mut self, now: Timestamp, device: DeviceId, live: bool) {
+    /// Whether `device` can be sent to now (its state is active or suspect); returns
+    /// whether it just became reachable.
+    pub fn set_live(&mut self, now: Timestamp, device: DeviceId, live: bool) -> bool {
         if !self.members.contains(&device) {
-            return;
+            return false;
         }
+        let became_live = live && !self.live.contains(&device);
         if live && self.live.insert(device) {
             self.send_summary(device, true);
             self.pump_direct(device);
@@ -336,6 +352,7 @@ impl Messaging {
             self.direct_in_flight.remove(&device);
         }
         self.transfers.fill(now);
+        became_live
     }
 
     /// Sends a direct message to `to`; it is delivered when `to` is reachable, in order,
@@ -450,6 +467,24 @@ impl Messaging {
         self.start(to, &Unit::Answer { id, payload }, Purpose::Other);
         self.transfers.fill(now);
         Ok(())
+    }
+
+    /// Sends a store message to `to` reliably (no ordering among store messages).
+    pub fn send_store(&mut self, now: Timestamp, to: DeviceId, bytes: Vec<u8>) -> Result<(), MessagingError> {
+        if !self.members.contains(&to) {
+            return Err(MessagingError::NotAPeer);
+        }
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(MessagingError::TooLarge(bytes.len()));
+        }
+        self.start(to, &Unit::Store(bytes), Purpose::Other);
+        self.transfers.fill(now);
+        Ok(())
+    }
+
+    /// The peers that can be sent to now.
+    pub fn live_peers(&self) -> impl Iterator<Item = &DeviceId> {
+        self.live.iter()
     }
 
     // ----- inputs -----
@@ -623,6 +658,9 @@ impl Messaging {
                     tag,
                     payload,
                 });
+            }
+            Unit::Store(bytes) => {
+                self.events.push_back(MessagingEvent::Store { from, bytes });
             }
             Unit::Answer { id, payload } => {
                 self.events

@@ -68,6 +68,20 @@ pub enum Record {
         /// The numbers.
         handled: Handled,
     },
+    /// One key of the replicated store.
+    StoreKey {
+        /// The key.
+        key: String,
+        /// Its state.
+        register: crate::store::Register,
+    },
+    /// The store's write counter and version vector.
+    StoreMeta {
+        /// This device's last write number.
+        seq: u64,
+        /// For each device, every write up to this number is reflected here.
+        have: Vec<(DeviceId, u64)>,
+    },
 }
 
 /// A change to the durable state.
@@ -85,6 +99,8 @@ const DIRECT_HANDLED: u8 = 3;
 const EVENT: u8 = 4;
 const EVENT_PUBLISHED: u8 = 5;
 const EVENTS_HANDLED: u8 = 6;
+const STORE_KEY: u8 = 7;
+const STORE_META: u8 = 8;
 
 /// The key of a record about `device` and `seq` of some kind.
 fn key(kind: u8, device: Option<&DeviceId>, seq: Option<u64>) -> Vec<u8> {
@@ -118,6 +134,12 @@ impl Record {
             Record::Event { origin, seq, .. } => event_key(origin, *seq),
             Record::EventPublished { .. } => key(EVENT_PUBLISHED, None, None),
             Record::EventsHandled { origin, .. } => key(EVENTS_HANDLED, Some(origin), None),
+            Record::StoreKey { key: name, .. } => {
+                let mut stored = vec![STORE_KEY];
+                stored.extend_from_slice(name.as_bytes());
+                stored
+            }
+            Record::StoreMeta { .. } => key(STORE_META, None, None),
         }
     }
 

@@ -186,6 +186,8 @@ pub enum Unit {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
+    /// A message of the replicated store (`crate::store::sync`), carried reliably.
+    Store(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 impl Unit {
@@ -201,7 +203,8 @@ impl Unit {
             Unit::Direct { payload, .. }
             | Unit::Event { payload, .. }
             | Unit::Query { payload, .. }
-            | Unit::Answer { payload, .. } => payload.len(),
+            | Unit::Answer { payload, .. }
+            | Unit::Store(payload) => payload.len(),
             Unit::Summary { handled, .. } if handled.len() > MAX_ROSTER_DEVICES => usize::MAX,
             Unit::Summary { .. } => 0,
         };

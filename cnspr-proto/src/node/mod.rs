@@ -12,6 +12,7 @@
 
 mod messages;
 mod roster_sync;
+mod store;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use crate::membership::{Member, MemberState, Membership, MembershipConfig, Membe
 use crate::messaging::{Messaging, MessagingConfig, MessagingEvent, Write};
 use crate::payload::Payload;
 use crate::roster::Roster;
+use crate::store::Store;
 use crate::time::Timestamp;
 use crate::transport::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
@@ -92,6 +94,11 @@ pub enum Event {
     },
     /// Messages, events, queries and answers (see [`crate::messaging`]).
     Messaging(MessagingEvent),
+    /// A key of the replicated store changed here (a local write, or one from a peer).
+    StoreChanged {
+        /// The key.
+        key: String,
+    },
     /// The answer to [`Node::echo`].
     EchoReply {
         /// Who answered.
@@ -154,6 +161,11 @@ pub struct Node {
     /// The inviter of a join in progress.
     joining: Option<DeviceId>,
     echoes: BTreeMap<u64, (DeviceId, Timestamp)>,
+    store: Store,
+    store_writes: VecDeque<Write>,
+    /// Catch-up answers being received: parts arrived so far.
+    store_streams: BTreeMap<(DeviceId, u64), u32>,
+    next_store_stream: u64,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -204,6 +216,10 @@ impl Node {
             roster_dirty: false,
             joining: None,
             echoes: BTreeMap::new(),
+            store: Store::new(own, 0),
+            store_writes: VecDeque::new(),
+            store_streams: BTreeMap::new(),
+            next_store_stream: 0,
             events: VecDeque::new(),
             stats: NodeStats::default(),
         };
@@ -340,7 +356,11 @@ impl Node {
     /// The next output; [`Output::Timeout`] once there is nothing else.
     pub fn poll_output(&mut self) -> Output {
         // Durable writes first: a datagram that follows may acknowledge what they record.
-        if let Some(write) = self.messaging.poll_write() {
+        if let Some(write) = self
+            .messaging
+            .poll_write()
+            .or_else(|| self.store_writes.pop_front())
+        {
             return Output::Persist(write);
         }
         if let Some(transmit) = self.endpoint.poll_transmit() {
@@ -396,7 +416,9 @@ impl Node {
                 progressed = true;
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
-                    self.messaging.set_live(now, member, live);
+                    if self.messaging.set_live(now, member, live) {
+                        self.store_need(now, member);
+                    }
                 }
                 self.events.push_back(Event::Membership(event));
             }
@@ -408,7 +430,10 @@ impl Node {
             }
             while let Some(event) = self.messaging.poll_event() {
                 progressed = true;
-                self.events.push_back(Event::Messaging(event));
+                match event {
+                    MessagingEvent::Store { from, bytes } => self.on_store_message(now, from, &bytes),
+                    event => self.events.push_back(Event::Messaging(event)),
+                }
             }
             if self.roster_dirty {
                 progressed = true;

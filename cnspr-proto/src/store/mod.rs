@@ -7,11 +7,12 @@
 //! them can be read. A later write resolves them. Deletes are writes of no value, so they
 //! replicate and win like any write and never come back.
 //!
-//! This module is the state and its merge; carrying it between devices (push and
-//! anti-entropy) and collecting tombstones build on it.
+//! Replication ([`sync`]): writes are pushed at once; version vectors say what each
+//! replica has, so a device that was away gets exactly the keys it lacks.
 
 mod hlc;
 mod register;
+pub mod sync;
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,8 @@ pub struct Store {
     seq: u64,
     clock: Hlc,
     keys: BTreeMap<String, Register>,
+    /// For each device, every write of it up to this number is reflected here.
+    have: BTreeMap<DeviceId, u64>,
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
@@ -75,7 +78,60 @@ impl Store {
             seq,
             clock: Hlc::default(),
             keys: BTreeMap::new(),
+            have: BTreeMap::new(),
         }
+    }
+
+    /// Takes back a key's state from disk.
+    pub fn restore_key(&mut self, key: String, register: Register) {
+        for sibling in register.siblings() {
+            self.clock.observe(sibling.hlc);
+        }
+        self.keys.insert(key, register);
+    }
+
+    /// Takes back the write counter and version vector from disk.
+    pub fn restore_meta(&mut self, seq: u64, have: impl IntoIterator<Item = (DeviceId, u64)>) {
+        self.seq = self.seq.max(seq);
+        for (device, through) in have {
+            self.raise_have(device, through);
+        }
+    }
+
+    fn raise_have(&mut self, device: DeviceId, through: u64) {
+        let entry = self.have.entry(device).or_default();
+        *entry = (*entry).max(through);
+    }
+
+    /// The version vector: for each device, writes up to this number are reflected here
+    /// (this device's own writes included).
+    pub fn have(&self) -> Vec<(DeviceId, u64)> {
+        let mut have = self.have.clone();
+        have.insert(self.own, self.seq);
+        have.into_iter().collect()
+    }
+
+    /// Records that everything in `have` is reflected here (a catch-up completed).
+    pub fn advance(&mut self, have: &[(DeviceId, u64)]) {
+        for (device, through) in have {
+            if *device != self.own {
+                self.raise_have(*device, *through);
+            }
+        }
+    }
+
+    /// The keys holding a write beyond `their` version vector: what a replica with that
+    /// vector lacks.
+    pub fn missing_from(&self, their: &[(DeviceId, u64)]) -> Vec<sync::Change> {
+        let through = |device: &DeviceId| their.iter().find(|(d, _)| d == device).map_or(0, |(_, s)| *s);
+        self.keys
+            .iter()
+            .filter(|(_, register)| register.siblings().iter().any(|s| s.seq > through(&s.device)))
+            .map(|(key, register)| sync::Change {
+                key: key.clone(),
+                register: register.clone(),
+            })
+            .collect()
     }
 
     /// Writes `value` (`None`: deletes) at physical time `wall_micros`; returns the

@@ -34,6 +34,10 @@ pub async fn call(context: &Context, method: &str, params: Option<Value>) -> Res
         "send" => super::messaging::send(context, rpc::params(params)?).await,
         "event" => super::messaging::event(context, rpc::params(params)?).await,
         "handlers.list" => Ok(super::messaging::list(context)),
+        "kv.put" => super::store::put(context, rpc::params(params)?).await,
+        "kv.get" => super::store::get(context, rpc::params(params)?).await,
+        "kv.delete" => super::store::delete(context, rpc::params(params)?).await,
+        "kv.list" => super::store::list(context, rpc::params(params)?).await,
         "handlers.test" => super::messaging::test(context, rpc::params(params)?).await,
         "stop" => {
             context.request_stop();

@@ -5,6 +5,7 @@
 pub mod messaging;
 pub mod methods;
 pub mod rpc;
+pub mod store;
 
 use std::io;
 use std::path::Path;

@@ -136,6 +136,7 @@ impl Task {
                 None
             }
             Event::Messaging(event) => self.on_messaging(event),
+            Event::StoreChanged { key } => Some(Notice::StoreChanged { key }),
         };
         if let Some(notice) = notice {
             let _ = self.notices.send(notice);
@@ -220,6 +221,8 @@ impl Task {
                 }
                 None
             }
+            // The node handles store messages itself.
+            MessagingEvent::Store { .. } => None,
             MessagingEvent::Delivered { to, seq } => {
                 if let Some(waiting) = self.sends.remove(&(to, seq)) {
                     let _ = waiting.send(true);

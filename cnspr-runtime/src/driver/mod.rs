@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 mod events;
 
 use cnspr_proto::messaging::{MessagingError, Tag};
+use cnspr_proto::store::{Read, StoreError};
 
 use crate::clock::Clock;
 use crate::disk::Disk;
@@ -139,7 +140,28 @@ pub enum Notice {
     },
     /// A handler finished.
     HandlerRun(crate::handlers::Outcome),
+    /// A key of the store changed here (written here or by a peer).
+    StoreChanged {
+        /// The key.
+        key: String,
+    },
 }
+
+/// One key as read from the store.
+#[derive(Debug, Clone)]
+pub struct KvEntry {
+    /// The key.
+    pub key: String,
+    /// The winner's value (`None`: deleted).
+    pub value: Option<Vec<u8>>,
+    /// Whether concurrent writes are kept.
+    pub conflict: bool,
+    /// Every sibling: writer, write time (Unix microseconds), value.
+    pub siblings: Vec<(DeviceId, u64, Option<Vec<u8>>)>,
+}
+
+/// Where the outcome of a store write goes.
+type WriteReply = oneshot::Sender<Result<u64, StoreError>>;
 
 /// A query's number and the targets that were not reachable.
 pub type QueryStarted = (u64, Vec<DeviceId>);
@@ -192,6 +214,9 @@ enum Command {
     },
     QueryDone(u64),
     Answer(DeviceId, u64, Vec<u8>),
+    KvWrite(String, Option<Vec<u8>>, oneshot::Sender<Result<u64, StoreError>>),
+    KvRead(String, oneshot::Sender<Option<KvEntry>>),
+    KvList(String, oneshot::Sender<Vec<KvEntry>>),
 }
 
 /// Talks to the running node task.
@@ -300,6 +325,25 @@ impl DriverHandle {
         Ok(started.map(|started| (started, receiver)))
     }
 
+    /// Writes `value` to `key` (`None` deletes); answers once the write is durable.
+    pub async fn kv_write(
+        &self,
+        key: String,
+        value: Option<Vec<u8>>,
+    ) -> Result<Result<u64, StoreError>, Stopped> {
+        self.ask(|reply| Command::KvWrite(key, value, reply)).await
+    }
+
+    /// Reads `key`.
+    pub async fn kv_read(&self, key: String) -> Result<Option<KvEntry>, Stopped> {
+        self.ask(|reply| Command::KvRead(key, reply)).await
+    }
+
+    /// The keys under `prefix` that are not deleted.
+    pub async fn kv_list(&self, prefix: String) -> Result<Vec<KvEntry>, Stopped> {
+        self.ask(|reply| Command::KvList(prefix, reply)).await
+    }
+
     /// Stops collecting answers to query `id`.
     pub async fn query_done(&self, id: u64) {
         let _ = self.commands.send(Command::QueryDone(id)).await;
@@ -385,7 +429,8 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     node.merge_roster(now, roster.devices.iter().map(|d| (d.id, d.entry.clone())));
     node.set_own_name(now, &name);
     node.set_wall_clock(now, unix_now());
-    let records = disk.messaging_records().map_err(io::Error::other)?;
+    let records = disk.records().map_err(io::Error::other)?;
+    node.restore_store(records.iter().cloned());
     node.restore_messaging(records);
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
@@ -410,6 +455,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         queries: BTreeMap::new(),
         active_peers: 0,
         unnamed: Vec::new(),
+        durable_acks: Vec::new(),
     };
     task.daemon_event("start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -418,6 +464,20 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         notices,
         sockets,
     })
+}
+
+fn kv_entry(key: &str, read: &Read<'_>) -> KvEntry {
+    KvEntry {
+        key: key.to_owned(),
+        value: read.value.map(<[u8]>::to_vec),
+        conflict: read.conflict,
+        siblings: read
+            .register
+            .siblings()
+            .iter()
+            .map(|s| (s.device, s.hlc.micros, s.value.clone()))
+            .collect(),
+    }
 }
 
 fn unix_now() -> u64 {
@@ -473,6 +533,8 @@ struct Task {
     active_peers: usize,
     /// Peer events waiting for the peer's name.
     unnamed: Vec<(&'static str, DeviceId, MemberState)>,
+    /// Store writes to acknowledge once the database is synced.
+    durable_acks: Vec<(WriteReply, Result<u64, StoreError>)>,
 }
 
 impl Task {
@@ -586,6 +648,24 @@ impl Task {
             Command::QueryDone(id) => {
                 self.queries.remove(&id);
             }
+            Command::KvWrite(key, value, reply) => {
+                let result = self.node.kv_write(now, &key, value);
+                // Acknowledged after the flush that syncs the write to disk.
+                self.durable_acks.push((reply, result));
+            }
+            Command::KvRead(key, reply) => {
+                let entry = self.node.store().read(&key).map(|read| kv_entry(&key, &read));
+                let _ = reply.send(entry);
+            }
+            Command::KvList(prefix, reply) => {
+                let entries = self
+                    .node
+                    .store()
+                    .list(&prefix)
+                    .map(|(key, read)| kv_entry(key, &read))
+                    .collect();
+                let _ = reply.send(entries);
+            }
             Command::Answer(to, id, payload) => {
                 if let Err(error) = self.node.answer(now, to, id, payload) {
                     tracing::debug!(%error, "query answer not sent");
@@ -622,7 +702,13 @@ impl Task {
                     }
                 }
                 Output::Event(event) => self.on_event(event),
-                Output::Timeout(deadline) => return deadline,
+                Output::Timeout(deadline) => {
+                    // Everything is synced now (see above): acknowledge durable writes.
+                    for (reply, result) in self.durable_acks.drain(..) {
+                        let _ = reply.send(result);
+                    }
+                    return deadline;
+                }
             }
         }
     }

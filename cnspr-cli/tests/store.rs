@@ -1,0 +1,117 @@
+//! The replicated store with real processes: writes reach every device, writes made apart
+//! converge with the conflict visible and one winner everywhere, deletes propagate, and an
+//! acknowledged write survives `kill -9`.
+
+mod support;
+
+use support::{mesh, stderr, wait_until, Device, Root};
+
+fn get(device: &Device, key: &str) -> Option<String> {
+    let output = device.run(&["kv", "get", key]);
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn put(device: &Device, key: &str, value: &str) {
+    let output = device.run(&["kv", "put", key, value]);
+    assert!(output.status.success(), "{}: {}", device.name, stderr(&output));
+}
+
+fn stop(device: &mut Device) {
+    let output = device.run(&["stop"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    device.wait_exit();
+}
+
+#[test]
+fn a_put_on_one_device_is_read_on_the_others() {
+    let root = Root::new();
+    let devices = mesh(&root, &["desk", "laptop", "phone"]);
+    put(&devices[0], "greeting", "hello");
+    for device in &devices[1..] {
+        wait_until(&format!("{} reads the value", device.name), || {
+            get(device, "greeting").as_deref() == Some("hello")
+        });
+    }
+    let listed = devices[2].json(&["kv", "ls"]);
+    assert_eq!(listed["keys"][0]["key"], "greeting");
+    // A delete propagates, and the key is gone everywhere.
+    let deleted = devices[1].run(&["kv", "del", "greeting"]);
+    assert!(deleted.status.success());
+    for device in &devices {
+        wait_until(&format!("{} no longer has the key", device.name), || {
+            get(device, "greeting").is_none()
+        });
+    }
+    let missing = devices[0].run(&["kv", "get", "greeting"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn writes_made_apart_converge_with_the_conflict_visible_and_the_same_winner() {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["desk", "laptop", "phone"]);
+    stop(&mut devices[2]);
+    stop(&mut devices[1]);
+    put(&devices[0], "k", "written on desk");
+    stop(&mut devices[0]);
+    devices[1].start();
+    put(&devices[1], "k", "written on laptop");
+    devices[0].start();
+    devices[2].start();
+    support::wait_all_active(&devices);
+    let all_values = |device: &Device| -> Vec<String> {
+        let read = device.json(&["kv", "get", "k", "--all"]);
+        let mut values: Vec<String> = read["values"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x["value"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        values.sort();
+        values
+    };
+    for device in &devices {
+        wait_until(&format!("{} holds both concurrent values", device.name), || {
+            all_values(device) == vec!["written on desk".to_owned(), "written on laptop".to_owned()]
+        });
+        assert_eq!(device.json(&["kv", "get", "k"])["conflict"], true);
+    }
+    let winners: Vec<Option<String>> = devices.iter().map(|d| get(d, "k")).collect();
+    assert!(
+        winners.iter().all(|w| w == &winners[0] && w.is_some()),
+        "{winners:?}"
+    );
+    let conflict_note = devices[0].run(&["kv", "get", "k"]);
+    assert!(
+        stderr(&conflict_note).contains("concurrent writes"),
+        "{}",
+        stderr(&conflict_note)
+    );
+}
+
+#[test]
+fn acknowledged_puts_survive_kill_9_twenty_times() {
+    let root = Root::new();
+    let mut device = Device::started(&root, "desk");
+    for round in 0..20 {
+        for i in 0..5 {
+            put(
+                &device,
+                &format!("round{round}/key{i}"),
+                &format!("value {round}.{i}"),
+            );
+        }
+        device.signal("KILL");
+        device.wait_exit();
+        device.start();
+    }
+    let keys = device.json(&["kv", "ls"])["keys"].as_array().map(Vec::len);
+    assert_eq!(keys, Some(100));
+    assert_eq!(get(&device, "round19/key4").as_deref(), Some("value 19.4"));
+    assert_eq!(get(&device, "round0/key0").as_deref(), Some("value 0.0"));
+}

@@ -1,0 +1,122 @@
+//! The replicated store between devices on virtual time: writes reach everyone, concurrent
+//! writes made apart are all kept with the same winner everywhere, deletes stay deleted,
+//! a device that was away catches up, and a restart keeps everything persisted.
+
+mod support;
+
+use std::time::Duration;
+
+use support::Mesh;
+
+fn value(mesh: &Mesh, n: u8, key: &str) -> Option<Vec<u8>> {
+    mesh.node(n)
+        .store()
+        .read(key)
+        .and_then(|r| r.value.map(<[u8]>::to_vec))
+}
+
+fn write(mesh: &mut Mesh, n: u8, key: &str, value: Option<&[u8]>) {
+    let now = mesh.now;
+    mesh.node_mut(n)
+        .kv_write(now, key, value.map(<[u8]>::to_vec))
+        .expect("a valid write");
+}
+
+#[test]
+fn a_write_reaches_every_device() {
+    let (mut mesh, _) = Mesh::paired(3);
+    write(&mut mesh, 1, "greeting", Some(b"hello"));
+    mesh.run(Duration::from_millis(50));
+    for n in 1..=3 {
+        assert_eq!(value(&mesh, n, "greeting"), Some(b"hello".to_vec()), "device {n}");
+    }
+}
+
+#[test]
+fn writes_made_apart_converge_with_the_conflict_visible_and_one_winner() {
+    let (mut mesh, _) = Mesh::paired(3);
+    let rosters: Vec<_> = (1..=3).map(|n| mesh.roster_of(n)).collect();
+    mesh.crash(3);
+    mesh.crash(2);
+    write(&mut mesh, 1, "k", Some(b"from 1"));
+    mesh.run(Duration::from_secs(5));
+    mesh.crash(1);
+    mesh.restart(2, rosters[1].clone());
+    write(&mut mesh, 2, "k", Some(b"from 2"));
+    mesh.run(Duration::from_secs(5));
+    mesh.restart(1, rosters[0].clone());
+    mesh.restart(3, rosters[2].clone());
+    mesh.run(Duration::from_secs(30));
+    let winners: Vec<Option<Vec<u8>>> = (1..=3).map(|n| value(&mesh, n, "k")).collect();
+    assert!(
+        winners.iter().all(|w| w == &winners[0] && w.is_some()),
+        "{winners:?}"
+    );
+    for n in 1..=3 {
+        let read = mesh.node(n).store().read("k").expect("known");
+        assert!(read.conflict, "device {n} shows the conflict");
+        assert_eq!(read.register.siblings().len(), 2);
+    }
+    // A later write resolves it everywhere.
+    write(&mut mesh, 3, "k", Some(b"settled"));
+    mesh.run(Duration::from_millis(100));
+    for n in 1..=3 {
+        let read = mesh.node(n).store().read("k").expect("known");
+        assert!(!read.conflict);
+        assert_eq!(read.value, Some(&b"settled"[..]));
+    }
+}
+
+#[test]
+fn a_delete_propagates_and_stays() {
+    let (mut mesh, _) = Mesh::paired(3);
+    write(&mut mesh, 1, "k", Some(b"v"));
+    mesh.run(Duration::from_millis(50));
+    let roster = mesh.roster_of(3);
+    mesh.crash(3);
+    write(&mut mesh, 2, "k", None);
+    mesh.run(Duration::from_secs(5));
+    mesh.restart(3, roster);
+    mesh.run(Duration::from_secs(30));
+    for n in 1..=3 {
+        assert_eq!(value(&mesh, n, "k"), None, "device {n}");
+        assert_eq!(mesh.node(n).store().list("").count(), 0);
+    }
+}
+
+#[test]
+fn a_device_away_catches_up_in_parts_and_a_restart_keeps_everything() {
+    let (mut mesh, _) = Mesh::paired(2);
+    mesh.loss_percent = 5;
+    let roster = mesh.roster_of(2);
+    mesh.crash(2);
+    for i in 0..120 {
+        write(
+            &mut mesh,
+            1,
+            &format!("file/{i:03}"),
+            Some(&vec![i as u8; 20_000]),
+        );
+    }
+    mesh.run(Duration::from_secs(5));
+    mesh.restart(2, roster.clone());
+    mesh.run(Duration::from_secs(60));
+    assert_eq!(mesh.node(2).store().list("file/").count(), 120);
+    assert_eq!(value(&mesh, 2, "file/119"), Some(vec![119; 20_000]));
+    // The catch-up completed: device 2 knows it has every write of device 1.
+    let device_1 = mesh.node(1).own_id();
+    let seen = mesh
+        .node(2)
+        .store()
+        .have()
+        .into_iter()
+        .find(|(d, _)| *d == device_1);
+    assert_eq!(seen, Some((device_1, mesh.node(1).store().last_seq())));
+    mesh.crash(2);
+    mesh.restart(2, roster);
+    assert_eq!(
+        mesh.node(2).store().list("file/").count(),
+        120,
+        "the store survives a restart"
+    );
+}
