@@ -10,6 +10,7 @@ pub mod duration;
 pub mod faults;
 pub mod network;
 pub mod observer;
+pub mod replicas;
 pub mod report;
 pub mod workload;
 pub mod world;

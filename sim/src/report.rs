@@ -42,6 +42,8 @@ pub struct Report {
     /// With `--workload`: direct messages sent, events published, handler runs (one per
     /// message and receiving device) in all runs.
     pub messages: (usize, usize, usize),
+    /// With `--workload`: store writes acknowledged in all runs.
+    pub store_writes: usize,
     /// Invariant violations in all runs.
     pub invariant_violations: usize,
     /// The first violations, each with the seed that replays it.
@@ -107,6 +109,7 @@ impl Report {
             messages: runs.iter().fold((0, 0, 0), |(d, e, h), r| {
                 (d + r.messages.0, e + r.messages.1, h + r.messages.2)
             }),
+            store_writes: runs.iter().map(|r| r.store_writes).sum(),
             invariant_violations: runs.iter().map(|r| r.violations.len()).sum(),
             violation_examples,
             digest: runs.first().map_or_else(String::new, |r| r.digest.clone()),
@@ -148,8 +151,8 @@ impl Report {
                 opt(self.heal_converge_p99_s, "s")
             ),
             format!(
-                "workload                 {} messages, {} events, {} handler runs",
-                self.messages.0, self.messages.1, self.messages.2
+                "workload                 {} messages, {} events, {} handler runs, {} store writes",
+                self.messages.0, self.messages.1, self.messages.2, self.store_writes
             ),
             format!("invariant violations     {}", self.invariant_violations),
         ];

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::faults::{Fault, FaultPlan, Phases, Schedule};
 use crate::network::{LinkModel, Network};
 use crate::observer::{Bounds, Observer};
+use crate::replicas::{WriteLog, KEYS};
 use crate::workload::{payload, Ledger, WORKLOAD_INTERVAL};
 
 /// What to simulate.
@@ -111,6 +112,8 @@ pub struct RunResult {
     pub datagrams: u64,
     /// With the workload: direct messages sent, events published, handler runs.
     pub messages: (usize, usize, usize),
+    /// With the workload: store writes acknowledged.
+    pub store_writes: usize,
 }
 
 struct Device {
@@ -162,6 +165,7 @@ pub struct World {
     idle_bytes: u64,
     datagrams: u64,
     ledger: Ledger,
+    writes: WriteLog,
     /// Where the workload's randomness comes from (apart from the network's, so the
     /// same faults happen with and without it).
     workload_rng: Rng,
@@ -241,6 +245,7 @@ impl World {
             idle_bytes: 0,
             datagrams: 0,
             ledger: Ledger::default(),
+            writes: WriteLog::default(),
             workload_rng: Rng::from_seed(seed_bytes(config.seed, b"workload")),
             config,
         };
@@ -334,11 +339,25 @@ impl World {
                 .iter()
                 .map(|d| d.node.is_some() && !d.paused)
                 .collect();
-            let deadline = self
-                .elapsed()
-                .saturating_sub(self.config.bounds().map_or(Duration::ZERO, |b| b.convergence) * 2);
+            let deadline = self.elapsed().saturating_sub(self.quiet_end());
             self.ledger.check_end(&running, deadline);
             self.observer.violations.append(&mut self.ledger.violations);
+            let replicas: Vec<(usize, &cnspr_proto::store::Store)> = self
+                .devices
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| running[*i])
+                .filter_map(|(i, d)| d.node.as_ref().map(|n| (i, n.store())))
+                .collect();
+            let running_ids = self
+                .devices
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| running[*i])
+                .map(|(_, d)| d.key.device_id())
+                .collect();
+            let mut found = self.writes.check_end(&replicas, &running_ids);
+            self.observer.violations.append(&mut found);
         }
         self.result()
     }
@@ -371,6 +390,7 @@ impl World {
                 .collect(),
             datagrams: self.datagrams,
             messages: self.ledger.totals(),
+            store_writes: self.writes.len(),
         }
     }
 
@@ -418,6 +438,7 @@ impl World {
         let mut fresh = fresh;
         fresh.set_wall_clock(local, WALL_EPOCH_SECS + local.as_micros() / 1_000_000);
         fresh.restore_messaging(device.disk.values().cloned());
+        fresh.restore_store(device.disk.values().cloned());
         device.node = Some(fresh);
         device.paused = false;
         self.drain(node);
@@ -426,6 +447,10 @@ impl World {
     /// Some running device sends a direct message to a random other one, or publishes an
     /// event; then the next one is scheduled.
     fn workload(&mut self) {
+        // The last stretch is quiet, so that what was sent can settle before the checks.
+        if self.elapsed() + self.quiet_end() >= self.config.duration {
+            return;
+        }
         let count = self.devices.len();
         let sender = (self.workload_rng.next_u64() % count as u64) as usize;
         let receiver =
@@ -452,7 +477,39 @@ impl World {
             }
             self.drain(sender);
         }
+        self.store_write();
         self.push(self.now + WORKLOAD_INTERVAL, Item::Workload);
+    }
+
+    /// How long before the end the workload stops: two convergence bounds.
+    fn quiet_end(&self) -> Duration {
+        self.config.bounds().map_or(Duration::ZERO, |b| b.convergence) * 2
+    }
+
+    /// A random running device writes or deletes one of a few keys.
+    fn store_write(&mut self) {
+        let writer = (self.workload_rng.next_u64() % self.devices.len() as u64) as usize;
+        let key = format!("k{}", self.workload_rng.next_u64() % KEYS);
+        let value = (self.workload_rng.next_u64() % 4 != 0)
+            .then(|| self.workload_rng.next_u64().to_le_bytes().to_vec());
+        let device = &mut self.devices[writer];
+        let local = device.clock.local(self.now);
+        let id = device.key.device_id();
+        let (Some(node), false) = (device.node.as_mut(), device.paused) else {
+            return;
+        };
+        match node.kv_write(local, &key, value) {
+            Ok(seq) => {
+                let store = node.store();
+                self.writes.written(id, seq, &key, store);
+            }
+            Err(error) => self
+                .observer
+                .violations
+                .push(format!("device {writer} could not write: {error}")),
+        }
+        // Acknowledged once what it persisted is on the (virtual) disk: drain applies it.
+        self.drain(writer);
     }
 
     fn deliver(&mut self, to: usize, from: SocketAddr, datagram: &[u8]) {

@@ -166,6 +166,8 @@ pub struct Node {
     /// Catch-up answers being received: parts arrived so far.
     store_streams: BTreeMap<(DeviceId, u64), u32>,
     next_store_stream: u64,
+    next_store_sync: Timestamp,
+    store_sync_turn: usize,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -220,6 +222,8 @@ impl Node {
             store_writes: VecDeque::new(),
             store_streams: BTreeMap::new(),
             next_store_stream: 0,
+            next_store_sync: now + store::STORE_SYNC_INTERVAL,
+            store_sync_turn: 0,
             events: VecDeque::new(),
             stats: NodeStats::default(),
         };
@@ -293,6 +297,7 @@ impl Node {
         self.endpoint.handle_timeout(now);
         self.membership.handle_timeout(now);
         self.messaging.handle_timeout(now);
+        self.store_timeout(now);
         self.pump(now);
     }
 
@@ -375,6 +380,7 @@ impl Node {
             self.endpoint.poll_timeout(),
             self.membership.poll_timeout(),
             self.messaging.poll_timeout(),
+            Some(self.next_store_sync),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }

@@ -8,6 +8,9 @@ use crate::store::sync::{Change, StoreMessage};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
+/// How often a replica asks one peer (in turn) for what it lacks.
+pub const STORE_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl Node {
     /// The replica, for reads.
     pub fn store(&self) -> &Store {
@@ -74,12 +77,30 @@ impl Node {
         }
     }
 
-    /// Asks `peer` for what this replica lacks (it just became reachable).
+    /// Asks `peer` for what this replica lacks, and to ask back (it just became reachable,
+    /// or it is its turn in the periodic repair).
     pub(super) fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
         let need = StoreMessage::Need {
             have: self.store.have(),
+            reply: true,
         };
         self.send_store(now, peer, &need);
+    }
+
+    /// Every [`STORE_SYNC_INTERVAL`], one reachable peer in turn is asked for what this
+    /// replica lacks: repairs anything a push or catch-up lost on the way.
+    pub(super) fn store_timeout(&mut self, now: Timestamp) {
+        if now < self.next_store_sync {
+            return;
+        }
+        self.next_store_sync = now + STORE_SYNC_INTERVAL;
+        let live: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
+        if live.is_empty() {
+            return;
+        }
+        self.store_sync_turn = self.store_sync_turn.wrapping_add(1);
+        let peer = live[self.store_sync_turn % live.len()];
+        self.store_need(now, peer);
     }
 
     fn apply_changes(&mut self, changes: &[Change]) {
@@ -101,7 +122,14 @@ impl Node {
         };
         match message {
             StoreMessage::Push { changes } => self.apply_changes(&changes),
-            StoreMessage::Need { have } => {
+            StoreMessage::Need { have, reply } => {
+                if reply {
+                    let back = StoreMessage::Need {
+                        have: self.store.have(),
+                        reply: false,
+                    };
+                    self.send_store(now, from, &back);
+                }
                 self.next_store_stream += 1;
                 let stream = self.next_store_stream;
                 let missing = self.store.missing_from(&have);

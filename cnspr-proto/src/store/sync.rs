@@ -34,6 +34,9 @@ pub enum StoreMessage {
     Need {
         /// The sender's version vector.
         have: Vec<(DeviceId, u64)>,
+        /// Whether the receiver should also say what it has (the sender may have missed
+        /// that the receiver was away, and so hold writes it never pushed).
+        reply: bool,
     },
     /// Part of the answer to a `Need`.
     CatchUp {

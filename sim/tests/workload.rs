@@ -1,7 +1,8 @@
-//! Messages and events through random faults (crashes and restarts from what was
-//! persisted, pauses, partitions, roaming, loss, duplication, reordering by jitter, skewed
-//! clocks): no handler runs twice, direct messages keep their order, nothing between
-//! running devices is lost.
+//! Messages, events and store writes through random faults (crashes and restarts from
+//! what was persisted, pauses, partitions, roaming, loss, duplication, reordering by
+//! jitter, skewed clocks): no handler runs twice, direct messages keep their order,
+//! nothing between running devices is lost, and every replica ends with the same contents
+//! holding exactly the writes no other write saw.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ const SEEDS: u64 = 30;
 fn messages_and_events_survive_random_faults_on_thirty_seeds() {
     let mut failures = Vec::new();
     let mut handled = 0;
+    let mut writes = 0;
     for seed in 0..SEEDS {
         let config = SimConfig {
             plan: FaultPlan::Random,
@@ -33,6 +35,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         );
         let result = World::new(config).expect("valid configuration").run();
         handled += result.messages.2;
+        writes += result.store_writes;
         for violation in result.violations {
             failures.push(format!("seed {}: {violation}\n  replay: {replay}", result.seed));
         }
@@ -41,6 +44,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         handled > 10_000,
         "the workload really ran ({handled} handler runs)"
     );
+    assert!(writes > 2_000, "the store workload really ran ({writes} writes)");
     assert!(
         failures.is_empty(),
         "{} violations:\n{}",
