@@ -172,6 +172,15 @@ enum KvAction {
         /// The prefix (default: every key).
         prefix: Option<String>,
     },
+    /// Stream every change under a prefix, local or remote; resume after a cursor.
+    Watch {
+        /// The prefix (default: every key).
+        prefix: Option<String>,
+        /// Start after this change number (each change printed carries one; 0: every
+        /// key's latest change first).
+        #[arg(long, default_value_t = 0)]
+        cursor: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +245,11 @@ fn kv(json: bool, client: &mut Client, action: KvAction) -> Result<(), CliError>
         KvAction::Del { key } => {
             let result = client.call("kv.delete", json!({ "key": key }))?;
             show::sentence(json, result, "Deleted.");
+        }
+        KvAction::Watch { prefix, cursor } => {
+            let params = json!({"prefix": prefix.unwrap_or_default(), "cursor": cursor});
+            client.call("kv.watch", params)?;
+            show::kv_watch(json, client)?;
         }
         KvAction::Ls { prefix } => {
             let result = client.call("kv.list", json!({ "prefix": prefix.unwrap_or_default() }))?;

@@ -551,3 +551,28 @@ pub fn kv_list(json: bool, result: &Value) {
     }
     print!("{}", table.render());
 }
+
+/// `kv watch`: one line per change (`CURSOR KEY VALUE`), until the daemon stops.
+pub fn kv_watch(json: bool, client: &mut Client) -> Result<(), CliError> {
+    loop {
+        let message = client.read()?;
+        let Some(change) = message.get("params") else {
+            continue;
+        };
+        if json {
+            print_json(change);
+            continue;
+        }
+        let value = if change["deleted"] == true {
+            "(deleted)".to_owned()
+        } else {
+            shown_payload(change, "value", "value_b64")
+        };
+        let conflict = if change["conflict"] == true {
+            "  (conflict)"
+        } else {
+            ""
+        };
+        println!("{} {} {value}{conflict}", change["cursor"], text(change, "key"));
+    }
+}

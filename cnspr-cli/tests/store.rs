@@ -115,3 +115,65 @@ fn acknowledged_puts_survive_kill_9_twenty_times() {
     assert_eq!(get(&device, "round19/key4").as_deref(), Some("value 19.4"));
     assert_eq!(get(&device, "round0/key0").as_deref(), Some("value 0.0"));
 }
+
+/// Reads `count` `kv.watch` notifications from a `cnspr --json kv watch` process.
+fn watch_lines(device: &Device, prefix: &str, cursor: u64, count: usize) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader};
+    let mut watch = std::process::Command::new(support::cnspr_binary())
+        .arg("--home")
+        .arg(&device.home)
+        .args(["--json", "kv", "watch", prefix, "--cursor", &cursor.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch runs");
+    let stdout = watch.stdout.take().expect("piped");
+    let lines: Vec<serde_json::Value> = BufReader::new(stdout)
+        .lines()
+        .take(count)
+        .map(|l| serde_json::from_str(&l.expect("a line")).expect("JSON"))
+        .collect();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    lines
+}
+
+#[test]
+fn watch_streams_local_and_remote_changes_and_resumes_from_a_cursor() {
+    let root = Root::new();
+    let devices = mesh(&root, &["desk", "laptop"]);
+    put(&devices[0], "notes/a", "1");
+    put(&devices[1], "other", "x");
+    put(&devices[1], "notes/b", "2");
+    wait_until("desk has laptop's note", || get(&devices[0], "notes/b").is_some());
+    let first = watch_lines(&devices[0], "notes/", 0, 2);
+    let keys: Vec<&str> = first.iter().filter_map(|c| c["key"].as_str()).collect();
+    assert_eq!(keys, vec!["notes/a", "notes/b"]);
+    let resume_at = first[1]["cursor"].as_u64().expect("a cursor");
+    // Changes while nobody watched: one local, one remote, one delete.
+    put(&devices[0], "notes/c", "3");
+    put(&devices[1], "notes/d", "4");
+    assert!(devices[1].run(&["kv", "del", "notes/a"]).status.success());
+    wait_until("desk saw laptop's changes", || {
+        get(&devices[0], "notes/d").is_some() && get(&devices[0], "notes/a").is_none()
+    });
+    let resumed = watch_lines(&devices[0], "notes/", resume_at, 3);
+    let seen: Vec<(String, bool)> = resumed
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap_or_default().to_owned(),
+                c["deleted"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("notes/c".into(), false),
+            ("notes/d".into(), false),
+            ("notes/a".into(), true)
+        ],
+        "every change after the cursor, once, in order"
+    );
+    assert!(resumed.iter().all(|c| c["cursor"].as_u64() > Some(resume_at)));
+}

@@ -143,7 +143,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     let listener = control::bind(&paths.socket).await?;
     let mut node_config = NodeConfig::profile(&config.profile).unwrap_or_default();
     node_config.messaging.message_ttl = Duration::from_secs(config.limits.message_ttl_secs);
-    let disk = Disk::open(&paths.data_dir).map_err(std::io::Error::other)?;
+    let disk = Arc::new(Disk::open(&paths.data_dir).map_err(std::io::Error::other)?);
     let (finished, mut finished_runs) = mpsc::unbounded_channel();
     let limits = RunLimits {
         timeout: Duration::from_secs(config.limits.handler_timeout_secs),
@@ -162,7 +162,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         roster,
         boot,
         data_dir: paths.data_dir.clone(),
-        disk,
+        disk: disk.clone(),
         dispatcher: dispatcher.clone(),
     };
     let driver = driver::spawn(sockets.clone(), setup)?;
@@ -182,6 +182,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         line_bytes_max: config.limits.request_line_bytes_max,
         stop: stop.clone(),
         dispatcher,
+        disk,
         payload_bytes_max: config.limits.payload_bytes_max,
     });
     let control_task = tokio::spawn(control::serve(listener, context));

@@ -21,6 +21,11 @@ pub struct DiskError(#[from] fjall::Error);
 pub struct Disk {
     keyspace: Keyspace,
     records: PartitionHandle,
+    /// The store's change log for `watch`: cursor → key, one entry per key (its latest
+    /// change).
+    changes: PartitionHandle,
+    /// key → its cursor in `changes`.
+    cursors: PartitionHandle,
 }
 
 impl Disk {
@@ -32,7 +37,14 @@ impl Disk {
             .manual_journal_persist(true)
             .open()?;
         let records = keyspace.open_partition("records", PartitionCreateOptions::default())?;
-        Ok(Self { keyspace, records })
+        let changes = keyspace.open_partition("changes", PartitionCreateOptions::default())?;
+        let cursors = keyspace.open_partition("cursors", PartitionCreateOptions::default())?;
+        Ok(Self {
+            keyspace,
+            records,
+            changes,
+            cursors,
+        })
     }
 
     /// Every record left by earlier runs. A record that does not parse (a
@@ -61,6 +73,37 @@ impl Disk {
             Write::Delete(key) => self.records.remove(key.clone())?,
         }
         Ok(())
+    }
+
+    /// The last cursor given to a store change (0: none yet).
+    pub fn last_cursor(&self) -> Result<u64, DiskError> {
+        Ok(self
+            .changes
+            .last_key_value()?
+            .and_then(|(cursor, _)| <[u8; 8]>::try_from(&cursor[..]).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Records that `key` changed, as change number `cursor` (its earlier entry goes).
+    pub fn record_change(&self, key: &str, cursor: u64) -> Result<(), DiskError> {
+        if let Some(old) = self.cursors.get(key)? {
+            self.changes.remove(old)?;
+        }
+        self.changes.insert(cursor.to_be_bytes(), key)?;
+        self.cursors.insert(key, cursor.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Keys changed after `cursor`, in change order, with their cursors.
+    pub fn changes_after(&self, cursor: u64) -> Result<Vec<(u64, String)>, DiskError> {
+        let mut changes = Vec::new();
+        for pair in self.changes.range((cursor + 1).to_be_bytes()..) {
+            let (at, key) = pair?;
+            if let Ok(at) = <[u8; 8]>::try_from(&at[..]) {
+                changes.push((u64::from_be_bytes(at), String::from_utf8_lossy(&key).into_owned()));
+            }
+        }
+        Ok(changes)
     }
 
     /// Makes every applied write durable.

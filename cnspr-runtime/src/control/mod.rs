@@ -35,6 +35,8 @@ pub struct Context {
     pub stop: Arc<Notify>,
     /// Runs handlers (for `handlers.test`) and lists them.
     pub dispatcher: crate::handlers::Dispatcher,
+    /// The database (the store's change log, for `kv.watch`).
+    pub disk: Arc<crate::disk::Disk>,
     /// Largest message, event or query payload.
     pub payload_bytes_max: usize,
 }
@@ -174,6 +176,22 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
                 monitor(reader, writer, context.driver.subscribe()).await;
                 return;
             }
+            Ok(request) if request.method == "kv.watch" => {
+                let notices = context.driver.subscribe();
+                match store::watch_start(&context, request.params) {
+                    Err(error) => Some(rpc::failure(request.id.as_ref(), &error)),
+                    Ok(watch) => {
+                        if let Some(id) = &request.id {
+                            let subscribed = rpc::success(id, serde_json::json!({"subscribed": true}));
+                            if write_line(&mut writer, &subscribed).await.is_err() {
+                                return;
+                            }
+                        }
+                        store::watch(&context, watch, reader, writer, notices).await;
+                        return;
+                    }
+                }
+            }
             Ok(request) if request.method == "query" => {
                 let result = messaging::query(&context, request.params, &mut writer).await;
                 request.id.map(|id| match result {
@@ -193,6 +211,17 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
             if write_line(&mut writer, &answer).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// Waits until the client hangs up (anything it writes is ignored).
+pub(crate) async fn hung_up(reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>) {
+    let mut ignored = [0u8; 1024];
+    loop {
+        match reader.read(&mut ignored).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }

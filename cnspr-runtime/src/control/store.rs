@@ -132,3 +132,95 @@ pub async fn list(context: &Context, params: ListParams) -> Result<Value, RpcErr
     }
     Ok(json!({ "keys": keys }))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchParams {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    cursor: u64,
+}
+
+/// Checks `kv.watch` parameters before the subscription starts.
+pub fn watch_start(_context: &Context, params: Option<Value>) -> Result<WatchParams, RpcError> {
+    super::rpc::params(params)
+}
+
+async fn change_json(context: &Context, cursor: u64, key: &str) -> Option<Value> {
+    let entry = context.driver.kv_read(key.to_owned()).await.ok()?;
+    let shown = match entry {
+        Some(entry) => entry_json(context, &entry, false).await,
+        None => json!({"key": key, "deleted": true, "conflict": false}),
+    };
+    Some(with(json!({ "cursor": cursor }), shown))
+}
+
+/// `kv.watch`: every key under the prefix changed after `cursor` (its current state, in
+/// change order), then every change as it happens, each with its cursor, until the client
+/// hangs up. A client that resumes from the last cursor it saw misses nothing and sees
+/// nothing twice.
+pub async fn watch(
+    context: &Context,
+    params: WatchParams,
+    mut reader: tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+    mut notices: tokio::sync::broadcast::Receiver<crate::driver::Notice>,
+) {
+    let mut last = params.cursor;
+    let backlog = context.disk.changes_after(params.cursor).unwrap_or_default();
+    for (cursor, key) in backlog {
+        if !key.starts_with(&params.prefix) {
+            continue;
+        }
+        let Some(change) = change_json(context, cursor, &key).await else {
+            return;
+        };
+        let line = super::rpc::notification("kv.watch", change);
+        if super::write_line(&mut writer, &line).await.is_err() {
+            return;
+        }
+        last = last.max(cursor);
+    }
+    loop {
+        let notice = tokio::select! {
+            () = super::hung_up(&mut reader) => return,
+            notice = notices.recv() => notice,
+        };
+        let (cursor, key) = match notice {
+            Ok(crate::driver::Notice::StoreChanged { key, cursor }) => (cursor, key),
+            Ok(_) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                // Fell behind: catch up from the log, which has every key's latest change.
+                let missed = context.disk.changes_after(last).unwrap_or_default();
+                for (cursor, key) in missed.into_iter().filter(|(_, k)| k.starts_with(&params.prefix)) {
+                    let Some(change) = change_json(context, cursor, &key).await else {
+                        return;
+                    };
+                    if super::write_line(&mut writer, &super::rpc::notification("kv.watch", change))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    last = last.max(cursor);
+                }
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        if cursor <= last || !key.starts_with(&params.prefix) {
+            continue;
+        }
+        let Some(change) = change_json(context, cursor, &key).await else {
+            return;
+        };
+        if super::write_line(&mut writer, &super::rpc::notification("kv.watch", change))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        last = cursor;
+    }
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
@@ -144,6 +145,8 @@ pub enum Notice {
     StoreChanged {
         /// The key.
         key: String,
+        /// Its change number (`kv.watch` resumes after one).
+        cursor: u64,
     },
 }
 
@@ -396,7 +399,7 @@ pub struct NodeSetup {
     /// The roster as last saved.
     pub roster: SavedRoster,
     /// The database (messaging records).
-    pub disk: Disk,
+    pub disk: Arc<Disk>,
     /// Runs handlers.
     pub dispatcher: Dispatcher,
     /// This start's number, already persisted.
@@ -432,6 +435,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     let records = disk.records().map_err(io::Error::other)?;
     node.restore_store(records.iter().cloned());
     node.restore_messaging(records);
+    let last_cursor = disk.last_cursor().map_err(io::Error::other)?;
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -456,6 +460,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         active_peers: 0,
         unnamed: Vec::new(),
         durable_acks: Vec::new(),
+        cursor: last_cursor,
     };
     task.daemon_event("start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -522,7 +527,7 @@ struct Task {
     joins: Vec<(DeviceId, oneshot::Sender<bool>)>,
     echoes: BTreeMap<u64, oneshot::Sender<Result<Duration, PeerError>>>,
     next_echo: u64,
-    disk: Disk,
+    disk: Arc<Disk>,
     /// Writes applied but not yet synced to disk.
     unsynced: bool,
     dispatcher: Dispatcher,
@@ -535,6 +540,8 @@ struct Task {
     unnamed: Vec<(&'static str, DeviceId, MemberState)>,
     /// Store writes to acknowledge once the database is synced.
     durable_acks: Vec<(WriteReply, Result<u64, StoreError>)>,
+    /// The last store change number given out.
+    cursor: u64,
 }
 
 impl Task {
