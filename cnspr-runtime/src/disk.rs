@@ -63,15 +63,25 @@ impl Disk {
 
     /// Applies one write (durable only after [`Disk::sync`]).
     pub fn apply(&self, write: &Write) -> Result<(), DiskError> {
-        match write {
-            Write::Put(record) => {
-                // Records are built by the core from checked parts and always encode.
-                if let Ok(value) = record.encode() {
-                    self.records.insert(record.key(), value)?;
+        self.apply_all(std::slice::from_ref(write))
+    }
+
+    /// Applies writes as one atomic batch (durable only after [`Disk::sync`]): the daemon
+    /// gathers everything the core wrote in one round and commits it at once.
+    pub fn apply_all(&self, writes: &[Write]) -> Result<(), DiskError> {
+        let mut batch = self.keyspace.batch();
+        for write in writes {
+            match write {
+                Write::Put(record) => {
+                    // Records are built by the core from checked parts and always encode.
+                    if let Ok(value) = record.encode() {
+                        batch.insert(&self.records, record.key(), value);
+                    }
                 }
+                Write::Delete(key) => batch.remove(&self.records, key.clone()),
             }
-            Write::Delete(key) => self.records.remove(key.clone())?,
         }
+        batch.commit()?;
         Ok(())
     }
 

@@ -453,6 +453,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         next_echo: 0,
         disk,
         unsynced: false,
+        pending_writes: Vec::new(),
         dispatcher,
         commands: commands.clone(),
         sends: BTreeMap::new(),
@@ -530,6 +531,8 @@ struct Task {
     disk: Arc<Disk>,
     /// Writes applied but not yet synced to disk.
     unsynced: bool,
+    /// Writes of this round, committed as one batch before the sync.
+    pending_writes: Vec<cnspr_proto::messaging::Write>,
     dispatcher: Dispatcher,
     /// The task's own command queue (handler answers come back through it).
     commands: mpsc::Sender<Command>,
@@ -688,17 +691,16 @@ impl Task {
             let output = self.node.poll_output();
             if self.unsynced && !matches!(output, Output::Persist(_)) {
                 // Durable before anything that depends on it: an acknowledgement that
-                // leaves, or a handler that runs.
-                if let Err(error) = self.disk.sync() {
-                    tracing::error!(%error, "cannot sync the database");
+                // leaves, or a handler that runs. One batch and one sync per round.
+                let writes = std::mem::take(&mut self.pending_writes);
+                if let Err(error) = self.disk.apply_all(&writes).and_then(|()| self.disk.sync()) {
+                    tracing::error!(%error, "cannot write to the database");
                 }
                 self.unsynced = false;
             }
             match output {
                 Output::Persist(write) => {
-                    if let Err(error) = self.disk.apply(&write) {
-                        tracing::error!(%error, "cannot write to the database");
-                    }
+                    self.pending_writes.push(write);
                     self.unsynced = true;
                 }
                 Output::Transmit(transmit) => {
