@@ -306,18 +306,7 @@ pub fn monitor(json: bool, mut client: Client) -> Result<(), CliError> {
             ),
             "query" => format!("query {} from {}", text(notice, "tag"), who_from(notice, "from")),
             "handler_run" => {
-                let ended = match (
-                    notice.get("exit_code").and_then(Value::as_i64),
-                    notice["timed_out"] == true,
-                ) {
-                    (_, true) => "killed at the timeout".to_owned(),
-                    (Some(code), _) => format!("exit {code}"),
-                    (None, _) => notice
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("killed")
-                        .to_owned(),
-                };
+                let ended = ended_text(notice);
                 format!(
                     "handler {}: {ended} after {} ms",
                     text(notice, "handler"),
@@ -334,6 +323,22 @@ fn who_from(notice: &Value, key: &str) -> String {
     match notice.get("name").and_then(Value::as_str) {
         Some(name) => name.to_owned(),
         None => text(notice, key).get(..7).unwrap_or_default().to_owned(),
+    }
+}
+
+/// How a handler run ended, in words.
+fn ended_text(run: &Value) -> String {
+    match (
+        run.get("exit_code").and_then(Value::as_i64),
+        run["timed_out"] == true,
+    ) {
+        (_, true) => "killed at the timeout".to_owned(),
+        (Some(code), _) => format!("exit {code}"),
+        (None, _) => run
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("killed by a signal")
+            .to_owned(),
     }
 }
 
@@ -461,18 +466,7 @@ pub fn handler_runs(json: bool, result: &Value) -> Result<(), CliError> {
         println!("No handler takes that tag.");
     }
     for run in &runs {
-        let ended = match (
-            run.get("exit_code").and_then(Value::as_i64),
-            run.get("timed_out").and_then(Value::as_bool),
-        ) {
-            (_, Some(true)) => "killed at the timeout".to_owned(),
-            (Some(code), _) => format!("exit {code}"),
-            (None, _) => run
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("killed by a signal")
-                .to_owned(),
-        };
+        let ended = ended_text(run);
         let duration = run.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
         println!("{}: {ended} after {duration} ms", text(run, "handler"));
         let stdout = shown_payload(run, "stdout", "stdout_b64");

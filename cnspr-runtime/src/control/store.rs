@@ -156,6 +156,37 @@ async fn change_json(context: &Context, cursor: u64, key: &str) -> Option<Value>
     Some(with(json!({ "cursor": cursor }), shown))
 }
 
+/// Sends one change; `false` once the client is gone.
+async fn send_change(
+    context: &Context,
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+    cursor: u64,
+    key: &str,
+) -> bool {
+    let Some(change) = change_json(context, cursor, key).await else {
+        return false;
+    };
+    let line = super::rpc::notification("kv.watch", change);
+    super::write_line(writer, &line).await.is_ok()
+}
+
+/// Sends every logged change after `*last` under the prefix, advancing `*last`.
+async fn send_logged(
+    context: &Context,
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+    prefix: &str,
+    last: &mut u64,
+) -> bool {
+    let logged = context.disk.changes_after(*last).unwrap_or_default();
+    for (cursor, key) in logged.into_iter().filter(|(_, k)| k.starts_with(prefix)) {
+        if !send_change(context, writer, cursor, &key).await {
+            return false;
+        }
+        *last = (*last).max(cursor);
+    }
+    true
+}
+
 /// `kv.watch`: every key under the prefix changed after `cursor` (its current state, in
 /// change order), then every change as it happens, each with its cursor, until the client
 /// hangs up. A client that resumes from the last cursor it saw misses nothing and sees
@@ -168,19 +199,8 @@ pub async fn watch(
     mut notices: tokio::sync::broadcast::Receiver<crate::driver::Notice>,
 ) {
     let mut last = params.cursor;
-    let backlog = context.disk.changes_after(params.cursor).unwrap_or_default();
-    for (cursor, key) in backlog {
-        if !key.starts_with(&params.prefix) {
-            continue;
-        }
-        let Some(change) = change_json(context, cursor, &key).await else {
-            return;
-        };
-        let line = super::rpc::notification("kv.watch", change);
-        if super::write_line(&mut writer, &line).await.is_err() {
-            return;
-        }
-        last = last.max(cursor);
+    if !send_logged(context, &mut writer, &params.prefix, &mut last).await {
+        return;
     }
     loop {
         let notice = tokio::select! {
@@ -190,20 +210,10 @@ pub async fn watch(
         let (cursor, key) = match notice {
             Ok(crate::driver::Notice::StoreChanged { key, cursor }) => (cursor, key),
             Ok(_) => continue,
+            // Fell behind: catch up from the log, which has every key's latest change.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                // Fell behind: catch up from the log, which has every key's latest change.
-                let missed = context.disk.changes_after(last).unwrap_or_default();
-                for (cursor, key) in missed.into_iter().filter(|(_, k)| k.starts_with(&params.prefix)) {
-                    let Some(change) = change_json(context, cursor, &key).await else {
-                        return;
-                    };
-                    if super::write_line(&mut writer, &super::rpc::notification("kv.watch", change))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    last = last.max(cursor);
+                if !send_logged(context, &mut writer, &params.prefix, &mut last).await {
+                    return;
                 }
                 continue;
             }
@@ -212,13 +222,7 @@ pub async fn watch(
         if cursor <= last || !key.starts_with(&params.prefix) {
             continue;
         }
-        let Some(change) = change_json(context, cursor, &key).await else {
-            return;
-        };
-        if super::write_line(&mut writer, &super::rpc::notification("kv.watch", change))
-            .await
-            .is_err()
-        {
+        if !send_change(context, &mut writer, cursor, &key).await {
             return;
         }
         last = cursor;
