@@ -137,6 +137,14 @@ pub enum MessagingError {
     TooLarge(usize),
 }
 
+/// Refuses a payload over [`MAX_PAYLOAD_BYTES`].
+fn check_size(len: usize) -> Result<(), MessagingError> {
+    if len > MAX_PAYLOAD_BYTES {
+        return Err(MessagingError::TooLarge(len));
+    }
+    Ok(())
+}
+
 struct Pending {
     tag: Tag,
     payload: Vec<u8>,
@@ -367,9 +375,7 @@ impl Messaging {
         if !self.members.contains(&to) {
             return Err(MessagingError::NotAPeer);
         }
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(MessagingError::TooLarge(payload.len()));
-        }
+        check_size(payload.len())?;
         let seq = self.direct_sent.get(&to).copied().unwrap_or(0) + 1;
         self.direct_sent.insert(to, seq);
         let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
@@ -395,9 +401,7 @@ impl Messaging {
     /// Publishes an event to every device, this one included (its handlers run through
     /// [`MessagingEvent::Event`] like everyone's). Returns its number.
     pub fn publish(&mut self, now: Timestamp, tag: Tag, payload: Vec<u8>) -> Result<u64, MessagingError> {
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(MessagingError::TooLarge(payload.len()));
-        }
+        check_size(payload.len())?;
         self.event_published += 1;
         let seq = self.event_published;
         self.writes.push_back(Write::Put(Record::EventPublished { seq }));
@@ -428,9 +432,7 @@ impl Messaging {
         tag: Tag,
         payload: Vec<u8>,
     ) -> Result<(u64, Vec<DeviceId>), MessagingError> {
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(MessagingError::TooLarge(payload.len()));
-        }
+        check_size(payload.len())?;
         let targets = targets.unwrap_or_else(|| self.members.iter().copied().collect());
         if targets.iter().any(|t| !self.members.contains(t)) {
             return Err(MessagingError::NotAPeer);
@@ -458,28 +460,31 @@ impl Messaging {
         id: u64,
         payload: Vec<u8>,
     ) -> Result<(), MessagingError> {
+        let len = payload.len();
+        self.send_unit(now, to, Unit::Answer { id, payload }, len)
+    }
+
+    /// Sends a unit that needs no acting on when delivered (answers, store messages).
+    fn send_unit(
+        &mut self,
+        now: Timestamp,
+        to: DeviceId,
+        unit: Unit,
+        len: usize,
+    ) -> Result<(), MessagingError> {
         if !self.members.contains(&to) {
             return Err(MessagingError::NotAPeer);
         }
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(MessagingError::TooLarge(payload.len()));
-        }
-        self.start(to, &Unit::Answer { id, payload }, Purpose::Other);
+        check_size(len)?;
+        self.start(to, &unit, Purpose::Other);
         self.transfers.fill(now);
         Ok(())
     }
 
     /// Sends a store message to `to` reliably (no ordering among store messages).
     pub fn send_store(&mut self, now: Timestamp, to: DeviceId, bytes: Vec<u8>) -> Result<(), MessagingError> {
-        if !self.members.contains(&to) {
-            return Err(MessagingError::NotAPeer);
-        }
-        if bytes.len() > MAX_PAYLOAD_BYTES {
-            return Err(MessagingError::TooLarge(bytes.len()));
-        }
-        self.start(to, &Unit::Store(bytes), Purpose::Other);
-        self.transfers.fill(now);
-        Ok(())
+        let len = bytes.len();
+        self.send_unit(now, to, Unit::Store(bytes), len)
     }
 
     /// The peers that can be sent to now.

@@ -179,9 +179,7 @@ impl Task {
                     tag: tag.to_string(),
                     bytes: payload.len(),
                 };
-                let invocation = self.invocation("user", tag.to_string(), from, payload);
-                let topic = self.topic(tag, from);
-                self.dispatcher.dispatch(topic, invocation, None);
+                self.run_user_handlers(tag, from, payload);
                 Some(notice)
             }
             MessagingEvent::Event {
@@ -193,9 +191,7 @@ impl Task {
                     tag: tag.to_string(),
                     bytes: payload.len(),
                 };
-                let invocation = self.invocation("user", tag.to_string(), origin, payload);
-                let topic = self.topic(tag, origin);
-                self.dispatcher.dispatch(topic, invocation, None);
+                self.run_user_handlers(tag, origin, payload);
                 Some(notice)
             }
             MessagingEvent::Query {
@@ -248,6 +244,13 @@ impl Task {
                 None
             }
         }
+    }
+
+    /// Queues the handlers of a user message or event from `origin`.
+    fn run_user_handlers(&self, tag: Tag, origin: DeviceId, payload: Vec<u8>) {
+        let invocation = self.invocation("user", tag.to_string(), origin, payload);
+        let topic = self.topic(tag, origin);
+        self.dispatcher.dispatch(topic, invocation, None);
     }
 
     fn topic(&self, tag: Tag, origin: DeviceId) -> Topic {
