@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use cnspr_proto::node::STORE_SYNC_INTERVAL;
 use support::Mesh;
 
 fn value(mesh: &Mesh, n: u8, key: &str) -> Option<Vec<u8>> {
@@ -81,6 +82,43 @@ fn a_delete_propagates_and_stays() {
     for n in 1..=3 {
         assert_eq!(value(&mesh, n, "k"), None, "device {n}");
         assert_eq!(mesh.node(n).store().list("").count(), 0);
+    }
+}
+
+#[test]
+fn a_delete_is_collected_once_every_device_has_it_and_not_before() {
+    let (mut mesh, _) = Mesh::paired(3);
+    let rosters: Vec<_> = (1..=3).map(|n| mesh.roster_of(n)).collect();
+    write(&mut mesh, 1, "k", Some(b"v"));
+    mesh.run(Duration::from_millis(50));
+    mesh.crash(3);
+    write(&mut mesh, 2, "k", None);
+    mesh.run(STORE_SYNC_INTERVAL * 4);
+    for n in 1..=2 {
+        assert!(
+            mesh.node(n).store().read("k").is_some(),
+            "device 3 is away and holds the old value: device {n} keeps the delete"
+        );
+    }
+    mesh.restart(3, rosters[2].clone());
+    mesh.run(STORE_SYNC_INTERVAL * 4);
+    for n in 1..=3 {
+        assert!(
+            mesh.node(n).store().read("k").is_none(),
+            "collected on device {n}"
+        );
+    }
+    mesh.crash(1);
+    mesh.restart(1, rosters[0].clone());
+    assert!(
+        mesh.node(1).store().read("k").is_none(),
+        "the collection was durable"
+    );
+    // The key can be written again, and that write replicates.
+    write(&mut mesh, 3, "k", Some(b"again"));
+    mesh.run(Duration::from_secs(5));
+    for n in 1..=3 {
+        assert_eq!(value(&mesh, n, "k"), Some(b"again".to_vec()), "device {n}");
     }
 }
 

@@ -95,7 +95,7 @@ fn main() -> ExitCode {
     }
     let replay = |seed: u64| {
         format!(
-            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}",
+            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}{}",
             args.nodes,
             args.duration.as_millis(),
             args.loss,
@@ -103,6 +103,7 @@ fn main() -> ExitCode {
             args.profile,
             args.faults,
             if args.clock_skew { " --clock-skew" } else { "" },
+            if args.workload { " --workload" } else { "" },
         )
     };
     let report = Report::new(

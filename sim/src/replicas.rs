@@ -1,11 +1,12 @@
 //! The store under faults: random writes and deletes of a few keys on random devices, and
 //! the checks that the replicas end up right. At the end, among running devices:
 //!
-//! - every replica has the same contents (same digest), so every device shows the same
-//!   winner;
+//! - every replica has the same contents (same digest of every key's siblings; a key
+//!   holding only deletes reads like one whose deletes were collected), so every device
+//!   shows the same winner;
 //! - each key holds exactly the writes no other write saw (the multi-value register's
 //!   definition): no acknowledged write is lost, none that was overwritten or deleted
-//!   comes back.
+//!   comes back; a key may be gone only if those writes were all deletes (collected).
 //!
 //! Keys written by a device that is not running at the end are left out of the second
 //! check: its last writes may never have left it.
@@ -27,6 +28,8 @@ struct Written {
     key: String,
     /// What the writer had seen of the key: the writes it supersedes.
     saw: BTreeMap<DeviceId, u64>,
+    /// Whether it was a delete.
+    delete: bool,
 }
 
 /// Every acknowledged write.
@@ -39,8 +42,15 @@ pub struct WriteLog {
 pub fn digest(store: &Store) -> [u8; 32] {
     let mut hasher = Blake2s256::new();
     for (key, register) in store.registers() {
+        if register.siblings().iter().all(|s| s.value.is_none()) {
+            continue;
+        }
         hasher.update(key.as_bytes());
-        hasher.update(cnspr_proto::wire::cbor::encode(register).unwrap_or_default());
+        for sibling in register.siblings() {
+            hasher.update(sibling.device.as_bytes());
+            hasher.update(sibling.seq.to_le_bytes());
+            hasher.update(sibling.value.as_deref().unwrap_or(b"(deleted)"));
+        }
     }
     hasher.finalize().into()
 }
@@ -48,6 +58,7 @@ pub fn digest(store: &Store) -> [u8; 32] {
 impl WriteLog {
     /// `device`'s write `seq` to `key` was acknowledged; `store` is its replica right after.
     pub fn written(&mut self, device: DeviceId, seq: u64, key: &str, store: &Store) {
+        let delete = store.read(key).is_none_or(|read| read.value.is_none());
         let saw = store
             .read(key)
             .map(|read| read.register.context().clone())
@@ -60,6 +71,7 @@ impl WriteLog {
             seq,
             key: key.to_owned(),
             saw,
+            delete,
         });
     }
 
@@ -94,25 +106,42 @@ impl WriteLog {
             if on_key.iter().any(|w| !running_devices.contains(&w.device)) {
                 continue;
             }
-            let maximal: BTreeSet<(DeviceId, u64)> = on_key
+            let maximal: Vec<&&Written> = on_key
                 .iter()
                 .filter(|w| {
                     !on_key
                         .iter()
                         .any(|other| other.saw.get(&w.device).is_some_and(|seen| *seen >= w.seq))
                 })
-                .map(|w| (w.device, w.seq))
                 .collect();
+            let all_deletes = maximal.iter().all(|w| w.delete);
+            let maximal: BTreeSet<(DeviceId, u64)> = maximal.iter().map(|w| (w.device, w.seq)).collect();
             for (node, store) in replicas {
-                let siblings: BTreeSet<(DeviceId, u64)> = store
-                    .read(key)
-                    .map(|r| r.register.siblings().iter().map(|s| (s.device, s.seq)).collect())
-                    .unwrap_or_default();
+                let Some(read) = store.read(key) else {
+                    if !all_deletes {
+                        violations.push(format!(
+                            "device {node} lost {key:?}, whose latest writes were not deletes"
+                        ));
+                    }
+                    continue;
+                };
+                let siblings: BTreeSet<(DeviceId, u64)> = read
+                    .register
+                    .siblings()
+                    .iter()
+                    .map(|s| (s.device, s.seq))
+                    .collect();
                 if siblings != maximal {
+                    let dots = |set: &BTreeSet<(DeviceId, u64)>| {
+                        set.iter()
+                            .map(|(d, s)| format!("{}:{s}", d.short()))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    };
                     violations.push(format!(
-                        "device {node} holds {} writes for {key:?} where {} were never overwritten",
-                        siblings.len(),
-                        maximal.len()
+                        "device {node} holds [{}] for {key:?} where [{}] were never overwritten",
+                        dots(&siblings),
+                        dots(&maximal)
                     ));
                 }
             }

@@ -44,6 +44,8 @@ pub struct Report {
     pub messages: (usize, usize, usize),
     /// With `--workload`: store writes acknowledged in all runs.
     pub store_writes: usize,
+    /// With `--workload`: keys whose deletes were collected (on devices running at the end).
+    pub tombstones_collected: u64,
     /// Invariant violations in all runs.
     pub invariant_violations: usize,
     /// The first violations, each with the seed that replays it.
@@ -110,6 +112,7 @@ impl Report {
                 (d + r.messages.0, e + r.messages.1, h + r.messages.2)
             }),
             store_writes: runs.iter().map(|r| r.store_writes).sum(),
+            tombstones_collected: runs.iter().map(|r| r.tombstones_collected).sum(),
             invariant_violations: runs.iter().map(|r| r.violations.len()).sum(),
             violation_examples,
             digest: runs.first().map_or_else(String::new, |r| r.digest.clone()),
@@ -151,8 +154,8 @@ impl Report {
                 opt(self.heal_converge_p99_s, "s")
             ),
             format!(
-                "workload                 {} messages, {} events, {} handler runs, {} store writes",
-                self.messages.0, self.messages.1, self.messages.2, self.store_writes
+                "workload                 {} messages, {} events, {} handler runs, {} store writes, {} deleted keys collected",
+                self.messages.0, self.messages.1, self.messages.2, self.store_writes, self.tombstones_collected
             ),
             format!("invariant violations     {}", self.invariant_violations),
         ];

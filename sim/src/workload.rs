@@ -12,6 +12,9 @@ use cnspr_proto::messaging::MessagingEvent;
 
 /// How often some device sends something.
 pub const WORKLOAD_INTERVAL: Duration = Duration::from_millis(1500);
+/// The store's repair interval under the workload (300 s in the daemon): short, so that a
+/// run sees many catch-ups and deletes collected.
+pub const WORKLOAD_STORE_SYNC: Duration = Duration::from_secs(10);
 
 /// What was sent, and what was handled where.
 #[derive(Debug, Default)]

@@ -19,7 +19,7 @@ use crate::faults::{Fault, FaultPlan, Phases, Schedule};
 use crate::network::{LinkModel, Network};
 use crate::observer::{Bounds, Observer};
 use crate::replicas::{WriteLog, KEYS};
-use crate::workload::{payload, Ledger, WORKLOAD_INTERVAL};
+use crate::workload::{payload, Ledger, WORKLOAD_INTERVAL, WORKLOAD_STORE_SYNC};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -64,7 +64,13 @@ impl SimConfig {
 
     /// The node configuration of the chosen profile.
     pub fn node_config(&self) -> Result<NodeConfig, String> {
-        NodeConfig::profile(&self.profile).ok_or_else(|| format!("unknown profile {:?}", self.profile))
+        let mut config = NodeConfig::profile(&self.profile)
+            .ok_or_else(|| format!("unknown profile {:?}", self.profile))?;
+        if self.workload {
+            // Often enough that a run sees many repairs and deletes collected.
+            config.store_sync_interval = WORKLOAD_STORE_SYNC;
+        }
+        Ok(config)
     }
 
     /// The invariants' bounds for the chosen profile (see `docs/simulator.md`).
@@ -114,6 +120,8 @@ pub struct RunResult {
     pub messages: (usize, usize, usize),
     /// With the workload: store writes acknowledged.
     pub store_writes: usize,
+    /// With the workload: keys whose deletes were collected (on devices running at the end).
+    pub tombstones_collected: u64,
 }
 
 struct Device {
@@ -391,6 +399,12 @@ impl World {
             datagrams: self.datagrams,
             messages: self.ledger.totals(),
             store_writes: self.writes.len(),
+            tombstones_collected: self
+                .devices
+                .iter()
+                .filter_map(|d| d.node.as_ref())
+                .map(|n| n.stats().tombstones_collected)
+                .sum(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! what was persisted, pauses, partitions, roaming, loss, duplication, reordering by
 //! jitter, skewed clocks): no handler runs twice, direct messages keep their order,
 //! nothing between running devices is lost, and every replica ends with the same contents
-//! holding exactly the writes no other write saw.
+//! holding exactly the writes no other write saw, with deletes collected on the way.
 
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
     let mut failures = Vec::new();
     let mut handled = 0;
     let mut writes = 0;
+    let mut collected = 0;
     for seed in 0..SEEDS {
         let config = SimConfig {
             plan: FaultPlan::Random,
@@ -36,6 +37,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         let result = World::new(config).expect("valid configuration").run();
         handled += result.messages.2;
         writes += result.store_writes;
+        collected += result.tombstones_collected;
         for violation in result.violations {
             failures.push(format!("seed {}: {violation}\n  replay: {replay}", result.seed));
         }
@@ -45,6 +47,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         "the workload really ran ({handled} handler runs)"
     );
     assert!(writes > 2_000, "the store workload really ran ({writes} writes)");
+    assert!(collected > 0, "deletes were collected while the invariants held");
     assert!(
         failures.is_empty(),
         "{} violations:\n{}",

@@ -133,14 +133,23 @@ pub enum MessagingError {
     #[error("not a peer of the mesh")]
     NotAPeer,
     /// The payload is over the limit.
-    #[error("payload of {0} bytes is over the limit of {MAX_PAYLOAD_BYTES}")]
-    TooLarge(usize),
+    #[error("payload of {len} bytes is over the limit of {max}")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit for its kind.
+        max: usize,
+    },
 }
 
 /// Refuses a payload over [`MAX_PAYLOAD_BYTES`].
 fn check_size(len: usize) -> Result<(), MessagingError> {
-    if len > MAX_PAYLOAD_BYTES {
-        return Err(MessagingError::TooLarge(len));
+    check_size_within(len, MAX_PAYLOAD_BYTES)
+}
+
+fn check_size_within(len: usize, max: usize) -> Result<(), MessagingError> {
+    if len > max {
+        return Err(MessagingError::TooLarge { len, max });
     }
     Ok(())
 }
@@ -272,7 +281,7 @@ impl Messaging {
                 self.events_handled.insert(origin, handled);
             }
             // The node restores the store's records itself.
-            Record::StoreKey { .. } | Record::StoreMeta { .. } => {}
+            Record::StoreKey { .. } | Record::StoreMeta(_) => {}
         }
     }
 
@@ -460,31 +469,25 @@ impl Messaging {
         id: u64,
         payload: Vec<u8>,
     ) -> Result<(), MessagingError> {
-        let len = payload.len();
-        self.send_unit(now, to, Unit::Answer { id, payload }, len)
+        check_size(payload.len())?;
+        self.send_unit(now, to, Unit::Answer { id, payload })
     }
 
     /// Sends a unit that needs no acting on when delivered (answers, store messages).
-    fn send_unit(
-        &mut self,
-        now: Timestamp,
-        to: DeviceId,
-        unit: Unit,
-        len: usize,
-    ) -> Result<(), MessagingError> {
+    fn send_unit(&mut self, now: Timestamp, to: DeviceId, unit: Unit) -> Result<(), MessagingError> {
         if !self.members.contains(&to) {
             return Err(MessagingError::NotAPeer);
         }
-        check_size(len)?;
         self.start(to, &unit, Purpose::Other);
         self.transfers.fill(now);
         Ok(())
     }
 
-    /// Sends a store message to `to` reliably (no ordering among store messages).
+    /// Sends a store message to `to` reliably (no ordering among store messages), up to
+    /// [`crate::store::sync::MAX_STORE_MESSAGE_BYTES`].
     pub fn send_store(&mut self, now: Timestamp, to: DeviceId, bytes: Vec<u8>) -> Result<(), MessagingError> {
-        let len = bytes.len();
-        self.send_unit(now, to, Unit::Store(bytes), len)
+        check_size_within(bytes.len(), crate::store::sync::MAX_STORE_MESSAGE_BYTES)?;
+        self.send_unit(now, to, Unit::Store(bytes))
     }
 
     /// The peers that can be sent to now.

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::handled::Handled;
 use super::tag::Tag;
 use crate::identity::DeviceId;
+use crate::store::codec::{read_changes, write_block};
+use crate::store::sync::Change;
+use crate::wire::cbor::CborError;
+use crate::wire::compact::{CompactError, Reader, Writer};
 
 /// One durable fact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,13 +79,8 @@ pub enum Record {
         /// Its state.
         register: crate::store::Register,
     },
-    /// The store's write counter and version vector.
-    StoreMeta {
-        /// This device's last write number.
-        seq: u64,
-        /// For each device, every write up to this number is reflected here.
-        have: Vec<(DeviceId, u64)>,
-    },
+    /// The store's write counter and version vectors.
+    StoreMeta(crate::store::Meta),
 }
 
 /// A change to the durable state.
@@ -92,6 +91,21 @@ pub enum Write {
     /// Remove what is stored under the key.
     Delete(Vec<u8>),
 }
+
+/// Why stored bytes are not a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// A CBOR record that does not parse.
+    #[error(transparent)]
+    Cbor(#[from] CborError),
+    /// A store key record that does not parse.
+    #[error(transparent)]
+    Compact(#[from] CompactError),
+}
+
+/// The first byte of a store key record (never the first byte of a CBOR record, which is
+/// a map or a text string).
+const COMPACT_STORE_KEY: u8 = 0;
 
 const OUTBOX: u8 = 1;
 const DIRECT_SENT: u8 = 2;
@@ -139,17 +153,37 @@ impl Record {
                 stored.extend_from_slice(name.as_bytes());
                 stored
             }
-            Record::StoreMeta { .. } => key(STORE_META, None, None),
+            Record::StoreMeta(_) => key(STORE_META, None, None),
         }
     }
 
-    /// The record's bytes.
-    pub fn encode(&self) -> Result<Vec<u8>, crate::wire::cbor::CborError> {
-        crate::wire::cbor::encode(self)
+    /// The record's bytes: a store key in the store's compact layout (it is written on
+    /// every put), anything else as CBOR.
+    pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
+        match self {
+            Record::StoreKey { key, register } => {
+                let mut out = Writer::new();
+                out.u8(COMPACT_STORE_KEY);
+                write_block(&mut out, std::iter::once((key.as_str(), register)));
+                Ok(out.finish())
+            }
+            _ => Ok(crate::wire::cbor::encode(self)?),
+        }
     }
 
     /// Parses stored bytes (the store is trusted, but a damaged record must not crash).
-    pub fn decode(bytes: &[u8]) -> Result<Self, crate::wire::cbor::CborError> {
-        crate::wire::cbor::decode_bounded(bytes, super::wire::MAX_UNIT_BYTES + 64 * 1024)
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        if let Some((&COMPACT_STORE_KEY, rest)) = bytes.split_first() {
+            let mut input = Reader::new(rest);
+            let mut changes = read_changes(&mut input)?;
+            input.finish()?;
+            let change = changes.pop().filter(|_| changes.is_empty());
+            let Change { key, register } = change.ok_or(CompactError::Invalid("store key record"))?;
+            return Ok(Record::StoreKey { key, register });
+        }
+        Ok(crate::wire::cbor::decode_bounded(
+            bytes,
+            super::wire::MAX_UNIT_BYTES + 64 * 1024,
+        )?)
     }
 }

@@ -18,8 +18,9 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// the channel byte and the encryption overhead a datagram stays under 1280 bytes, so it
 /// crosses any IPv6 path unfragmented.
 pub const CHUNK_BYTES: usize = 1200;
-/// Largest encoded unit: the payload plus room for its tag and fields.
-pub const MAX_UNIT_BYTES: usize = MAX_PAYLOAD_BYTES + 1024;
+/// Largest encoded unit: the largest payload (a store message) plus room for its tag and
+/// fields.
+pub const MAX_UNIT_BYTES: usize = crate::store::sync::MAX_STORE_MESSAGE_BYTES + 1024;
 /// Most chunks of one unit.
 pub const MAX_CHUNKS: u32 = MAX_UNIT_BYTES.div_ceil(CHUNK_BYTES) as u32;
 /// Most chunk indices one acknowledgement carries.

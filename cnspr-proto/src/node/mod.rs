@@ -14,6 +14,8 @@ mod messages;
 mod roster_sync;
 mod store;
 
+pub use store::STORE_SYNC_INTERVAL;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -41,6 +43,9 @@ pub struct NodeConfig {
     pub endpoint: EndpointConfig,
     /// Messages, events and queries.
     pub messaging: MessagingConfig,
+    /// How often the store asks one peer in turn for what it lacks and collects deletes
+    /// every device has.
+    pub store_sync_interval: std::time::Duration,
 }
 
 impl NodeConfig {
@@ -58,6 +63,7 @@ impl NodeConfig {
             membership,
             endpoint,
             messaging: MessagingConfig::default(),
+            store_sync_interval: store::STORE_SYNC_INTERVAL,
         })
     }
 }
@@ -148,6 +154,8 @@ pub struct NodeStats {
     pub datagrams_received: u64,
     /// Those dropped as malformed, unauthenticated, replayed or unknown.
     pub datagrams_rejected: u64,
+    /// Store keys dropped because every device had their deletes.
+    pub tombstones_collected: u64,
 }
 
 /// One device's protocol state.
@@ -163,11 +171,7 @@ pub struct Node {
     echoes: BTreeMap<u64, (DeviceId, Timestamp)>,
     store: Store,
     store_writes: VecDeque<Write>,
-    /// Catch-up answers being received: parts arrived so far.
-    store_streams: BTreeMap<(DeviceId, u64), u32>,
-    next_store_stream: u64,
-    next_store_sync: Timestamp,
-    store_sync_turn: usize,
+    replication: store::Replication,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -220,10 +224,15 @@ impl Node {
             echoes: BTreeMap::new(),
             store: Store::new(own, 0),
             store_writes: VecDeque::new(),
-            store_streams: BTreeMap::new(),
-            next_store_stream: 0,
-            next_store_sync: now + store::STORE_SYNC_INTERVAL,
-            store_sync_turn: 0,
+            replication: store::Replication::new(
+                now,
+                config.store_sync_interval,
+                u64::from_le_bytes(
+                    sub_seed(&rng_seed, b"store streams")[..8]
+                        .try_into()
+                        .unwrap_or([0; 8]),
+                ),
+            ),
             events: VecDeque::new(),
             stats: NodeStats::default(),
         };
@@ -380,7 +389,7 @@ impl Node {
             self.endpoint.poll_timeout(),
             self.membership.poll_timeout(),
             self.messaging.poll_timeout(),
-            Some(self.next_store_sync),
+            Some(self.replication.next_sync()),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
@@ -423,7 +432,7 @@ impl Node {
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
                     if self.messaging.set_live(now, member, live) {
-                        self.store_need(now, member);
+                        self.store_peer_live(now, member, live);
                     }
                 }
                 self.events.push_back(Event::Membership(event));

@@ -1,19 +1,69 @@
 //! The node's replicated store: local writes (durable, then pushed to every reachable
-//! device), catch-up when a device becomes reachable, and the store messages of peers.
+//! device), catch-up when a device becomes reachable, the store messages of peers, and
+//! collecting deletes once every device of the mesh has them.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Event, Node};
 use crate::identity::DeviceId;
 use crate::messaging::{Record, Write};
 use crate::store::sync::{Change, StoreMessage};
-use crate::store::{Store, StoreError};
+use crate::store::{least_of, StoreError};
 use crate::time::Timestamp;
 
-/// How often a replica asks one peer (in turn) for what it lacks.
+/// How often a replica asks one peer (in turn) for what it lacks, and collects deletes
+/// every device has (the default of [`super::NodeConfig::store_sync_interval`]).
 pub const STORE_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Most catch-up answers tracked at once per node; streams that never complete (the
+/// sender restarted) are dropped oldest first.
+const MAX_STREAMS: usize = 64;
+
+/// A version vector: for each device, every write of it up to this number is reflected.
+type Vector = Vec<(DeviceId, u64)>;
+
+/// Where replication with the peers stands (the replica itself is [`Node::store`]).
+pub(super) struct Replication {
+    /// Catch-up answers being received: the parts arrived so far (each counted once).
+    streams: BTreeMap<(DeviceId, u64), BTreeSet<u32>>,
+    /// Numbers the answers this replica sends; starts at random so that an answer sent
+    /// before a restart is never taken for one sent after.
+    next_stream: u64,
+    next_sync: Timestamp,
+    sync_interval: std::time::Duration,
+    sync_turn: usize,
+    /// Per peer, the last question answered while it stayed reachable: its vector and
+    /// this replica's version then. The same question again would get the same answer,
+    /// which is already on its way (both sides ask when they meet).
+    answered: BTreeMap<DeviceId, (Vector, u64)>,
+    /// Each peer's vector as of the last catch-up from it that completed: this replica
+    /// then had everything that peer had. The least of them says which deletes every
+    /// device has, with no write concurrent to them that this replica has not seen.
+    caught_up: BTreeMap<DeviceId, Vector>,
+}
+
+impl Replication {
+    pub(super) fn new(now: Timestamp, sync_interval: std::time::Duration, first_stream: u64) -> Self {
+        Self {
+            streams: BTreeMap::new(),
+            next_stream: first_stream,
+            next_sync: now + sync_interval,
+            sync_interval,
+            sync_turn: 0,
+            answered: BTreeMap::new(),
+            caught_up: BTreeMap::new(),
+        }
+    }
+
+    /// When the periodic repair is due.
+    pub(super) fn next_sync(&self) -> Timestamp {
+        self.next_sync
+    }
+}
 
 impl Node {
     /// The replica, for reads.
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &crate::store::Store {
         &self.store
     }
 
@@ -22,7 +72,7 @@ impl Node {
         for record in records {
             match record {
                 Record::StoreKey { key, register } => self.store.restore_key(key, register),
-                Record::StoreMeta { seq, have } => self.store.restore_meta(seq, have),
+                Record::StoreMeta(meta) => self.store.restore_meta(&meta),
                 _ => {}
             }
         }
@@ -35,7 +85,6 @@ impl Node {
         let wall = self.messaging.unix_micros_at(now);
         let seq = self.store.write(key, value, wall)?;
         let change = self.persist_key(key);
-        self.persist_meta();
         self.events.push_back(Event::StoreChanged { key: key.to_owned() });
         if let Some(change) = change {
             let peers: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
@@ -63,23 +112,28 @@ impl Node {
     }
 
     fn persist_meta(&mut self) {
-        let record = Record::StoreMeta {
-            seq: self.store.last_seq(),
-            have: self.store.have(),
-        };
+        let record = Record::StoreMeta(self.store.meta());
         self.store_writes.push_back(Write::Put(record));
     }
 
     fn send_store(&mut self, now: Timestamp, to: DeviceId, message: &StoreMessage) {
-        // A message that cannot be encoded or sent is repaired by the next catch-up.
-        if let Ok(bytes) = message.encode() {
-            let _ = self.messaging.send_store(now, to, bytes);
+        // A message that cannot be sent (over the size limit, or the peer is gone) is
+        // repaired by the next catch-up or a later write.
+        let _ = self.messaging.send_store(now, to, message.encode());
+    }
+
+    /// `peer` became reachable (or stopped being so): the next question from it is
+    /// answered afresh, and when reachable it is asked for what this replica lacks.
+    pub(super) fn store_peer_live(&mut self, now: Timestamp, peer: DeviceId, live: bool) {
+        self.replication.answered.remove(&peer);
+        if live {
+            self.store_need(now, peer);
         }
     }
 
     /// Asks `peer` for what this replica lacks, and to ask back (it just became reachable,
     /// or it is its turn in the periodic repair).
-    pub(super) fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
+    fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
         let need = StoreMessage::Need {
             have: self.store.have(),
             reply: true,
@@ -87,20 +141,55 @@ impl Node {
         self.send_store(now, peer, &need);
     }
 
-    /// Every [`STORE_SYNC_INTERVAL`], one reachable peer in turn is asked for what this
-    /// replica lacks: repairs anything a push or catch-up lost on the way.
+    /// Every [`super::NodeConfig::store_sync_interval`], one reachable peer in turn is asked for what this
+    /// replica lacks (repairing anything a push or catch-up lost on the way), and deletes
+    /// every device has are collected.
     pub(super) fn store_timeout(&mut self, now: Timestamp) {
-        if now < self.next_store_sync {
+        if now < self.replication.next_sync {
             return;
         }
-        self.next_store_sync = now + STORE_SYNC_INTERVAL;
+        self.replication.next_sync = now + self.replication.sync_interval;
+        self.collect_tombstones();
         let live: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
         if live.is_empty() {
             return;
         }
-        self.store_sync_turn = self.store_sync_turn.wrapping_add(1);
-        let peer = live[self.store_sync_turn % live.len()];
+        self.replication.sync_turn = self.replication.sync_turn.wrapping_add(1);
+        let peer = live[self.replication.sync_turn % live.len()];
         self.store_need(now, peer);
+    }
+
+    /// Drops keys whose deletes every device of the roster has. Waits for a catch-up from
+    /// every other device: one not caught up from might hold a write concurrent to them.
+    fn collect_tombstones(&mut self) {
+        let own = self.store.have();
+        let own_id = self.own_id();
+        let mut vectors: Vec<&[(DeviceId, u64)]> = vec![&own];
+        for device in self.roster.members() {
+            if *device == own_id {
+                continue;
+            }
+            match self.replication.caught_up.get(device) {
+                Some(vector) => vectors.push(vector),
+                None => return,
+            }
+        }
+        let stable = least_of(vectors);
+        let collected = self.store.collect(&stable);
+        if collected.is_empty() {
+            return;
+        }
+        self.stats.tombstones_collected += collected.len() as u64;
+        for key in collected {
+            self.store_writes.push_back(Write::Delete(
+                Record::StoreKey {
+                    key,
+                    register: Default::default(),
+                }
+                .key(),
+            ));
+        }
+        self.persist_meta();
     }
 
     fn apply_changes(&mut self, changes: &[Change]) {
@@ -130,33 +219,41 @@ impl Node {
                     };
                     self.send_store(now, from, &back);
                 }
-                self.next_store_stream += 1;
-                let stream = self.next_store_stream;
-                let missing = self.store.missing_from(&have);
+                let question = (have, self.store.version());
+                if self.replication.answered.get(&from) == Some(&question) {
+                    return;
+                }
+                let missing = self.store.missing_from(&question.0);
+                self.replication.answered.insert(from, question);
+                self.replication.next_stream = self.replication.next_stream.wrapping_add(1);
+                let stream = self.replication.next_stream;
                 for part in StoreMessage::catch_up(stream, missing, self.store.have()) {
                     self.send_store(now, from, &part);
                 }
             }
             StoreMessage::CatchUp {
                 stream,
+                part,
                 parts,
                 changes,
                 have,
-                ..
             } => {
                 self.apply_changes(&changes);
-                let received = self.store_streams.entry((from, stream)).or_insert(0);
-                *received += 1;
-                if *received >= parts {
-                    self.store_streams.remove(&(from, stream));
+                let streams = &mut self.replication.streams;
+                let received = streams.entry((from, stream)).or_default();
+                received.insert(part);
+                let complete = received.len() >= parts as usize;
+                if complete {
+                    streams.remove(&(from, stream));
+                }
+                while streams.len() > MAX_STREAMS {
+                    streams.pop_first();
+                }
+                if complete {
                     // Every part is in: everything the sender had is reflected here.
                     self.store.advance(&have);
                     self.persist_meta();
-                }
-                // Bounded: streams that never complete (the sender restarted) are dropped
-                // oldest first.
-                while self.store_streams.len() > 64 {
-                    self.store_streams.pop_first();
+                    self.replication.caught_up.insert(from, have);
                 }
             }
         }

@@ -10,11 +10,12 @@
 //! Replication ([`sync`]): writes are pushed at once; version vectors say what each
 //! replica has, so a device that was away gets exactly the keys it lacks.
 
+pub mod codec;
 mod hlc;
 mod register;
 pub mod sync;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use hlc::Hlc;
 pub use register::{Register, Sibling};
@@ -58,6 +59,14 @@ pub struct Store {
     keys: BTreeMap<String, Register>,
     /// For each device, every write of it up to this number is reflected here.
     have: BTreeMap<DeviceId, u64>,
+    /// Keys whose every sibling is a delete: what collection looks at.
+    tombstones: BTreeSet<String>,
+    /// For each device, every write up to this number was reflected on every device when
+    /// tombstones were last collected. Such a write arriving again for a key that does not
+    /// hold it is stale (its key may have been collected) and is dropped.
+    stable: BTreeMap<DeviceId, u64>,
+    /// Grows with every change of contents.
+    version: u64,
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
@@ -79,6 +88,22 @@ impl Store {
             clock: Hlc::default(),
             keys: BTreeMap::new(),
             have: BTreeMap::new(),
+            tombstones: BTreeSet::new(),
+            stable: BTreeMap::new(),
+            version: 0,
+        }
+    }
+
+    /// Notes whether `key` now holds only deletes (a candidate for collection).
+    fn track(&mut self, key: &str) {
+        let only_deletes = self
+            .keys
+            .get(key)
+            .is_some_and(|r| !r.siblings().is_empty() && r.siblings().iter().all(|s| s.value.is_none()));
+        if only_deletes {
+            self.tombstones.insert(key.to_owned());
+        } else {
+            self.tombstones.remove(key);
         }
     }
 
@@ -87,20 +112,67 @@ impl Store {
         for sibling in register.siblings() {
             self.clock.observe(sibling.hlc);
         }
-        self.keys.insert(key, register);
+        // A write's key record carries its number, so the counter needs no record of its
+        // own on every put.
+        if let Some(own) = register.context().get(&self.own) {
+            self.seq = self.seq.max(*own);
+        }
+        self.keys.insert(key.clone(), register);
+        self.track(&key);
+        self.version += 1;
     }
 
-    /// Takes back the write counter and version vector from disk.
-    pub fn restore_meta(&mut self, seq: u64, have: impl IntoIterator<Item = (DeviceId, u64)>) {
-        self.seq = self.seq.max(seq);
-        for (device, through) in have {
-            self.raise_have(device, through);
+    /// Takes back the write counter and the version vectors from disk.
+    pub fn restore_meta(&mut self, meta: &Meta) {
+        self.seq = self.seq.max(meta.seq);
+        for (device, through) in &meta.have {
+            raise(&mut self.have, *device, *through);
+        }
+        for (device, through) in &meta.stable {
+            raise(&mut self.stable, *device, *through);
         }
     }
 
-    fn raise_have(&mut self, device: DeviceId, through: u64) {
-        let entry = self.have.entry(device).or_default();
-        *entry = (*entry).max(through);
+    /// What must survive a restart besides the keys.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            seq: self.seq,
+            have: self.have(),
+            stable: self.stable.iter().map(|(d, s)| (*d, *s)).collect(),
+        }
+    }
+
+    /// Grows with every change of contents (so equal versions mean equal contents).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Drops the keys whose every sibling is a delete that every device has, along with
+    /// every write it replaced, given `stable`: for each device, the writes every device
+    /// of the mesh reflects. Returns the keys dropped.
+    pub fn collect(&mut self, stable: &[(DeviceId, u64)]) -> Vec<String> {
+        for (device, through) in stable {
+            raise(&mut self.stable, *device, *through);
+        }
+        let collectable: Vec<String> =
+            self.tombstones
+                .iter()
+                .filter(|key| {
+                    // The deletes and every write they replaced: a replaced write still on its
+                    // way must be recognised as stale once the key is gone.
+                    self.keys.get(*key).is_some_and(|register| {
+                        register.context().iter().all(|(device, seq)| {
+                            self.stable.get(device).is_some_and(|through| through >= seq)
+                        })
+                    })
+                })
+                .cloned()
+                .collect();
+        for key in &collectable {
+            self.keys.remove(key);
+            self.tombstones.remove(key);
+        }
+        collectable
     }
 
     /// The version vector: for each device, writes up to this number are reflected here
@@ -115,7 +187,7 @@ impl Store {
     pub fn advance(&mut self, have: &[(DeviceId, u64)]) {
         for (device, through) in have {
             if *device != self.own {
-                self.raise_have(*device, *through);
+                raise(&mut self.have, *device, *through);
             }
         }
     }
@@ -140,10 +212,15 @@ impl Store {
         check(key, value.as_deref())?;
         self.seq += 1;
         let hlc = self.clock.tick(wall_micros);
+        // A key created afresh may be one whose deletes were collected: the write saw
+        // them, so replicas that still hold them drop them on merging it.
+        let stable = &self.stable;
         self.keys
             .entry(key.to_owned())
-            .or_default()
+            .or_insert_with(|| Register::from_parts(Vec::new(), stable.iter().map(|(d, s)| (*d, *s))))
             .write(self.own, self.seq, hlc, value);
+        self.track(key);
+        self.version += 1;
         Ok(self.seq)
     }
 
@@ -174,7 +251,37 @@ impl Store {
         for sibling in remote.siblings() {
             self.clock.observe(sibling.hlc);
         }
-        self.keys.entry(key.to_owned()).or_default().merge(remote)
+        let local = self.keys.get(key);
+        let holds = |s: &Sibling| {
+            local.is_some_and(|r| {
+                r.siblings()
+                    .iter()
+                    .any(|l| l.device == s.device && l.seq == s.seq)
+            })
+        };
+        let stale = |s: &Sibling| {
+            self.stable
+                .get(&s.device)
+                .is_some_and(|through| *through >= s.seq)
+                && !holds(s)
+        };
+        // A register with nothing new to hold changes nothing (in a consistent history a
+        // register always holds a sibling; a peer's empty one is ignored).
+        if remote.siblings().iter().all(stale) {
+            return false;
+        }
+        let changed = if remote.siblings().iter().any(stale) {
+            let fresh: Vec<Sibling> = remote.siblings().iter().filter(|s| !stale(s)).cloned().collect();
+            let filtered = Register::from_parts(fresh, remote.context().iter().map(|(d, s)| (*d, *s)));
+            self.keys.entry(key.to_owned()).or_default().merge(&filtered)
+        } else {
+            self.keys.entry(key.to_owned()).or_default().merge(remote)
+        };
+        if changed {
+            self.track(key);
+            self.version += 1;
+        }
+        changed
     }
 
     /// Every key's state, for replication and persistence.
@@ -186,6 +293,42 @@ impl Store {
     pub fn last_seq(&self) -> u64 {
         self.seq
     }
+}
+
+/// Raises `vector[device]` to at least `through`.
+fn raise(vector: &mut BTreeMap<DeviceId, u64>, device: DeviceId, through: u64) {
+    let entry = vector.entry(device).or_default();
+    *entry = (*entry).max(through);
+}
+
+/// The pointwise least of version vectors: what all of them reflect (a device missing
+/// from one counts as 0).
+pub fn least_of<'a>(vectors: impl IntoIterator<Item = &'a [(DeviceId, u64)]>) -> Vec<(DeviceId, u64)> {
+    let mut vectors = vectors.into_iter();
+    let Some(first) = vectors.next() else {
+        return Vec::new();
+    };
+    let mut least: BTreeMap<DeviceId, u64> = first.iter().copied().collect();
+    for vector in vectors {
+        for (device, through) in least.iter_mut() {
+            let theirs = vector.iter().find(|(d, _)| d == device).map_or(0, |(_, s)| *s);
+            *through = (*through).min(theirs);
+        }
+    }
+    least.into_iter().filter(|(_, s)| *s > 0).collect()
+}
+
+/// The store's durable state besides its keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    /// This device's last write number.
+    pub seq: u64,
+    /// For each device, every write up to this number is reflected here.
+    pub have: Vec<(DeviceId, u64)>,
+    /// For each device, every write up to this number was on every device at the last
+    /// collection of tombstones.
+    #[serde(default)]
+    pub stable: Vec<(DeviceId, u64)>,
 }
 
 #[cfg(test)]
@@ -213,6 +356,35 @@ mod tests {
             Err(StoreError::ValueTooLarge(MAX_VALUE_BYTES + 1))
         );
         assert_eq!(store.last_seq(), 4);
+    }
+
+    #[test]
+    fn a_collected_delete_is_not_brought_back_by_a_stale_write() {
+        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        let mut a = Store::new(a_id, 0);
+        let mut b = Store::new(b_id, 0);
+        a.write("k", Some(b"old".to_vec()), 100).expect("valid");
+        let stale = a.read("k").expect("written").register.clone();
+        b.merge("k", &stale);
+        b.advance(&a.have());
+        b.write("k", None, 200).expect("valid");
+        a.merge("k", &b.read("k").expect("deleted").register.clone());
+        a.advance(&b.have());
+        assert_eq!(
+            a.collect(&least_of([&a.have()[..], &[(a_id, 1)][..]])),
+            Vec::<String>::new(),
+            "b's delete is not everywhere yet"
+        );
+        let everywhere = least_of([&a.have()[..], &b.have()[..]]);
+        assert_eq!(a.collect(&everywhere), vec!["k".to_owned()]);
+        assert!(a.read("k").is_none());
+        // The old value arriving late (a retransmission) is recognised as seen.
+        assert!(!a.merge("k", &stale));
+        assert!(a.read("k").is_none());
+        // A new write to the key is a new key.
+        b.write("k", Some(b"new".to_vec()), 300).expect("valid");
+        assert!(a.merge("k", &b.read("k").expect("written").register.clone()));
+        assert_eq!(a.read("k").and_then(|r| r.value), Some(&b"new"[..]));
     }
 
     #[test]

@@ -69,6 +69,36 @@ impl Register {
         &self.context
     }
 
+    /// Builds a register from decoded parts, made well-formed whatever they hold: siblings
+    /// in winner-first order with no dot twice, and a context that covers every sibling.
+    pub fn from_parts(
+        mut siblings: Vec<Sibling>,
+        context: impl IntoIterator<Item = (DeviceId, u64)>,
+    ) -> Self {
+        siblings.sort_by_key(|s| std::cmp::Reverse(s.rank()));
+        let mut dots = std::collections::BTreeSet::new();
+        siblings.retain(|s| dots.insert((s.device, s.seq)));
+        let mut register = Register {
+            siblings,
+            context: BTreeMap::new(),
+        };
+        let implied: Vec<(DeviceId, u64)> = register.siblings.iter().map(|s| (s.device, s.seq)).collect();
+        for (device, seq) in implied.into_iter().chain(context) {
+            let seen = register.context.entry(device).or_default();
+            *seen = (*seen).max(seq);
+        }
+        register
+    }
+
+    /// The context entries its siblings do not imply: with the siblings, all that must be
+    /// sent for [`Register::from_parts`] to rebuild it.
+    pub fn context_beyond_siblings(&self) -> impl Iterator<Item = (DeviceId, u64)> + '_ {
+        self.context.iter().filter_map(|(device, seq)| {
+            let implied = self.siblings.iter().any(|s| s.device == *device && s.seq >= *seq);
+            (!implied).then_some((*device, *seq))
+        })
+    }
+
     fn covers(context: &BTreeMap<DeviceId, u64>, sibling: &Sibling) -> bool {
         context
             .get(&sibling.device)

@@ -4,17 +4,24 @@
 //! and gets back only the keys holding writes beyond it, in parts of bounded size. Once
 //! all parts of such a catch-up arrived, the receiver has everything the sender had.
 
-use serde::{Deserialize, Serialize};
-
-use super::Register;
+use super::codec::{read_changes, read_vector, write_changes, write_vector};
+use super::{Register, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::identity::DeviceId;
-use crate::wire::cbor::{self, CborError};
+use crate::wire::compact::{CompactError, Reader, Writer};
 
-/// Encoded bytes of changes per catch-up part (well under the messaging layer's 1 MiB).
+/// Bytes of changes per catch-up part (a single larger change goes alone).
 pub const PART_BYTES_MAX: usize = 512 << 10;
+/// Largest store message: one key whose register holds up to four concurrent values of
+/// the largest size. A register beyond it does not replicate until a later write
+/// resolves the conflict.
+pub const MAX_STORE_MESSAGE_BYTES: usize = 4 * MAX_VALUE_BYTES + 16 * MAX_KEY_BYTES;
+
+const PUSH: u8 = 0;
+const NEED: u8 = 1;
+const CATCH_UP: u8 = 2;
 
 /// One key's state, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// The key.
     pub key: String,
@@ -23,7 +30,7 @@ pub struct Change {
 }
 
 /// A store message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreMessage {
     /// Keys just written on the sender.
     Push {
@@ -53,15 +60,95 @@ pub enum StoreMessage {
     },
 }
 
+impl Change {
+    /// About how many bytes it takes in a block (for cutting catch-ups into parts).
+    fn size_hint(&self) -> usize {
+        let siblings: usize = self
+            .register
+            .siblings()
+            .iter()
+            .map(|s| 24 + s.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        4 + self.key.len() + siblings + 12 * self.register.context().len()
+    }
+}
+
 impl StoreMessage {
-    /// The message's bytes.
-    pub fn encode(&self) -> Result<Vec<u8>, CborError> {
-        cbor::encode(self)
+    /// The message's bytes (the compact layout of [`super::codec`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer::new();
+        match self {
+            StoreMessage::Push { changes } => {
+                out.u8(PUSH);
+                write_changes(&mut out, changes);
+            }
+            StoreMessage::Need { have, reply } => {
+                out.u8(NEED);
+                out.u8(u8::from(*reply));
+                write_vector(&mut out, have);
+            }
+            StoreMessage::CatchUp {
+                stream,
+                part,
+                parts,
+                changes,
+                have,
+            } => {
+                out.u8(CATCH_UP);
+                out.varint(*stream);
+                out.varint(u64::from(*part));
+                out.varint(u64::from(*parts));
+                write_vector(&mut out, have);
+                write_changes(&mut out, changes);
+            }
+        }
+        out.finish()
     }
 
-    /// Parses a message; never panics, refuses anything over the messaging unit size.
-    pub fn decode(bytes: &[u8]) -> Result<Self, CborError> {
-        cbor::decode_bounded(bytes, crate::messaging::MAX_PAYLOAD_BYTES)
+    /// Parses a message; never panics, refuses anything over [`MAX_STORE_MESSAGE_BYTES`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, CompactError> {
+        if bytes.len() > MAX_STORE_MESSAGE_BYTES {
+            return Err(CompactError::TooLong {
+                what: "store message",
+                len: bytes.len() as u64,
+                max: MAX_STORE_MESSAGE_BYTES as u64,
+            });
+        }
+        let mut input = Reader::new(bytes);
+        let message = match input.u8("message kind")? {
+            PUSH => StoreMessage::Push {
+                changes: read_changes(&mut input)?,
+            },
+            NEED => {
+                let reply = match input.u8("reply flag")? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(CompactError::Invalid("reply flag")),
+                };
+                StoreMessage::Need {
+                    have: read_vector(&mut input)?,
+                    reply,
+                }
+            }
+            CATCH_UP => {
+                let stream = input.varint("stream")?;
+                let part = input.bounded("part", u64::from(u32::MAX))? as u32;
+                let parts = input.bounded("parts", u64::from(u32::MAX))? as u32;
+                if part >= parts {
+                    return Err(CompactError::Invalid("part number"));
+                }
+                StoreMessage::CatchUp {
+                    stream,
+                    part,
+                    parts,
+                    have: read_vector(&mut input)?,
+                    changes: read_changes(&mut input)?,
+                }
+            }
+            _ => return Err(CompactError::Invalid("message kind")),
+        };
+        input.finish()?;
+        Ok(message)
     }
 
     /// Cuts `changes` into catch-up parts of at most [`PART_BYTES_MAX`] encoded bytes.
@@ -69,7 +156,7 @@ impl StoreMessage {
         let mut batches: Vec<Vec<Change>> = vec![Vec::new()];
         let mut size = 0;
         for change in changes {
-            let bytes = cbor::encode(&change).map_or(0, |b| b.len());
+            let bytes = change.size_hint();
             if size + bytes > PART_BYTES_MAX && batches.last().is_some_and(|b| !b.is_empty()) {
                 batches.push(Vec::new());
                 size = 0;

@@ -1,6 +1,7 @@
 //! Wire formats: the datagram layout and bounded CBOR for structured bodies.
 
 pub mod cbor;
+pub mod compact;
 mod packet;
 
 pub use packet::{
