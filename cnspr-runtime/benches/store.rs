@@ -5,8 +5,8 @@
 //!
 //! - raw: fjall batches of 100 `insert`s, committed, then `persist(SyncAll)`;
 //! - core: `Store::write` (hybrid clock, dotted register), the register's record encoded
-//!   and committed through `Disk` in batches of 100 as the daemon's flush does, then
-//!   `Disk::sync`.
+//!   and committed through `Disk` in batches of 100 as the daemon's flush does (with each
+//!   key's entry in the change log that `watch` reads), then `Disk::sync`.
 //!
 //! Prints both rates and the ratio (goal: the core at least half of raw).
 

@@ -10,8 +10,6 @@
 //!
 //! Ten thousand small changes then cost little more than their keys and values.
 
-use std::collections::BTreeMap;
-
 use super::register::{Register, Sibling};
 use super::sync::Change;
 use super::{Hlc, MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -31,22 +29,21 @@ pub fn write_block<'a>(
     out: &mut Writer,
     changes: impl ExactSizeIterator<Item = (&'a str, &'a Register)> + Clone,
 ) {
-    let mut table: BTreeMap<DeviceId, u64> = BTreeMap::new();
+    let mut table: Vec<DeviceId> = Vec::new();
     let mut base = u64::MAX;
     for (_, register) in changes.clone() {
         for sibling in register.siblings() {
-            table.insert(sibling.device, 0);
             base = base.min(sibling.hlc.micros);
+            table.push(sibling.device);
         }
-        for device in register.context().keys() {
-            table.insert(*device, 0);
-        }
+        table.extend(register.context().keys());
     }
+    table.sort_unstable();
+    table.dedup();
     let base = if base == u64::MAX { 0 } else { base };
     out.varint(table.len() as u64);
-    for (index, (device, slot)) in table.iter_mut().enumerate() {
+    for device in &table {
         out.device(device);
-        *slot = index as u64;
     }
     out.varint(base);
     out.varint(changes.len() as u64);
@@ -61,8 +58,8 @@ pub fn write_block<'a>(
     }
 }
 
-fn write_register(out: &mut Writer, register: &Register, table: &BTreeMap<DeviceId, u64>, base: u64) {
-    let index = |device: &DeviceId| table.get(device).copied().unwrap_or_default();
+fn write_register(out: &mut Writer, register: &Register, table: &[DeviceId], base: u64) {
+    let index = |device: &DeviceId| table.binary_search(device).unwrap_or_default() as u64;
     out.varint(register.siblings().len() as u64);
     for sibling in register.siblings() {
         out.varint(index(&sibling.device));

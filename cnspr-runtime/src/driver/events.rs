@@ -136,18 +136,8 @@ impl Task {
                 None
             }
             Event::Messaging(event) => self.on_messaging(event),
-            Event::StoreChanged { key } => {
-                self.cursor += 1;
-                if let Err(error) = self.disk.record_change(&key, self.cursor) {
-                    tracing::error!(%error, "cannot record a store change");
-                }
-                // Synced with the rest before anything else leaves.
-                self.unsynced = true;
-                Some(Notice::StoreChanged {
-                    key,
-                    cursor: self.cursor,
-                })
-            }
+            // Logged and announced to watchers with the key's record, when it is durable.
+            Event::StoreChanged { .. } => None,
         };
         if let Some(notice) = notice {
             let _ = self.notices.send(notice);

@@ -435,7 +435,6 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     let records = disk.records().map_err(io::Error::other)?;
     node.restore_store(records.iter().cloned());
     node.restore_messaging(records);
-    let last_cursor = disk.last_cursor().map_err(io::Error::other)?;
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -461,7 +460,6 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         active_peers: 0,
         unnamed: Vec::new(),
         durable_acks: Vec::new(),
-        cursor: last_cursor,
     };
     task.daemon_event("start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -543,8 +541,6 @@ struct Task {
     unnamed: Vec<(&'static str, DeviceId, MemberState)>,
     /// Store writes to acknowledge once the database is synced.
     durable_acks: Vec<(WriteReply, Result<u64, StoreError>)>,
-    /// The last store change number given out.
-    cursor: u64,
 }
 
 impl Task {
@@ -693,8 +689,17 @@ impl Task {
                 // Durable before anything that depends on it: an acknowledgement that
                 // leaves, or a handler that runs. One batch and one sync per round.
                 let writes = std::mem::take(&mut self.pending_writes);
-                if let Err(error) = self.disk.apply_all(&writes).and_then(|()| self.disk.sync()) {
-                    tracing::error!(%error, "cannot write to the database");
+                match self
+                    .disk
+                    .apply_all(&writes)
+                    .and_then(|changed| self.disk.sync().map(|()| changed))
+                {
+                    Ok(changed) => {
+                        for (key, cursor) in changed {
+                            let _ = self.notices.send(Notice::StoreChanged { key, cursor });
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "cannot write to the database"),
                 }
                 self.unsynced = false;
             }
