@@ -431,7 +431,8 @@ impl Node {
                 progressed = true;
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
-                    if self.messaging.set_live(now, member, live) {
+                    let was_live = self.messaging.live_peers().any(|p| *p == member);
+                    if self.messaging.set_live(now, member, live) || (was_live && !live) {
                         self.store_peer_live(now, member, live);
                     }
                 }

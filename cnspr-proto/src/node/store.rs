@@ -19,6 +19,10 @@ pub const STORE_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_s
 /// sender restarted) are dropped oldest first.
 const MAX_STREAMS: usize = 64;
 
+/// How long an answer stands for the same question from the same peer (the question a
+/// peer asks back when it hears one comes within a round trip or two).
+const SAME_QUESTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A version vector: for each device, every write of it up to this number is reflected.
 type Vector = Vec<(DeviceId, u64)>;
 
@@ -32,10 +36,13 @@ pub(super) struct Replication {
     next_sync: Timestamp,
     sync_interval: std::time::Duration,
     sync_turn: usize,
-    /// Per peer, the last question answered while it stayed reachable: its vector and
-    /// this replica's version then. The same question again would get the same answer,
-    /// which is already on its way (both sides ask when they meet).
-    answered: BTreeMap<DeviceId, (Vector, u64)>,
+    /// Per peer, the last question answered: its vector, this replica's version then, and
+    /// when. The same question again soon after would get the same answer, which is
+    /// already on its way (both sides ask when they meet).
+    answered: BTreeMap<DeviceId, (Vector, u64, Timestamp)>,
+    /// When each peer was last asked: a peer that asks and wants to be asked back is not
+    /// asked again if it just was (both sides ask when they meet).
+    asked: BTreeMap<DeviceId, Timestamp>,
     /// Each peer's vector as of the last catch-up from it that completed: this replica
     /// then had everything that peer had. The least of them says which deletes every
     /// device has, with no write concurrent to them that this replica has not seen.
@@ -51,6 +58,7 @@ impl Replication {
             sync_interval,
             sync_turn: 0,
             answered: BTreeMap::new(),
+            asked: BTreeMap::new(),
             caught_up: BTreeMap::new(),
         }
     }
@@ -122,22 +130,30 @@ impl Node {
         let _ = self.messaging.send_store(now, to, message.encode());
     }
 
-    /// `peer` became reachable (or stopped being so): the next question from it is
-    /// answered afresh, and when reachable it is asked for what this replica lacks.
+    /// `peer` became reachable or stopped being so. Once reachable it is asked for what
+    /// this replica lacks; once gone, answers on their way to it may be lost, so its next
+    /// question is answered afresh.
     pub(super) fn store_peer_live(&mut self, now: Timestamp, peer: DeviceId, live: bool) {
-        self.replication.answered.remove(&peer);
         if live {
             self.store_need(now, peer);
+        } else {
+            self.replication.answered.remove(&peer);
+            self.replication.asked.remove(&peer);
         }
     }
 
     /// Asks `peer` for what this replica lacks, and to ask back (it just became reachable,
     /// or it is its turn in the periodic repair).
     fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
+        self.ask(now, peer, true);
+    }
+
+    fn ask(&mut self, now: Timestamp, peer: DeviceId, reply: bool) {
         let need = StoreMessage::Need {
             have: self.store.have(),
-            reply: true,
+            reply,
         };
+        self.replication.asked.insert(peer, now);
         self.send_store(now, peer, &need);
     }
 
@@ -193,6 +209,7 @@ impl Node {
     }
 
     fn apply_changes(&mut self, changes: &[Change]) {
+        let have = self.store.have();
         for change in changes {
             if self.store.merge(&change.key, &change.register) {
                 self.persist_key(&change.key);
@@ -200,6 +217,11 @@ impl Node {
                     key: change.key.clone(),
                 });
             }
+        }
+        // Pushed writes moved the vector: kept, so that a restart does not ask for them
+        // again.
+        if self.store.have() != have {
+            self.persist_meta();
         }
     }
 
@@ -212,19 +234,27 @@ impl Node {
         match message {
             StoreMessage::Push { changes } => self.apply_changes(&changes),
             StoreMessage::Need { have, reply } => {
-                if reply {
-                    let back = StoreMessage::Need {
-                        have: self.store.have(),
-                        reply: false,
-                    };
-                    self.send_store(now, from, &back);
+                let asked_lately = self
+                    .replication
+                    .asked
+                    .get(&from)
+                    .is_some_and(|at| now < *at + SAME_QUESTION_WINDOW);
+                if reply && !asked_lately {
+                    self.ask(now, from, false);
                 }
-                let question = (have, self.store.version());
-                if self.replication.answered.get(&from) == Some(&question) {
+                let version = self.store.version();
+                let same = self
+                    .replication
+                    .answered
+                    .get(&from)
+                    .is_some_and(|(vector, v, at)| {
+                        *vector == have && *v == version && now < *at + SAME_QUESTION_WINDOW
+                    });
+                if same {
                     return;
                 }
-                let missing = self.store.missing_from(&question.0);
-                self.replication.answered.insert(from, question);
+                let missing = self.store.missing_from(&have);
+                self.replication.answered.insert(from, (have, version, now));
                 self.replication.next_stream = self.replication.next_stream.wrapping_add(1);
                 let stream = self.replication.next_stream;
                 for part in StoreMessage::catch_up(stream, missing, self.store.have()) {

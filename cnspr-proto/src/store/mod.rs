@@ -22,6 +22,9 @@ pub use register::{Register, Sibling};
 
 use crate::identity::DeviceId;
 
+/// Most writes per device noted beyond the version vector.
+const MAX_BEYOND: usize = 1 << 16;
+
 /// Longest key, in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Largest value.
@@ -59,6 +62,10 @@ pub struct Store {
     keys: BTreeMap<String, Register>,
     /// For each device, every write of it up to this number is reflected here.
     have: BTreeMap<DeviceId, u64>,
+    /// Writes reflected here beyond `have` (pushed one by one, in any order): `have`
+    /// moves up through them as the gaps fill, so a device that was always reachable has
+    /// little to catch up on.
+    beyond: BTreeMap<DeviceId, BTreeSet<u64>>,
     /// Keys whose every sibling is a delete: what collection looks at.
     tombstones: BTreeSet<String>,
     /// For each device, every write up to this number was reflected on every device when
@@ -88,6 +95,7 @@ impl Store {
             clock: Hlc::default(),
             keys: BTreeMap::new(),
             have: BTreeMap::new(),
+            beyond: BTreeMap::new(),
             tombstones: BTreeSet::new(),
             stable: BTreeMap::new(),
             version: 0,
@@ -126,7 +134,7 @@ impl Store {
     pub fn restore_meta(&mut self, meta: &Meta) {
         self.seq = self.seq.max(meta.seq);
         for (device, through) in &meta.have {
-            raise(&mut self.have, *device, *through);
+            self.raise_have(*device, *through);
         }
         for (device, through) in &meta.stable {
             raise(&mut self.stable, *device, *through);
@@ -186,10 +194,39 @@ impl Store {
     /// Records that everything in `have` is reflected here (a catch-up completed).
     pub fn advance(&mut self, have: &[(DeviceId, u64)]) {
         for (device, through) in have {
-            if *device != self.own {
-                raise(&mut self.have, *device, *through);
+            self.raise_have(*device, *through);
+        }
+    }
+
+    fn raise_have(&mut self, device: DeviceId, through: u64) {
+        if device == self.own {
+            return;
+        }
+        let have = self.have.entry(device).or_default();
+        *have = (*have).max(through);
+        if let Some(beyond) = self.beyond.get_mut(&device) {
+            beyond.retain(|seq| *seq > *have);
+            while beyond.remove(&(*have + 1)) {
+                *have += 1;
+            }
+            if beyond.is_empty() {
+                self.beyond.remove(&device);
             }
         }
+    }
+
+    /// Notes that write `seq` of `device` is reflected here.
+    fn reflected(&mut self, device: DeviceId, seq: u64) {
+        if device == self.own || self.have.get(&device).is_some_and(|have| *have >= seq) {
+            return;
+        }
+        let beyond = self.beyond.entry(device).or_default();
+        beyond.insert(seq);
+        // Bounded: past this many gaps, the next catch-up fills them anyway.
+        if beyond.len() > MAX_BEYOND {
+            beyond.pop_last();
+        }
+        self.raise_have(device, 0);
     }
 
     /// The keys holding a write beyond `their` version vector: what a replica with that
@@ -248,6 +285,17 @@ impl Store {
         if check(key, None).is_err() {
             return false;
         }
+        // Once merged, every write the register holds or replaced is reflected here (a
+        // context entry is the latest write of that device to this key).
+        let dots: Vec<(DeviceId, u64)> = remote.context().iter().map(|(d, s)| (*d, *s)).collect();
+        let changed = self.merge_register(key, remote);
+        for (device, seq) in dots {
+            self.reflected(device, seq);
+        }
+        changed
+    }
+
+    fn merge_register(&mut self, key: &str, remote: &Register) -> bool {
         for sibling in remote.siblings() {
             self.clock.observe(sibling.hlc);
         }
@@ -385,6 +433,26 @@ mod tests {
         b.write("k", Some(b"new".to_vec()), 300).expect("valid");
         assert!(a.merge("k", &b.read("k").expect("written").register.clone()));
         assert_eq!(a.read("k").and_then(|r| r.value), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn pushed_writes_move_the_version_vector_once_the_gaps_fill() {
+        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        let mut a = Store::new(a_id, 0);
+        let mut b = Store::new(b_id, 0);
+        let mut pushed = Vec::new();
+        for (i, key) in ["x", "y", "z"].into_iter().enumerate() {
+            a.write(key, Some(vec![i as u8]), 100 + i as u64).expect("valid");
+            pushed.push((key, a.read(key).expect("written").register.clone()));
+        }
+        let have_of_a = |b: &Store| b.have().into_iter().find(|(d, _)| *d == a_id).map(|(_, s)| s);
+        b.merge(pushed[0].0, &pushed[0].1);
+        b.merge(pushed[2].0, &pushed[2].1);
+        assert_eq!(have_of_a(&b), Some(1), "write 2 is still missing");
+        assert_eq!(a.missing_from(&b.have()).len(), 2, "y and z are sent again");
+        b.merge(pushed[1].0, &pushed[1].1);
+        assert_eq!(have_of_a(&b), Some(3));
+        assert!(a.missing_from(&b.have()).is_empty(), "nothing to catch up");
     }
 
     #[test]
