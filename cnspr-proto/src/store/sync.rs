@@ -180,3 +180,52 @@ impl StoreMessage {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let mut register = Register::default();
+        register.write(
+            DeviceId::from_bytes([1; 32]),
+            3,
+            crate::store::Hlc::default(),
+            Some(b"v".to_vec()),
+        );
+        let have = vec![(DeviceId::from_bytes([1; 32]), 3)];
+        let changes = vec![Change {
+            key: "k".into(),
+            register,
+        }];
+        for message in [
+            StoreMessage::Push {
+                changes: changes.clone(),
+            },
+            StoreMessage::Need {
+                have: have.clone(),
+                reply: true,
+            },
+            StoreMessage::CatchUp {
+                stream: u64::MAX,
+                part: 1,
+                parts: 2,
+                changes,
+                have,
+            },
+        ] {
+            assert_eq!(StoreMessage::decode(&message.encode()), Ok(message));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_decodes_re_encodes_the_same(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(message) = StoreMessage::decode(&bytes) {
+                prop_assert_eq!(StoreMessage::decode(&message.encode()), Ok(message));
+            }
+        }
+    }
+}
