@@ -170,6 +170,7 @@ struct KeptEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
     Direct(u64),
+    Store,
     Other,
 }
 
@@ -470,15 +471,21 @@ impl Messaging {
         payload: Vec<u8>,
     ) -> Result<(), MessagingError> {
         check_size(payload.len())?;
-        self.send_unit(now, to, Unit::Answer { id, payload })
+        self.send_unit(now, to, Unit::Answer { id, payload }, Purpose::Other)
     }
 
     /// Sends a unit that needs no acting on when delivered (answers, store messages).
-    fn send_unit(&mut self, now: Timestamp, to: DeviceId, unit: Unit) -> Result<(), MessagingError> {
+    fn send_unit(
+        &mut self,
+        now: Timestamp,
+        to: DeviceId,
+        unit: Unit,
+        purpose: Purpose,
+    ) -> Result<(), MessagingError> {
         if !self.members.contains(&to) {
             return Err(MessagingError::NotAPeer);
         }
-        self.start(to, &unit, Purpose::Other);
+        self.start(to, &unit, purpose);
         self.transfers.fill(now);
         Ok(())
     }
@@ -487,7 +494,15 @@ impl Messaging {
     /// [`crate::store::sync::MAX_STORE_MESSAGE_BYTES`].
     pub fn send_store(&mut self, now: Timestamp, to: DeviceId, bytes: Vec<u8>) -> Result<(), MessagingError> {
         check_size_within(bytes.len(), crate::store::sync::MAX_STORE_MESSAGE_BYTES)?;
-        self.send_unit(now, to, Unit::Store(bytes))
+        self.send_unit(now, to, Unit::Store(bytes), Purpose::Store)
+    }
+
+    /// Store messages to `peer` not yet fully acknowledged.
+    pub fn store_in_flight(&self, peer: &DeviceId) -> usize {
+        self.purposes
+            .range((*peer, 0)..=(*peer, u64::MAX))
+            .filter(|(_, purpose)| matches!(purpose, Purpose::Store))
+            .count()
     }
 
     /// The peers that can be sent to now.

@@ -398,6 +398,7 @@ impl Node {
     fn pump(&mut self, now: Timestamp) {
         loop {
             let mut progressed = false;
+            self.flush_pushes(now);
             // Before anything goes out after a sleep: keys from before it may be dead.
             if self.membership.take_woke() {
                 self.endpoint.reset_sessions();

@@ -40,6 +40,11 @@ pub(super) struct Replication {
     /// when. The same question again soon after would get the same answer, which is
     /// already on its way (both sides ask when they meet).
     answered: BTreeMap<DeviceId, (Vector, u64, Timestamp)>,
+    /// Keys written here and not yet pushed to each reachable peer. A peer gets one push
+    /// at a time: writes made meanwhile go together in the next (a write to the same key
+    /// twice goes once), so a burst of writes, or a peer that is gone but not yet known
+    /// to be, does not pile up a transfer per write.
+    unpushed: BTreeMap<DeviceId, BTreeSet<String>>,
     /// When each peer was last asked: a peer that asks and wants to be asked back is not
     /// asked again if it just was (both sides ask when they meet).
     asked: BTreeMap<DeviceId, Timestamp>,
@@ -58,6 +63,7 @@ impl Replication {
             sync_interval,
             sync_turn: 0,
             answered: BTreeMap::new(),
+            unpushed: BTreeMap::new(),
             asked: BTreeMap::new(),
             caught_up: BTreeMap::new(),
         }
@@ -92,31 +98,58 @@ impl Node {
     pub fn kv_write(&mut self, now: Timestamp, key: &str, value: Option<Vec<u8>>) -> Result<u64, StoreError> {
         let wall = self.messaging.unix_micros_at(now);
         let seq = self.store.write(key, value, wall)?;
-        let change = self.persist_key(key);
+        self.persist_key(key);
         self.events.push_back(Event::StoreChanged { key: key.to_owned() });
-        if let Some(change) = change {
-            let peers: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
-            let push = StoreMessage::Push {
-                changes: vec![change],
-            };
-            for peer in peers {
-                self.send_store(now, peer, &push);
-            }
+        let peers: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
+        for peer in peers {
+            self.replication
+                .unpushed
+                .entry(peer)
+                .or_default()
+                .insert(key.to_owned());
         }
         self.pump(now);
         Ok(seq)
     }
 
-    fn persist_key(&mut self, key: &str) -> Option<Change> {
-        let register = self.store.read(key)?.register.clone();
-        self.store_writes.push_back(Write::Put(Record::StoreKey {
-            key: key.to_owned(),
-            register: register.clone(),
-        }));
-        Some(Change {
-            key: key.to_owned(),
-            register,
-        })
+    /// Pushes the keys written since the last push to each peer that has no push in
+    /// flight (called whenever the node moves).
+    pub(super) fn flush_pushes(&mut self, now: Timestamp) {
+        if self.replication.unpushed.is_empty() {
+            return;
+        }
+        let ready: Vec<DeviceId> = self
+            .replication
+            .unpushed
+            .keys()
+            .filter(|peer| self.messaging.store_in_flight(peer) == 0)
+            .copied()
+            .collect();
+        for peer in ready {
+            let Some(keys) = self.replication.unpushed.remove(&peer) else {
+                continue;
+            };
+            let changes: Vec<Change> = keys
+                .into_iter()
+                .filter_map(|key| {
+                    let register = self.store.read(&key)?.register.clone();
+                    Some(Change { key, register })
+                })
+                .collect();
+            for part in StoreMessage::pushes(changes) {
+                self.send_store(now, peer, &part);
+            }
+        }
+    }
+
+    fn persist_key(&mut self, key: &str) {
+        if let Some(read) = self.store.read(key) {
+            let register = read.register.clone();
+            self.store_writes.push_back(Write::Put(Record::StoreKey {
+                key: key.to_owned(),
+                register,
+            }));
+        }
     }
 
     fn persist_meta(&mut self) {
@@ -139,6 +172,8 @@ impl Node {
         } else {
             self.replication.answered.remove(&peer);
             self.replication.asked.remove(&peer);
+            // The catch-up when it is back carries them.
+            self.replication.unpushed.remove(&peer);
         }
     }
 

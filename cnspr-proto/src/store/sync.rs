@@ -151,21 +151,19 @@ impl StoreMessage {
         Ok(message)
     }
 
-    /// Cuts `changes` into catch-up parts of at most [`PART_BYTES_MAX`] encoded bytes.
+    /// Cuts `changes` into pushes of about [`PART_BYTES_MAX`] bytes each.
+    pub fn pushes(changes: Vec<Change>) -> Vec<StoreMessage> {
+        batches(changes)
+            .into_iter()
+            .filter(|changes| !changes.is_empty())
+            .map(|changes| StoreMessage::Push { changes })
+            .collect()
+    }
+
+    /// Cuts `changes` into catch-up parts of about [`PART_BYTES_MAX`] bytes each (at
+    /// least one part, so that an empty answer still completes).
     pub fn catch_up(stream: u64, changes: Vec<Change>, have: Vec<(DeviceId, u64)>) -> Vec<StoreMessage> {
-        let mut batches: Vec<Vec<Change>> = vec![Vec::new()];
-        let mut size = 0;
-        for change in changes {
-            let bytes = change.size_hint();
-            if size + bytes > PART_BYTES_MAX && batches.last().is_some_and(|b| !b.is_empty()) {
-                batches.push(Vec::new());
-                size = 0;
-            }
-            size += bytes;
-            if let Some(batch) = batches.last_mut() {
-                batch.push(change);
-            }
-        }
+        let batches = batches(changes);
         let parts = batches.len() as u32;
         batches
             .into_iter()
@@ -179,6 +177,25 @@ impl StoreMessage {
             })
             .collect()
     }
+}
+
+/// Groups `changes` in order into batches of about [`PART_BYTES_MAX`] bytes (a larger
+/// single change alone); at least one batch.
+fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
+    let mut batches: Vec<Vec<Change>> = vec![Vec::new()];
+    let mut size = 0;
+    for change in changes {
+        let bytes = change.size_hint();
+        if size + bytes > PART_BYTES_MAX && batches.last().is_some_and(|b| !b.is_empty()) {
+            batches.push(Vec::new());
+            size = 0;
+        }
+        size += bytes;
+        if let Some(batch) = batches.last_mut() {
+            batch.push(change);
+        }
+    }
+    batches
 }
 
 #[cfg(test)]
