@@ -1,6 +1,6 @@
 //! The replicated store with real processes: writes reach every device, writes made apart
 //! converge with the conflict visible and one winner everywhere, deletes propagate, and an
-//! acknowledged write survives `kill -9`.
+//! acknowledged write survives `kill -9`; the roster is a namespace of the store.
 
 mod support;
 
@@ -47,6 +47,16 @@ fn a_put_on_one_device_is_read_on_the_others() {
     }
     let missing = devices[0].run(&["kv", "get", "greeting"]);
     assert_eq!(missing.status.code(), Some(1));
+    // The roster is data in the store: listed when asked for, never writable.
+    let roster = devices[2].json(&["kv", "ls", "_roster/"]);
+    assert_eq!(roster["keys"].as_array().map(Vec::len), Some(3), "{roster}");
+    let forged = devices[0].run(&["kv", "put", "_roster/anything", "x"]);
+    assert_eq!(forged.status.code(), Some(1));
+    assert!(
+        stderr(&forged).contains("belong to the roster"),
+        "{}",
+        stderr(&forged)
+    );
 }
 
 #[test]

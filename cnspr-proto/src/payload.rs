@@ -2,11 +2,10 @@
 //! message. Each layer of the node parses only its own channel.
 
 use crate::membership::Envelope;
-use crate::roster::RosterMessage;
 use crate::wire::cbor::CborError;
 
 const MEMBERSHIP: u8 = 0;
-const ROSTER: u8 = 1;
+// 1 carried the roster's own replication; the roster now travels in the store.
 const ECHO: u8 = 2;
 const ECHO_REPLY: u8 = 3;
 const MESSAGING: u8 = 4;
@@ -16,8 +15,6 @@ const MESSAGING: u8 = 4;
 pub enum Payload {
     /// Failure detection.
     Membership(Envelope),
-    /// Roster replication.
-    Roster(RosterMessage),
     /// A round-trip request (`cnspr ping`), answered at once.
     Echo(u64),
     /// The answer to an echo.
@@ -45,7 +42,6 @@ impl Payload {
     pub fn encode(&self) -> Result<Vec<u8>, CborError> {
         let (channel, body) = match self {
             Payload::Membership(envelope) => (MEMBERSHIP, envelope.encode()?),
-            Payload::Roster(message) => (ROSTER, message.encode()?),
             Payload::Echo(id) => (ECHO, id.to_le_bytes().to_vec()),
             Payload::EchoReply(id) => (ECHO_REPLY, id.to_le_bytes().to_vec()),
             Payload::Messaging(bytes) => (MESSAGING, bytes.clone()),
@@ -66,7 +62,6 @@ impl Payload {
         };
         match channel {
             MEMBERSHIP => Ok(Payload::Membership(Envelope::decode(body)?)),
-            ROSTER => Ok(Payload::Roster(RosterMessage::decode(body)?)),
             ECHO => Ok(Payload::Echo(echo_id()?)),
             ECHO_REPLY => Ok(Payload::EchoReply(echo_id()?)),
             MESSAGING => Ok(Payload::Messaging(body.to_vec())),
@@ -85,7 +80,7 @@ mod tests {
         for payload in [
             Payload::Echo(7),
             Payload::EchoReply(u64::MAX),
-            Payload::Roster(RosterMessage::Digest(42)),
+            Payload::Messaging(vec![1, 2, 3]),
         ] {
             let bytes = payload.encode().expect("encodes");
             assert_eq!(Payload::decode(&bytes), Ok(payload));

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::Event;
+use cnspr_proto::roster::{roster_key, Roster, StoredEntry, ROSTER_PREFIX};
+use cnspr_proto::store::StoreError;
 use cnspr_proto::transport::InviteSecret;
 use support::{address, Mesh};
 
@@ -36,6 +38,45 @@ fn three_devices_pair_and_everyone_knows_everyone_by_name() {
         }
     }
     assert_eq!(mesh.node(1).roster().digest(), mesh.node(3).roster().digest());
+}
+
+#[test]
+fn the_roster_is_data_in_the_store_that_applications_cannot_write() {
+    let mut mesh = Mesh::new();
+    let a = mesh.add(1, "desk");
+    let b = mesh.add(2, "laptop");
+    let invite = mesh.invite(1, 7);
+    mesh.join(2, 1, invite);
+    mesh.run(Duration::from_secs(10));
+    for n in 1..=2 {
+        let store = mesh.node(n).store();
+        for (device, name) in [(a, "desk"), (b, "laptop")] {
+            let read = store
+                .read(&roster_key(&device))
+                .expect("the roster key replicated");
+            let mut joined = Roster::new();
+            for sibling in read.register.siblings() {
+                let stored =
+                    StoredEntry::decode(sibling.value.as_deref().expect("a value")).expect("a roster entry");
+                joined.merge(device, stored.entry);
+            }
+            assert_eq!(joined.name(&device), Some(name), "node {n}");
+        }
+        assert_eq!(store.list("").count(), 0, "hidden from a plain listing");
+        assert_eq!(store.list(ROSTER_PREFIX).count(), 2, "listed when asked for");
+    }
+    let now = mesh.now;
+    assert_eq!(
+        mesh.node_mut(1)
+            .kv_write(now, &roster_key(&b), Some(b"forged".to_vec())),
+        Err(StoreError::Reserved)
+    );
+    // A restart rebuilds the roster from the store alone: the list it is given is empty.
+    mesh.crash(2);
+    mesh.restart(2, Vec::new());
+    assert_eq!(mesh.node(2).roster().name(&a), Some("desk"));
+    mesh.run(Duration::from_secs(10));
+    assert_eq!(mesh.state(2, &a), Some(MemberState::Active));
 }
 
 #[test]

@@ -452,7 +452,7 @@ impl World {
         let mut fresh = fresh;
         fresh.set_wall_clock(local, WALL_EPOCH_SECS + local.as_micros() / 1_000_000);
         fresh.restore_messaging(device.disk.values().cloned());
-        fresh.restore_store(device.disk.values().cloned());
+        fresh.restore_store(local, device.disk.values().cloned());
         device.node = Some(fresh);
         device.paused = false;
         self.drain(node);

@@ -455,7 +455,6 @@ impl Node {
             if self.roster_dirty {
                 progressed = true;
                 self.roster_dirty = false;
-                self.push_roster(now);
                 self.events.push_back(Event::RosterChanged);
             }
             if !progressed {
@@ -483,7 +482,7 @@ impl Node {
                     self.admit(now, peer);
                     self.events.push_back(Event::Joined { inviter: peer });
                 }
-                self.send_digest(now, peer);
+                self.store_session_established(now, peer);
             }
             EndpointEvent::HandshakeFailed { peer } => {
                 let inviter = peer.device_id();
@@ -501,7 +500,6 @@ impl Node {
     fn on_payload(&mut self, now: Timestamp, from: DeviceId, payload: Payload) {
         match payload {
             Payload::Membership(envelope) => self.membership.handle_envelope(now, from, envelope),
-            Payload::Roster(message) => self.on_roster_message(now, from, message),
             Payload::Messaging(bytes) => {
                 // A malformed packet from a peer is dropped like a lost one.
                 let _ = self.messaging.handle_packet(now, from, &bytes);

@@ -1,18 +1,24 @@
 //! Keeping the roster the same on every device, and acting on its changes: a device that
 //! joins becomes a peer and a member, a removed one is dropped and refused from then on.
+//!
+//! The roster travels as data in the replicated store (`_roster/<device>` keys, see
+//! [`crate::roster::stored`]): a decision made here (admitting a device that paired,
+//! naming this one, removing one) is written to its key and pushed like any write; a key
+//! that arrives from a peer, or from the disk at start, is joined into the roster.
 
 use std::net::SocketAddr;
 
 use super::{Node, PeerError};
 use crate::identity::DeviceId;
-use crate::payload::Payload;
-use crate::roster::{is_valid_name, RosterChange, RosterEntry, RosterMessage, SharedEntry};
+use crate::roster::{is_valid_name, roster_device, roster_key, RosterChange, RosterEntry, StoredEntry};
 use crate::time::Timestamp;
 
 impl Node {
     // ----- commands -----
 
-    /// Takes in roster entries from the disk (at start) or any other trusted source.
+    /// Takes in roster entries from the disk (at start, after [`Node::restore_store`]) or
+    /// any other trusted source. An entry the store does not hold yet (a roster kept by
+    /// an older version) is written to it.
     pub fn merge_roster(
         &mut self,
         now: Timestamp,
@@ -21,6 +27,13 @@ impl Node {
         for (device, entry) in entries {
             let change = self.roster.merge(device, entry);
             self.apply_roster_change(now, device, change, None);
+            let named_or_removed = self
+                .roster
+                .get(&device)
+                .is_some_and(|e| e.removed || !e.name.is_empty());
+            if named_or_removed && self.stored_entry(&device).as_ref() != self.roster.get(&device) {
+                self.publish_entry(now, device);
+            }
         }
         self.pump(now);
     }
@@ -33,6 +46,7 @@ impl Node {
         }
         let change = self.roster.rename(own, name);
         self.apply_roster_change(now, own, change, None);
+        self.publish_entry(now, own);
         self.pump(now);
         true
     }
@@ -48,6 +62,7 @@ impl Node {
         }
         let change = self.roster.remove(device);
         self.apply_roster_change(now, device, change, None);
+        self.publish_entry(now, device);
         self.pump(now);
         Ok(())
     }
@@ -62,63 +77,68 @@ impl Node {
             return;
         }
         self.admit(now, device);
+        // The other devices learn of it from this key, and let it in.
+        self.publish_entry(now, device);
         self.events.push_back(super::Event::Paired { device });
     }
 
-    /// Adds a device by ID alone (its name comes with the roster it sends).
+    /// Adds a device by ID alone (its name comes with its roster key).
     pub(super) fn admit(&mut self, now: Timestamp, device: DeviceId) {
         let change = self.roster.admit(device);
         let address = self.endpoint.peer_address(&device.public_key());
         self.apply_roster_change(now, device, change, address);
     }
 
-    /// Tells `peer` our roster's fingerprint (after a handshake with it).
-    pub(super) fn send_digest(&mut self, now: Timestamp, peer: DeviceId) {
-        let digest = Payload::Roster(RosterMessage::Digest(self.roster.digest()));
-        let _ = self.send_payload(now, peer, &digest);
-    }
-
-    pub(super) fn on_roster_message(&mut self, now: Timestamp, from: DeviceId, message: RosterMessage) {
-        match message {
-            RosterMessage::Digest(digest) if digest != self.roster.digest() => {
-                self.send_entries(now, from, true);
-            }
-            RosterMessage::Digest(_) => {}
-            RosterMessage::Entries { entries, reply } => {
-                for SharedEntry(device, entry, address) in entries {
-                    let change = self.roster.merge(device, entry);
-                    self.apply_roster_change(now, device, change, address);
-                }
-                if reply {
-                    self.send_entries(now, from, false);
-                }
-            }
-        }
-    }
-
-    /// Sends every changed roster to every live member (after a change here).
-    pub(super) fn push_roster(&mut self, now: Timestamp) {
-        let live: Vec<DeviceId> = self
-            .membership
-            .members()
-            .filter(|m| m.is_live())
-            .map(|m| m.id)
-            .collect();
-        for peer in live {
-            self.send_entries(now, peer, false);
+    /// A roster key changed in the store (merged from a peer, or restored from disk):
+    /// every sibling is joined into the roster.
+    pub(super) fn on_roster_key(&mut self, now: Timestamp, key: &str) {
+        let Some(device) = roster_device(key) else {
+            return;
+        };
+        let stored: Vec<StoredEntry> = self
+            .store
+            .read(key)
+            .map(|read| {
+                read.register
+                    .siblings()
+                    .iter()
+                    .filter_map(|s| StoredEntry::decode(s.value.as_deref()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for StoredEntry { entry, address } in stored {
+            let change = self.roster.merge(device, entry);
+            let address = address.filter(|_| self.address_of(&device).is_none());
+            self.apply_roster_change(now, device, change, address);
         }
     }
 
     // ----- helpers -----
 
-    fn send_entries(&mut self, now: Timestamp, to: DeviceId, reply: bool) {
-        let entries: Vec<SharedEntry> = self
-            .roster
-            .entries()
-            .map(|(id, entry)| SharedEntry(*id, entry.clone(), self.address_of(id)))
-            .collect();
-        for message in RosterMessage::split(entries, reply) {
-            let _ = self.send_payload(now, to, &Payload::Roster(message));
+    /// The join of what the store holds for `device`.
+    fn stored_entry(&self, device: &DeviceId) -> Option<RosterEntry> {
+        let read = self.store.read(&roster_key(device))?;
+        let mut joined = crate::roster::Roster::new();
+        for sibling in read.register.siblings() {
+            if let Some(stored) = sibling.value.as_deref().and_then(|v| StoredEntry::decode(v).ok()) {
+                joined.merge(*device, stored.entry);
+            }
+        }
+        joined.get(device).cloned()
+    }
+
+    /// Writes the roster's entry for `device` to its store key (with where it was last
+    /// reached), so that it replicates.
+    fn publish_entry(&mut self, now: Timestamp, device: DeviceId) {
+        let Some(entry) = self.roster.get(&device).cloned() else {
+            return;
+        };
+        let address = self
+            .address_of(&device)
+            .or_else(|| self.endpoint.peer_address(&device.public_key()));
+        // Entries are checked when made and always encode within the store's limits.
+        if let Ok(value) = (StoredEntry { entry, address }).encode() {
+            let _ = self.write_key(now, &roster_key(&device), Some(value));
         }
     }
 

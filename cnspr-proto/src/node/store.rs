@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Event, Node};
 use crate::identity::DeviceId;
 use crate::messaging::{Record, Write};
+use crate::roster::ROSTER_PREFIX;
 use crate::store::sync::{Change, StoreMessage};
 use crate::store::{least_of, StoreError};
 use crate::time::Timestamp;
@@ -81,21 +82,45 @@ impl Node {
         &self.store
     }
 
-    /// Takes back the store's records from disk (at start, before any input).
-    pub fn restore_store(&mut self, records: impl IntoIterator<Item = Record>) {
+    /// Takes back the store's records from disk (at start, before any input), the
+    /// roster's keys included.
+    pub fn restore_store(&mut self, now: Timestamp, records: impl IntoIterator<Item = Record>) {
+        let mut roster_keys = Vec::new();
         for record in records {
             match record {
-                Record::StoreKey { key, register } => self.store.restore_key(key, register),
+                Record::StoreKey { key, register } => {
+                    if key.starts_with(ROSTER_PREFIX) {
+                        roster_keys.push(key.clone());
+                    }
+                    self.store.restore_key(key, register);
+                }
                 Record::StoreMeta(meta) => self.store.restore_meta(&meta),
                 _ => {}
             }
         }
+        for key in roster_keys {
+            self.on_roster_key(now, &key);
+        }
+        self.pump(now);
     }
 
     /// Writes `value` to `key` (`None` deletes). The write is durable once the
     /// [`crate::node::Output::Persist`] outputs that follow are applied; it then goes to
-    /// every reachable device.
+    /// every reachable device. Keys under [`ROSTER_PREFIX`] are the roster's.
     pub fn kv_write(&mut self, now: Timestamp, key: &str, value: Option<Vec<u8>>) -> Result<u64, StoreError> {
+        if key.starts_with(ROSTER_PREFIX) {
+            return Err(StoreError::Reserved);
+        }
+        self.write_key(now, key, value)
+    }
+
+    /// Writes any key, the roster's included.
+    pub(super) fn write_key(
+        &mut self,
+        now: Timestamp,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<u64, StoreError> {
         let wall = self.messaging.unix_micros_at(now);
         let seq = self.store.write(key, value, wall)?;
         self.persist_key(key);
@@ -177,6 +202,22 @@ impl Node {
         }
     }
 
+    /// A new session with a reachable `peer` (it restarted unnoticed, or one side moved):
+    /// it is asked for what this replica lacks. The question is also the first packet the
+    /// peer gets from this device's address on that session, so it follows a move at once.
+    pub(super) fn store_session_established(&mut self, now: Timestamp, peer: DeviceId) {
+        if self.messaging.live_peers().any(|p| *p == peer) {
+            self.store_need(now, peer);
+        }
+    }
+
+    fn asked_lately(&self, now: Timestamp, peer: &DeviceId) -> bool {
+        self.replication
+            .asked
+            .get(peer)
+            .is_some_and(|at| now < *at + SAME_QUESTION_WINDOW)
+    }
+
     /// Asks `peer` for what this replica lacks, and to ask back (it just became reachable,
     /// or it is its turn in the periodic repair).
     fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
@@ -243,11 +284,14 @@ impl Node {
         self.persist_meta();
     }
 
-    fn apply_changes(&mut self, changes: &[Change]) {
+    fn apply_changes(&mut self, now: Timestamp, changes: &[Change]) {
         let have = self.store.have();
         for change in changes {
             if self.store.merge(&change.key, &change.register) {
                 self.persist_key(&change.key);
+                if change.key.starts_with(ROSTER_PREFIX) {
+                    self.on_roster_key(now, &change.key);
+                }
                 self.events.push_back(Event::StoreChanged {
                     key: change.key.clone(),
                 });
@@ -267,14 +311,9 @@ impl Node {
             return;
         };
         match message {
-            StoreMessage::Push { changes } => self.apply_changes(&changes),
+            StoreMessage::Push { changes } => self.apply_changes(now, &changes),
             StoreMessage::Need { have, reply } => {
-                let asked_lately = self
-                    .replication
-                    .asked
-                    .get(&from)
-                    .is_some_and(|at| now < *at + SAME_QUESTION_WINDOW);
-                if reply && !asked_lately {
+                if reply && !self.asked_lately(now, &from) {
                     self.ask(now, from, false);
                 }
                 let version = self.store.version();
@@ -303,7 +342,7 @@ impl Node {
                 changes,
                 have,
             } => {
-                self.apply_changes(&changes);
+                self.apply_changes(now, &changes);
                 let streams = &mut self.replication.streams;
                 let received = streams.entry((from, stream)).or_default();
                 received.insert(part);

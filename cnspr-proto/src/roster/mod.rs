@@ -1,5 +1,6 @@
 //! The roster: which devices belong to the mesh, with their names. It is itself
-//! replicated: every device holds a copy and copies merge without coordination.
+//! replicated, as data in the replicated store ([`stored`]): every device holds a copy
+//! and copies merge without coordination.
 //!
 //! Each device's entry is a join-semilattice: of two entries for one device the one with
 //! the greater `(removed, version, name)` wins. So a removal beats everything (a revoked
@@ -7,13 +8,13 @@
 //! renames at one version settle on the same name everywhere. Merging is commutative,
 //! associative and idempotent, so copies converge however entries travel.
 
-mod message;
+pub mod stored;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use message::{RosterMessage, SharedEntry, ENTRIES_PER_MESSAGE};
+pub use stored::{roster_device, roster_key, StoredEntry, ROSTER_PREFIX};
 
 use crate::crypto::hash::hash;
 use crate::identity::DeviceId;

@@ -94,7 +94,7 @@ impl Mesh {
         );
         node.set_wall_clock(self.now, self.unix_now());
         node.restore_messaging(device.disk.values().cloned());
-        node.restore_store(device.disk.values().cloned());
+        node.restore_store(self.now, device.disk.values().cloned());
         node.merge_roster(self.now, roster);
         node.set_own_name(self.now, &device.name);
         node

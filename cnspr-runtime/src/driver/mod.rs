@@ -429,12 +429,13 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         .filter(|d| !d.entry.removed)
         .map(|d| (d.id, d.address));
     let mut node = Node::new(config, identity, members, boot, os_random()?, now);
-    node.merge_roster(now, roster.devices.iter().map(|d| (d.id, d.entry.clone())));
-    node.set_own_name(now, &name);
     node.set_wall_clock(now, unix_now());
     let records = disk.records().map_err(io::Error::other)?;
-    node.restore_store(records.iter().cloned());
+    // The store first: it holds the roster, which roster.json only repeats.
+    node.restore_store(now, records.iter().cloned());
     node.restore_messaging(records);
+    node.merge_roster(now, roster.devices.iter().map(|d| (d.id, d.entry.clone())));
+    node.set_own_name(now, &name);
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
