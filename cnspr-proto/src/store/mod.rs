@@ -184,6 +184,9 @@ impl Store {
             self.keys.remove(key);
             self.tombstones.remove(key);
         }
+        if !collectable.is_empty() {
+            self.version += 1;
+        }
         collectable
     }
 
