@@ -55,3 +55,30 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         failures.join("\n")
     );
 }
+
+/// Seeds that once broke liveness: a device restarted holding a stale address for a peer
+/// that had moved meanwhile and did not probe it. The peer learnt of the restart only
+/// from news and kept sealing with dead keys (seed 1088), or its handshake in flight gave
+/// up just as the device came back (seed 1074).
+#[test]
+fn a_restart_while_a_peer_moved_heals_on_replayed_seeds() {
+    for seed in [1074, 1088] {
+        let config = SimConfig {
+            plan: FaultPlan::Random,
+            clock_skew: true,
+            workload: true,
+            link: LinkModel {
+                loss: 0.05,
+                duplicate: 0.02,
+                ..LinkModel::default()
+            },
+            ..SimConfig::new(8, seed, Duration::from_secs(600))
+        };
+        let result = World::new(config).expect("valid configuration").run();
+        assert!(
+            result.violations.is_empty(),
+            "seed {seed}: {:?}",
+            result.violations
+        );
+    }
+}

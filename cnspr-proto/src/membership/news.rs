@@ -92,8 +92,18 @@ impl Membership {
             return;
         }
         if changed {
-            if member.address.is_none() || (update.status == Status::Alive && !self.heard_lately(member, now))
-            {
+            // It started again since we last had keys with it: ours are dead, and it may
+            // not know where we are. A device that does not probe it would otherwise
+            // keep sealing with them, unheard, and never tell it.
+            let restarted = update.status == Status::Alive
+                && member.incarnation != 0
+                && update.incarnation >> 32 > member.incarnation >> 32;
+            let adopt = member.address.is_none()
+                || (update.status == Status::Alive && !self.heard_lately(member, now));
+            if restarted {
+                self.request_rehandshake(update.member);
+            }
+            if adopt {
                 if let Some(address) = update.address {
                     self.set_address(update.member, address);
                 }

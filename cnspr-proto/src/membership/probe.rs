@@ -296,7 +296,7 @@ impl Membership {
 
     /// A direct probe got no answer: the usual reason is that the target restarted and
     /// lost the keys we still seal with, so a fresh handshake is asked for.
-    fn request_rehandshake(&mut self, target: DeviceId) {
+    pub(super) fn request_rehandshake(&mut self, target: DeviceId) {
         if !self.rehandshakes.contains(&target) {
             self.rehandshakes.push_back(target);
         }

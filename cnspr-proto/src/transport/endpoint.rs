@@ -401,11 +401,16 @@ impl Endpoint {
             .retain(|_, owner| matches!(owner, IndexOwner::Responder));
     }
 
-    /// Starts a handshake with `peer` unless one is in flight.
+    /// Starts a handshake with `peer`. One already in flight is not restarted, but it is
+    /// given its full time again: a handshake asked for just before the one in flight would
+    /// have given up (the peer was down, and has just come back) must not be lost.
     pub fn connect(&mut self, now: Timestamp, peer: &PublicKey) {
-        let in_flight = self.peers.get(peer).map(|p| p.initiation.is_some());
-        if in_flight == Some(false) {
-            self.start_initiation(now, *peer, now);
+        let Some(state) = self.peers.get_mut(peer) else {
+            return;
+        };
+        match &mut state.initiation {
+            Some(initiation) => initiation.started = initiation.started.max(now),
+            None => self.start_initiation(now, *peer, now),
         }
     }
 
