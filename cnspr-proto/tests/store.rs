@@ -160,34 +160,6 @@ fn a_device_away_catches_up_in_parts_and_a_restart_keeps_everything() {
 }
 
 #[test]
-fn tmp_catch_up_bytes() {
-    let (mut mesh, _) = Mesh::paired(2);
-    let roster = mesh.roster_of(2);
-    mesh.crash(2);
-    mesh.run(Duration::from_secs(30));
-    let mut raw = 0;
-    for i in 0..10_000 {
-        let key = format!("catchup/{i:06}");
-        let value = format!("value {i:06} {}", "y".repeat(20));
-        raw += key.len() + value.len();
-        write(&mut mesh, 1, &key, Some(value.as_bytes()));
-        if i % 100 == 0 {
-            mesh.run(Duration::from_millis(1));
-        }
-    }
-    mesh.run(Duration::from_secs(5));
-    let before = mesh.node(1).stats().bytes_sent;
-    mesh.restart(2, roster);
-    mesh.run(Duration::from_secs(10));
-    let sent = mesh.node(1).stats().bytes_sent - before;
-    eprintln!(
-        "raw {raw} sent {sent} ratio {:.3} count {}",
-        sent as f64 / raw as f64,
-        mesh.node(2).store().list("catchup/").count()
-    );
-}
-
-#[test]
 fn writes_to_a_device_gone_unnoticed_are_pushed_together_not_one_by_one() {
     let (mut mesh, _) = Mesh::paired(2);
     let roster = mesh.roster_of(2);
