@@ -95,18 +95,7 @@ impl Node {
         let Some(device) = roster_device(key) else {
             return;
         };
-        let stored: Vec<StoredEntry> = self
-            .store
-            .read(key)
-            .map(|read| {
-                read.register
-                    .siblings()
-                    .iter()
-                    .filter_map(|s| StoredEntry::decode(s.value.as_deref()?).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for StoredEntry { entry, address } in stored {
+        for StoredEntry { entry, address } in self.stored_entries(&device) {
             let change = self.roster.merge(device, entry);
             let address = address.filter(|_| self.address_of(&device).is_none());
             self.apply_roster_change(now, device, change, address);
@@ -115,14 +104,25 @@ impl Node {
 
     // ----- helpers -----
 
+    /// Every sibling of `device`'s roster key that parses.
+    fn stored_entries(&self, device: &DeviceId) -> Vec<StoredEntry> {
+        self.store
+            .read(&roster_key(device))
+            .map(|read| {
+                read.register
+                    .siblings()
+                    .iter()
+                    .filter_map(|s| StoredEntry::decode(s.value.as_deref()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The join of what the store holds for `device`.
     fn stored_entry(&self, device: &DeviceId) -> Option<RosterEntry> {
-        let read = self.store.read(&roster_key(device))?;
         let mut joined = crate::roster::Roster::new();
-        for sibling in read.register.siblings() {
-            if let Some(stored) = sibling.value.as_deref().and_then(|v| StoredEntry::decode(v).ok()) {
-                joined.merge(*device, stored.entry);
-            }
+        for stored in self.stored_entries(device) {
+            joined.merge(*device, stored.entry);
         }
         joined.get(device).cloned()
     }

@@ -310,13 +310,7 @@ impl Store {
             self.clock.observe(sibling.hlc);
         }
         let local = self.keys.get(key);
-        let holds = |s: &Sibling| {
-            local.is_some_and(|r| {
-                r.siblings()
-                    .iter()
-                    .any(|l| l.device == s.device && l.seq == s.seq)
-            })
-        };
+        let holds = |s: &Sibling| local.is_some_and(|r| r.holds(s));
         let stale = |s: &Sibling| {
             self.stable
                 .get(&s.device)

@@ -105,7 +105,8 @@ impl Register {
             .is_some_and(|seen| *seen >= sibling.seq)
     }
 
-    fn holds(&self, sibling: &Sibling) -> bool {
+    /// Whether it holds a sibling with the same dot as `sibling`.
+    pub fn holds(&self, sibling: &Sibling) -> bool {
         self.siblings
             .iter()
             .any(|s| s.device == sibling.device && s.seq == sibling.seq)
