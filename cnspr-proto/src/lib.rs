@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod crypto;
+pub mod durable;
 pub mod identity;
 pub mod invite;
 pub mod membership;

@@ -29,7 +29,7 @@ fn membership() -> Membership {
     for i in 1..5 {
         membership.handle_envelope(NOW, id(i), envelope(1 << 32, Body::News, vec![]));
     }
-    while membership.poll_outgoing().is_some() {}
+    while membership.poll_transmit().is_some() {}
     while membership.poll_event().is_some() {}
     membership
 }
@@ -109,7 +109,7 @@ fn a_suspicion_of_this_device_is_refuted_with_a_higher_incarnation() {
     let before = m.incarnation();
     news(&mut m, NOW, 1, vec![update(0, before, Status::Suspect, 1)]);
     assert_eq!(m.incarnation(), before + 1);
-    let refutations: Vec<Envelope> = std::iter::from_fn(|| m.poll_outgoing())
+    let refutations: Vec<Envelope> = std::iter::from_fn(|| m.poll_transmit())
         .map(|o| o.envelope)
         .collect();
     assert!(refutations.iter().any(|e| e
@@ -228,7 +228,7 @@ proptest! {
             m.handle_timeout(now);
             prop_assert!(m.incarnation() >= before);
             let mut outgoing = 0;
-            while let Some(message) = m.poll_outgoing() {
+            while let Some(message) = m.poll_transmit() {
                 prop_assert!(message.envelope.updates.len() <= 8);
                 outgoing += 1;
             }

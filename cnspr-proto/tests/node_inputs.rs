@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cnspr_proto::identity::StaticKeypair;
-use cnspr_proto::node::{Node, NodeConfig, Output};
+use cnspr_proto::node::{Durable, Node, NodeConfig, Output};
 use cnspr_proto::time::Timestamp;
 use proptest::prelude::*;
 
@@ -20,8 +20,20 @@ fn pair(now: Timestamp) -> (Node, Node) {
         (a.device_id(), Some(address(1))),
         (b.device_id(), Some(address(2))),
     ];
-    let node_a = Node::new(NodeConfig::default(), a, roster, 1, [11; 32], now);
-    let node_b = Node::new(NodeConfig::default(), b, roster, 1, [12; 32], now);
+    let node_a = Node::restore(
+        NodeConfig::default(),
+        Durable::fresh(a, 1, roster),
+        [11; 32],
+        now,
+        0,
+    );
+    let node_b = Node::restore(
+        NodeConfig::default(),
+        Durable::fresh(b, 1, roster),
+        [12; 32],
+        now,
+        0,
+    );
     (node_a, node_b)
 }
 

@@ -12,9 +12,9 @@
 
 use std::time::Instant;
 
+use cnspr_proto::durable::Write;
 use cnspr_proto::identity::DeviceId;
-use cnspr_proto::messaging::{Record, Write};
-use cnspr_proto::store::Store;
+use cnspr_proto::store::{Store, StoreRecord};
 use cnspr_runtime::disk::Disk;
 use fjall::{Config, PartitionCreateOptions, PersistMode};
 
@@ -68,7 +68,7 @@ fn core_round() -> f64 {
             .write(&key, Some(value.clone()), 1_800_000_000_000_000 + i)
             .expect("valid");
         let register = store.read(&key).expect("written").register.clone();
-        pending.push(Write::Put(Record::StoreKey { key, register }));
+        pending.push(Write::put(StoreRecord::Key { key, register }));
         if (i + 1) % GROUP == 0 {
             disk.apply_all(&pending).expect("applies");
             pending.clear();

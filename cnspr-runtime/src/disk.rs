@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use cnspr_proto::messaging::{Record, Write};
+use cnspr_proto::durable::{Record, Write};
+use cnspr_proto::store::StoreRecord;
 use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
 /// Block cache: the daemon's working set is small; memory matters more than hit rates.
@@ -103,7 +104,7 @@ impl Disk {
                     if let Ok(value) = record.encode() {
                         batch.insert(&self.records, record.key(), value);
                     }
-                    if let Record::StoreKey { key, .. } = record {
+                    if let Record::Store(StoreRecord::Key { key, .. }) = record {
                         cursor += 1;
                         // The key's earlier entry goes: the log holds each key's latest.
                         let earlier = log.latest.insert(key.clone(), cursor);
@@ -154,19 +155,20 @@ impl Disk {
 mod tests {
     use super::*;
     use cnspr_proto::identity::DeviceId;
+    use cnspr_proto::messaging::MessagingRecord;
 
     #[test]
     fn records_survive_reopening_and_deletes_stick() {
         let dir = std::env::temp_dir().join(format!("cnspr-disk-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let kept = Record::DirectHandled {
+        let kept = Record::Messaging(MessagingRecord::DirectHandled {
             from: DeviceId::from_bytes([1; 32]),
             seq: 7,
-        };
-        let dropped = Record::DirectSent {
+        });
+        let dropped = Record::Messaging(MessagingRecord::DirectSent {
             to: DeviceId::from_bytes([2; 32]),
             seq: 3,
-        };
+        });
         {
             let disk = Disk::open(&dir).expect("opens");
             disk.apply(&Write::Put(kept.clone())).expect("put");
@@ -184,7 +186,7 @@ mod tests {
         let mut store = cnspr_proto::store::Store::new(DeviceId::from_bytes([1; 32]), 0);
         store.write(key, Some(b"v".to_vec()), 1).expect("valid");
         let register = store.read(key).expect("written").register.clone();
-        Write::Put(Record::StoreKey {
+        Write::put(StoreRecord::Key {
             key: key.to_owned(),
             register,
         })

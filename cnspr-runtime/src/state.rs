@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
-use cnspr_proto::roster::{Roster, RosterEntry};
+use cnspr_proto::roster::{KnownDevice, Roster};
 use serde::{Deserialize, Serialize};
 
 const IDENTITY_FILE: &str = "identity.key";
@@ -128,19 +128,7 @@ pub fn next_boot(data_dir: &Path) -> Result<u32, StateError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedRoster {
     /// One per device.
-    pub devices: Vec<SavedDevice>,
-}
-
-/// One roster entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedDevice {
-    /// Its device ID (text form).
-    pub id: DeviceId,
-    /// Its roster entry.
-    #[serde(flatten)]
-    pub entry: RosterEntry,
-    /// Where it was last reached.
-    pub address: Option<SocketAddr>,
+    pub devices: Vec<KnownDevice>,
 }
 
 impl SavedRoster {
@@ -148,7 +136,7 @@ impl SavedRoster {
     pub fn new(roster: &Roster, addresses: &BTreeMap<DeviceId, SocketAddr>) -> Self {
         let devices = roster
             .entries()
-            .map(|(id, entry)| SavedDevice {
+            .map(|(id, entry)| KnownDevice {
                 id: *id,
                 entry: entry.clone(),
                 address: addresses.get(id).copied(),

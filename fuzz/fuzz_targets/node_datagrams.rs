@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use cnspr_proto::identity::StaticKeypair;
-use cnspr_proto::node::{Node, NodeConfig, Output};
+use cnspr_proto::node::{Durable, Node, NodeConfig, Output};
 use cnspr_proto::time::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let from: SocketAddr = "192.0.2.2:3030".parse().expect("valid address");
     let roster = [(peer.device_id(), Some(from))];
     let mut now = Timestamp::from_micros(1_000_000);
-    let mut node = Node::new(NodeConfig::default(), own, roster, 1, [7; 32], now);
+    let durable = Durable::fresh(own, 1, roster);
+    let mut node = Node::restore(NodeConfig::default(), durable, [7; 32], now, 0);
     for datagram in data.split(|byte| *byte == 0xff) {
         let _ = node.handle_datagram(now, from, datagram);
         now = now + std::time::Duration::from_millis(100);

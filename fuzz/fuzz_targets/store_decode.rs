@@ -2,7 +2,7 @@
 //! panics, and a message that decodes re-encodes to bytes that decode the same.
 #![no_main]
 
-use cnspr_proto::messaging::Record;
+use cnspr_proto::durable::Record;
 use cnspr_proto::store::sync::StoreMessage;
 use libfuzzer_sys::fuzz_target;
 

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use blake2::{Blake2s256, Digest};
 use cnspr_proto::crypto::hash::hash;
+use cnspr_proto::durable::{MemoryDisk, Write};
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MembershipEvent;
-use cnspr_proto::messaging::{Record, Tag, Write};
-use cnspr_proto::node::{Event, Node, NodeConfig, Output};
+use cnspr_proto::messaging::Tag;
+use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
 use cnspr_proto::rng::Rng;
 use cnspr_proto::time::Timestamp;
+use cnspr_proto::transport::Transmit;
 
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultPlan, Phases, Schedule};
@@ -137,7 +139,7 @@ struct Device {
     roams: u16,
     timer_generation: u64,
     /// What the daemon would have on disk for the messaging layer.
-    disk: BTreeMap<Vec<u8>, Record>,
+    disk: MemoryDisk,
 }
 
 enum Item {
@@ -226,7 +228,7 @@ impl World {
                     address: address_of(i, 0),
                     roams: 0,
                     timer_generation: 0,
-                    disk: BTreeMap::new(),
+                    disk: MemoryDisk::default(),
                 }
             })
             .collect();
@@ -433,14 +435,12 @@ impl World {
         seed[..8].copy_from_slice(&(node as u64).to_le_bytes());
         seed[8..12].copy_from_slice(&device.boot.to_le_bytes());
         let local = device.clock.local(self.now);
-        let fresh = Node::new(
-            self.node_config.clone(),
-            device.key.clone(),
-            roster,
-            device.boot,
-            seed,
-            local,
-        );
+        let durable = Durable {
+            records: device.disk.records(),
+            ..Durable::fresh(device.key.clone(), device.boot, roster)
+        };
+        let unix_secs = WALL_EPOCH_SECS + local.as_micros() / 1_000_000;
+        let fresh = Node::restore(self.node_config.clone(), durable, seed, local, unix_secs);
         let incarnation = fresh.membership().incarnation();
         if incarnation <= device.max_incarnation {
             let message = format!(
@@ -449,10 +449,6 @@ impl World {
             );
             self.observer.violations.push(message);
         }
-        let mut fresh = fresh;
-        fresh.set_wall_clock(local, WALL_EPOCH_SECS + local.as_micros() / 1_000_000);
-        fresh.restore_messaging(device.disk.values().cloned());
-        fresh.restore_store(local, device.disk.values().cloned());
         device.node = Some(fresh);
         device.paused = false;
         self.drain(node);
@@ -552,61 +548,42 @@ impl World {
 
     /// Carries out everything `node` wants done, then checks the invariants it touches.
     fn drain(&mut self, node: usize) {
-        loop {
-            let device = &mut self.devices[node];
-            let Some(running) = device.node.as_mut() else {
-                return;
-            };
-            match running.poll_output() {
-                Output::Transmit(transmit) => {
-                    self.datagrams += 1;
-                    self.digest.update(self.now.as_micros().to_le_bytes());
-                    self.digest.update((node as u64).to_le_bytes());
-                    self.digest.update(&transmit.datagram);
-                    let since_start = self.now.saturating_since(Timestamp::ZERO);
-                    if since_start >= self.phases.idle_start && since_start < self.phases.idle_end {
-                        self.idle_packets += 1;
-                        self.idle_bytes += transmit.datagram.len() as u64;
-                    }
-                    let from = self.devices[node].address;
-                    if let Some(&to) = self.addresses.get(&transmit.destination) {
-                        for delay in self.network.deliveries(&mut self.rng, node, to) {
-                            let datagram = transmit.datagram.clone();
-                            self.push(self.now + delay, Item::Deliver { to, from, datagram });
-                        }
-                    }
-                }
-                Output::Event(Event::Membership(event)) => self.on_event(node, event),
-                Output::Persist(Write::Put(record)) => {
-                    self.devices[node].disk.insert(record.key(), record);
-                }
-                Output::Persist(Write::Delete(key)) => {
-                    self.devices[node].disk.remove(&key);
-                }
-                Output::Event(Event::Messaging(event)) => {
-                    self.digest.update(format!("{node} {event:?}").as_bytes());
-                    let index = &self.index;
-                    self.ledger.on_event(node, &event, |id| index.get(id).copied());
-                }
-                // The simulated mesh is formed from a fixed roster: no pairing happens.
-                Output::Event(_) => {}
-                Output::Timeout(local) => {
-                    let device = &mut self.devices[node];
-                    device.timer_generation += 1;
-                    let generation = device.timer_generation;
-                    if local != Timestamp::MAX {
-                        let at = device.clock.global(local).max(self.now);
-                        self.push(at, Item::Timer { node, generation });
-                    }
-                    break;
-                }
-            }
+        let Some(mut running) = self.devices[node].node.take() else {
+            return;
+        };
+        let Ok(local) = running.drive(&mut Drain { world: self, node });
+        self.devices[node].node = Some(running);
+        let device = &mut self.devices[node];
+        device.timer_generation += 1;
+        let generation = device.timer_generation;
+        if local != Timestamp::MAX {
+            let at = device.clock.global(local).max(self.now);
+            self.push(at, Item::Timer { node, generation });
         }
         self.check_sessions(node);
         self.observer.check_step(self.now, node);
     }
 
-    fn on_event(&mut self, node: usize, event: MembershipEvent) {
+    fn on_transmit(&mut self, node: usize, transmit: Transmit) {
+        self.datagrams += 1;
+        self.digest.update(self.now.as_micros().to_le_bytes());
+        self.digest.update((node as u64).to_le_bytes());
+        self.digest.update(&transmit.datagram);
+        let since_start = self.now.saturating_since(Timestamp::ZERO);
+        if since_start >= self.phases.idle_start && since_start < self.phases.idle_end {
+            self.idle_packets += 1;
+            self.idle_bytes += transmit.datagram.len() as u64;
+        }
+        let from = self.devices[node].address;
+        if let Some(&to) = self.addresses.get(&transmit.destination) {
+            for delay in self.network.deliveries(&mut self.rng, node, to) {
+                let datagram = transmit.datagram.clone();
+                self.push(self.now + delay, Item::Deliver { to, from, datagram });
+            }
+        }
+    }
+
+    fn on_membership(&mut self, node: usize, running: &Node, event: MembershipEvent) {
         self.digest.update(format!("{node} {event:?}").as_bytes());
         match event {
             MembershipEvent::StateChanged { member, state, .. } => {
@@ -619,9 +596,6 @@ impl World {
                 self.devices[node].address_book.insert(member, address);
             }
         }
-        let Some(running) = self.devices[node].node.as_ref() else {
-            return;
-        };
         let incarnation = running.membership().incarnation();
         let device = &mut self.devices[node];
         device.max_incarnation = device.max_incarnation.max(incarnation);
@@ -724,5 +698,38 @@ impl World {
     /// The state device `observer` shows for device `target` (for scenario tests).
     pub fn view(&self, observer: usize, target: usize) -> Option<cnspr_proto::membership::MemberState> {
         self.member(observer, target).map(|m| m.state())
+    }
+}
+
+/// One device's outputs, carried out in the world.
+struct Drain<'a> {
+    world: &'a mut World,
+    node: usize,
+}
+
+impl Host for Drain<'_> {
+    type Error = std::convert::Infallible;
+
+    fn persist(&mut self, writes: Vec<Write>) -> Result<(), Self::Error> {
+        self.world.devices[self.node].disk.apply(writes);
+        Ok(())
+    }
+
+    fn transmit(&mut self, transmit: Transmit) {
+        self.world.on_transmit(self.node, transmit);
+    }
+
+    fn event(&mut self, running: &Node, event: Event) {
+        let (world, node) = (&mut *self.world, self.node);
+        match event {
+            Event::Membership(event) => world.on_membership(node, running, event),
+            Event::Messaging(event) => {
+                world.digest.update(format!("{node} {event:?}").as_bytes());
+                let index = &world.index;
+                world.ledger.on_event(node, &event, |id| index.get(id).copied());
+            }
+            // The simulated mesh is formed from a fixed roster: no pairing happens.
+            _ => {}
+        }
     }
 }

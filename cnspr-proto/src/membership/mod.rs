@@ -17,7 +17,7 @@
 //!
 //! Sans-IO like the rest of the core: inputs are [`Membership::handle_envelope`],
 //! [`Membership::handle_timeout`] and the commands; outputs are drained with
-//! [`Membership::poll_outgoing`] and [`Membership::poll_event`], and
+//! [`Membership::poll_transmit`] and [`Membership::poll_event`], and
 //! [`Membership::poll_timeout`] says when to call `handle_timeout` next.
 
 mod broadcast;
@@ -330,7 +330,7 @@ impl Membership {
     // ----- outputs -----
 
     /// The next message to send.
-    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
         self.outgoing.pop_front()
     }
 
@@ -341,7 +341,7 @@ impl Membership {
 
     /// Whether this device just woke from a sleep (reported once). Its sessions may be
     /// stale: any peer may have restarted meanwhile and lost the keys.
-    pub fn take_woke(&mut self) -> bool {
+    pub fn poll_woke(&mut self) -> bool {
         std::mem::take(&mut self.woke)
     }
 

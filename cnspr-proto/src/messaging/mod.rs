@@ -27,11 +27,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 pub use handled::Handled;
-pub use record::{Record, Write};
+pub use record::MessagingRecord;
 pub use tag::{Tag, TagError, MAX_TAG_BYTES};
 pub use transfer::TransferConfig;
 pub use wire::{Packet, Unit, WireError, CHUNK_BYTES, MAX_PAYLOAD_BYTES};
 
+use crate::durable::Write;
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
 use transfer::Transfers;
@@ -102,13 +103,6 @@ pub enum MessagingEvent {
         id: u64,
         /// The answer.
         payload: Vec<u8>,
-    },
-    /// A message for the replicated store (see [`crate::store::sync`]).
-    Store {
-        /// The sender.
-        from: DeviceId,
-        /// The encoded message.
-        bytes: Vec<u8>,
     },
     /// A direct message of ours reached the receiver and was handed to its handlers.
     Delivered {
@@ -195,6 +189,8 @@ pub struct Messaging {
     next_query: u64,
     outgoing: VecDeque<(DeviceId, Vec<u8>)>,
     events: VecDeque<MessagingEvent>,
+    /// Store messages that arrived, for the node's store (see [`crate::store::sync`]).
+    store_messages: VecDeque<(DeviceId, Vec<u8>)>,
     writes: VecDeque<Write>,
 }
 
@@ -204,7 +200,7 @@ impl Messaging {
     pub fn new(
         own: DeviceId,
         config: MessagingConfig,
-        records: impl IntoIterator<Item = Record>,
+        records: impl IntoIterator<Item = MessagingRecord>,
         first_transfer: u64,
         now: Timestamp,
     ) -> Self {
@@ -227,6 +223,7 @@ impl Messaging {
             next_query: 0,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
+            store_messages: VecDeque::new(),
             writes: VecDeque::new(),
         };
         messaging.restore(records);
@@ -234,15 +231,15 @@ impl Messaging {
     }
 
     /// Takes back the records a previous run left (at start, before any input).
-    pub fn restore(&mut self, records: impl IntoIterator<Item = Record>) {
+    pub fn restore(&mut self, records: impl IntoIterator<Item = MessagingRecord>) {
         for record in records {
             self.restore_one(record);
         }
     }
 
-    fn restore_one(&mut self, record: Record) {
+    fn restore_one(&mut self, record: MessagingRecord) {
         match record {
-            Record::Outbox {
+            MessagingRecord::Outbox {
                 to,
                 seq,
                 tag,
@@ -256,13 +253,13 @@ impl Messaging {
                 };
                 self.outbox.insert((to, seq), pending);
             }
-            Record::DirectSent { to, seq } => {
+            MessagingRecord::DirectSent { to, seq } => {
                 self.direct_sent.insert(to, seq);
             }
-            Record::DirectHandled { from, seq } => {
+            MessagingRecord::DirectHandled { from, seq } => {
                 self.direct_handled.insert(from, seq);
             }
-            Record::Event {
+            MessagingRecord::Event {
                 origin,
                 seq,
                 tag,
@@ -277,12 +274,10 @@ impl Messaging {
                 };
                 self.kept.insert((origin, seq), kept);
             }
-            Record::EventPublished { seq } => self.event_published = seq,
-            Record::EventsHandled { origin, handled } => {
+            MessagingRecord::EventPublished { seq } => self.event_published = seq,
+            MessagingRecord::EventsHandled { origin, handled } => {
                 self.events_handled.insert(origin, handled);
             }
-            // The node restores the store's records itself.
-            Record::StoreKey { .. } | Record::StoreMeta(_) => {}
         }
     }
 
@@ -362,7 +357,7 @@ impl Messaging {
         let became_live = live && !self.live.contains(&device);
         if live && self.live.insert(device) {
             self.send_summary(device, true);
-            self.pump_direct(device);
+            self.start_next_direct(device);
         } else if !live && self.live.remove(&device) {
             for id in self.transfers.cancel_peer(&device) {
                 self.purposes.remove(&(device, id));
@@ -389,8 +384,9 @@ impl Messaging {
         let seq = self.direct_sent.get(&to).copied().unwrap_or(0) + 1;
         self.direct_sent.insert(to, seq);
         let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
-        self.writes.push_back(Write::Put(Record::DirectSent { to, seq }));
-        self.writes.push_back(Write::Put(Record::Outbox {
+        self.writes
+            .push_back(Write::put(MessagingRecord::DirectSent { to, seq }));
+        self.writes.push_back(Write::put(MessagingRecord::Outbox {
             to,
             seq,
             tag: tag.clone(),
@@ -403,7 +399,7 @@ impl Messaging {
             expires_unix_secs,
         };
         self.outbox.insert((to, seq), pending);
-        self.pump_direct(to);
+        self.start_next_direct(to);
         self.transfers.fill(now);
         Ok(seq)
     }
@@ -414,7 +410,8 @@ impl Messaging {
         check_size(payload.len())?;
         self.event_published += 1;
         let seq = self.event_published;
-        self.writes.push_back(Write::Put(Record::EventPublished { seq }));
+        self.writes
+            .push_back(Write::put(MessagingRecord::EventPublished { seq }));
         let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
         self.accept_event(self.own, seq, tag.clone(), payload.clone(), expires_unix_secs);
         let ttl_secs = self.config.message_ttl.as_secs();
@@ -560,8 +557,8 @@ impl Messaging {
     // ----- outputs -----
 
     /// The next messaging packet to seal and send.
-    pub fn poll_outgoing(&mut self) -> Option<(DeviceId, Vec<u8>)> {
-        if let Some((to, packet)) = self.transfers.poll_packet() {
+    pub fn poll_transmit(&mut self) -> Option<(DeviceId, Vec<u8>)> {
+        if let Some((to, packet)) = self.transfers.poll_transmit() {
             return Some((to, packet.encode()));
         }
         self.outgoing.pop_front()
@@ -570,6 +567,11 @@ impl Messaging {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<MessagingEvent> {
         self.events.pop_front()
+    }
+
+    /// The next store message that arrived, with its sender.
+    pub fn poll_store_message(&mut self) -> Option<(DeviceId, Vec<u8>)> {
+        self.store_messages.pop_front()
     }
 
     /// The next durable write; the daemon must apply it before sending anything that
@@ -604,7 +606,7 @@ impl Messaging {
     }
 
     fn collect_done(&mut self) {
-        while let Some((peer, id)) = self.transfers.poll_done() {
+        while let Some((peer, id)) = self.transfers.poll_event() {
             if let Some(Purpose::Direct(seq)) = self.purposes.remove(&(peer, id)) {
                 self.direct_in_flight.remove(&peer);
                 if self.outbox.remove(&(peer, seq)).is_some() {
@@ -612,13 +614,13 @@ impl Messaging {
                         .push_back(Write::Delete(record::outbox_key(&peer, seq)));
                     self.events.push_back(MessagingEvent::Delivered { to: peer, seq });
                 }
-                self.pump_direct(peer);
+                self.start_next_direct(peer);
             }
         }
     }
 
     /// Starts the next direct message to `to`, if it is reachable and none is in flight.
-    fn pump_direct(&mut self, to: DeviceId) {
+    fn start_next_direct(&mut self, to: DeviceId) {
         if !self.live.contains(&to) || self.direct_in_flight.contains_key(&to) {
             return;
         }
@@ -659,7 +661,7 @@ impl Messaging {
                 // what comes rather than wait for what never will.
                 self.direct_handled.insert(from, seq);
                 self.writes
-                    .push_back(Write::Put(Record::DirectHandled { from, seq }));
+                    .push_back(Write::put(MessagingRecord::DirectHandled { from, seq }));
                 self.events
                     .push_back(MessagingEvent::Message { from, tag, payload });
             }
@@ -682,9 +684,7 @@ impl Messaging {
                     payload,
                 });
             }
-            Unit::Store(bytes) => {
-                self.events.push_back(MessagingEvent::Store { from, bytes });
-            }
+            Unit::Store(bytes) => self.store_messages.push_back((from, bytes)),
             Unit::Answer { id, payload } => {
                 self.events
                     .push_back(MessagingEvent::Answer { from, id, payload });
@@ -707,7 +707,7 @@ impl Messaging {
         }
         let handled = handled.clone();
         self.writes
-            .push_back(Write::Put(Record::EventsHandled { origin, handled }));
+            .push_back(Write::put(MessagingRecord::EventsHandled { origin, handled }));
         self.keep(origin, seq, &tag, &payload, expires_unix_secs);
         self.events.push_back(MessagingEvent::Event {
             origin,
@@ -733,7 +733,7 @@ impl Messaging {
             }
         }
         self.kept_bytes += payload.len();
-        self.writes.push_back(Write::Put(Record::Event {
+        self.writes.push_back(Write::put(MessagingRecord::Event {
             origin,
             seq,
             tag: tag.clone(),

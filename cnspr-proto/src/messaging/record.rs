@@ -1,23 +1,18 @@
 //! What the messaging layer needs to survive a restart, as writes the daemon applies to its
 //! store before it sends anything that follows them: the outbox, the counters, the events
-//! kept for devices that were away, and what was handled (so nothing runs twice).
-//!
-//! Each [`Record`] has a key; a later record with the same key replaces the earlier one,
-//! and [`Write::Delete`] removes it. After a restart the node is given every record left.
+//! kept for devices that were away, and what was handled (so nothing runs twice). See
+//! [`crate::durable`] for how records are written and given back.
 
 use serde::{Deserialize, Serialize};
 
 use super::handled::Handled;
 use super::tag::Tag;
 use crate::identity::DeviceId;
-use crate::store::codec::{read_changes, write_block};
-use crate::store::sync::Change;
 use crate::wire::cbor::CborError;
-use crate::wire::compact::{CompactError, Reader, Writer};
 
 /// One durable fact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Record {
+pub enum MessagingRecord {
     /// A direct message not yet delivered.
     Outbox {
         /// To whom.
@@ -72,40 +67,7 @@ pub enum Record {
         /// The numbers.
         handled: Handled,
     },
-    /// One key of the replicated store.
-    StoreKey {
-        /// The key.
-        key: String,
-        /// Its state.
-        register: crate::store::Register,
-    },
-    /// The store's write counter and version vectors.
-    StoreMeta(crate::store::Meta),
 }
-
-/// A change to the durable state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    /// Store the record under its key.
-    Put(Record),
-    /// Remove what is stored under the key.
-    Delete(Vec<u8>),
-}
-
-/// Why stored bytes are not a record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
-    /// A CBOR record that does not parse.
-    #[error(transparent)]
-    Cbor(#[from] CborError),
-    /// A store key record that does not parse.
-    #[error(transparent)]
-    Compact(#[from] CompactError),
-}
-
-/// The first byte of a store key record (never the first byte of a CBOR record, which is
-/// a map or a text string).
-const COMPACT_STORE_KEY: u8 = 0;
 
 const OUTBOX: u8 = 1;
 const DIRECT_SENT: u8 = 2;
@@ -113,8 +75,6 @@ const DIRECT_HANDLED: u8 = 3;
 const EVENT: u8 = 4;
 const EVENT_PUBLISHED: u8 = 5;
 const EVENTS_HANDLED: u8 = 6;
-const STORE_KEY: u8 = 7;
-const STORE_META: u8 = 8;
 
 /// The key of a record about `device` and `seq` of some kind.
 fn key(kind: u8, device: Option<&DeviceId>, seq: Option<u64>) -> Vec<u8> {
@@ -138,52 +98,26 @@ pub fn event_key(origin: &DeviceId, seq: u64) -> Vec<u8> {
     key(EVENT, Some(origin), Some(seq))
 }
 
-impl Record {
+impl MessagingRecord {
     /// The key it is stored under (records with equal keys replace each other).
     pub fn key(&self) -> Vec<u8> {
         match self {
-            Record::Outbox { to, seq, .. } => outbox_key(to, *seq),
-            Record::DirectSent { to, .. } => key(DIRECT_SENT, Some(to), None),
-            Record::DirectHandled { from, .. } => key(DIRECT_HANDLED, Some(from), None),
-            Record::Event { origin, seq, .. } => event_key(origin, *seq),
-            Record::EventPublished { .. } => key(EVENT_PUBLISHED, None, None),
-            Record::EventsHandled { origin, .. } => key(EVENTS_HANDLED, Some(origin), None),
-            Record::StoreKey { key: name, .. } => {
-                let mut stored = vec![STORE_KEY];
-                stored.extend_from_slice(name.as_bytes());
-                stored
-            }
-            Record::StoreMeta(_) => key(STORE_META, None, None),
+            MessagingRecord::Outbox { to, seq, .. } => outbox_key(to, *seq),
+            MessagingRecord::DirectSent { to, .. } => key(DIRECT_SENT, Some(to), None),
+            MessagingRecord::DirectHandled { from, .. } => key(DIRECT_HANDLED, Some(from), None),
+            MessagingRecord::Event { origin, seq, .. } => event_key(origin, *seq),
+            MessagingRecord::EventPublished { .. } => key(EVENT_PUBLISHED, None, None),
+            MessagingRecord::EventsHandled { origin, .. } => key(EVENTS_HANDLED, Some(origin), None),
         }
     }
 
-    /// The record's bytes: a store key in the store's compact layout (it is written on
-    /// every put), anything else as CBOR.
-    pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
-        match self {
-            Record::StoreKey { key, register } => {
-                let mut out = Writer::new();
-                out.u8(COMPACT_STORE_KEY);
-                write_block(&mut out, std::iter::once((key.as_str(), register)));
-                Ok(out.finish())
-            }
-            _ => Ok(crate::wire::cbor::encode(self)?),
-        }
+    /// The record's bytes (CBOR).
+    pub fn encode(&self) -> Result<Vec<u8>, CborError> {
+        crate::wire::cbor::encode(self)
     }
 
-    /// Parses stored bytes (the store is trusted, but a damaged record must not crash).
-    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
-        if let Some((&COMPACT_STORE_KEY, rest)) = bytes.split_first() {
-            let mut input = Reader::new(rest);
-            let mut changes = read_changes(&mut input)?;
-            input.finish()?;
-            let change = changes.pop().filter(|_| changes.is_empty());
-            let Change { key, register } = change.ok_or(CompactError::Invalid("store key record"))?;
-            return Ok(Record::StoreKey { key, register });
-        }
-        Ok(crate::wire::cbor::decode_bounded(
-            bytes,
-            super::wire::MAX_UNIT_BYTES + 64 * 1024,
-        )?)
+    /// Parses stored bytes (the disk is trusted, but a damaged record must not crash).
+    pub fn decode(bytes: &[u8]) -> Result<Self, CborError> {
+        crate::wire::cbor::decode_bounded(bytes, super::wire::MAX_UNIT_BYTES + 64 * 1024)
     }
 }

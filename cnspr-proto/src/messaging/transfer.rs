@@ -364,12 +364,12 @@ impl Transfers {
     }
 
     /// The next packet to send.
-    pub fn poll_packet(&mut self) -> Option<(DeviceId, Packet)> {
+    pub fn poll_transmit(&mut self) -> Option<(DeviceId, Packet)> {
         self.packets.pop_front()
     }
 
     /// The next outbound transfer that the peer acknowledged completely.
-    pub fn poll_done(&mut self) -> Option<(DeviceId, u64)> {
+    pub fn poll_event(&mut self) -> Option<(DeviceId, u64)> {
         self.done.pop_front()
     }
 

@@ -3,12 +3,12 @@
 
 use super::Node;
 use crate::identity::DeviceId;
-use crate::messaging::{MessagingError, Record, Tag};
+use crate::messaging::{MessagingError, MessagingRecord, Tag};
 use crate::time::Timestamp;
 
 impl Node {
     /// Takes back the messaging records a previous run left (at start, before any input).
-    pub fn restore_messaging(&mut self, records: impl IntoIterator<Item = Record>) {
+    pub(super) fn restore_messaging(&mut self, records: impl IntoIterator<Item = MessagingRecord>) {
         self.messaging.restore(records);
     }
 

@@ -2,27 +2,34 @@
 //! [`Membership`] failure detector and the replicated [`Roster`], behind one sans-IO
 //! interface.
 //!
-//! # Polling order
+//! # Starting and polling order
 //!
-//! Feed an input ([`Node::handle_datagram`], [`Node::handle_timeout`], or a command such as
-//! [`Node::leave`]), then call [`Node::poll_output`] until it returns
-//! [`Output::Timeout`]: every datagram to send and every event come out first, and the
-//! timeout says when to call [`Node::handle_timeout`] next (str0m's single-mutation rule).
-//! The node never reads a clock: `now` is always the caller's.
+//! Build the node with [`Node::restore`] from everything the device kept ([`Durable`]).
+//! Then feed an input ([`Node::handle_datagram`], [`Node::handle_timeout`], or a command
+//! such as [`Node::leave`]) and call [`Node::drive`] with the environment's [`Host`]: it
+//! carries out every durable write, datagram and event in order and returns when to call
+//! [`Node::handle_timeout`] next (str0m's single-mutation rule). [`Node::poll_output`] is
+//! the same, one output at a time. The node never reads a clock: `now` is always the
+//! caller's.
 
+mod drive;
 mod messages;
+mod restore;
 mod roster_sync;
 mod store;
 
+pub use drive::Host;
+pub use restore::Durable;
 pub use store::STORE_SYNC_INTERVAL;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::crypto::hash::hash;
+use crate::durable::Write;
 use crate::identity::{DeviceId, StaticKeypair};
 use crate::membership::{Member, MemberState, Membership, MembershipConfig, MembershipEvent};
-use crate::messaging::{Messaging, MessagingConfig, MessagingEvent, Write};
+use crate::messaging::{Messaging, MessagingConfig, MessagingEvent};
 use crate::payload::Payload;
 use crate::roster::Roster;
 use crate::store::Store;
@@ -30,6 +37,7 @@ use crate::time::Timestamp;
 use crate::transport::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
 };
+use crate::wire::cbor::CborError;
 
 /// Echo requests (`cnspr ping`) awaiting an answer; the oldest is forgotten beyond it.
 const MAX_PENDING_ECHOES: usize = 256;
@@ -98,7 +106,8 @@ pub enum Event {
         /// The inviting device.
         inviter: DeviceId,
     },
-    /// Messages, events, queries and answers (see [`crate::messaging`]).
+    /// Messages, events, queries, answers and the fate of sent messages (see
+    /// [`crate::messaging`]).
     Messaging(MessagingEvent),
     /// A key of the replicated store changed here (a local write, or one from a peer).
     StoreChanged {
@@ -180,11 +189,22 @@ fn sub_seed(seed: &[u8; 32], purpose: &[u8]) -> [u8; 32] {
     hash(&[b"cnspr rng", purpose, seed])
 }
 
+/// Why a payload was not handed to the endpoint. Nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PayloadError {
+    /// The payload could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] CborError),
+    /// The endpoint refused it.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
 impl Node {
     /// A node for the device `identity`, whose roster holds `roster` (device IDs with any
-    /// known address). `boot` must grow with every start of this device (persisted by
-    /// the daemon); `rng_seed` must be secret randomness in the daemon.
-    pub fn new(
+    /// known address), before anything durable is restored ([`Node::restore`] is the way
+    /// in).
+    fn new(
         config: NodeConfig,
         identity: StaticKeypair,
         roster: impl IntoIterator<Item = (DeviceId, Option<SocketAddr>)>,
@@ -354,7 +374,7 @@ impl Node {
         }
         self.echoes.insert(id, (peer, now));
         match self.send_payload(now, peer, &Payload::Echo(id)) {
-            Err(SendError::NoAddress) => {
+            Err(PayloadError::Send(SendError::NoAddress)) => {
                 self.echoes.remove(&id);
                 Err(PeerError::NoAddress)
             }
@@ -370,11 +390,7 @@ impl Node {
     /// The next output; [`Output::Timeout`] once there is nothing else.
     pub fn poll_output(&mut self) -> Output {
         // Durable writes first: a datagram that follows may acknowledge what they record.
-        if let Some(write) = self
-            .messaging
-            .poll_write()
-            .or_else(|| self.store_writes.pop_front())
-        {
+        if let Some(write) = self.poll_write() {
             return Output::Persist(write);
         }
         if let Some(transmit) = self.endpoint.poll_transmit() {
@@ -394,16 +410,23 @@ impl Node {
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
 
-    /// Moves messages between membership and endpoint until both are quiet.
+    /// The next durable write of any layer.
+    fn poll_write(&mut self) -> Option<Write> {
+        self.messaging
+            .poll_write()
+            .or_else(|| self.store_writes.pop_front())
+    }
+
+    /// Moves messages between the layers until all are quiet.
     fn pump(&mut self, now: Timestamp) {
         loop {
             let mut progressed = false;
             self.flush_pushes(now);
             // Before anything goes out after a sleep: keys from before it may be dead.
-            if self.membership.take_woke() {
+            if self.membership.poll_woke() {
                 self.endpoint.reset_sessions();
             }
-            while let Some(outgoing) = self.membership.poll_outgoing() {
+            while let Some(outgoing) = self.membership.poll_transmit() {
                 progressed = true;
                 let key = outgoing.to.public_key();
                 // Every address change the endpoint saw in an authenticated packet flows
@@ -439,18 +462,19 @@ impl Node {
                 }
                 self.events.push_back(Event::Membership(event));
             }
-            while let Some((to, packet)) = self.messaging.poll_outgoing() {
+            while let Some((to, packet)) = self.messaging.poll_transmit() {
                 progressed = true;
                 // A packet to a peer without keys waits for the handshake; one that cannot
                 // be sent at all is retransmitted by the messaging layer like a lost one.
                 let _ = self.send_payload(now, to, &Payload::Messaging(packet));
             }
+            while let Some((from, bytes)) = self.messaging.poll_store_message() {
+                progressed = true;
+                self.on_store_message(now, from, &bytes);
+            }
             while let Some(event) = self.messaging.poll_event() {
                 progressed = true;
-                match event {
-                    MessagingEvent::Store { from, bytes } => self.on_store_message(now, from, &bytes),
-                    event => self.events.push_back(Event::Messaging(event)),
-                }
+                self.events.push_back(Event::Messaging(event));
             }
             if self.roster_dirty {
                 progressed = true;
@@ -518,9 +542,14 @@ impl Node {
         }
     }
 
-    /// Seals a payload for `peer`; one that cannot be encoded is dropped like a lost one.
-    fn send_payload(&mut self, now: Timestamp, peer: DeviceId, payload: &Payload) -> Result<Sent, SendError> {
-        let bytes = payload.encode().map_err(|_| SendError::TooLarge(usize::MAX))?;
-        self.endpoint.send(now, &peer.public_key(), &bytes)
+    /// Seals a payload for `peer`.
+    fn send_payload(
+        &mut self,
+        now: Timestamp,
+        peer: DeviceId,
+        payload: &Payload,
+    ) -> Result<Sent, PayloadError> {
+        let bytes = payload.encode()?;
+        Ok(self.endpoint.send(now, &peer.public_key(), &bytes)?)
     }
 }

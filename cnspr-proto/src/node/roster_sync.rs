@@ -16,10 +16,10 @@ use crate::time::Timestamp;
 impl Node {
     // ----- commands -----
 
-    /// Takes in roster entries from the disk (at start, after [`Node::restore_store`]) or
-    /// any other trusted source. An entry the store does not hold yet (a roster kept by
-    /// an older version) is written to it.
-    pub fn merge_roster(
+    /// Takes in roster entries from the disk (at start, after the store is restored). An
+    /// entry the store does not hold yet (a roster kept by an older version) is written
+    /// to it.
+    pub(super) fn merge_roster(
         &mut self,
         now: Timestamp,
         entries: impl IntoIterator<Item = (DeviceId, RosterEntry)>,

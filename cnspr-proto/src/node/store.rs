@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Event, Node};
+use crate::durable::Write;
 use crate::identity::DeviceId;
-use crate::messaging::{Record, Write};
 use crate::roster::ROSTER_PREFIX;
 use crate::store::sync::{Change, StoreMessage};
-use crate::store::{least_of, StoreError};
+use crate::store::{key_record_key, least_of, StoreError, StoreRecord};
 use crate::time::Timestamp;
 
 /// How often a replica asks one peer (in turn) for what it lacks, and collects deletes
@@ -84,18 +84,17 @@ impl Node {
 
     /// Takes back the store's records from disk (at start, before any input), the
     /// roster's keys included.
-    pub fn restore_store(&mut self, now: Timestamp, records: impl IntoIterator<Item = Record>) {
+    pub(super) fn restore_store(&mut self, now: Timestamp, records: impl IntoIterator<Item = StoreRecord>) {
         let mut roster_keys = Vec::new();
         for record in records {
             match record {
-                Record::StoreKey { key, register } => {
+                StoreRecord::Key { key, register } => {
                     if key.starts_with(ROSTER_PREFIX) {
                         roster_keys.push(key.clone());
                     }
                     self.store.restore_key(key, register);
                 }
-                Record::StoreMeta(meta) => self.store.restore_meta(&meta),
-                _ => {}
+                StoreRecord::Meta(meta) => self.store.restore_meta(&meta),
             }
         }
         for key in roster_keys {
@@ -170,7 +169,7 @@ impl Node {
     fn persist_key(&mut self, key: &str) {
         if let Some(read) = self.store.read(key) {
             let register = read.register.clone();
-            self.store_writes.push_back(Write::Put(Record::StoreKey {
+            self.store_writes.push_back(Write::put(StoreRecord::Key {
                 key: key.to_owned(),
                 register,
             }));
@@ -178,8 +177,8 @@ impl Node {
     }
 
     fn persist_meta(&mut self) {
-        let record = Record::StoreMeta(self.store.meta());
-        self.store_writes.push_back(Write::Put(record));
+        let record = StoreRecord::Meta(self.store.meta());
+        self.store_writes.push_back(Write::put(record));
     }
 
     fn send_store(&mut self, now: Timestamp, to: DeviceId, message: &StoreMessage) {
@@ -273,13 +272,7 @@ impl Node {
         }
         self.stats.tombstones_collected += collected.len() as u64;
         for key in collected {
-            self.store_writes.push_back(Write::Delete(
-                Record::StoreKey {
-                    key,
-                    register: Default::default(),
-                }
-                .key(),
-            ));
+            self.store_writes.push_back(Write::Delete(key_record_key(&key)));
         }
         self.persist_meta();
     }

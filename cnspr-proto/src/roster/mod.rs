@@ -8,12 +8,14 @@
 //! renames at one version settle on the same name everywhere. Merging is commutative,
 //! associative and idempotent, so copies converge however entries travel.
 
+mod known;
 pub mod stored;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use known::KnownDevice;
 pub use stored::{roster_device, roster_key, StoredEntry, ROSTER_PREFIX};
 
 use crate::crypto::hash::hash;
@@ -37,6 +39,15 @@ pub struct RosterEntry {
 }
 
 impl RosterEntry {
+    /// The entry of a device admitted by its ID alone, before it told its name.
+    pub fn admitted() -> Self {
+        Self {
+            name: String::new(),
+            version: 0,
+            removed: false,
+        }
+    }
+
     /// The order in which entries supersede each other.
     fn rank(&self) -> (bool, u64, &str) {
         (self.removed, self.version, &self.name)
@@ -175,12 +186,7 @@ impl Roster {
 
     /// Adds a device known only by its ID (its name comes later from the device itself).
     pub fn admit(&mut self, device: DeviceId) -> RosterChange {
-        let placeholder = RosterEntry {
-            name: String::new(),
-            version: 0,
-            removed: false,
-        };
-        self.merge(device, placeholder)
+        self.merge(device, RosterEntry::admitted())
     }
 
     /// Names (or renames) `device`, superseding every earlier name.

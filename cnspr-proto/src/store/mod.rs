@@ -12,12 +12,14 @@
 
 pub mod codec;
 mod hlc;
+mod record;
 mod register;
 pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use hlc::Hlc;
+pub use record::{key_record_key, StoreRecord};
 pub use register::{Register, Sibling};
 
 use crate::identity::DeviceId;

@@ -801,13 +801,13 @@ impl Endpoint {
                 datagram: finish,
             });
         }
-        self.settle(peer, None);
+        self.after_session_change(peer, None);
         Ok(())
     }
 
     /// After a session changed: forgets the indices of keys newer ones pushed out, and
     /// follows the peer to the address an authenticated packet just came from.
-    fn settle(&mut self, peer: PublicKey, from: Option<SocketAddr>) {
+    fn after_session_change(&mut self, peer: PublicKey, from: Option<SocketAddr>) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -866,7 +866,7 @@ impl Endpoint {
             digest: hash(&[noise]),
             answered: now,
         });
-        self.settle(peer, Some(from));
+        self.after_session_change(peer, Some(from));
         self.seal_and_queue(now, peer, &[]);
         self.flush_staged(now, peer);
         self.events.push_back(EndpointEvent::Established { peer });
@@ -938,7 +938,7 @@ impl Endpoint {
             self.events.push_back(EndpointEvent::Established { peer });
         }
         // Roaming: an authenticated packet is proof enough of the peer's new address.
-        self.settle(peer, Some(from));
+        self.after_session_change(peer, Some(from));
         if !buffer.is_empty() {
             self.events.push_back(EndpointEvent::Received {
                 peer,

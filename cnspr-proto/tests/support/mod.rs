@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cnspr_proto::durable::{MemoryDisk, Write};
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MemberState;
-use cnspr_proto::messaging::{Record, Write};
-use cnspr_proto::node::{Event, Node, NodeConfig, Output};
+use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
+use cnspr_proto::roster::KnownDevice;
 use cnspr_proto::time::Timestamp;
-use cnspr_proto::transport::InviteSecret;
+use cnspr_proto::transport::{InviteSecret, Transmit};
 
 /// Unix time at the start of every test.
 pub const WALL_START_SECS: u64 = 1_800_000_000;
@@ -22,7 +23,7 @@ pub struct Device {
     pub name: String,
     pub keys: [u8; 32],
     pub boot: u32,
-    pub disk: BTreeMap<Vec<u8>, Record>,
+    pub disk: MemoryDisk,
 }
 
 /// Devices on an instant network.
@@ -38,6 +39,32 @@ pub struct Mesh {
 
 pub fn address(n: u8) -> SocketAddr {
     SocketAddr::from(([192, 0, 2, n], 3030))
+}
+
+/// One device's side of a round: its disk, and the datagrams and events it puts out.
+struct Wire<'a> {
+    from: SocketAddr,
+    disk: &'a mut MemoryDisk,
+    in_flight: &'a mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    events: &'a mut Vec<(SocketAddr, Event)>,
+}
+
+impl Host for Wire<'_> {
+    type Error = std::convert::Infallible;
+
+    fn persist(&mut self, writes: Vec<Write>) -> Result<(), Self::Error> {
+        self.disk.apply(writes);
+        Ok(())
+    }
+
+    fn transmit(&mut self, transmit: Transmit) {
+        self.in_flight
+            .push((self.from, transmit.destination, transmit.datagram));
+    }
+
+    fn event(&mut self, _node: &Node, event: Event) {
+        self.events.push((self.from, event));
+    }
 }
 
 impl Mesh {
@@ -65,7 +92,7 @@ impl Mesh {
             name: name.to_owned(),
             keys,
             boot: 0,
-            disk: BTreeMap::new(),
+            disk: MemoryDisk::default(),
         };
         let node = self.boot(&mut device, Vec::new());
         let id = node.own_id();
@@ -76,28 +103,23 @@ impl Mesh {
 
     fn boot(&self, device: &mut Device, roster: Vec<(DeviceId, cnspr_proto::roster::RosterEntry)>) -> Node {
         device.boot += 1;
-        let identity = StaticKeypair::from_secret_bytes(device.keys);
         let mut seed = device.keys;
         seed[0] ^= device.boot as u8;
-        let members: Vec<(DeviceId, Option<SocketAddr>)> = roster
-            .iter()
-            .filter(|(_, e)| !e.removed)
-            .map(|(id, _)| (*id, self.address_of(id)))
-            .collect();
-        let mut node = Node::new(
-            NodeConfig::default(),
-            identity,
-            members,
-            device.boot,
-            seed,
-            self.now,
-        );
-        node.set_wall_clock(self.now, self.unix_now());
-        node.restore_messaging(device.disk.values().cloned());
-        node.restore_store(self.now, device.disk.values().cloned());
-        node.merge_roster(self.now, roster);
-        node.set_own_name(self.now, &device.name);
-        node
+        let durable = Durable {
+            identity: StaticKeypair::from_secret_bytes(device.keys),
+            boot: device.boot,
+            name: Some(device.name.clone()),
+            roster: roster
+                .into_iter()
+                .map(|(id, entry)| KnownDevice {
+                    id,
+                    entry,
+                    address: self.address_of(&id),
+                })
+                .collect(),
+            records: device.disk.records(),
+        };
+        Node::restore(NodeConfig::default(), durable, seed, self.now, self.unix_now())
     }
 
     fn address_of(&self, id: &DeviceId) -> Option<SocketAddr> {
@@ -162,22 +184,14 @@ impl Mesh {
                 let Some(node) = device.node.as_mut() else {
                     continue;
                 };
-                loop {
-                    match node.poll_output() {
-                        Output::Persist(Write::Put(record)) => {
-                            device.disk.insert(record.key(), record);
-                        }
-                        Output::Persist(Write::Delete(key)) => {
-                            device.disk.remove(&key);
-                        }
-                        Output::Transmit(t) => in_flight.push((*from, t.destination, t.datagram)),
-                        Output::Event(event) => self.events.push((*from, event)),
-                        Output::Timeout(at) => {
-                            next = next.min(at);
-                            break;
-                        }
-                    }
-                }
+                let mut host = Wire {
+                    from: *from,
+                    disk: &mut device.disk,
+                    in_flight: &mut in_flight,
+                    events: &mut self.events,
+                };
+                let Ok(at) = node.drive(&mut host);
+                next = next.min(at);
             }
             if !in_flight.is_empty() {
                 for (from, to, datagram) in in_flight {

@@ -5,36 +5,37 @@
 use cnspr_proto::identity::DeviceId;
 use cnspr_proto::membership::{MemberState, MembershipEvent};
 use cnspr_proto::messaging::{MessagingEvent, Tag};
-use cnspr_proto::node::Event;
+use cnspr_proto::node::{Event, Node};
 use tokio::sync::oneshot;
 
-use super::{Command, Notice, Task};
+use super::shell::Shell;
+use super::{Command, Notice};
 
 /// Peer events held for peers whose name is not known yet.
 const MAX_HELD_PEER_EVENTS: usize = 256;
 use crate::handlers::{Invocation, Topic};
 
-impl Task {
-    pub(super) fn name_of(&self, id: &DeviceId) -> Option<String> {
-        self.node.roster().name(id).map(str::to_owned)
+impl Shell {
+    pub(super) fn name_of(node: &Node, id: &DeviceId) -> Option<String> {
+        node.roster().name(id).map(str::to_owned)
     }
 
     /// An invocation of this device's handlers for something from `origin`.
     pub(super) fn invocation(
-        &self,
+        node: &Node,
         event: &'static str,
         tag: String,
         origin: DeviceId,
         stdin: Vec<u8>,
     ) -> Invocation {
-        let own = self.node.own_id();
+        let own = node.own_id();
         Invocation {
             event,
             tag,
             origin,
-            origin_name: self.name_of(&origin).unwrap_or_default(),
+            origin_name: Self::name_of(node, &origin).unwrap_or_default(),
             own,
-            own_name: self.name_of(&own).unwrap_or_default(),
+            own_name: Self::name_of(node, &own).unwrap_or_default(),
             peer: None,
             stdin,
         }
@@ -43,35 +44,36 @@ impl Task {
     /// Runs the handlers of a daemon state (`start`, `stop`, `active`, `inactive`).
     pub(super) fn daemon_event(
         &self,
+        node: &Node,
         state: &'static str,
         done: Option<oneshot::Sender<Vec<crate::handlers::Outcome>>>,
     ) {
-        let own = self.node.own_id();
-        let invocation = self.invocation("daemon", format!("daemon.{state}"), own, Vec::new());
+        let own = node.own_id();
+        let invocation = Self::invocation(node, "daemon", format!("daemon.{state}"), own, Vec::new());
         self.dispatcher.dispatch(Topic::Daemon(state), invocation, done);
     }
 
     /// Runs the handlers of a peer event. A peer that has not told its name yet (just
     /// paired) has its events held until it has, so that `@NAME` handlers see them.
-    fn peer_event(&mut self, kind: &'static str, peer: DeviceId, state: MemberState) {
-        if self.name_of(&peer).is_none() {
+    fn peer_event(&mut self, node: &Node, kind: &'static str, peer: DeviceId, state: MemberState) {
+        let Some(name) = Self::name_of(node, &peer) else {
             if self.unnamed.len() < MAX_HELD_PEER_EVENTS {
                 self.unnamed.push((kind, peer, state));
             }
             return;
-        }
-        let mut invocation = self.invocation("peer", format!("peer.{kind}"), peer, Vec::new());
-        let address = self.node.member(&peer).and_then(|m| m.address);
+        };
+        let mut invocation = Self::invocation(node, "peer", format!("peer.{kind}"), peer, Vec::new());
+        let address = node.member(&peer).and_then(|m| m.address);
         invocation.peer = Some((peer, state.as_str().to_owned(), address));
         let topic = Topic::Peer {
             kind,
             peer,
-            name: self.name_of(&peer),
+            name: Some(name),
         };
         self.dispatcher.dispatch(topic, invocation, None);
     }
 
-    pub(super) fn on_event(&mut self, event: Event) {
+    pub(super) fn on_event(&mut self, node: &Node, event: Event) {
         let notice = match event {
             Event::Membership(MembershipEvent::StateChanged {
                 member,
@@ -79,39 +81,38 @@ impl Task {
                 state,
             }) => {
                 tracing::info!(peer = %member.short(), from = previous.as_str(), to = state.as_str(), "peer state");
-                self.peer_event("state_changed", member, state);
+                self.peer_event(node, "state_changed", member, state);
                 if state == MemberState::Active {
-                    self.peer_event("seen", member, state);
+                    self.peer_event(node, "seen", member, state);
                 }
-                self.track_activity(previous, state);
+                self.track_activity(node, previous, state);
                 Some(Notice::PeerState {
                     peer: member,
-                    name: self.name_of(&member),
+                    name: Self::name_of(node, &member),
                     previous: previous.as_str(),
                     state: state.as_str(),
                 })
             }
             Event::Membership(MembershipEvent::AddressChanged { member, address }) => {
-                self.save_roster();
-                let state = self
-                    .node
+                self.save_roster(node);
+                let state = node
                     .member(&member)
                     .map_or(MemberState::Unreachable, |m| m.state());
-                self.peer_event("new_address", member, state);
+                self.peer_event(node, "new_address", member, state);
                 Some(Notice::PeerAddress {
                     peer: member,
-                    name: self.name_of(&member),
+                    name: Self::name_of(node, &member),
                     address,
                 })
             }
             Event::RosterChanged => {
-                self.save_roster();
+                self.save_roster(node);
                 let held = std::mem::take(&mut self.unnamed);
                 for (kind, peer, state) in held {
-                    self.peer_event(kind, peer, state);
+                    self.peer_event(node, kind, peer, state);
                 }
                 Some(Notice::RosterChanged {
-                    devices: self.node.roster().members().count(),
+                    devices: node.roster().members().count(),
                 })
             }
             Event::Paired { device } => {
@@ -135,7 +136,7 @@ impl Task {
                 }
                 None
             }
-            Event::Messaging(event) => self.on_messaging(event),
+            Event::Messaging(event) => self.on_messaging(node, event),
             // Logged and announced to watchers with the key's record, when it is durable.
             Event::StoreChanged { .. } => None,
         };
@@ -145,7 +146,7 @@ impl Task {
     }
 
     /// The daemon is `active` while at least one peer is.
-    fn track_activity(&mut self, previous: MemberState, state: MemberState) {
+    fn track_activity(&mut self, node: &Node, previous: MemberState, state: MemberState) {
         let before = self.active_peers;
         if previous == MemberState::Active {
             self.active_peers = self.active_peers.saturating_sub(1);
@@ -154,22 +155,22 @@ impl Task {
             self.active_peers += 1;
         }
         if before == 0 && self.active_peers > 0 {
-            self.daemon_event("active", None);
+            self.daemon_event(node, "active", None);
         } else if before > 0 && self.active_peers == 0 {
-            self.daemon_event("inactive", None);
+            self.daemon_event(node, "inactive", None);
         }
     }
 
-    fn on_messaging(&mut self, event: MessagingEvent) -> Option<Notice> {
+    fn on_messaging(&mut self, node: &Node, event: MessagingEvent) -> Option<Notice> {
         match event {
             MessagingEvent::Message { from, tag, payload } => {
                 let notice = Notice::Message {
                     from,
-                    name: self.name_of(&from),
+                    name: Self::name_of(node, &from),
                     tag: tag.to_string(),
                     bytes: payload.len(),
                 };
-                self.run_user_handlers(tag, from, payload);
+                self.run_user_handlers(node, tag, from, payload);
                 Some(notice)
             }
             MessagingEvent::Event {
@@ -177,11 +178,11 @@ impl Task {
             } => {
                 let notice = Notice::Event {
                     origin,
-                    name: self.name_of(&origin),
+                    name: Self::name_of(node, &origin),
                     tag: tag.to_string(),
                     bytes: payload.len(),
                 };
-                self.run_user_handlers(tag, origin, payload);
+                self.run_user_handlers(node, tag, origin, payload);
                 Some(notice)
             }
             MessagingEvent::Query {
@@ -192,11 +193,11 @@ impl Task {
             } => {
                 let notice = Notice::Query {
                     from,
-                    name: self.name_of(&from),
+                    name: Self::name_of(node, &from),
                     tag: tag.to_string(),
                 };
-                let invocation = self.invocation("query", tag.to_string(), from, payload);
-                let topic = self.topic(tag, from);
+                let invocation = Self::invocation(node, "query", tag.to_string(), from, payload);
+                let topic = Self::topic(node, tag, from);
                 let (done, outcomes) = oneshot::channel();
                 self.dispatcher.dispatch(topic, invocation, Some(done));
                 let commands = self.commands.clone();
@@ -218,8 +219,6 @@ impl Task {
                 }
                 None
             }
-            // The node handles store messages itself.
-            MessagingEvent::Store { .. } => None,
             MessagingEvent::Delivered { to, seq } => {
                 if let Some(waiting) = self.sends.remove(&(to, seq)) {
                     let _ = waiting.send(true);
@@ -237,17 +236,17 @@ impl Task {
     }
 
     /// Queues the handlers of a user message or event from `origin`.
-    fn run_user_handlers(&self, tag: Tag, origin: DeviceId, payload: Vec<u8>) {
-        let invocation = self.invocation("user", tag.to_string(), origin, payload);
-        let topic = self.topic(tag, origin);
+    fn run_user_handlers(&self, node: &Node, tag: Tag, origin: DeviceId, payload: Vec<u8>) {
+        let invocation = Self::invocation(node, "user", tag.to_string(), origin, payload);
+        let topic = Self::topic(node, tag, origin);
         self.dispatcher.dispatch(topic, invocation, None);
     }
 
-    fn topic(&self, tag: Tag, origin: DeviceId) -> Topic {
+    fn topic(node: &Node, tag: Tag, origin: DeviceId) -> Topic {
         Topic::User {
             tag,
             origin,
-            name: self.name_of(&origin),
+            name: Self::name_of(node, &origin),
         }
     }
 }

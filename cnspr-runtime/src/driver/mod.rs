@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MemberState;
-use cnspr_proto::node::{Node, NodeConfig, NodeStats, Output, PeerError};
+use cnspr_proto::node::{Durable, Node, NodeConfig, NodeStats, PeerError};
 use cnspr_proto::transport::InviteSecret;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 mod events;
+mod shell;
 
 use cnspr_proto::messaging::{MessagingError, Tag};
 use cnspr_proto::store::{Read, StoreError};
@@ -26,6 +27,7 @@ use crate::disk::Disk;
 use crate::handlers::Dispatcher;
 use crate::sockets::Sockets;
 use crate::state::SavedRoster;
+use shell::Shell;
 
 /// Largest datagram read; anything longer is not ours (the wire format caps at 1452).
 const RECEIVE_BUFFER_BYTES: usize = 2048;
@@ -423,19 +425,14 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         disk,
         dispatcher,
     } = setup;
-    let members = roster
-        .devices
-        .iter()
-        .filter(|d| !d.entry.removed)
-        .map(|d| (d.id, d.address));
-    let mut node = Node::new(config, identity, members, boot, os_random()?, now);
-    node.set_wall_clock(now, unix_now());
-    let records = disk.records().map_err(io::Error::other)?;
-    // The store first: it holds the roster, which roster.json only repeats.
-    node.restore_store(now, records.iter().cloned());
-    node.restore_messaging(records);
-    node.merge_roster(now, roster.devices.iter().map(|d| (d.id, d.entry.clone())));
-    node.set_own_name(now, &name);
+    let durable = Durable {
+        identity,
+        boot,
+        name: Some(name),
+        roster: roster.devices,
+        records: disk.records().map_err(io::Error::other)?,
+    };
+    let node = Node::restore(config, durable, os_random()?, now, unix_now());
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -444,25 +441,26 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
     let task = Task {
         node,
-        sockets: sockets.clone(),
         clock,
-        notices: notices.clone(),
-        data_dir,
-        joins: Vec::new(),
-        echoes: BTreeMap::new(),
+        shell: Shell {
+            sockets: sockets.clone(),
+            notices: notices.clone(),
+            data_dir,
+            joins: Vec::new(),
+            echoes: BTreeMap::new(),
+            disk,
+            dispatcher,
+            commands: commands.clone(),
+            sends: BTreeMap::new(),
+            queries: BTreeMap::new(),
+            active_peers: 0,
+            unnamed: Vec::new(),
+            durable_acks: Vec::new(),
+            outgoing: Vec::new(),
+        },
         next_echo: 0,
-        disk,
-        unsynced: false,
-        pending_writes: Vec::new(),
-        dispatcher,
-        commands: commands.clone(),
-        sends: BTreeMap::new(),
-        queries: BTreeMap::new(),
-        active_peers: 0,
-        unnamed: Vec::new(),
-        durable_acks: Vec::new(),
     };
-    task.daemon_event("start", None);
+    task.shell.daemon_event(&task.node, "start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
     Ok(DriverHandle {
         commands,
@@ -518,30 +516,12 @@ async fn receive(
     }
 }
 
+/// The task that owns the node: the node, and the [`Shell`] that carries its outputs out.
 struct Task {
     node: Node,
-    sockets: Sockets,
     clock: Clock,
-    notices: broadcast::Sender<Notice>,
-    data_dir: PathBuf,
-    joins: Vec<(DeviceId, oneshot::Sender<bool>)>,
-    echoes: BTreeMap<u64, oneshot::Sender<Result<Duration, PeerError>>>,
+    shell: Shell,
     next_echo: u64,
-    disk: Arc<Disk>,
-    /// Writes applied but not yet synced to disk.
-    unsynced: bool,
-    /// Writes of this round, committed as one batch before the sync.
-    pending_writes: Vec<cnspr_proto::messaging::Write>,
-    dispatcher: Dispatcher,
-    /// The task's own command queue (handler answers come back through it).
-    commands: mpsc::Sender<Command>,
-    sends: BTreeMap<(DeviceId, u64), oneshot::Sender<bool>>,
-    queries: BTreeMap<u64, mpsc::Sender<(DeviceId, Vec<u8>)>>,
-    active_peers: usize,
-    /// Peer events waiting for the peer's name.
-    unnamed: Vec<(&'static str, DeviceId, MemberState)>,
-    /// Store writes to acknowledge once the database is synced.
-    durable_acks: Vec<(WriteReply, Result<u64, StoreError>)>,
 }
 
 impl Task {
@@ -577,7 +557,7 @@ impl Task {
                 command = commands.recv() => match command {
                     Some(Command::Leave(reply)) => {
                         let (done, stopped) = oneshot::channel();
-                        self.daemon_event("stop", Some(done));
+                        self.shell.daemon_event(&self.node, "stop", Some(done));
                         let _ = tokio::time::timeout(STOP_HANDLERS_WAIT, stopped).await;
                         self.node.leave(self.clock.now());
                         self.flush().await;
@@ -599,19 +579,19 @@ impl Task {
             }
             Command::Invite(secret, ttl) => self.node.invite(&secret, now + ttl),
             Command::Join(inviter, address, secret, reply) => {
-                self.joins.retain(|(_, waiting)| !waiting.is_closed());
-                self.joins.push((inviter, reply));
+                self.shell.joins.retain(|(_, waiting)| !waiting.is_closed());
+                self.shell.joins.push((inviter, reply));
                 self.node.join(now, inviter, address, secret);
             }
             Command::Remove(device, reply) => {
                 let _ = reply.send(self.node.remove(now, device));
             }
             Command::Echo(peer, reply) => {
-                self.echoes.retain(|_, waiting| !waiting.is_closed());
+                self.shell.echoes.retain(|_, waiting| !waiting.is_closed());
                 self.next_echo += 1;
                 match self.node.echo(now, peer, self.next_echo) {
                     Ok(()) => {
-                        self.echoes.insert(self.next_echo, reply);
+                        self.shell.echoes.insert(self.next_echo, reply);
                     }
                     Err(error) => {
                         let _ = reply.send(Err(error));
@@ -630,8 +610,8 @@ impl Task {
             } => {
                 let result = self.node.send_message(now, to, tag, payload);
                 if let (Ok(seq), Some(delivered)) = (&result, delivered) {
-                    self.sends.retain(|_, waiting| !waiting.is_closed());
-                    self.sends.insert((to, *seq), delivered);
+                    self.shell.sends.retain(|_, waiting| !waiting.is_closed());
+                    self.shell.sends.insert((to, *seq), delivered);
                 }
                 let _ = reply.send(result);
             }
@@ -647,18 +627,18 @@ impl Task {
             } => {
                 let result = self.node.query(now, targets, tag, payload);
                 if let Ok((id, _)) = &result {
-                    self.queries.retain(|_, waiting| !waiting.is_closed());
-                    self.queries.insert(*id, answers);
+                    self.shell.queries.retain(|_, waiting| !waiting.is_closed());
+                    self.shell.queries.insert(*id, answers);
                 }
                 let _ = reply.send(result);
             }
             Command::QueryDone(id) => {
-                self.queries.remove(&id);
+                self.shell.queries.remove(&id);
             }
             Command::KvWrite(key, value, reply) => {
                 let result = self.node.kv_write(now, &key, value);
                 // Acknowledged after the flush that syncs the write to disk.
-                self.durable_acks.push((reply, result));
+                self.shell.durable_acks.push((reply, result));
             }
             Command::KvRead(key, reply) => {
                 let entry = self.node.store().read(&key).map(|read| kv_entry(&key, &read));
@@ -682,63 +662,20 @@ impl Task {
         }
     }
 
-    /// Sends every datagram and acts on every event the node has; returns its next timer.
+    /// Carries out everything the node has to do (durable writes, then datagrams and
+    /// events), then answers the writes made durable; returns the node's next timer.
     async fn flush(&mut self) -> cnspr_proto::time::Timestamp {
-        loop {
-            let output = self.node.poll_output();
-            if self.unsynced && !matches!(output, Output::Persist(_)) {
-                // Durable before anything that depends on it: an acknowledgement that
-                // leaves, or a handler that runs. One batch and one sync per round.
-                let writes = std::mem::take(&mut self.pending_writes);
-                match self
-                    .disk
-                    .apply_all(&writes)
-                    .and_then(|changed| self.disk.sync().map(|()| changed))
-                {
-                    Ok(changed) => {
-                        for (key, cursor) in changed {
-                            let _ = self.notices.send(Notice::StoreChanged { key, cursor });
-                        }
-                    }
-                    Err(error) => tracing::error!(%error, "cannot write to the database"),
-                }
-                self.unsynced = false;
+        let deadline = loop {
+            match self.node.drive(&mut self.shell) {
+                Ok(deadline) => break deadline,
+                Err(error) => tracing::error!(%error, "cannot write to the database"),
             }
-            match output {
-                Output::Persist(write) => {
-                    self.pending_writes.push(write);
-                    self.unsynced = true;
-                }
-                Output::Transmit(transmit) => {
-                    // A send can fail for one destination (no route); the protocol treats
-                    // that as loss.
-                    if let Some(socket) = self.sockets.for_destination(&transmit.destination) {
-                        let _ = socket.send_to(&transmit.datagram, transmit.destination).await;
-                    }
-                }
-                Output::Event(event) => self.on_event(event),
-                Output::Timeout(deadline) => {
-                    // Everything is synced now (see above): acknowledge durable writes.
-                    for (reply, result) in self.durable_acks.drain(..) {
-                        let _ = reply.send(result);
-                    }
-                    return deadline;
-                }
-            }
+        };
+        self.shell.send_outgoing().await;
+        for (reply, result) in self.shell.durable_acks.drain(..) {
+            let _ = reply.send(result);
         }
-    }
-
-    /// Writes the roster and the addresses last seen. A failure is logged, not fatal: the
-    /// roster is rebuilt from peers after a restart.
-    fn save_roster(&self) {
-        let addresses = self
-            .node
-            .members()
-            .filter_map(|m| m.address.map(|a| (m.id, a)))
-            .collect();
-        if let Err(error) = SavedRoster::new(self.node.roster(), &addresses).save(&self.data_dir) {
-            tracing::error!(%error, "cannot save the roster");
-        }
+        deadline
     }
 
     fn snapshot(&self) -> Snapshot {
