@@ -234,7 +234,7 @@ impl Node {
             messaging.add_member(*id);
         }
         let membership = Membership::new(config.membership, own, roster, boot, membership_seed, now);
-        let mut node = Self {
+        Self {
             endpoint,
             membership,
             messaging,
@@ -255,10 +255,7 @@ impl Node {
             ),
             events: VecDeque::new(),
             stats: NodeStats::default(),
-        };
-        node.membership.announce(now);
-        node.pump(now);
-        node
+        }
     }
 
     // ----- getters -----

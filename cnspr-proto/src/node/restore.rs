@@ -6,7 +6,8 @@
 //! (for the peers now known), then the roster the daemon keeps beside the store (which
 //! only repeats it, apart from entries an older version kept there alone), then this
 //! device's configured name (a rename is a store write, which must come after the store's
-//! own counter is back).
+//! own counter is back). Only then does the device announce itself, to the neighbours of
+//! the roster as restored.
 
 use std::net::SocketAddr;
 
@@ -88,6 +89,9 @@ impl Node {
         if let Some(name) = name {
             node.set_own_name(now, &name);
         }
+        // Only now, with every device it kept known: the neighbours hear from it at once.
+        node.membership.announce(now);
+        node.pump(now);
         node
     }
 }
