@@ -286,6 +286,15 @@ impl Membership {
         }
     }
 
+    /// An authenticated packet of any layer came straight from `member`: the direct path
+    /// works, so a member shown `indirect` is `active` again (whatever the packet carried:
+    /// a store catch-up proves the path as well as a ping does).
+    pub fn observe_direct(&mut self, now: Timestamp, member: &DeviceId) {
+        if !self.leaving {
+            self.mark_reached(now, *member, false);
+        }
+    }
+
     // ----- inputs -----
 
     /// Takes a message that arrived, authenticated, from `from`.

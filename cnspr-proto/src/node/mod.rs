@@ -487,6 +487,7 @@ impl Node {
     fn on_endpoint_event(&mut self, now: Timestamp, event: EndpointEvent) {
         match event {
             EndpointEvent::Received { peer, payload } => {
+                self.membership.observe_direct(now, &peer.device_id());
                 // A payload this version does not understand is dropped like a lost one.
                 if let Ok(payload) = Payload::decode(&payload) {
                     self.on_payload(now, peer.device_id(), payload);
