@@ -13,6 +13,7 @@ use cnspr_proto::membership::MembershipEvent;
 use cnspr_proto::messaging::Tag;
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
 use cnspr_proto::rng::Rng;
+use cnspr_proto::roster::KnownDevice;
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::Transmit;
 
@@ -128,8 +129,12 @@ pub struct RunResult {
 
 struct Device {
     key: StaticKeypair,
-    /// The last address it saw for each peer: durable, as the daemon persists it.
-    address_book: BTreeMap<DeviceId, SocketAddr>,
+    /// Its name, as configured.
+    name: String,
+    /// The roster with the address last seen for each device, as the daemon keeps it in
+    /// `roster.json`: saved on every roster or address change, which is the state at the
+    /// moment it stops (a crash falls between steps).
+    saved_roster: Vec<KnownDevice>,
     node: Option<Node>,
     paused: bool,
     boot: u32,
@@ -205,7 +210,7 @@ impl World {
         let mut rng = Rng::from_seed(seed_bytes(config.seed, b"world"));
         let calm = bounds.convergence + Duration::from_secs(10);
         let schedule = Schedule::new(config.plan, config.nodes, config.duration, calm, &mut rng);
-        let devices: Vec<Device> = (0..config.nodes)
+        let mut devices: Vec<Device> = (0..config.nodes)
             .map(|i| {
                 let key =
                     StaticKeypair::from_secret_bytes(seed_bytes(config.seed, &(i as u64).to_le_bytes()));
@@ -219,7 +224,8 @@ impl World {
                 };
                 Device {
                     key,
-                    address_book: BTreeMap::new(),
+                    name: format!("device-{i}"),
+                    saved_roster: Vec::new(),
                     node: None,
                     paused: false,
                     boot: 0,
@@ -232,6 +238,16 @@ impl World {
                 }
             })
             .collect();
+        // Every device was paired before the run: each knows every other by its ID and the
+        // address it had then, and learns the names from the mesh.
+        let paired: Vec<KnownDevice> = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| KnownDevice::admitted(d.key.device_id(), Some(address_of(i, 0))))
+            .collect();
+        for device in &mut devices {
+            device.saved_roster = paired.clone();
+        }
         let index = devices
             .iter()
             .enumerate()
@@ -319,6 +335,7 @@ impl World {
         if let Some(running) = self.devices[node].node.as_mut() {
             running.leave(local);
             self.drain(node);
+            self.save_roster(node);
             self.devices[node].node = None;
             self.devices[node].timer_generation += 1;
         }
@@ -410,25 +427,28 @@ impl World {
         }
     }
 
-    /// The roster `node` starts with: every device, at the address it last saw it (or the
-    /// one it had when paired).
-    fn roster(&self, node: usize) -> Vec<(DeviceId, Option<SocketAddr>)> {
-        let book = &self.devices[node].address_book;
-        self.devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let id = d.key.device_id();
-                (
-                    id,
-                    Some(book.get(&id).copied().unwrap_or_else(|| address_of(i, 0))),
-                )
+    /// Keeps what `node` would have saved of its roster, as it stops.
+    fn save_roster(&mut self, node: usize) {
+        let Some(running) = self.devices[node].node.as_ref() else {
+            return;
+        };
+        let addresses: BTreeMap<DeviceId, SocketAddr> = running
+            .members()
+            .filter_map(|m| m.address.map(|a| (m.id, a)))
+            .collect();
+        let saved = running
+            .roster()
+            .entries()
+            .map(|(id, entry)| KnownDevice {
+                id: *id,
+                entry: entry.clone(),
+                address: addresses.get(id).copied(),
             })
-            .collect()
+            .collect();
+        self.devices[node].saved_roster = saved;
     }
 
     fn start(&mut self, node: usize) {
-        let roster = self.roster(node);
         let device = &mut self.devices[node];
         device.boot += 1;
         let mut seed = seed_bytes(self.config.seed, b"node");
@@ -436,8 +456,11 @@ impl World {
         seed[8..12].copy_from_slice(&device.boot.to_le_bytes());
         let local = device.clock.local(self.now);
         let durable = Durable {
+            identity: device.key.clone(),
+            boot: device.boot,
+            name: Some(device.name.clone()),
+            roster: device.saved_roster.clone(),
             records: device.disk.records(),
-            ..Durable::fresh(device.key.clone(), device.boot, roster)
         };
         let unix_secs = WALL_EPOCH_SECS + local.as_micros() / 1_000_000;
         let fresh = Node::restore(self.node_config.clone(), durable, seed, local, unix_secs);
@@ -592,9 +615,7 @@ impl World {
                     self.observer.on_state(self.now, node, target, state);
                 }
             }
-            MembershipEvent::AddressChanged { member, address } => {
-                self.devices[node].address_book.insert(member, address);
-            }
+            MembershipEvent::AddressChanged { .. } => {}
         }
         let incarnation = running.membership().incarnation();
         let device = &mut self.devices[node];
@@ -633,6 +654,7 @@ impl World {
         self.trace(format_args!("fault: {fault:?}"));
         match fault {
             Fault::Crash(node) => {
+                self.save_roster(node);
                 if self.devices[node].node.take().is_some() {
                     // A device that dies while asleep is simply dead.
                     self.devices[node].paused = false;
