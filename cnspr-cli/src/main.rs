@@ -5,7 +5,6 @@
 
 mod client;
 mod demo;
-mod duration;
 mod payload;
 mod show;
 mod table;
@@ -16,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use cnspr_proto::duration::parse_duration;
 use cnspr_runtime::paths::Paths;
 use serde_json::json;
 
@@ -54,7 +54,7 @@ enum Command {
     /// Print a single-use pairing token.
     Invite {
         /// How long the token stays valid (e.g. 10m, 1h).
-        #[arg(long, value_parser = duration::parse)]
+        #[arg(long, value_parser = parse_duration)]
         ttl: Option<Duration>,
         /// Also draw the token as a QR code.
         #[arg(long)]
@@ -108,7 +108,7 @@ enum Command {
         #[arg(long = "peer")]
         peers: Vec<String>,
         /// How long to wait for answers.
-        #[arg(long, default_value = "5s", value_parser = duration::parse)]
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: Duration,
     },
     /// List handlers and what they take, or run them by hand.

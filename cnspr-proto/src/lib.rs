@@ -4,6 +4,7 @@
 
 pub mod crypto;
 pub mod durable;
+pub mod duration;
 pub mod identity;
 pub mod invite;
 pub mod membership;

@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
-pub mod duration;
 pub mod faults;
 pub mod network;
 pub mod observer;

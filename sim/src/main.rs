@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use cnspr_sim::duration::parse_duration;
+use cnspr_proto::duration::parse_duration;
 use cnspr_sim::faults::FaultPlan;
 use cnspr_sim::network::LinkModel;
 use cnspr_sim::report::Report;
@@ -24,7 +24,7 @@ struct Args {
     /// Seeds to run (seed, seed+1, ...).
     #[arg(long, default_value_t = 1)]
     seeds: u64,
-    /// Virtual time per seed (30s, 10m, 24h).
+    /// Virtual time per seed (500ms, 30s, 1.5m, 24h, 2d; a bare number is seconds).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     duration: std::time::Duration,
     /// Probability that a datagram is lost.
