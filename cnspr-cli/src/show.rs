@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cnspr_runtime::clock::unix_now;
 use serde_json::{json, Value};
 
 use crate::client::Client;
@@ -62,12 +63,6 @@ pub fn invite(json: bool, qr: bool, result: &Value) -> Result<(), CliError> {
         eprintln!("On the other device run: cnspr join <token>   (valid once, for {minutes} min)");
     }
     Ok(())
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `join`.

@@ -5,6 +5,10 @@
 //! (`CLOCK_MONOTONIC`) stops during suspend and would hide the sleep.
 //!
 //! Timers are still armed on Tokio's clock, by the distance from now to the deadline.
+//!
+//! Wall-clock time, for what outlives the daemon or crosses devices (invite expiry, the
+//! core's message and event lifetimes), is [`unix_now`]: the one reading of it in the
+//! runtime and the CLI.
 
 use std::time::Duration;
 
@@ -20,6 +24,13 @@ fn boot_time() -> Duration {
     let secs = u64::try_from(now.tv_sec).unwrap_or(0);
     let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
     Duration::new(secs, nanos)
+}
+
+/// Unix time now, in whole seconds (0 if the system clock is set before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Converts between the machine's clock and core timestamps.
@@ -67,5 +78,11 @@ mod tests {
         assert!(far > Instant::now() + Duration::from_secs(30));
         assert!(clock.instant(first) <= Instant::now());
         assert!(clock.now() >= first);
+    }
+
+    #[test]
+    fn unix_time_is_after_this_code_was_written() {
+        // 2024-01-01T00:00:00Z: any machine that runs this test is later.
+        assert!(unix_now() > 1_704_067_200);
     }
 }

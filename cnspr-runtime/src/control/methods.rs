@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cnspr_proto::invite::InviteToken;
 use cnspr_proto::transport::InviteSecret;
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::rpc::{self, RpcError, METHOD_NOT_FOUND};
 use super::Context;
+use crate::clock::unix_now;
 use crate::driver::{os_random, MemberView, Snapshot};
 use crate::peer_ref;
 
@@ -139,12 +140,6 @@ async fn ping(context: &Context, params: PingParams) -> Result<Value, RpcError> 
 struct InviteParams {
     #[serde(default)]
     ttl_secs: Option<u64>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 async fn invite(context: &Context, params: InviteParams) -> Result<Value, RpcError> {

@@ -22,7 +22,7 @@ mod shell;
 use cnspr_proto::messaging::{MessagingError, Tag};
 use cnspr_proto::store::{Read, StoreError};
 
-use crate::clock::Clock;
+use crate::clock::{unix_now, Clock};
 use crate::disk::Disk;
 use crate::handlers::Dispatcher;
 use crate::sockets::Sockets;
@@ -481,12 +481,6 @@ fn kv_entry(key: &str, read: &Read<'_>) -> KvEntry {
             .map(|s| (s.device, s.hlc.micros, s.value.clone()))
             .collect(),
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// This machine's interface addresses, sorted.
