@@ -13,10 +13,11 @@ use cnspr_proto::roster::Roster;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, Notify};
 
+use crate::api::Notice;
 use crate::config::{Config, ConfigError};
 use crate::control::{self, Context};
 use crate::disk::Disk;
-use crate::driver::{self, NodeSetup, Notice};
+use crate::driver::{self, NodeSetup};
 use crate::handlers::{Dispatcher, Outcome, RunLimits};
 use crate::logging::LogControl;
 use crate::paths::Paths;
@@ -96,20 +97,21 @@ fn raise_open_files_limit() {
 
 fn log_run(outcome: &Outcome) {
     let failed = !outcome.succeeded();
+    let run = &outcome.run;
     if failed {
         tracing::warn!(
-            handler = outcome.handler,
-            exit = ?outcome.exit_code,
-            timed_out = outcome.timed_out,
-            error = ?outcome.error,
-            duration_ms = outcome.duration_ms,
-            stderr = outcome.stderr_tail,
+            handler = run.handler,
+            exit = ?run.exit_code,
+            timed_out = run.timed_out,
+            error = ?run.error,
+            duration_ms = run.duration_ms,
+            stderr = run.stderr_tail,
             "handler failed"
         );
     } else {
         tracing::info!(
-            handler = outcome.handler,
-            duration_ms = outcome.duration_ms,
+            handler = run.handler,
+            duration_ms = run.duration_ms,
             "handler ran"
         );
     }
@@ -170,7 +172,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     tokio::spawn(async move {
         while let Some(outcome) = finished_runs.recv().await {
             log_run(&outcome);
-            reporter.notify(Notice::HandlerRun(outcome));
+            reporter.notify(Notice::HandlerRun(outcome.run));
         }
     });
     let stop = Arc::new(Notify::new());

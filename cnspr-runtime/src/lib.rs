@@ -6,10 +6,13 @@
 //! - [`driver`]: the one task that owns the node.
 //! - [`sockets`]: the UDP sockets, IPv4 and IPv6.
 //! - [`control`]: the JSON-RPC control socket and its methods.
+//! - [`api`]: the control socket's types, shared with the CLI: parameters, results,
+//!   errors, notifications.
 //! - [`paths`], [`config`], [`state`]: where files live, the configuration, the durable
 //!   device state.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod control;

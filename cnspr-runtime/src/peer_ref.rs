@@ -1,7 +1,9 @@
-//! Finding the device a person means: a name, a full device ID, or a unique prefix of one.
+//! Finding the device a person means: a name, a full device ID, or a unique prefix of one;
+//! and the other way, the name of a device.
 
 use cnspr_proto::identity::DeviceId;
 
+use crate::api::Peer;
 use crate::driver::{MemberView, Snapshot};
 
 /// Why no single device matched.
@@ -11,13 +13,22 @@ pub enum PeerRefError {
     #[error("no device of the mesh is called or starts with {0:?}")]
     Unknown(String),
     /// Several matched.
-    #[error("{given:?} matches several devices: {candidates}; give more of the device ID")]
+    #[error(
+        "{given:?} matches several devices: {}; give more of the device ID",
+        labels(candidates)
+    )]
     Ambiguous {
         /// What was given.
         given: String,
         /// Who matched.
-        candidates: String,
+        candidates: Vec<Peer>,
     },
+}
+
+/// `name (SHORTID), …`.
+fn labels(candidates: &[Peer]) -> String {
+    let labels: Vec<String> = candidates.iter().map(|c| c.label().to_string()).collect();
+    labels.join(", ")
 }
 
 /// The roster device (this one excluded) that `given` names.
@@ -45,6 +56,18 @@ pub fn resolve(snapshot: &Snapshot, given: &str) -> Result<DeviceId, PeerRefErro
     one(given, &matching)
 }
 
+/// The name of roster device `id` (this one included), once it is known.
+pub fn name(snapshot: &Snapshot, id: &DeviceId) -> Option<String> {
+    if *id == snapshot.own_id {
+        return Some(snapshot.own_name.clone());
+    }
+    snapshot
+        .members
+        .iter()
+        .find(|m| m.id == *id)
+        .and_then(|m| m.name.clone())
+}
+
 /// The single device of `matching`, or why there is not exactly one.
 fn one(given: &str, matching: &[&MemberView]) -> Result<DeviceId, PeerRefError> {
     match matching {
@@ -54,9 +77,11 @@ fn one(given: &str, matching: &[&MemberView]) -> Result<DeviceId, PeerRefError> 
             given: given.to_owned(),
             candidates: many
                 .iter()
-                .map(|m| format!("{} ({})", m.name.as_deref().unwrap_or("?"), m.id.short()))
-                .collect::<Vec<_>>()
-                .join(", "),
+                .map(|m| Peer {
+                    name: m.name.clone(),
+                    peer: m.id,
+                })
+                .collect(),
         }),
     }
 }
@@ -102,10 +127,19 @@ mod tests {
         assert_eq!(resolve(&shot, "777"), Ok(DeviceId::from_bytes([0xff; 32])));
         assert!(matches!(resolve(&shot, "c"), Err(PeerRefError::Ambiguous { .. })));
         assert!(matches!(resolve(&shot, "nobody"), Err(PeerRefError::Unknown(_))));
+        assert_eq!(name(&shot, &desk).as_deref(), Some("desk"));
+        assert_eq!(name(&shot, &shot.own_id).as_deref(), Some("self"));
+        assert_eq!(name(&shot, &DeviceId::from_bytes([0x42; 32])), None);
         let twins = snapshot(vec![member(1, "desk"), member(2, "desk")]);
-        assert!(matches!(
-            resolve(&twins, "desk"),
-            Err(PeerRefError::Ambiguous { .. })
-        ));
+        let twins_error = resolve(&twins, "desk").expect_err("two devices are called desk");
+        let (one, two) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        assert_eq!(
+            twins_error.to_string(),
+            format!(
+                "\"desk\" matches several devices: desk ({}), desk ({}); give more of the device ID",
+                one.short(),
+                two.short()
+            )
+        );
     }
 }

@@ -1,17 +1,25 @@
 //! The control socket's methods (docs/api.md lists them with examples). Each takes its
-//! parameters as a JSON object and answers a JSON value or an [`RpcError`].
+//! parameters as its [`Method::Params`] and answers its [`Method::Result`] or an
+//! [`RpcError`]; [`call`] dispatches by name.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use cnspr_proto::invite::InviteToken;
 use cnspr_proto::transport::InviteSecret;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::rpc::{self, RpcError, METHOD_NOT_FOUND};
-use super::Context;
+use super::rpc;
+use super::{failure, messaging, store, Context};
+use crate::api::error::METHOD_NOT_FOUND;
+use crate::api::members::{
+    Datagrams, Identity, InterfacesResult, Member, MembersResult, PingParams, PingResult, RemoveParams,
+    RemoveResult, StatusResult, StopResult,
+};
+use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
+use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
 use crate::clock::unix_now;
 use crate::driver::{os_random, MemberView, Snapshot};
 use crate::peer_ref;
@@ -21,128 +29,136 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest invite lifetime accepted: a week.
 const MAX_INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 
-/// Runs one method.
+/// Runs method `M`: its parameters from `params`, its answer from `run`, as JSON.
+async fn run<M: Method, F: Future<Output = Result<M::Result, RpcError>>>(
+    params: Option<Value>,
+    run: impl FnOnce(M::Params) -> F,
+) -> Result<Value, RpcError> {
+    let result = run(rpc::params(params)?).await?;
+    serde_json::to_value(result).map_err(|e| RpcError::internal(format!("cannot write the answer: {e}")))
+}
+
+/// Runs one method (every one but the streaming `monitor`, `kv.watch` and `query`).
 pub async fn call(context: &Context, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
     match method {
-        "id" => id(context).await,
-        "status" => status(context).await,
-        "members" => members(context).await,
-        "ping" => ping(context, rpc::params(params)?).await,
-        "invite" => invite(context, rpc::params(params)?).await,
-        "join" => join(context, rpc::params(params)?).await,
-        "remove" => remove(context, rpc::params(params)?).await,
-        "interfaces" => Ok(interfaces(context)),
-        "send" => super::messaging::send(context, rpc::params(params)?).await,
-        "event" => super::messaging::event(context, rpc::params(params)?).await,
-        "handlers.list" => Ok(super::messaging::list(context)),
-        "kv.put" => super::store::put(context, rpc::params(params)?).await,
-        "kv.get" => super::store::get(context, rpc::params(params)?).await,
-        "kv.delete" => super::store::delete(context, rpc::params(params)?).await,
-        "kv.list" => super::store::list(context, rpc::params(params)?).await,
-        "handlers.test" => super::messaging::test(context, rpc::params(params)?).await,
-        "stop" => {
-            context.request_stop();
-            Ok(json!({"stopping": true}))
+        api::Id::NAME => run::<api::Id, _>(params, |NoParams {}| id(context)).await,
+        api::Status::NAME => run::<api::Status, _>(params, |NoParams {}| status(context)).await,
+        api::Members::NAME => run::<api::Members, _>(params, |NoParams {}| members(context)).await,
+        api::Ping::NAME => run::<api::Ping, _>(params, |p| ping(context, p)).await,
+        api::Invite::NAME => run::<api::Invite, _>(params, |p| invite(context, p)).await,
+        api::Join::NAME => run::<api::Join, _>(params, |p| join(context, p)).await,
+        api::Remove::NAME => run::<api::Remove, _>(params, |p| remove(context, p)).await,
+        api::Interfaces::NAME => {
+            run::<api::Interfaces, _>(params, |NoParams {}| async { Ok(interfaces(context)) }).await
+        }
+        api::Send::NAME => run::<api::Send, _>(params, |p| messaging::send(context, p)).await,
+        api::Event::NAME => run::<api::Event, _>(params, |p| messaging::event(context, p)).await,
+        api::HandlersList::NAME => {
+            run::<api::HandlersList, _>(params, |NoParams {}| async { Ok(messaging::list(context)) }).await
+        }
+        api::HandlersTest::NAME => run::<api::HandlersTest, _>(params, |p| messaging::test(context, p)).await,
+        api::KvPut::NAME => run::<api::KvPut, _>(params, |p| store::put(context, p)).await,
+        api::KvGet::NAME => run::<api::KvGet, _>(params, |p| store::get(context, p)).await,
+        api::KvDelete::NAME => run::<api::KvDelete, _>(params, |p| store::delete(context, p)).await,
+        api::KvList::NAME => run::<api::KvList, _>(params, |p| store::list(context, p)).await,
+        api::Stop::NAME => {
+            run::<api::Stop, _>(params, |NoParams {}| async {
+                context.request_stop();
+                Ok(StopResult { stopping: true })
+            })
+            .await
         }
         _ => Err(RpcError::new(METHOD_NOT_FOUND, format!("no method {method:?}"))),
     }
 }
 
-async fn snapshot(context: &Context) -> Result<Snapshot, RpcError> {
-    context.driver.snapshot().await.map_err(RpcError::failed)
+/// The node's state now.
+pub(super) async fn snapshot(context: &Context) -> Result<Snapshot, RpcError> {
+    Ok(context.driver.snapshot().await?)
 }
 
-async fn id(context: &Context) -> Result<Value, RpcError> {
+async fn id(context: &Context) -> Result<Identity, RpcError> {
     let snapshot = snapshot(context).await?;
-    Ok(json!({"id": snapshot.own_id, "name": snapshot.own_name}))
+    Ok(Identity {
+        id: snapshot.own_id,
+        name: snapshot.own_name,
+    })
 }
 
-async fn status(context: &Context) -> Result<Value, RpcError> {
+async fn status(context: &Context) -> Result<StatusResult, RpcError> {
     let snapshot = snapshot(context).await?;
-    let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut peers: BTreeMap<PeerState, usize> = BTreeMap::new();
     for member in &snapshot.members {
-        *states.entry(member.state.as_str()).or_default() += 1;
+        *peers.entry(member.state.into()).or_default() += 1;
     }
-    Ok(json!({
-        "id": snapshot.own_id,
-        "name": snapshot.own_name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_secs": context.started.elapsed().as_secs(),
-        "boot": context.boot,
-        "devices": snapshot.members.len() + 1,
-        "peers": states,
-        "removed": snapshot.removed.len(),
-        "datagrams": {
-            "sent": snapshot.stats.datagrams_sent,
-            "received": snapshot.stats.datagrams_received,
-            "rejected": snapshot.stats.datagrams_rejected,
-            "bytes_sent": snapshot.stats.bytes_sent,
+    Ok(StatusResult {
+        boot: context.boot,
+        datagrams: Datagrams {
+            bytes_sent: snapshot.stats.bytes_sent,
+            received: snapshot.stats.datagrams_received,
+            rejected: snapshot.stats.datagrams_rejected,
+            sent: snapshot.stats.datagrams_sent,
         },
-    }))
+        devices: snapshot.members.len() + 1,
+        id: snapshot.own_id,
+        name: snapshot.own_name,
+        peers,
+        removed: snapshot.removed.len(),
+        uptime_secs: context.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
 }
 
 fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn member_json(member: &MemberView) -> Value {
-    json!({
-        "id": member.id,
-        "short_id": member.id.short().to_string(),
-        "name": member.name,
-        "state": member.state.as_str(),
-        "address": member.address,
-        "rtt_ms": member.rtt.map(millis),
-        "last_seen_secs": member.last_seen.map(|d| d.as_secs()),
-        "self": false,
-    })
+fn member(member: &MemberView) -> Member {
+    Member {
+        address: member.address,
+        id: member.id,
+        last_seen_secs: member.last_seen.map(|d| d.as_secs()),
+        name: member.name.clone(),
+        rtt_ms: member.rtt.map(millis),
+        is_self: false,
+        short_id: member.id.short().to_string(),
+        state: member.state.into(),
+    }
 }
 
-async fn members(context: &Context) -> Result<Value, RpcError> {
+async fn members(context: &Context) -> Result<MembersResult, RpcError> {
     let snapshot = snapshot(context).await?;
-    let own = json!({
-        "id": snapshot.own_id,
-        "short_id": snapshot.own_id.short().to_string(),
-        "name": snapshot.own_name,
-        "state": "active",
-        "address": context.driver.sockets().reachable().first(),
-        "rtt_ms": null,
-        "last_seen_secs": 0,
-        "self": true,
-    });
-    let mut members: Vec<Value> = vec![own];
-    members.extend(snapshot.members.iter().map(member_json));
-    Ok(json!({ "members": members }))
+    let own = Member {
+        address: context.driver.sockets().reachable().first().copied(),
+        id: snapshot.own_id,
+        last_seen_secs: Some(0),
+        name: Some(snapshot.own_name.clone()),
+        rtt_ms: None,
+        is_self: true,
+        short_id: snapshot.own_id.short().to_string(),
+        state: PeerState::Active,
+    };
+    let mut members = vec![own];
+    members.extend(snapshot.members.iter().map(member));
+    Ok(MembersResult { members })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PingParams {
-    peer: String,
-    #[serde(default)]
-    timeout_ms: Option<u64>,
-}
-
-async fn ping(context: &Context, params: PingParams) -> Result<Value, RpcError> {
+async fn ping(context: &Context, params: PingParams) -> Result<PingResult, RpcError> {
     let snapshot = snapshot(context).await?;
-    let peer = peer_ref::resolve(&snapshot, &params.peer).map_err(RpcError::failed)?;
+    let peer = peer_ref::resolve(&snapshot, &params.peer)?;
     let timeout = params.timeout_ms.map_or(PING_TIMEOUT, Duration::from_millis);
     let rtt = context
         .driver
         .ping(peer, timeout)
         .await
-        .map_err(RpcError::failed)?;
-    Ok(json!({"peer": peer, "rtt_ms": millis(rtt)}))
+        .map_err(|e| failure::ping(peer, e))?;
+    Ok(PingResult {
+        peer,
+        rtt_ms: millis(rtt),
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InviteParams {
-    #[serde(default)]
-    ttl_secs: Option<u64>,
-}
-
-async fn invite(context: &Context, params: InviteParams) -> Result<Value, RpcError> {
+async fn invite(context: &Context, params: InviteParams) -> Result<InviteResult, RpcError> {
     let ttl_secs = params.ttl_secs.unwrap_or(context.invite_ttl_secs);
     if ttl_secs == 0 || ttl_secs > MAX_INVITE_TTL_SECS {
         return Err(RpcError::params(format!(
@@ -151,8 +167,8 @@ async fn invite(context: &Context, params: InviteParams) -> Result<Value, RpcErr
     }
     let snapshot = snapshot(context).await?;
     let secret = InviteSecret {
-        token_id: os_random().map_err(RpcError::failed)?,
-        psk: os_random().map_err(RpcError::failed)?,
+        token_id: os_random().map_err(RpcError::internal)?,
+        psk: os_random().map_err(RpcError::internal)?,
     };
     let addresses = context.driver.sockets().reachable();
     let token = InviteToken {
@@ -165,30 +181,34 @@ async fn invite(context: &Context, params: InviteParams) -> Result<Value, RpcErr
     context
         .driver
         .invite(secret, Duration::from_secs(ttl_secs))
-        .await
-        .map_err(RpcError::failed)?;
+        .await?;
     tracing::info!(ttl_secs, "invite opened");
-    Ok(json!({
-        "token": token.encode(),
-        "expires_unix_secs": token.expires_unix_secs,
-        "addresses": token.addresses,
-    }))
+    Ok(InviteResult {
+        token: token.encode(),
+        expires_unix_secs: token.expires_unix_secs,
+        addresses,
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JoinParams {
-    token: String,
-}
-
-async fn join(context: &Context, params: JoinParams) -> Result<Value, RpcError> {
-    let token = InviteToken::decode(&params.token).map_err(RpcError::failed)?;
+async fn join(context: &Context, params: JoinParams) -> Result<JoinResult, RpcError> {
+    let token = InviteToken::decode(&params.token).map_err(|e| {
+        let reason = e.to_string();
+        RpcError::failed(ErrorKind::InvalidToken { reason }, e)
+    })?;
     let snapshot = snapshot(context).await?;
     if token.inviter == snapshot.own_id {
-        return Err(RpcError::failed("that invite was made by this device"));
+        return Err(RpcError::failed(
+            ErrorKind::OwnInvite,
+            "that invite was made by this device",
+        ));
     }
     if token.expires_unix_secs <= unix_now() {
-        return Err(RpcError::failed("the invite has expired; ask for a new one"));
+        return Err(RpcError::failed(
+            ErrorKind::InviteExpired {
+                expires_unix_secs: token.expires_unix_secs,
+            },
+            "the invite has expired; ask for a new one",
+        ));
     }
     // Only addresses this device can send to: an IPv6-only device skips IPv4 ones.
     let sockets = context.driver.sockets();
@@ -200,6 +220,9 @@ async fn join(context: &Context, params: JoinParams) -> Result<Value, RpcError> 
         .collect();
     if usable.is_empty() {
         return Err(RpcError::failed(
+            ErrorKind::NoUsableAddress {
+                addresses: token.addresses.clone(),
+            },
             "the invite names no address this device can reach (check the IP versions it listens on)",
         ));
     }
@@ -208,46 +231,37 @@ async fn join(context: &Context, params: JoinParams) -> Result<Value, RpcError> 
             token_id: token.token_id,
             psk: token.secret,
         };
-        let joined = context
-            .driver
-            .join(token.inviter, *address, secret)
-            .await
-            .map_err(RpcError::failed)?;
-        if joined {
+        if context.driver.join(token.inviter, *address, secret).await? {
             tracing::info!(inviter = %token.inviter, %address, "joined a mesh");
-            return Ok(json!({"inviter": token.inviter, "address": address}));
+            return Ok(JoinResult {
+                inviter: token.inviter,
+                address: *address,
+            });
         }
     }
     Err(RpcError::failed(
+        ErrorKind::PairingFailed { tried: usable },
         "pairing failed: the inviting device did not answer, or refused the invite (wrong, expired or already used)",
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RemoveParams {
-    peer: String,
-}
-
-async fn remove(context: &Context, params: RemoveParams) -> Result<Value, RpcError> {
+async fn remove(context: &Context, params: RemoveParams) -> Result<RemoveResult, RpcError> {
     let snapshot = snapshot(context).await?;
-    let peer = peer_ref::resolve(&snapshot, &params.peer).map_err(RpcError::failed)?;
-    let name = snapshot
-        .members
-        .iter()
-        .find(|m| m.id == peer)
-        .and_then(|m| m.name.clone());
+    let peer = peer_ref::resolve(&snapshot, &params.peer)?;
+    let name = peer_ref::name(&snapshot, &peer);
     context
         .driver
         .remove(peer)
-        .await
-        .map_err(RpcError::failed)?
-        .map_err(RpcError::failed)?;
+        .await?
+        .map_err(|e| failure::peer(peer, e))?;
     tracing::info!(%peer, "device removed from the mesh");
-    Ok(json!({"removed": peer, "name": name}))
+    Ok(RemoveResult { removed: peer, name })
 }
 
-fn interfaces(context: &Context) -> Value {
+fn interfaces(context: &Context) -> InterfacesResult {
     let sockets = context.driver.sockets();
-    json!({"listening": sockets.bound(), "addresses": sockets.reachable()})
+    InterfacesResult {
+        listening: sockets.bound(),
+        addresses: sockets.reachable(),
+    }
 }

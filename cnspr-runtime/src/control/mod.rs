@@ -2,6 +2,7 @@
 //! line. Every connection has its own task, so a slow, broken or hostile client never
 //! holds up another; a line over the limit gets an error and the connection is closed.
 
+pub mod failure;
 pub mod messaging;
 pub mod methods;
 pub mod rpc;
@@ -17,6 +18,9 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, Notify, Semaphore};
 
+use crate::api::error::INVALID_REQUEST;
+use crate::api::store::WatchParams;
+use crate::api::{KvWatch, Method, Monitor, NoParams, Notice, Query, RpcError, Streams, Subscribed};
 use crate::driver::DriverHandle;
 
 /// What the methods need.
@@ -150,8 +154,8 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
             Ok(Line::Complete(line)) => line,
             Ok(Line::End) | Err(_) => return,
             Ok(Line::TooLong) => {
-                let error = rpc::RpcError::new(
-                    rpc::INVALID_REQUEST,
+                let error = RpcError::new(
+                    INVALID_REQUEST,
                     format!(
                         "request line longer than {} bytes; closing",
                         context.line_bytes_max
@@ -166,45 +170,36 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
         }
         let answer = match rpc::parse(&line) {
             Err((id, error)) => Some(rpc::failure(id.as_ref(), &error)),
-            Ok(request) if request.method == "monitor" => {
-                if let Some(id) = &request.id {
-                    let subscribed = rpc::success(id, serde_json::json!({"subscribed": true}));
-                    if write_line(&mut writer, &subscribed).await.is_err() {
-                        return;
+            Ok(request) if request.method == Monitor::NAME => match rpc::params::<NoParams>(request.params) {
+                Err(error) => Some(rpc::failure(request.id.as_ref(), &error)),
+                Ok(NoParams {}) => {
+                    let notices = context.driver.subscribe();
+                    if subscribed(&mut writer, request.id.as_ref()).await {
+                        monitor(reader, writer, notices).await;
                     }
+                    return;
                 }
-                monitor(reader, writer, context.driver.subscribe()).await;
-                return;
-            }
-            Ok(request) if request.method == "kv.watch" => {
-                let notices = context.driver.subscribe();
-                match store::watch_start(&context, request.params) {
+            },
+            Ok(request) if request.method == KvWatch::NAME => {
+                match rpc::params::<WatchParams>(request.params) {
                     Err(error) => Some(rpc::failure(request.id.as_ref(), &error)),
-                    Ok(watch) => {
-                        if let Some(id) = &request.id {
-                            let subscribed = rpc::success(id, serde_json::json!({"subscribed": true}));
-                            if write_line(&mut writer, &subscribed).await.is_err() {
-                                return;
-                            }
+                    Ok(params) => {
+                        // Subscribed before answering: no change between the two is missed.
+                        let notices = context.driver.subscribe();
+                        if subscribed(&mut writer, request.id.as_ref()).await {
+                            store::watch(&context, params, reader, writer, notices).await;
                         }
-                        store::watch(&context, watch, reader, writer, notices).await;
                         return;
                     }
                 }
             }
-            Ok(request) if request.method == "query" => {
+            Ok(request) if request.method == Query::NAME => {
                 let result = messaging::query(&context, request.params, &mut writer).await;
-                request.id.map(|id| match result {
-                    Ok(value) => rpc::success(&id, value),
-                    Err(error) => rpc::failure(Some(&id), &error),
-                })
+                request.id.map(|id| rpc::answer(&id, result))
             }
             Ok(request) => {
                 let result = methods::call(&context, &request.method, request.params).await;
-                request.id.map(|id| match result {
-                    Ok(value) => rpc::success(&id, value),
-                    Err(error) => rpc::failure(Some(&id), &error),
-                })
+                request.id.map(|id| rpc::answer(&id, result))
             }
         };
         if let Some(answer) = answer {
@@ -226,11 +221,22 @@ pub(crate) async fn hung_up(reader: &mut BufReader<tokio::net::unix::OwnedReadHa
     }
 }
 
+/// Answers a subscription request `id` with `{"subscribed": true}` (nothing for a
+/// notification); `false` if the client is gone.
+async fn subscribed(writer: &mut OwnedWriteHalf, id: Option<&serde_json::Value>) -> bool {
+    match id {
+        Some(id) => write_line(writer, &rpc::answer(id, Ok(Subscribed::YES)))
+            .await
+            .is_ok(),
+        None => true,
+    }
+}
+
 /// Streams notices until the client hangs up.
 async fn monitor(
     mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     mut writer: OwnedWriteHalf,
-    mut notices: broadcast::Receiver<crate::driver::Notice>,
+    mut notices: broadcast::Receiver<Notice>,
 ) {
     let mut ignored = [0u8; 1024];
     loop {
@@ -240,9 +246,9 @@ async fn monitor(
                 Ok(_) => continue,
             },
             notice = notices.recv() => match notice {
-                Ok(notice) => rpc::notification("monitor", serde_json::to_value(&notice).unwrap_or_default()),
+                Ok(notice) => rpc::notification(Monitor::NOTIFICATION, notice),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    rpc::notification("monitor", serde_json::json!({"event": "lagged", "missed": missed}))
+                    rpc::notification(Monitor::NOTIFICATION, Notice::Lagged { missed })
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },

@@ -1,66 +1,14 @@
-//! JSON-RPC 2.0 framing of the control socket: one request object per line in, one
-//! response (or notification) object per line out.
+//! JSON-RPC 2.0 framing of the control socket, the daemon's side: one request object per
+//! line in ([`parse`]), one response or notification object per line out. The frames and
+//! error codes themselves are [`crate::api`]'s.
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
-/// Invalid JSON.
-pub const PARSE_ERROR: i64 = -32700;
-/// Valid JSON that is not a request.
-pub const INVALID_REQUEST: i64 = -32600;
-/// No such method.
-pub const METHOD_NOT_FOUND: i64 = -32601;
-/// Missing or wrongly typed parameters.
-pub const INVALID_PARAMS: i64 = -32602;
-/// The daemon failed.
-pub const INTERNAL_ERROR: i64 = -32603;
-/// The request was understood but could not be carried out (an unknown peer, a refused
-/// token, a peer that did not answer); the message says why.
-pub const FAILED: i64 = 1;
-
-/// One request.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Request {
-    /// Must be `"2.0"`.
-    pub jsonrpc: String,
-    /// Absent for a notification (no answer is sent).
-    #[serde(default)]
-    pub id: Option<Value>,
-    /// The method name.
-    pub method: String,
-    /// Its parameters (an object), if any.
-    #[serde(default)]
-    pub params: Option<Value>,
-}
-
-/// An error answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RpcError {
-    /// One of the codes above.
-    pub code: i64,
-    /// One plain sentence.
-    pub message: String,
-}
-
-impl RpcError {
-    /// An error with `code`.
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// A request that could not be carried out.
-    pub fn failed(message: impl std::fmt::Display) -> Self {
-        Self::new(FAILED, message.to_string())
-    }
-
-    /// Bad parameters.
-    pub fn params(message: impl std::fmt::Display) -> Self {
-        Self::new(INVALID_PARAMS, message.to_string())
-    }
-}
+use crate::api::envelope::{Notification, Request, Response, VERSION};
+use crate::api::error::{INVALID_REQUEST, PARSE_ERROR};
+use crate::api::RpcError;
 
 /// Parses one line into a request.
 pub fn parse(line: &[u8]) -> Result<Request, (Option<Value>, RpcError)> {
@@ -76,7 +24,7 @@ pub fn parse(line: &[u8]) -> Result<Request, (Option<Value>, RpcError)> {
             RpcError::new(INVALID_REQUEST, format!("not a JSON-RPC request: {e}")),
         )
     })?;
-    if request.jsonrpc != "2.0" {
+    if request.jsonrpc != VERSION {
         return Err((id, RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\"")));
     }
     if request.params.as_ref().is_some_and(|p| !p.is_object()) {
@@ -85,23 +33,38 @@ pub fn parse(line: &[u8]) -> Result<Request, (Option<Value>, RpcError)> {
     Ok(request)
 }
 
-/// The line of a success answer.
-pub fn success(id: &Value, result: Value) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string()
+/// A value as JSON, its object keys in order (the order answers have always had).
+fn to_json(value: impl Serialize) -> Result<Value, RpcError> {
+    serde_json::to_value(value).map_err(|e| RpcError::internal(format!("cannot write the answer: {e}")))
+}
+
+fn line(frame: impl Serialize) -> String {
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+/// The line of an answer to request `id`.
+pub fn answer(id: &Value, result: Result<impl Serialize, RpcError>) -> String {
+    match result.and_then(to_json) {
+        Ok(result) => line(Response::success(id.clone(), result)),
+        Err(error) => failure(Some(id), &error),
+    }
 }
 
 /// The line of an error answer.
 pub fn failure(id: Option<&Value>, error: &RpcError) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string()
+    line(Response::<Value>::failure(id.cloned(), error.clone()))
 }
 
-/// The line of a notification of a subscription.
-pub fn notification(method: &str, params: Value) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string()
+/// The line of a notification of stream `method`.
+pub fn notification(method: &str, params: impl Serialize) -> String {
+    match to_json(params) {
+        Ok(params) => line(Notification::new(method, params)),
+        Err(error) => failure(None, &error),
+    }
 }
 
-/// The typed parameters of a request.
-pub fn params<T: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<T, RpcError> {
+/// The typed parameters of a request (absent: an empty object).
+pub fn params<T: DeserializeOwned>(params: Option<Value>) -> Result<T, RpcError> {
     let params = params.unwrap_or_else(|| Value::Object(Default::default()));
     serde_json::from_value(params).map_err(|e| RpcError::params(format!("invalid params: {e}")))
 }
@@ -109,6 +72,7 @@ pub fn params<T: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::error::INVALID_PARAMS;
 
     #[test]
     fn bad_lines_get_the_right_codes() {
@@ -128,5 +92,30 @@ mod tests {
         assert_eq!(array_params.map(|_| ()).unwrap_err().1.code, INVALID_PARAMS);
         let ok = parse(br#"{"jsonrpc":"2.0","id":1,"method":"status"}"#).expect("valid");
         assert_eq!(ok.method, "status");
+    }
+
+    #[test]
+    fn answers_are_written_as_they_always_were() {
+        #[derive(Serialize)]
+        struct Out {
+            zeta: u8,
+            alpha: u8,
+        }
+        assert_eq!(
+            answer(&Value::from(4), Ok(Out { zeta: 1, alpha: 2 })),
+            r#"{"id":4,"jsonrpc":"2.0","result":{"alpha":2,"zeta":1}}"#
+        );
+        assert_eq!(
+            answer(&Value::from("x"), Err::<Out, _>(RpcError::params("no"))),
+            r#"{"error":{"code":-32602,"message":"no"},"id":"x","jsonrpc":"2.0"}"#
+        );
+        assert_eq!(
+            failure(None, &RpcError::new(PARSE_ERROR, "invalid JSON")),
+            r#"{"error":{"code":-32700,"message":"invalid JSON"},"id":null,"jsonrpc":"2.0"}"#
+        );
+        assert_eq!(
+            notification("monitor", Out { zeta: 0, alpha: 0 }),
+            r#"{"jsonrpc":"2.0","method":"monitor","params":{"alpha":0,"zeta":0}}"#
+        );
     }
 }

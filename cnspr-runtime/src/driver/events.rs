@@ -89,8 +89,8 @@ impl Shell {
                 Some(Notice::PeerState {
                     peer: member,
                     name: Self::name_of(node, &member),
-                    previous: previous.as_str(),
-                    state: state.as_str(),
+                    previous: previous.into(),
+                    state: state.into(),
                 })
             }
             Event::Membership(MembershipEvent::AddressChanged { member, address }) => {

@@ -13,7 +13,6 @@ use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::{Durable, Node, NodeConfig, NodeStats, PeerError};
 use cnspr_proto::transport::InviteSecret;
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 mod events;
@@ -22,6 +21,7 @@ mod shell;
 use cnspr_proto::messaging::{MessagingError, Tag};
 use cnspr_proto::store::{Read, StoreError};
 
+use crate::api::Notice;
 use crate::clock::{unix_now, Clock};
 use crate::disk::Disk;
 use crate::handlers::Dispatcher;
@@ -74,82 +74,6 @@ pub struct Snapshot {
     pub removed: Vec<DeviceId>,
     /// Traffic counters.
     pub stats: NodeStats,
-}
-
-/// Something the daemon saw, streamed by `monitor`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Notice {
-    /// A peer's state changed.
-    PeerState {
-        /// Who.
-        peer: DeviceId,
-        /// Its name, once known.
-        name: Option<String>,
-        /// Before.
-        previous: &'static str,
-        /// Now.
-        state: &'static str,
-    },
-    /// A peer was reached at a new address.
-    PeerAddress {
-        /// Who.
-        peer: DeviceId,
-        /// Its name, once known.
-        name: Option<String>,
-        /// Where.
-        address: SocketAddr,
-    },
-    /// A device joined the mesh with one of our invites.
-    Paired {
-        /// The new device.
-        peer: DeviceId,
-    },
-    /// The roster changed.
-    RosterChanged {
-        /// Devices on it now, this one included.
-        devices: usize,
-    },
-    /// A direct message arrived.
-    Message {
-        /// From whom.
-        from: DeviceId,
-        /// Its name.
-        name: Option<String>,
-        /// Its tag.
-        tag: String,
-        /// Payload size.
-        bytes: usize,
-    },
-    /// An event arrived (or was published here).
-    Event {
-        /// Who published it.
-        origin: DeviceId,
-        /// Its name.
-        name: Option<String>,
-        /// Its tag.
-        tag: String,
-        /// Payload size.
-        bytes: usize,
-    },
-    /// A query arrived.
-    Query {
-        /// From whom.
-        from: DeviceId,
-        /// Its name.
-        name: Option<String>,
-        /// Its tag.
-        tag: String,
-    },
-    /// A handler finished.
-    HandlerRun(crate::handlers::Outcome),
-    /// A key of the store changed here (written here or by a peer).
-    StoreChanged {
-        /// The key.
-        key: String,
-        /// Its change number (`kv.watch` resumes after one).
-        cursor: u64,
-    },
 }
 
 /// One key as read from the store.

@@ -8,11 +8,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cnspr_proto::identity::DeviceId;
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::tree::Handler;
+use crate::api::handlers::HandlerRun;
 
 /// Bytes of stderr kept (the end of it).
 const STDERR_TAIL_BYTES: usize = 2048;
@@ -50,32 +50,19 @@ pub struct RunLimits {
     pub stdout_bytes_max: usize,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// How a run ended: what `monitor` and `handlers.test` report, and its stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// The handler's relative path.
-    pub handler: String,
-    /// Its exit status, if it exited.
-    pub exit_code: Option<i32>,
-    /// Killed at the timeout.
-    pub timed_out: bool,
-    /// Could not be started, and why.
-    pub error: Option<String>,
-    /// How long it ran, in milliseconds.
-    pub duration_ms: u64,
-    /// The end of its stderr.
-    pub stderr_tail: String,
-    /// Its stdout (up to the limit).
-    #[serde(skip)]
+    /// Handler, exit status, timeout, error, duration, stderr tail.
+    pub run: HandlerRun,
+    /// Its stdout (up to the limit; `run.stdout_truncated` says whether there was more).
     pub stdout: Vec<u8>,
-    /// Whether stdout was longer than the limit.
-    pub stdout_truncated: bool,
 }
 
 impl Outcome {
     /// Exited with status 0.
     pub fn succeeded(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
+        self.run.exit_code == Some(0) && !self.run.timed_out
     }
 }
 
@@ -144,14 +131,16 @@ fn kill_group(pid: Option<u32>) {
 pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome {
-        handler: handler.relative.clone(),
-        exit_code: None,
-        timed_out: false,
-        error: None,
-        duration_ms: 0,
-        stderr_tail: String::new(),
+        run: HandlerRun {
+            duration_ms: 0,
+            error: None,
+            exit_code: None,
+            handler: handler.relative.clone(),
+            stderr_tail: String::new(),
+            stdout_truncated: false,
+            timed_out: false,
+        },
         stdout: Vec::new(),
-        stdout_truncated: false,
     };
     let mut command = Command::new(&handler.path);
     command
@@ -167,7 +156,7 @@ pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) 
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            outcome.error = Some(error.to_string());
+            outcome.run.error = Some(error.to_string());
             return outcome;
         }
     };
@@ -188,10 +177,10 @@ pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) 
         .take()
         .map(|err| tokio::spawn(read_tail(err, STDERR_TAIL_BYTES)));
     match tokio::time::timeout(limits.timeout, child.wait()).await {
-        Ok(Ok(status)) => outcome.exit_code = status.code(),
-        Ok(Err(error)) => outcome.error = Some(error.to_string()),
+        Ok(Ok(status)) => outcome.run.exit_code = status.code(),
+        Ok(Err(error)) => outcome.run.error = Some(error.to_string()),
         Err(_) => {
-            outcome.timed_out = true;
+            outcome.run.timed_out = true;
             kill_group(pid);
             let _ = child.wait().await;
         }
@@ -201,14 +190,14 @@ pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) 
     if let Some(stdout) = stdout {
         if let Ok(Ok((bytes, truncated))) = tokio::time::timeout(DRAIN_GRACE, stdout).await {
             outcome.stdout = bytes;
-            outcome.stdout_truncated = truncated;
+            outcome.run.stdout_truncated = truncated;
         }
     }
     if let Some(stderr) = stderr {
         if let Ok(Ok(bytes)) = tokio::time::timeout(DRAIN_GRACE, stderr).await {
-            outcome.stderr_tail = String::from_utf8_lossy(&bytes).into_owned();
+            outcome.run.stderr_tail = String::from_utf8_lossy(&bytes).into_owned();
         }
     }
-    outcome.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    outcome.run.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     outcome
 }

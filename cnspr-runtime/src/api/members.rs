@@ -1,0 +1,143 @@
+//! This device and the devices of its mesh: `id`, `status`, `members`, `ping`, `remove`,
+//! `interfaces`, `stop`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use cnspr_proto::identity::DeviceId;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::peer::{DeviceIdText, PeerState};
+
+/// A device's ID and name (`id`'s answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Identity {
+    /// Its device ID.
+    #[schemars(with = "DeviceIdText")]
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+}
+
+/// `status`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusResult {
+    /// This start's number (starts counted since `init`).
+    pub boot: u32,
+    /// Datagram counters since the start.
+    pub datagrams: Datagrams,
+    /// Devices on the roster, this one included.
+    pub devices: usize,
+    /// This device's ID.
+    #[schemars(with = "DeviceIdText")]
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// Peers by state (states with none are left out).
+    pub peers: BTreeMap<PeerState, usize>,
+    /// Devices removed from the mesh.
+    pub removed: usize,
+    /// Seconds since the start.
+    pub uptime_secs: u64,
+    /// The daemon's version.
+    pub version: String,
+}
+
+/// Datagram counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Datagrams {
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Datagrams received.
+    pub received: u64,
+    /// Received ones dropped (malformed, unauthenticated, replayed or unknown).
+    pub rejected: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+}
+
+/// `members`' answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MembersResult {
+    /// This device first, then every other device of the roster.
+    pub members: Vec<Member>,
+}
+
+/// One device as `members` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    /// Where it was last reached (`null` before it ever was).
+    pub address: Option<SocketAddr>,
+    /// Its device ID.
+    #[schemars(with = "DeviceIdText")]
+    pub id: DeviceId,
+    /// Seconds since an authenticated packet came from it (`null`: never).
+    pub last_seen_secs: Option<u64>,
+    /// Its name (`null` until it has told the mesh).
+    pub name: Option<String>,
+    /// The smoothed probe round trip in milliseconds (`null` until measured).
+    pub rtt_ms: Option<f64>,
+    /// Whether it is this device.
+    #[serde(rename = "self")]
+    pub is_self: bool,
+    /// The first 7 characters of its ID.
+    pub short_id: String,
+    /// Its state.
+    pub state: PeerState,
+}
+
+/// `ping`'s parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingParams {
+    /// A device name, device ID or unique prefix of one.
+    pub peer: String,
+    /// How long to wait for the answer (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// `ping`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PingResult {
+    /// The device that answered.
+    #[schemars(with = "DeviceIdText")]
+    pub peer: DeviceId,
+    /// The round trip in milliseconds.
+    pub rtt_ms: f64,
+}
+
+/// `remove`'s parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveParams {
+    /// A device name, device ID or unique prefix of one.
+    pub peer: String,
+}
+
+/// `remove`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoveResult {
+    /// Its name, if it had one.
+    pub name: Option<String>,
+    /// The device removed.
+    #[schemars(with = "DeviceIdText")]
+    pub removed: DeviceId,
+}
+
+/// `interfaces`' answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InterfacesResult {
+    /// Where peers can reach this device (wildcards expanded, loopback last).
+    pub addresses: Vec<SocketAddr>,
+    /// The addresses the UDP sockets are bound to, wildcards as bound.
+    pub listening: Vec<SocketAddr>,
+}
+
+/// `stop`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StopResult {
+    /// Always `true`.
+    pub stopping: bool,
+}
