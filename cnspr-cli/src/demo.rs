@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use cnspr_runtime::api::pairing::{InviteParams, JoinParams};
+use cnspr_runtime::api::{Invite, Join, Members, NoParams, PeerState, Stop};
 
 use crate::client::Client;
 use crate::CliError;
@@ -63,19 +64,14 @@ fn start(root: &Path, number: usize) -> Result<Device, CliError> {
 }
 
 fn all_active(device: &Device, expected: usize) -> bool {
-    let Ok(members) = device.client().and_then(|mut c| c.call("members", json!({}))) else {
+    let Ok(members) = device.client().and_then(|mut c| c.call::<Members>(&NoParams {})) else {
         return false;
     };
-    let list = members
-        .get("members")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    list.len() == expected
-        && list.iter().all(|m| {
-            m.get("state").and_then(Value::as_str) == Some("active")
-                && m.get("name").is_some_and(|n| !n.is_null())
-        })
+    members.members.len() == expected
+        && members
+            .members
+            .iter()
+            .all(|m| m.state == PeerState::Active && m.name.is_some())
 }
 
 /// Runs the demo.
@@ -89,18 +85,19 @@ pub fn run(count: usize) -> Result<(), CliError> {
             eprintln!("started demo-{number}");
         }
         for joiner in &devices[1..] {
-            let token = devices[0].client()?.call("invite", json!({}))?;
-            joiner
+            let token = devices[0]
                 .client()?
-                .call("join", json!({ "token": token["token"] }))?;
+                .call::<Invite>(&InviteParams::default())?
+                .token;
+            joiner.client()?.call::<Join>(&JoinParams { token })?;
         }
         let started = Instant::now();
         while !devices.iter().all(|d| all_active(d, count)) && started.elapsed() < ACTIVE_DEADLINE {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let members = devices[0].client()?.call("members", json!({}))?;
+        let members = devices[0].client()?.call::<Members>(&NoParams {})?;
         println!();
-        crate::show::members(false, &members);
+        crate::show::members(false, &members)?;
         println!("\n{count} devices are running under {}.", root.display());
         println!("Try:  cnspr --home {} members", devices[count - 1].home.display());
         println!("      cnspr --home {} monitor", devices[0].home.display());
@@ -108,7 +105,7 @@ pub fn run(count: usize) -> Result<(), CliError> {
         wait_for_interrupt()
     })();
     for device in &mut devices {
-        let _ = device.client().and_then(|mut c| c.call("stop", json!({})));
+        let _ = device.client().and_then(|mut c| c.call::<Stop>(&NoParams {}));
     }
     for device in &mut devices {
         let _ = device.child.wait();

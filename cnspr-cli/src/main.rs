@@ -16,8 +16,17 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use cnspr_proto::duration::parse_duration;
+use cnspr_runtime::api::handlers::TestParams;
+use cnspr_runtime::api::members::{Identity, RemoveParams};
+use cnspr_runtime::api::messaging::{EventParams, QueryParams, SendParams};
+use cnspr_runtime::api::pairing::{InviteParams, JoinParams};
+use cnspr_runtime::api::payload::{Message, StoredValue};
+use cnspr_runtime::api::store::{DeleteParams, GetParams, ListParams, PutParams, WatchParams};
+use cnspr_runtime::api::{
+    Event, HandlersList, HandlersTest, Interfaces, Invite, Join, KvDelete, KvGet, KvList, KvPut, Members,
+    NoParams, Remove, Send, Status, Stop,
+};
 use cnspr_runtime::paths::Paths;
-use serde_json::json;
 
 use client::Client;
 
@@ -234,29 +243,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 fn kv(json: bool, client: &mut Client, action: KvAction) -> Result<(), CliError> {
     match action {
         KvAction::Put { key, value } => {
-            let mut params = payload::field("value", payload::bytes(value.as_deref(), true)?);
-            params["key"] = json!(key);
-            let result = client.call("kv.put", params)?;
-            show::sentence(json, result, "Stored.");
+            let value = StoredValue::new(payload::bytes(value.as_deref(), true)?);
+            let result = client.call::<KvPut>(&PutParams { key, value })?;
+            show::sentence(json, &result, "Stored.")
         }
-        KvAction::Get { key, all } => {
-            show::kv_get(json, &client.call("kv.get", json!({"key": key, "all": all}))?)?
-        }
+        KvAction::Get { key, all } => show::kv_get(json, &client.call::<KvGet>(&GetParams { key, all })?),
         KvAction::Del { key } => {
-            let result = client.call("kv.delete", json!({ "key": key }))?;
-            show::sentence(json, result, "Deleted.");
+            let result = client.call::<KvDelete>(&DeleteParams { key })?;
+            show::sentence(json, &result, "Deleted.")
         }
         KvAction::Watch { prefix, cursor } => {
-            let params = json!({"prefix": prefix.unwrap_or_default(), "cursor": cursor});
-            client.call("kv.watch", params)?;
-            show::kv_watch(json, client)?;
+            let prefix = prefix.unwrap_or_default();
+            show::kv_watch(json, client, &WatchParams { prefix, cursor })
         }
         KvAction::Ls { prefix } => {
-            let result = client.call("kv.list", json!({ "prefix": prefix.unwrap_or_default() }))?;
-            show::kv_list(json, &result);
+            let prefix = prefix.unwrap_or_default();
+            show::kv_list(json, &client.call::<KvList>(&ListParams { prefix })?)
         }
     }
-    Ok(())
+}
+
+/// A message argument (or stdin) as the payload of a request.
+fn message(argument: Option<&str>, stdin_when_missing: bool) -> Result<Message, CliError> {
+    Ok(Message::new(payload::bytes(argument, stdin_when_missing)?))
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -266,74 +275,85 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init { name } => {
             let (id, name) = cnspr_runtime::daemon::init(&paths, name.as_deref())?;
-            show::identity(json, &id.to_string(), &name, "Created this device:");
+            show::identity(json, &Identity { id, name }, "Created this device:")?;
         }
         Command::Serve { listen } => runtime()?.block_on(cnspr_runtime::daemon::serve(&paths, &listen))?,
         Command::Id => {
             let (id, name) = cnspr_runtime::daemon::identity(&paths)?;
-            show::identity(json, &id.to_string(), &name, "");
+            show::identity(json, &Identity { id, name }, "")?;
         }
         Command::Invite { ttl, qr } => {
-            let params = ttl.map_or_else(|| json!({}), |ttl| json!({"ttl_secs": ttl.as_secs().max(1)}));
-            let result = connect()?.call("invite", params)?;
-            show::invite(json, qr, &result)?;
+            let params = InviteParams {
+                ttl_secs: ttl.map(|ttl| ttl.as_secs().max(1)),
+            };
+            show::invite(json, qr, &connect()?.call::<Invite>(&params)?)?;
         }
-        Command::Join { token } => {
-            let result = connect()?.call("join", json!({ "token": token }))?;
-            show::joined(json, &result);
-        }
-        Command::Members => show::members(json, &connect()?.call("members", json!({}))?),
+        Command::Join { token } => show::joined(json, &connect()?.call::<Join>(&JoinParams { token })?)?,
+        Command::Members => show::members(json, &connect()?.call::<Members>(&NoParams {})?)?,
         Command::Ping { peer, count } => show::ping(json, &mut connect()?, &peer, count)?,
-        Command::Status => show::status(json, &connect()?.call("status", json!({}))?),
-        Command::Interfaces => show::interfaces(json, &connect()?.call("interfaces", json!({}))?),
+        Command::Status => show::status(json, &connect()?.call::<Status>(&NoParams {})?)?,
+        Command::Interfaces => show::interfaces(json, &connect()?.call::<Interfaces>(&NoParams {})?)?,
         Command::Send {
             peer,
             tag,
-            message,
+            message: argument,
             no_wait,
         } => {
-            let mut params = payload::params(message.as_deref(), true)?;
-            params["peer"] = json!(peer);
-            params["tag"] = json!(tag);
-            params["wait"] = json!(!no_wait);
-            show::sent(json, &connect()?.call("send", params)?);
+            let params = SendParams {
+                peer,
+                tag,
+                payload: message(argument.as_deref(), true)?,
+                wait: !no_wait,
+            };
+            show::sent(json, &connect()?.call::<Send>(&params)?)?;
         }
-        Command::Event { tag, message } => {
-            let mut params = payload::params(message.as_deref(), true)?;
-            params["tag"] = json!(tag);
-            let result = connect()?.call("event", params)?;
-            show::sentence(json, result, "Event published.");
+        Command::Event {
+            tag,
+            message: argument,
+        } => {
+            let params = EventParams {
+                tag,
+                payload: message(argument.as_deref(), true)?,
+            };
+            show::sentence(json, &connect()?.call::<Event>(&params)?, "Event published.")?;
         }
         Command::Query {
             tag,
-            message,
+            message: argument,
             peers,
             timeout,
         } => {
-            let mut params = payload::params(message.as_deref(), false)?;
-            params["tag"] = json!(tag);
-            params["peers"] = json!(peers);
-            params["timeout_ms"] = json!(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-            show::query(json, &mut connect()?, params)?;
+            let params = QueryParams {
+                tag,
+                payload: message(argument.as_deref(), false)?,
+                peers,
+                timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+            };
+            show::query(json, &mut connect()?, &params)?;
         }
         Command::Handlers { action: None } => {
-            show::handlers(json, &connect()?.call("handlers.list", json!({}))?)
+            show::handlers(json, &connect()?.call::<HandlersList>(&NoParams {})?)?
         }
         Command::Handlers {
-            action: Some(HandlersAction::Test { tag, message, from }),
+            action:
+                Some(HandlersAction::Test {
+                    tag,
+                    message: argument,
+                    from,
+                }),
         } => {
-            let mut params = payload::params(message.as_deref(), false)?;
-            params["tag"] = json!(tag);
-            if let Some(from) = from {
-                params["from"] = json!(from);
-            }
-            show::handler_runs(json, &connect()?.call("handlers.test", params)?)?;
+            let params = TestParams {
+                tag,
+                payload: message(argument.as_deref(), false)?,
+                from,
+            };
+            show::handler_runs(json, &connect()?.call::<HandlersTest>(&params)?)?;
         }
         Command::Kv { action } => kv(json, &mut connect()?, action)?,
-        Command::Remove { peer } => show::removed(json, &connect()?.call("remove", json!({ "peer": peer }))?),
+        Command::Remove { peer } => show::removed(json, &connect()?.call::<Remove>(&RemoveParams { peer })?)?,
         Command::Stop => {
-            connect()?.call("stop", json!({}))?;
-            show::sentence(json, json!({"stopping": true}), "The daemon is stopping.");
+            let result = connect()?.call::<Stop>(&NoParams {})?;
+            show::sentence(json, &result, "The daemon is stopping.")?;
         }
         Command::Monitor => show::monitor(json, connect()?)?,
         Command::Config => {

@@ -1,11 +1,8 @@
 //! Bytes from the command line: the argument, or standard input for `-` (or when the
-//! argument is missing and stdin is allowed), sent as UTF-8 text (`message`, `value`) or,
-//! for any other bytes, base64 (`message_b64`, `value_b64`).
+//! argument is missing and stdin is allowed). The API's payload types send them as UTF-8
+//! text or base64 (`cnspr_runtime::api::payload`).
 
 use std::io::Read;
-
-use data_encoding::BASE64;
-use serde_json::{json, Value};
 
 use crate::CliError;
 
@@ -20,19 +17,6 @@ pub fn bytes(argument: Option<&str>, stdin_when_missing: bool) -> Result<Vec<u8>
         None if stdin_when_missing => read_stdin(),
         None => Ok(Vec::new()),
     }
-}
-
-/// `{field: text}` or `{field_b64: base64}`.
-pub fn field(name: &str, bytes: Vec<u8>) -> Value {
-    match String::from_utf8(bytes) {
-        Ok(text) => json!({ name: text }),
-        Err(not_text) => json!({ format!("{name}_b64"): BASE64.encode(not_text.as_bytes()) }),
-    }
-}
-
-/// The parameters carrying a message.
-pub fn params(argument: Option<&str>, stdin_when_missing: bool) -> Result<Value, CliError> {
-    Ok(field("message", bytes(argument, stdin_when_missing)?))
 }
 
 fn read_stdin() -> Result<Vec<u8>, CliError> {

@@ -1,158 +1,158 @@
 //! What each command prints: aligned tables and short sentences for people, the
-//! daemon's JSON as is with `--json`.
+//! daemon's answer as JSON with `--json`. Answers come typed ([`cnspr_runtime::api`]);
+//! every device is shown by one label ([`PeerLabel`]).
 
+use std::io::Write;
 use std::time::Duration;
 
+use cnspr_runtime::api::handlers::{HandlerList, HandlerRun, TestResult};
+use cnspr_runtime::api::members::{
+    Identity, InterfacesResult, MembersResult, PingParams, RemoveResult, StatusResult,
+};
+use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendResult};
+use cnspr_runtime::api::pairing::{InviteResult, JoinResult};
+use cnspr_runtime::api::store::{Entry, ListResult, WatchParams};
+use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, Ping, Query};
 use cnspr_runtime::clock::unix_now;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::client::Client;
 use crate::table::Table;
 use crate::CliError;
 
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn print_json(value: &Value) {
-    println!("{value}");
+/// Prints `value` as one line of JSON (object keys in order, as the daemon writes them).
+fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    println!("{}", serde_json::to_value(value)?);
+    Ok(())
 }
 
 /// A one-sentence result.
-pub fn sentence(json: bool, value: Value, sentence: &str) {
+pub fn sentence(json: bool, value: &impl Serialize, sentence: &str) -> Result<(), CliError> {
     if json {
-        print_json(&value);
-    } else {
-        println!("{sentence}");
+        return print_json(value);
     }
+    println!("{sentence}");
+    Ok(())
 }
 
 /// `init` and `id`.
-pub fn identity(json: bool, id: &str, name: &str, intro: &str) {
+pub fn identity(json: bool, identity: &Identity, intro: &str) -> Result<(), CliError> {
     if json {
-        print_json(&json!({"id": id, "name": name}));
-        return;
+        return print_json(identity);
     }
     if !intro.is_empty() {
         println!("{intro}");
     }
-    println!("name  {name}\nid    {id}");
+    println!("name  {}\nid    {}", identity.name, identity.id);
+    Ok(())
 }
 
 /// `invite`.
-pub fn invite(json: bool, qr: bool, result: &Value) -> Result<(), CliError> {
-    let token = text(result, "token");
+pub fn invite(json: bool, qr: bool, result: &InviteResult) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return Ok(());
+        return print_json(result);
     }
-    println!("{token}");
+    println!("{}", result.token);
     if qr {
-        let code = qrcode::QrCode::new(token.as_bytes())?;
+        let code = qrcode::QrCode::new(result.token.as_bytes())?;
         let drawing = code
             .render::<qrcode::render::unicode::Dense1x2>()
             .quiet_zone(true)
             .build();
         eprintln!("{drawing}");
     }
-    let minutes = result
-        .get("expires_unix_secs")
-        .and_then(Value::as_u64)
-        .map(|expires| expires.saturating_sub(unix_now()).div_ceil(60));
-    if let Some(minutes) = minutes {
-        eprintln!("On the other device run: cnspr join <token>   (valid once, for {minutes} min)");
-    }
+    let minutes = result.expires_unix_secs.saturating_sub(unix_now()).div_ceil(60);
+    eprintln!("On the other device run: cnspr join <token>   (valid once, for {minutes} min)");
     Ok(())
 }
 
 /// `join`.
-pub fn joined(json: bool, result: &Value) {
-    let sentence_text = format!("Paired with {}.", text(result, "inviter"));
-    sentence(json, result.clone(), &sentence_text);
+pub fn joined(json: bool, result: &JoinResult) -> Result<(), CliError> {
+    let inviter = PeerLabel::new(&result.inviter, None);
+    sentence(json, result, &format!("Paired with {inviter}."))
 }
 
-fn millis_text(value: Option<&Value>) -> String {
-    match value.and_then(Value::as_f64) {
+fn millis_text(ms: Option<f64>) -> String {
+    match ms {
         Some(ms) if ms < 10.0 => format!("{ms:.2} ms"),
         Some(ms) => format!("{ms:.0} ms"),
         None => "-".into(),
     }
 }
 
-fn ago_text(value: Option<&Value>) -> String {
-    match value.and_then(Value::as_f64) {
-        Some(secs) if secs < 1.0 => "now".into(),
-        Some(secs) if secs < 120.0 => format!("{secs:.0} s ago"),
-        Some(secs) if secs < 7200.0 => format!("{:.0} min ago", secs / 60.0),
-        Some(secs) => format!("{:.0} h ago", secs / 3600.0),
+fn ago_text(secs: Option<u64>) -> String {
+    match secs {
+        Some(0) => "now".into(),
+        Some(secs) if secs < 120 => format!("{secs} s ago"),
+        Some(secs) if secs < 7200 => format!("{:.0} min ago", secs as f64 / 60.0),
+        Some(secs) => format!("{:.0} h ago", secs as f64 / 3600.0),
         None => "never".into(),
     }
 }
 
 /// `members`.
-pub fn members(json: bool, result: &Value) {
+pub fn members(json: bool, result: &MembersResult) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return;
+        return print_json(result);
     }
     let mut table = Table::new(&["NAME", "ID", "STATE", "ADDRESS", "RTT", "LAST SEEN"]);
-    for member in result
-        .get("members")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let is_self = member.get("self").and_then(Value::as_bool) == Some(true);
-        let name = member
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty());
+    for member in &result.members {
+        let name = member.name.as_deref().filter(|n| !n.is_empty());
         table.row(vec![
             name.unwrap_or("?").to_owned(),
-            text(member, "short_id").to_owned(),
-            if is_self {
+            member.short_id.clone(),
+            if member.is_self {
                 "self".into()
             } else {
-                text(member, "state").to_owned()
+                member.state.to_string()
             },
-            member
-                .get("address")
-                .and_then(Value::as_str)
-                .unwrap_or("-")
-                .to_owned(),
-            millis_text(member.get("rtt_ms")),
-            if is_self {
+            member.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            millis_text(member.rtt_ms),
+            if member.is_self {
                 "-".into()
             } else {
-                ago_text(member.get("last_seen_secs"))
+                ago_text(member.last_seen_secs)
             },
         ]);
     }
     print!("{}", table.render());
+    Ok(())
 }
 
-/// `ping`: one round trip a second, like ping(8); fails if none came back.
+/// What `ping --json` prints for a round trip that failed.
+#[derive(Serialize)]
+struct PingFailure<'a> {
+    error: &'a str,
+    peer: &'a str,
+}
+
+/// `ping`: one round trip a second, like ping(8); fails if none came back. Only a round
+/// trip that timed out is worth another try; any other refusal on the first ends it.
 pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(), CliError> {
     let mut rtts = Vec::new();
+    let params = PingParams {
+        peer: peer.to_owned(),
+        timeout_ms: None,
+    };
     for round in 0..count {
         if round > 0 {
             std::thread::sleep(Duration::from_secs(1));
         }
-        match client.call("ping", json!({ "peer": peer })) {
+        match client.try_call::<Ping>(&params)? {
             Ok(result) => {
-                let rtt = result.get("rtt_ms").and_then(Value::as_f64).unwrap_or(f64::NAN);
-                rtts.push(rtt);
+                rtts.push(result.rtt_ms);
                 if json {
-                    print_json(&result);
+                    print_json(&result)?;
                 } else {
-                    println!("answer from {peer}: {}", millis_text(result.get("rtt_ms")));
+                    println!("answer from {peer}: {}", millis_text(Some(result.rtt_ms)));
                 }
             }
-            Err(CliError(message)) if rtts.is_empty() && round == 0 && !message.contains("no answer") => {
-                return Err(CliError(message));
-            }
-            Err(CliError(message)) if json => print_json(&json!({"peer": peer, "error": message})),
-            Err(CliError(message)) => println!("{peer}: {message}"),
+            Err(error) if rtts.is_empty() && round == 0 && !error.is_timeout() => return Err(error.into()),
+            Err(error) if json => print_json(&PingFailure {
+                error: &error.message,
+                peer,
+            })?,
+            Err(error) => println!("{peer}: {error}"),
         }
     }
     if !json {
@@ -174,166 +174,140 @@ pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(
 }
 
 /// `status`.
-pub fn status(json: bool, result: &Value) {
+pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return;
+        return print_json(result);
     }
-    let peers = result
-        .get("peers")
-        .and_then(Value::as_object)
-        .map(|states| {
-            states
-                .iter()
-                .map(|(state, n)| format!("{n} {state}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "none".into());
-    let uptime = result.get("uptime_secs").and_then(Value::as_u64).unwrap_or(0);
-    let datagrams = result.get("datagrams").cloned().unwrap_or_default();
-    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let mut table = Table::new(&["name", text(result, "name")]);
-    table.row(vec!["id".into(), text(result, "id").into()]);
-    table.row(vec!["version".into(), text(result, "version").into()]);
+    let peers: Vec<String> = result
+        .peers
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let peers = if peers.is_empty() {
+        "none".to_owned()
+    } else {
+        peers.join(", ")
+    };
+    let uptime = result.uptime_secs;
+    let datagrams = &result.datagrams;
+    let mut table = Table::new(&["name", &result.name]);
+    table.row(vec!["id".into(), result.id.to_string()]);
+    table.row(vec!["version".into(), result.version.clone()]);
     table.row(vec![
         "uptime".into(),
         format!("{}h {:02}m {:02}s", uptime / 3600, uptime / 60 % 60, uptime % 60),
     ]);
-    table.row(vec!["devices".into(), number(result, "devices").to_string()]);
+    table.row(vec!["devices".into(), result.devices.to_string()]);
     table.row(vec!["peers".into(), peers]);
     table.row(vec![
         "datagrams".into(),
         format!(
             "{} sent, {} received, {} rejected",
-            number(&datagrams, "sent"),
-            number(&datagrams, "received"),
-            number(&datagrams, "rejected")
+            datagrams.sent, datagrams.received, datagrams.rejected
         ),
     ]);
     print!("{}", table.render());
+    Ok(())
 }
 
 /// `interfaces`.
-pub fn interfaces(json: bool, result: &Value) {
+pub fn interfaces(json: bool, result: &InterfacesResult) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return;
+        return print_json(result);
     }
-    let list = |key: &str| -> Vec<String> {
-        result
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    };
     let mut table = Table::new(&["LISTENING ON", "REACHABLE AT"]);
-    let (bound, reachable) = (list("listening"), list("addresses"));
-    for i in 0..bound.len().max(reachable.len()) {
-        table.row(vec![
-            bound.get(i).cloned().unwrap_or_default(),
-            reachable.get(i).cloned().unwrap_or_default(),
-        ]);
+    let cell =
+        |list: &[std::net::SocketAddr], i: usize| list.get(i).map(ToString::to_string).unwrap_or_default();
+    for i in 0..result.listening.len().max(result.addresses.len()) {
+        table.row(vec![cell(&result.listening, i), cell(&result.addresses, i)]);
     }
     print!("{}", table.render());
+    Ok(())
 }
 
 /// `remove`.
-pub fn removed(json: bool, result: &Value) {
-    let who = match result.get("name").and_then(Value::as_str) {
-        Some(name) => format!("{name} ({})", text(result, "removed")),
-        None => text(result, "removed").to_owned(),
-    };
+pub fn removed(json: bool, result: &RemoveResult) -> Result<(), CliError> {
+    let who = PeerLabel::new(&result.removed, result.name.as_deref());
     sentence(
         json,
-        result.clone(),
+        result,
         &format!("Removed {who}: every device will refuse it from now on."),
-    );
+    )
+}
+
+/// A notice in words.
+fn notice_text(notice: &Notice) -> String {
+    match notice {
+        Notice::PeerState {
+            peer,
+            name,
+            previous,
+            state,
+        } => format!("{}: {previous} -> {state}", PeerLabel::new(peer, name.as_deref())),
+        Notice::PeerAddress { peer, name, address } => {
+            format!("{}: now at {address}", PeerLabel::new(peer, name.as_deref()))
+        }
+        Notice::Paired { peer } => format!("{} joined the mesh", PeerLabel::new(peer, None)),
+        Notice::RosterChanged { devices } => format!("roster changed: {devices} devices"),
+        Notice::Message {
+            from,
+            name,
+            tag,
+            bytes,
+        } => {
+            format!(
+                "message {tag} from {} ({bytes} bytes)",
+                PeerLabel::new(from, name.as_deref())
+            )
+        }
+        Notice::Event {
+            origin,
+            name,
+            tag,
+            bytes,
+        } => format!(
+            "event {tag} from {} ({bytes} bytes)",
+            PeerLabel::new(origin, name.as_deref())
+        ),
+        Notice::Query { from, name, tag } => {
+            format!("query {tag} from {}", PeerLabel::new(from, name.as_deref()))
+        }
+        Notice::HandlerRun(run) => format!(
+            "handler {}: {} after {} ms",
+            run.handler,
+            ended(run),
+            run.duration_ms
+        ),
+        Notice::StoreChanged { key, cursor } => format!("key {key} changed (cursor {cursor})"),
+        Notice::Lagged { missed } => format!("{missed} notices missed: this monitor read too slowly"),
+    }
 }
 
 /// `monitor`: one line per notice until the daemon stops.
 pub fn monitor(json: bool, mut client: Client) -> Result<(), CliError> {
-    client.subscribe("monitor")?;
+    client.subscribe::<Monitor>(&NoParams {})?;
     if !json {
         eprintln!("Watching the daemon; Ctrl-C to stop.");
     }
     loop {
-        let message = client.read()?;
-        let Some(notice) = message.get("params") else {
-            continue;
-        };
+        let notice = client.next::<Monitor>()?;
         if json {
-            print_json(notice);
-            continue;
+            print_json(&notice)?;
+        } else {
+            println!("{}", notice_text(&notice));
         }
-        let who = |n: &Value| match n.get("name").and_then(Value::as_str) {
-            Some(name) => format!("{name} ({})", &text(n, "peer")[..7.min(text(n, "peer").len())]),
-            None => text(n, "peer").to_owned(),
-        };
-        let line = match text(notice, "event") {
-            "peer_state" => format!(
-                "{}: {} -> {}",
-                who(notice),
-                text(notice, "previous"),
-                text(notice, "state")
-            ),
-            "peer_address" => format!("{}: now at {}", who(notice), text(notice, "address")),
-            "paired" => format!("{} joined the mesh", text(notice, "peer")),
-            "roster_changed" => format!(
-                "roster changed: {} devices",
-                notice.get("devices").unwrap_or(&Value::Null)
-            ),
-            "message" => format!(
-                "message {} from {} ({} bytes)",
-                text(notice, "tag"),
-                who_from(notice, "from"),
-                notice["bytes"]
-            ),
-            "event" => format!(
-                "event {} from {} ({} bytes)",
-                text(notice, "tag"),
-                who_from(notice, "origin"),
-                notice["bytes"]
-            ),
-            "query" => format!("query {} from {}", text(notice, "tag"), who_from(notice, "from")),
-            "handler_run" => {
-                let ended = ended_text(notice);
-                format!(
-                    "handler {}: {ended} after {} ms",
-                    text(notice, "handler"),
-                    notice["duration_ms"]
-                )
-            }
-            other => format!("{other}: {notice}"),
-        };
-        println!("{line}");
-    }
-}
-
-fn who_from(notice: &Value, key: &str) -> String {
-    match notice.get("name").and_then(Value::as_str) {
-        Some(name) => name.to_owned(),
-        None => text(notice, key).get(..7).unwrap_or_default().to_owned(),
     }
 }
 
 /// How a handler run ended, in words.
-fn ended_text(run: &Value) -> String {
-    match (
-        run.get("exit_code").and_then(Value::as_i64),
-        run["timed_out"] == true,
-    ) {
+fn ended(run: &HandlerRun) -> String {
+    match (run.exit_code, run.timed_out) {
         (_, true) => "killed at the timeout".to_owned(),
         (Some(code), _) => format!("exit {code}"),
         (None, _) => run
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("killed by a signal")
-            .to_owned(),
+            .error
+            .clone()
+            .unwrap_or_else(|| "killed by a signal".to_owned()),
     }
 }
 
@@ -342,7 +316,7 @@ pub fn config(json: bool, config: &cnspr_runtime::config::Config) -> Result<(), 
     if json {
         let mut effective = config.clone();
         effective.name = Some(config.device_name());
-        print_json(&serde_json::to_value(&effective)?);
+        print_json(&effective)?;
     } else {
         print!("{}", config.to_toml());
     }
@@ -350,125 +324,99 @@ pub fn config(json: bool, config: &cnspr_runtime::config::Config) -> Result<(), 
 }
 
 /// `send`.
-pub fn sent(json: bool, result: &Value) {
-    let text = if result.get("delivered").and_then(Value::as_bool) == Some(true) {
+pub fn sent(json: bool, result: &SendResult) -> Result<(), CliError> {
+    let text = if result.delivered {
         "Delivered."
     } else {
         "Queued: it will be delivered when the device is reachable."
     };
-    sentence(json, result.clone(), text);
+    sentence(json, result, text)
 }
 
-fn shown_payload(value: &Value, text_key: &str, b64_key: &str) -> String {
-    match (
-        value.get(text_key).and_then(Value::as_str),
-        value.get(b64_key).and_then(Value::as_str),
-    ) {
+/// Bytes as a table cell or a line: the text, or how many bytes of binary.
+fn shown_payload(text: Option<&str>, base64: Option<&str>) -> String {
+    match (text, base64) {
         (Some(text), _) => text.trim_end_matches('\n').to_owned(),
         (None, Some(b64)) => format!("({} bytes of binary, base64) {b64}", b64.len() / 4 * 3),
         (None, None) => String::new(),
     }
 }
 
-fn who(value: &Value) -> String {
-    let peer = text(value, "peer");
-    match value.get("name").and_then(Value::as_str) {
-        Some(name) => name.to_owned(),
-        None => peer.get(..7).unwrap_or(peer).to_owned(),
-    }
+/// What `query --json` prints last.
+#[derive(Serialize)]
+struct QueryDone<'a> {
+    done: &'a QueryResult,
 }
 
 /// `query`: answers as they arrive, then who did not answer.
-pub fn query(json: bool, client: &mut Client, params: Value) -> Result<(), CliError> {
-    let result = client.call_streaming("query", params, |notification| {
-        let answer = notification.get("params").cloned().unwrap_or_default();
+pub fn query(json: bool, client: &mut Client, params: &QueryParams) -> Result<(), CliError> {
+    let result = client.call_streaming::<Query>(params, |answer| {
         if json {
-            print_json(&answer);
-        } else {
-            println!(
-                "{}: {}",
-                who(&answer),
-                shown_payload(&answer, "message", "message_b64")
-            );
+            return print_json(&answer);
         }
+        let shown = shown_payload(answer.answer.text.as_deref(), answer.answer.base64.as_deref());
+        println!("{}: {shown}", answer.from.label().brief());
+        Ok(())
     })?;
     if json {
-        print_json(&json!({"done": result}));
-        return Ok(());
+        return print_json(&QueryDone { done: &result });
     }
-    for (key, what) in [("unreachable", "not reachable"), ("no_answer", "no answer")] {
-        for peer in result.get(key).and_then(Value::as_array).into_iter().flatten() {
-            println!("{}: ({what})", who(peer));
+    for (peers, what) in [
+        (&result.unreachable, "not reachable"),
+        (&result.no_answer, "no answer"),
+    ] {
+        for peer in peers {
+            println!("{}: ({what})", peer.label().brief());
         }
     }
     Ok(())
 }
 
 /// `handlers`.
-pub fn handlers(json: bool, result: &Value) {
+pub fn handlers(json: bool, result: &HandlerList) -> Result<(), CliError> {
+    use cnspr_runtime::api::handlers::Family;
     if json {
-        print_json(result);
-        return;
+        return print_json(result);
     }
-    println!("Handler directory: {}", text(result, "directory"));
+    println!("Handler directory: {}", result.directory);
     let mut table = Table::new(&["HANDLER", "TAKES", "FROM"]);
-    for handler in result
-        .get("handlers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let family = text(handler, "family");
-        let takes = match (family, handler.get("takes").and_then(Value::as_str)) {
+    for handler in &result.handlers {
+        let family = match handler.family {
+            Family::User => "user",
+            Family::Daemon => "daemon",
+            Family::Peer => "peer",
+        };
+        let takes = match (family, handler.takes.as_deref()) {
             ("user", Some(tag)) => format!("tag {tag}"),
             (family, Some(which)) => format!("{family} {which}"),
             (family, None) => format!("every {family} event"),
         };
-        let from = handler
-            .get("device")
-            .and_then(Value::as_str)
-            .unwrap_or("any")
-            .to_owned();
-        table.row(vec![text(handler, "handler").to_owned(), takes, from]);
+        let from = handler.device.clone().unwrap_or_else(|| "any".to_owned());
+        table.row(vec![handler.handler.clone(), takes, from]);
     }
     print!("{}", table.render());
-    for ignored in result
-        .get("ignored")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        println!(
-            "ignored {}: {}",
-            text(ignored, "handler"),
-            text(ignored, "reason")
-        );
+    for ignored in &result.ignored {
+        println!("ignored {}: {}", ignored.handler, ignored.reason);
     }
+    Ok(())
 }
 
 /// `handlers test`.
-pub fn handler_runs(json: bool, result: &Value) -> Result<(), CliError> {
+pub fn handler_runs(json: bool, result: &TestResult) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return Ok(());
+        return print_json(result);
     }
-    let runs = result
-        .get("runs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if runs.is_empty() {
+    if result.runs.is_empty() {
         println!("No handler takes that tag.");
     }
-    for run in &runs {
-        let ended = ended_text(run);
-        let duration = run.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
-        println!("{}: {ended} after {duration} ms", text(run, "handler"));
-        let stdout = shown_payload(run, "stdout", "stdout_b64");
+    for test in &result.runs {
+        let run = &test.run;
+        println!("{}: {} after {} ms", run.handler, ended(run), run.duration_ms);
+        let stdout = shown_payload(test.stdout.text.as_deref(), test.stdout.base64.as_deref());
         if !stdout.is_empty() {
             println!("  stdout: {stdout}");
         }
-        let stderr = text(run, "stderr_tail").trim_end();
+        let stderr = run.stderr_tail.trim_end();
         if !stderr.is_empty() {
             println!("  stderr: {stderr}");
         }
@@ -477,91 +425,78 @@ pub fn handler_runs(json: bool, result: &Value) -> Result<(), CliError> {
 }
 
 /// `kv get`: the value as is (so it can be piped), or every concurrent value with `--all`.
-pub fn kv_get(json: bool, result: &Value) -> Result<(), CliError> {
+pub fn kv_get(json: bool, result: &Entry) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return Ok(());
+        return print_json(result);
     }
-    let values = result.get("values").and_then(Value::as_array);
-    match values {
+    match &result.values {
         Some(values) => {
             let mut table = Table::new(&["WRITTEN BY", "WHEN (UNIX µs)", "VALUE"]);
             for value in values {
-                let shown = if value["deleted"] == true {
+                let shown = if value.deleted {
                     "(deleted)".to_owned()
                 } else {
-                    shown_payload(value, "value", "value_b64")
+                    shown_payload(value.value.text.as_deref(), value.value.base64.as_deref())
                 };
                 table.row(vec![
-                    who_from(value, "device"),
-                    value["written_unix_micros"].to_string(),
+                    PeerLabel::new(&value.device, value.name.as_deref()).to_string(),
+                    value.written_unix_micros.to_string(),
                     shown,
                 ]);
             }
             print!("{}", table.render());
         }
         None => {
-            use std::io::Write;
-            let bytes = match (
-                result.get("value").and_then(Value::as_str),
-                result.get("value_b64").and_then(Value::as_str),
-            ) {
-                (Some(text), _) => text.as_bytes().to_vec(),
-                (None, Some(b64)) => data_encoding::BASE64
-                    .decode(b64.as_bytes())
-                    .map_err(|e| CliError::new(format!("the daemon sent bad base64: {e}")))?,
-                (None, None) => Vec::new(),
-            };
+            let bytes = result
+                .value
+                .bytes()
+                .map_err(|e| CliError::new(format!("the daemon sent a bad value: {e}")))?
+                .unwrap_or_default();
             std::io::stdout().write_all(&bytes)?;
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !bytes.ends_with(b"\n") {
                 println!();
             }
         }
     }
-    if result["conflict"] == true {
+    if result.conflict {
         eprintln!("cnspr: concurrent writes exist for this key; `cnspr kv get --all` shows them, a new put resolves them");
     }
     Ok(())
 }
 
 /// `kv ls`.
-pub fn kv_list(json: bool, result: &Value) {
+pub fn kv_list(json: bool, result: &ListResult) -> Result<(), CliError> {
     if json {
-        print_json(result);
-        return;
+        return print_json(result);
     }
     let mut table = Table::new(&["KEY", "VALUE"]);
-    for entry in result.get("keys").and_then(Value::as_array).into_iter().flatten() {
-        let mut value = shown_payload(entry, "value", "value_b64");
-        if entry["conflict"] == true {
+    for entry in &result.keys {
+        let mut value = shown_payload(entry.value.text.as_deref(), entry.value.base64.as_deref());
+        if entry.conflict {
             value.push_str("  (conflict)");
         }
-        table.row(vec![text(entry, "key").to_owned(), value]);
+        table.row(vec![entry.key.clone(), value]);
     }
     print!("{}", table.render());
+    Ok(())
 }
 
 /// `kv watch`: one line per change (`CURSOR KEY VALUE`), until the daemon stops.
-pub fn kv_watch(json: bool, client: &mut Client) -> Result<(), CliError> {
+pub fn kv_watch(json: bool, client: &mut Client, params: &WatchParams) -> Result<(), CliError> {
+    client.subscribe::<KvWatch>(params)?;
     loop {
-        let message = client.read()?;
-        let Some(change) = message.get("params") else {
-            continue;
-        };
+        let change = client.next::<KvWatch>()?;
         if json {
-            print_json(change);
+            print_json(&change)?;
             continue;
         }
-        let value = if change["deleted"] == true {
+        let entry = &change.entry;
+        let value = if entry.deleted {
             "(deleted)".to_owned()
         } else {
-            shown_payload(change, "value", "value_b64")
+            shown_payload(entry.value.text.as_deref(), entry.value.base64.as_deref())
         };
-        let conflict = if change["conflict"] == true {
-            "  (conflict)"
-        } else {
-            ""
-        };
-        println!("{} {} {value}{conflict}", change["cursor"], text(change, "key"));
+        let conflict = if entry.conflict { "  (conflict)" } else { "" };
+        println!("{} {} {value}{conflict}", change.cursor, entry.key);
     }
 }

@@ -8,41 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 
 use serde_json::{json, Value};
-use support::{pair, Device, Root};
-
-struct Connection {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Connection {
-    fn open(device: &Device) -> Self {
-        let stream = UnixStream::connect(device.socket()).expect("connects");
-        stream.set_read_timeout(Some(support::DEADLINE)).expect("timeout");
-        Self {
-            writer: stream.try_clone().expect("clone"),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer.write_all(line.as_bytes()).expect("writes");
-        self.writer.write_all(b"\n").expect("writes");
-    }
-
-    fn read(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(serde_json::from_str(&line).expect("the daemon writes JSON lines")),
-        }
-    }
-
-    fn ask(&mut self, line: &str) -> Value {
-        self.send(line);
-        self.read().expect("an answer")
-    }
-}
+use support::{pair, Connection, Device, Root};
 
 fn error_code(answer: &Value) -> i64 {
     answer["error"]["code"]

@@ -3,6 +3,8 @@
 //! choosing, and is driven through the CLI exactly as a person would.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -233,4 +235,45 @@ pub fn wait_all_active(devices: &[Device]) {
                     .all(|m| m["state"] == "active" && m["rtt_ms"].is_number() && m["name"].is_string())
         })
     });
+}
+
+/// A raw connection to a daemon's control socket, one JSON line each way.
+pub struct Connection {
+    /// The daemon's lines.
+    pub reader: BufReader<UnixStream>,
+    /// Ours.
+    pub writer: UnixStream,
+}
+
+impl Connection {
+    /// Connects to `device`'s socket; reads give up after [`DEADLINE`].
+    pub fn open(device: &Device) -> Self {
+        let stream = UnixStream::connect(device.socket()).expect("connects");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        Self {
+            writer: stream.try_clone().expect("clone"),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Writes one line.
+    pub fn send(&mut self, line: &str) {
+        self.writer.write_all(line.as_bytes()).expect("writes");
+        self.writer.write_all(b"\n").expect("writes");
+    }
+
+    /// The next line as JSON; `None` once the daemon hung up.
+    pub fn read(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(serde_json::from_str(&line).expect("the daemon writes JSON lines")),
+        }
+    }
+
+    /// Writes one line and reads the next.
+    pub fn ask(&mut self, line: &str) -> Value {
+        self.send(line);
+        self.read().expect("an answer")
+    }
 }
