@@ -146,6 +146,9 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of the control socket's API (docs/api.schema.json).
+    #[command(hide = true)]
+    ApiSchema,
     /// Run several devices on loopback, paired, until Ctrl-C.
     Demo {
         /// How many devices.
@@ -363,6 +366,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cnspr", &mut std::io::stdout());
         }
+        Command::ApiSchema => print!("{}", cnspr_runtime::api::schema::schema_text()),
         Command::Demo { devices } => demo::run(usize::from(devices))?,
     }
     Ok(())

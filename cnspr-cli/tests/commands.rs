@@ -149,3 +149,23 @@ fn demo_runs_a_paired_mesh_until_interrupted_and_cleans_up() {
     assert!(exit.success());
     assert!(!root.exists(), "the demo removed its directory");
 }
+
+#[test]
+fn api_schema_prints_the_checked_in_schema() {
+    let output = Command::new(cnspr_binary())
+        .arg("api-schema")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let checked_in = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.schema.json"))
+        .expect("docs/api.schema.json");
+    assert!(
+        output.stdout == checked_in,
+        "`cnspr api-schema` differs from docs/api.schema.json"
+    );
+    let help = Command::new(cnspr_binary()).arg("--help").output().expect("runs");
+    assert!(
+        !String::from_utf8_lossy(&help.stdout).contains("api-schema"),
+        "a hidden command"
+    );
+}

@@ -1,7 +1,8 @@
 //! The control socket's API, defined once for both ends: the daemon's methods deserialize
 //! their parameters into these types and answer with these result types; the CLI builds
 //! its requests from the same parameter types and reads the answers into the same result
-//! types. Nothing here does IO: these are the shapes on the wire.
+//! types; `docs/api.schema.json` (generated from them, [`schema`]) describes them to
+//! clients in other languages. Nothing here does IO: these are the shapes on the wire.
 //!
 //! This file lists every method (a marker type each, [`Method`]); the types are in:
 //!
@@ -12,6 +13,7 @@
 //! - [`payload`]: bytes as UTF-8 text or base64.
 //! - [`members`], [`pairing`], [`messaging`], [`handlers`], [`store`], [`notice`]: each
 //!   concern's parameters, results and notifications.
+//! - [`schema`]: the JSON Schema of it all.
 
 #[macro_use]
 mod macros;
@@ -26,6 +28,7 @@ pub mod notice;
 pub mod pairing;
 pub mod payload;
 pub mod peer;
+pub mod schema;
 pub mod store;
 
 pub use error::{ErrorKind, RpcError};
