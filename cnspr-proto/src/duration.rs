@@ -86,39 +86,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 mod tests {
     use super::*;
 
-    fn ok(text: &str) -> Duration {
-        parse_duration(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
-    }
-
     #[test]
-    fn integers_with_every_unit() {
-        assert_eq!(ok("45"), Duration::from_secs(45));
-        assert_eq!(ok("250ms"), Duration::from_millis(250));
-        assert_eq!(ok("30s"), Duration::from_secs(30));
-        assert_eq!(ok("10m"), Duration::from_secs(600));
-        assert_eq!(ok("24h"), Duration::from_secs(86_400));
-        assert_eq!(ok("7d"), Duration::from_secs(7 * 86_400));
-        assert_eq!(ok(" 5s "), Duration::from_secs(5), "surrounding space is trimmed");
-        assert_eq!(ok("0"), Duration::ZERO);
-    }
-
-    #[test]
-    fn decimals_are_exact() {
-        assert_eq!(ok("1.5"), Duration::from_millis(1500));
-        assert_eq!(ok("0.1s"), Duration::from_millis(100));
-        assert_eq!(ok("1.5m"), Duration::from_secs(90));
-        assert_eq!(ok("2.25h"), Duration::from_secs(8100));
-        assert_eq!(ok("0.5d"), Duration::from_secs(43_200));
-        assert_eq!(ok("1.5ms"), Duration::from_micros(1500));
-        assert_eq!(ok(".5s"), Duration::from_millis(500));
-        assert_eq!(ok("2.s"), Duration::from_secs(2));
-        assert_eq!(ok("0.000000001s"), Duration::from_nanos(1));
-        assert_eq!(ok("0.0000000001s"), Duration::ZERO, "below a nanosecond");
-        assert_eq!(
-            ok("1.0000000000000000000000000000001s"),
-            Duration::from_secs(1),
-            "digits past the 18th are ignored"
-        );
+    fn integers_and_decimals_with_every_unit_are_exact() {
+        let micros = |n: u64| Duration::from_micros(n);
+        let cases = [
+            ("45", micros(45_000_000)),
+            ("0", Duration::ZERO),
+            (" 5s ", micros(5_000_000)),
+            ("250ms", micros(250_000)),
+            ("30s", micros(30_000_000)),
+            ("10m", micros(600_000_000)),
+            ("24h", micros(86_400_000_000)),
+            ("7d", micros(604_800_000_000)),
+            ("1.5", micros(1_500_000)),
+            ("0.1s", micros(100_000)),
+            ("1.5m", micros(90_000_000)),
+            ("2.25h", micros(8_100_000_000)),
+            ("0.5d", micros(43_200_000_000)),
+            ("1.5ms", micros(1_500)),
+            (".5s", micros(500_000)),
+            ("2.s", micros(2_000_000)),
+            ("0.000000001s", Duration::from_nanos(1)),
+            ("0.0000000001s", Duration::ZERO),
+            ("1.0000000000000000000000000000001s", micros(1_000_000)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), Ok(expected), "{text:?}");
+        }
     }
 
     #[test]
@@ -155,7 +149,7 @@ mod tests {
     #[test]
     fn more_than_a_duration_holds_is_too_long() {
         let max_secs = u64::MAX.to_string();
-        assert_eq!(ok(&max_secs), Duration::from_secs(u64::MAX));
+        assert_eq!(parse_duration(&max_secs), Ok(Duration::from_secs(u64::MAX)));
         for text in [
             format!("{max_secs}0"),
             format!("{max_secs}d"),
