@@ -16,5 +16,6 @@ pub mod rng;
 pub mod roster;
 pub mod store;
 pub mod time;
+pub mod timers;
 pub mod transport;
 pub mod wire;

@@ -28,7 +28,9 @@ pub struct Observer {
     /// `view[o][t]`: what device `o` shows for device `t`.
     view: Vec<Vec<MemberState>>,
     live: Vec<bool>,
-    down_since: Vec<Option<Timestamp>>,
+    /// Devices down (crashed or paused), with since when: the only ones the ghost check
+    /// looks at.
+    down_since: std::collections::BTreeMap<usize, Timestamp>,
     /// Until when each device counts as recently disturbed (down, paused, moved).
     disturbed_until: Vec<Timestamp>,
     /// Until when the network counts as recently partitioned.
@@ -64,7 +66,7 @@ impl Observer {
             bounds,
             view,
             live: vec![true; nodes],
-            down_since: vec![None; nodes],
+            down_since: std::collections::BTreeMap::new(),
             disturbed_until: vec![Timestamp::ZERO; nodes],
             partitioned_until: Timestamp::ZERO,
             partitioned: false,
@@ -164,7 +166,7 @@ impl Observer {
 
     fn go_down(&mut self, now: Timestamp, node: usize) {
         self.live[node] = false;
-        self.down_since[node] = Some(now);
+        self.down_since.insert(node, now);
         self.disturb(node, now);
         // A device that goes down no longer waits to detect anyone.
         for detection in &mut self.detections_pending {
@@ -187,7 +189,7 @@ impl Observer {
         self.detections_pending.retain(|d| d.target != node);
         self.undetected += before - self.detections_pending.len();
         self.live[node] = true;
-        self.down_since[node] = None;
+        self.down_since.remove(&node);
         self.disturb(node, now);
         // Convergence is owed from when the last device came back, not from a heal that
         // happened while it slept.
@@ -237,10 +239,8 @@ impl Observer {
         {
             return;
         }
-        for target in 0..self.down_since.len() {
-            let Some(since) = self.down_since[target] else {
-                continue;
-            };
+        let mut reported = Vec::new();
+        for (&target, &since) in &self.down_since {
             let overdue = now.saturating_since(since) > self.bounds.detection;
             if overdue && self.view[observer][target] == MemberState::Active {
                 self.violations.push(format!(
@@ -249,8 +249,11 @@ impl Observer {
                     seconds(Timestamp::ZERO, since),
                 ));
                 // One report per down period is enough.
-                self.down_since[target] = None;
+                reported.push(target);
             }
+        }
+        for target in reported {
+            self.down_since.remove(&target);
         }
         if let Some(healed) = self.heal_pending {
             if now.saturating_since(healed) > self.bounds.convergence {

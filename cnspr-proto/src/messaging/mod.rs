@@ -35,6 +35,7 @@ pub use wire::{Packet, Unit, WireError, CHUNK_BYTES, MAX_PAYLOAD_BYTES};
 use crate::durable::Write;
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
+use crate::timers::Timers;
 use transfer::Transfers;
 
 /// Settings of the messaging layer.
@@ -179,11 +180,16 @@ pub struct Messaging {
     live: BTreeSet<DeviceId>,
     purposes: BTreeMap<(DeviceId, u64), Purpose>,
     outbox: BTreeMap<(DeviceId, u64), Pending>,
+    /// When each outbox entry expires, in Unix seconds.
+    outbox_expiries: Timers<(DeviceId, u64), u64>,
     direct_sent: BTreeMap<DeviceId, u64>,
     direct_in_flight: BTreeMap<DeviceId, u64>,
     direct_handled: BTreeMap<DeviceId, u64>,
     event_published: u64,
     kept: BTreeMap<(DeviceId, u64), KeptEvent>,
+    /// When each kept event expires, in Unix seconds (the oldest also goes first when the
+    /// log is full).
+    kept_expiries: Timers<(DeviceId, u64), u64>,
     kept_bytes: usize,
     events_handled: BTreeMap<DeviceId, Handled>,
     next_query: u64,
@@ -213,11 +219,13 @@ impl Messaging {
             live: BTreeSet::new(),
             purposes: BTreeMap::new(),
             outbox: BTreeMap::new(),
+            outbox_expiries: Timers::new(),
             direct_sent: BTreeMap::new(),
             direct_in_flight: BTreeMap::new(),
             direct_handled: BTreeMap::new(),
             event_published: 0,
             kept: BTreeMap::new(),
+            kept_expiries: Timers::new(),
             kept_bytes: 0,
             events_handled: BTreeMap::new(),
             next_query: 0,
@@ -251,7 +259,7 @@ impl Messaging {
                     payload,
                     expires_unix_secs,
                 };
-                self.outbox.insert((to, seq), pending);
+                self.insert_outbox((to, seq), pending);
             }
             MessagingRecord::DirectSent { to, seq } => {
                 self.direct_sent.insert(to, seq);
@@ -266,13 +274,12 @@ impl Messaging {
                 payload,
                 expires_unix_secs,
             } => {
-                self.kept_bytes += payload.len();
                 let kept = KeptEvent {
                     tag,
                     payload,
                     expires_unix_secs,
                 };
-                self.kept.insert((origin, seq), kept);
+                self.insert_kept((origin, seq), kept);
             }
             MessagingRecord::EventPublished { seq } => self.event_published = seq,
             MessagingRecord::EventsHandled { origin, handled } => {
@@ -342,7 +349,7 @@ impl Messaging {
             .map(|(k, _)| *k)
             .collect();
         for key in dropped {
-            self.outbox.remove(&key);
+            self.remove_outbox(&key);
             self.writes
                 .push_back(Write::Delete(record::outbox_key(&key.0, key.1)));
         }
@@ -398,7 +405,7 @@ impl Messaging {
             payload,
             expires_unix_secs,
         };
-        self.outbox.insert((to, seq), pending);
+        self.insert_outbox((to, seq), pending);
         self.start_next_direct(to);
         self.transfers.fill(now);
         Ok(seq)
@@ -502,6 +509,11 @@ impl Messaging {
             .count()
     }
 
+    /// Whether `peer` can be sent to now.
+    pub fn is_live(&self, peer: &DeviceId) -> bool {
+        self.live.contains(peer)
+    }
+
     /// The peers that can be sent to now.
     pub fn live_peers(&self) -> impl Iterator<Item = &DeviceId> {
         self.live.iter()
@@ -532,23 +544,15 @@ impl Messaging {
         self.transfers.handle_timeout(now);
         self.collect_done();
         let unix = self.unix_at(now);
-        let expired: Vec<(DeviceId, u64)> = self
-            .outbox
-            .iter()
-            .filter(|(_, p)| p.expires_unix_secs <= unix)
-            .map(|(k, _)| *k)
-            .collect();
+        let mut expired = self.outbox_expiries.due(unix);
+        expired.sort_unstable();
         for (to, seq) in expired {
-            self.outbox.remove(&(to, seq));
+            self.remove_outbox(&(to, seq));
             self.writes.push_back(Write::Delete(record::outbox_key(&to, seq)));
             self.events.push_back(MessagingEvent::Expired { to, seq });
         }
-        let stale: Vec<(DeviceId, u64)> = self
-            .kept
-            .iter()
-            .filter(|(_, e)| e.expires_unix_secs <= unix)
-            .map(|(k, _)| *k)
-            .collect();
+        let mut stale = self.kept_expiries.due(unix);
+        stale.sort_unstable();
         for key in stale {
             self.drop_kept(key);
         }
@@ -582,11 +586,9 @@ impl Messaging {
 
     /// When [`Messaging::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let expiries = self
-            .outbox
-            .values()
-            .map(|p| p.expires_unix_secs)
-            .chain(self.kept.values().map(|e| e.expires_unix_secs))
+        let expiries = [self.outbox_expiries.next(), self.kept_expiries.next()]
+            .into_iter()
+            .flatten()
             .min()
             .map(|unix| self.time_at_unix(unix));
         [self.transfers.poll_timeout(), expiries]
@@ -609,7 +611,7 @@ impl Messaging {
         while let Some((peer, id)) = self.transfers.poll_event() {
             if let Some(Purpose::Direct(seq)) = self.purposes.remove(&(peer, id)) {
                 self.direct_in_flight.remove(&peer);
-                if self.outbox.remove(&(peer, seq)).is_some() {
+                if self.remove_outbox(&(peer, seq)).is_some() {
                     self.writes
                         .push_back(Write::Delete(record::outbox_key(&peer, seq)));
                     self.events.push_back(MessagingEvent::Delivered { to: peer, seq });
@@ -722,17 +724,11 @@ impl Messaging {
             return;
         }
         while self.kept_bytes + payload.len() > self.config.event_log_bytes_max {
-            let oldest = self
-                .kept
-                .iter()
-                .min_by_key(|(_, e)| e.expires_unix_secs)
-                .map(|(k, _)| *k);
-            match oldest {
+            match self.kept_expiries.first() {
                 Some(key) => self.drop_kept(key),
                 None => break,
             }
         }
-        self.kept_bytes += payload.len();
         self.writes.push_back(Write::put(MessagingRecord::Event {
             origin,
             seq,
@@ -745,10 +741,29 @@ impl Messaging {
             payload: payload.to_vec(),
             expires_unix_secs,
         };
-        self.kept.insert((origin, seq), kept);
+        self.insert_kept((origin, seq), kept);
+    }
+
+    fn insert_kept(&mut self, key: (DeviceId, u64), kept: KeptEvent) {
+        self.kept_bytes += kept.payload.len();
+        self.kept_expiries.set(key, Some(kept.expires_unix_secs));
+        if let Some(replaced) = self.kept.insert(key, kept) {
+            self.kept_bytes -= replaced.payload.len();
+        }
+    }
+
+    fn insert_outbox(&mut self, key: (DeviceId, u64), pending: Pending) {
+        self.outbox_expiries.set(key, Some(pending.expires_unix_secs));
+        self.outbox.insert(key, pending);
+    }
+
+    fn remove_outbox(&mut self, key: &(DeviceId, u64)) -> Option<Pending> {
+        self.outbox_expiries.clear(key);
+        self.outbox.remove(key)
     }
 
     fn drop_kept(&mut self, key: (DeviceId, u64)) {
+        self.kept_expiries.clear(&key);
         if let Some(event) = self.kept.remove(&key) {
             self.kept_bytes -= event.payload.len();
             self.writes

@@ -4,13 +4,18 @@
 //! receiver reassembles within a memory budget and remembers finished transfers for a
 //! while, so that a retransmission after a lost acknowledgement is acknowledged again
 //! rather than started over.
+//!
+//! Cost: an input touches only its peer's transfers; retransmissions, stalled
+//! reassemblies and remembered transfers each keep their deadlines in a [`Timers`] table,
+//! so finding the next one is never a walk over every peer or chunk.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::wire::{Packet, CHUNK_BYTES, MAX_CHUNKS};
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
+use crate::timers::Timers;
 
 /// Limits and timers of the transfer layer.
 #[derive(Debug, Clone)]
@@ -86,7 +91,6 @@ struct Inbound {
     parts: Vec<Option<Vec<u8>>>,
     received: u32,
     reserved: usize,
-    last: Timestamp,
 }
 
 /// Every transfer of one device, both ways.
@@ -94,14 +98,22 @@ pub struct Transfers {
     config: TransferConfig,
     next_id: u64,
     peers: BTreeMap<DeviceId, PeerOut>,
+    /// Peers whose windows may let something out now (a transfer started, an
+    /// acknowledgement came): [`Transfers::fill`] looks at them and at those whose
+    /// retransmission is due, and at no other.
+    touched: BTreeSet<DeviceId>,
+    /// Each peer's next retransmission. One due by the time its peer was last filled and
+    /// still not sent waits for the window (an acknowledgement or a later deadline), not a
+    /// timer.
+    retransmits: Timers<DeviceId>,
     inbound: BTreeMap<(DeviceId, u64), Inbound>,
+    /// When each reassembly is given up if nothing more comes.
+    stalls: Timers<(DeviceId, u64)>,
     inbound_reserved: usize,
-    completed: BTreeMap<(DeviceId, u64), Timestamp>,
+    /// Finished inbound transfers, until they are forgotten.
+    completed: Timers<(DeviceId, u64)>,
     packets: VecDeque<(DeviceId, Packet)>,
     done: VecDeque<(DeviceId, u64)>,
-    /// When [`Transfers::fill`] last ran: a retransmission due by then that is still not
-    /// sent waits for the window (an acknowledgement or a later deadline), not a timer.
-    filled_at: Timestamp,
 }
 
 impl Transfers {
@@ -112,12 +124,14 @@ impl Transfers {
             config,
             next_id: first_id,
             peers: BTreeMap::new(),
+            touched: BTreeSet::new(),
+            retransmits: Timers::new(),
             inbound: BTreeMap::new(),
+            stalls: Timers::new(),
             inbound_reserved: 0,
-            completed: BTreeMap::new(),
+            completed: Timers::new(),
             packets: VecDeque::new(),
             done: VecDeque::new(),
-            filled_at: Timestamp::ZERO,
         }
     }
 
@@ -138,12 +152,14 @@ impl Transfers {
             first_unacked: 0,
             backoff: 0,
         });
+        self.touched.insert(to);
         id
     }
 
     /// Drops every outbound transfer to `peer` (it became unreachable); returns their
     /// numbers.
     pub fn cancel_peer(&mut self, peer: &DeviceId) -> Vec<u64> {
+        self.retransmits.clear(peer);
         self.peers
             .get_mut(peer)
             .map(|p| p.queue.drain(..).map(|o| o.id).collect())
@@ -153,13 +169,26 @@ impl Transfers {
     /// Forgets everything about `peer` (it was removed from the roster).
     pub fn forget_peer(&mut self, peer: &DeviceId) {
         self.peers.remove(peer);
-        let stale: Vec<(DeviceId, u64)> = self.inbound.keys().filter(|(p, _)| p == peer).copied().collect();
-        for key in stale {
-            if let Some(inbound) = self.inbound.remove(&key) {
-                self.inbound_reserved -= inbound.reserved;
-            }
+        self.touched.remove(peer);
+        self.retransmits.clear(peer);
+        for key in of_peer(&self.inbound, peer) {
+            self.drop_inbound(&key);
         }
-        self.completed.retain(|(p, _), _| p != peer);
+        let remembered: Vec<(DeviceId, u64)> = self
+            .completed
+            .keys_from(&(*peer, 0))
+            .take_while(|(p, _)| p == peer)
+            .collect();
+        for key in remembered {
+            self.completed.clear(&key);
+        }
+    }
+
+    fn drop_inbound(&mut self, key: &(DeviceId, u64)) {
+        if let Some(inbound) = self.inbound.remove(key) {
+            self.inbound_reserved -= inbound.reserved;
+        }
+        self.stalls.clear(key);
     }
 
     /// Takes a packet from `from`; returns a unit's bytes once all of its chunks are in.
@@ -210,6 +239,7 @@ impl Transfers {
             peer.queue.remove(position);
             self.done.push_back((from, transfer));
         }
+        self.touched.insert(from);
     }
 
     fn on_chunk(
@@ -226,7 +256,7 @@ impl Transfers {
             transfer,
             indices: vec![index],
         };
-        if self.completed.contains_key(&key) {
+        if self.completed.get(&key).is_some() {
             self.packets.push_back((from, ack));
             return None;
         }
@@ -235,7 +265,7 @@ impl Transfers {
         if !last && !whole_chunk || count > MAX_CHUNKS {
             return None;
         }
-        if !self.inbound.contains_key(&key) && !self.admit_inbound(now, key, count) {
+        if !self.inbound.contains_key(&key) && !self.admit_inbound(key, count) {
             // Over budget: no acknowledgement, so the sender tries again later.
             return None;
         }
@@ -243,7 +273,8 @@ impl Transfers {
         if inbound.count != count {
             return None;
         }
-        inbound.last = now;
+        self.stalls.set(key, Some(now + self.config.inbound_idle));
+        let inbound = self.inbound.get_mut(&key)?;
         let slot = &mut inbound.parts[index as usize];
         if slot.is_none() {
             *slot = Some(data);
@@ -255,14 +286,15 @@ impl Transfers {
         }
         let inbound = self.inbound.remove(&key)?;
         self.inbound_reserved -= inbound.reserved;
+        self.stalls.clear(&key);
         self.remember_completed(now, key);
         Some(inbound.parts.into_iter().flatten().flatten().collect())
     }
 
     /// Starts reassembling `key` if the per-peer and memory budgets allow.
-    fn admit_inbound(&mut self, now: Timestamp, key: (DeviceId, u64), count: u32) -> bool {
+    fn admit_inbound(&mut self, key: (DeviceId, u64), count: u32) -> bool {
         let reserved = count as usize * CHUNK_BYTES;
-        let per_peer = self.inbound.keys().filter(|(p, _)| *p == key.0).count();
+        let per_peer = of_peer(&self.inbound, &key.0).len();
         if per_peer >= self.config.max_inbound_per_peer
             || self.inbound_reserved + reserved > self.config.max_inbound_bytes
         {
@@ -274,92 +306,98 @@ impl Transfers {
             parts: vec![None; count as usize],
             received: 0,
             reserved,
-            last: now,
         };
         self.inbound.insert(key, inbound);
         true
     }
 
+    /// Remembers a finished transfer until `completed_memory` has passed (the oldest is
+    /// forgotten first beyond `max_completed`).
     fn remember_completed(&mut self, now: Timestamp, key: (DeviceId, u64)) {
         if self.completed.len() >= self.config.max_completed {
-            let oldest = self.completed.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.completed.remove(&oldest);
+            if let Some(oldest) = self.completed.first() {
+                self.completed.clear(&oldest);
             }
         }
-        self.completed.insert(key, now);
+        self.completed.set(key, Some(now + self.config.completed_memory));
     }
 
     /// Sends what the windows allow: new chunks, and chunks whose acknowledgement is
-    /// overdue. Call after every input.
+    /// overdue. Call after every input; it looks only at the peers that input touched and
+    /// those whose retransmission is due.
     pub fn fill(&mut self, now: Timestamp) {
-        self.filled_at = self.filled_at.max(now);
+        let mut peers = std::mem::take(&mut self.touched);
+        peers.extend(self.retransmits.due(now));
+        for peer in peers {
+            self.fill_peer(now, peer);
+        }
+    }
+
+    fn fill_peer(&mut self, now: Timestamp, peer: DeviceId) {
         let config = &self.config;
-        for (peer, state) in &mut self.peers {
-            let rto = state.rto(config);
-            let mut in_flight = 0usize;
-            for outbound in &mut state.queue {
-                let timeout = (rto * 2u32.saturating_pow(outbound.backoff)).min(config.max_rto);
-                let mut timed_out = false;
-                for index in outbound.first_unacked..outbound.count {
-                    let i = index as usize;
-                    if outbound.acked[i] {
-                        continue;
-                    }
-                    let due = match outbound.sent[i] {
-                        None => true,
-                        Some(sent) if now.saturating_since(sent) >= timeout => {
-                            timed_out = true;
-                            true
-                        }
-                        Some(_) => {
-                            in_flight += 1;
-                            false
-                        }
-                    };
-                    if !due {
-                        continue;
-                    }
-                    if in_flight >= config.window_chunks {
-                        break;
-                    }
-                    outbound.resent[i] |= outbound.sent[i].is_some();
-                    outbound.sent[i] = Some(now);
-                    in_flight += 1;
-                    let packet = Packet::Chunk {
-                        transfer: outbound.id,
-                        index,
-                        count: outbound.count,
-                        data: outbound.chunk(index),
-                    };
-                    self.packets.push_back((*peer, packet));
+        let Some(state) = self.peers.get_mut(&peer) else {
+            self.retransmits.clear(&peer);
+            return;
+        };
+        let rto = state.rto(config);
+        let mut in_flight = 0usize;
+        for outbound in &mut state.queue {
+            let timeout = outbound.timeout(rto, config);
+            let mut timed_out = false;
+            for index in outbound.first_unacked..outbound.count {
+                let i = index as usize;
+                if outbound.acked[i] {
+                    continue;
                 }
-                if timed_out {
-                    outbound.backoff = (outbound.backoff + 1).min(8);
+                let due = match outbound.sent[i] {
+                    None => true,
+                    // Due by the same rule as its deadline (whole microseconds), so that a
+                    // chunk never waits past a deadline that was already let go.
+                    Some(sent) if sent + timeout <= now => {
+                        timed_out = true;
+                        true
+                    }
+                    Some(_) => {
+                        in_flight += 1;
+                        false
+                    }
+                };
+                if !due {
+                    continue;
                 }
                 if in_flight >= config.window_chunks {
                     break;
                 }
+                outbound.resent[i] |= outbound.sent[i].is_some();
+                outbound.sent[i] = Some(now);
+                in_flight += 1;
+                let packet = Packet::Chunk {
+                    transfer: outbound.id,
+                    index,
+                    count: outbound.count,
+                    data: outbound.chunk(index),
+                };
+                self.packets.push_back((peer, packet));
+            }
+            if timed_out {
+                outbound.backoff = (outbound.backoff + 1).min(8);
+            }
+            if in_flight >= config.window_chunks {
+                break;
             }
         }
+        let next = state.next_retransmit(now, config);
+        self.retransmits.set(peer, next);
     }
 
     /// Drops reassemblies that stalled and finished transfers no longer worth remembering.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let idle = self.config.inbound_idle;
-        let stalled: Vec<(DeviceId, u64)> = self
-            .inbound
-            .iter()
-            .filter(|(_, i)| now.saturating_since(i.last) >= idle)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in stalled {
-            if let Some(inbound) = self.inbound.remove(&key) {
-                self.inbound_reserved -= inbound.reserved;
-            }
+        for key in self.stalls.due(now) {
+            self.drop_inbound(&key);
         }
-        let memory = self.config.completed_memory;
-        self.completed.retain(|_, at| now.saturating_since(*at) < memory);
+        for key in self.completed.due(now) {
+            self.completed.clear(&key);
+        }
         self.fill(now);
     }
 
@@ -375,26 +413,46 @@ impl Transfers {
 
     /// When [`Transfers::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let config = &self.config;
-        let retransmits = self.peers.values().flat_map(|state| {
-            let rto = state.rto(config);
-            state.queue.iter().filter_map(move |outbound| {
-                let timeout = (rto * 2u32.saturating_pow(outbound.backoff)).min(config.max_rto);
-                (outbound.first_unacked..outbound.count)
-                    .filter(|i| !outbound.acked[*i as usize])
-                    .filter_map(|i| outbound.sent[i as usize])
-                    .map(|sent| sent + timeout)
-                    .filter(|deadline| *deadline > self.filled_at)
-                    .min()
-            })
-        });
-        let stalls = self.inbound.values().map(|i| i.last + config.inbound_idle);
-        let forgets = self.completed.values().map(|at| *at + config.completed_memory);
-        retransmits.chain(stalls).chain(forgets).min()
+        [self.retransmits.next(), self.stalls.next(), self.completed.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The keys of `peer`'s entries in a map keyed by `(peer, transfer)`.
+fn of_peer<V>(map: &BTreeMap<(DeviceId, u64), V>, peer: &DeviceId) -> Vec<(DeviceId, u64)> {
+    map.range((*peer, 0)..=(*peer, u64::MAX))
+        .map(|(k, _)| *k)
+        .collect()
+}
+
+impl Outbound {
+    /// How long a chunk of it waits for its acknowledgement, backoff included.
+    fn timeout(&self, rto: Duration, config: &TransferConfig) -> Duration {
+        (rto * 2u32.saturating_pow(self.backoff)).min(config.max_rto)
     }
 }
 
 impl PeerOut {
+    /// The earliest retransmission after `now` (one due by now and not sent waits for
+    /// room in the window).
+    fn next_retransmit(&self, now: Timestamp, config: &TransferConfig) -> Option<Timestamp> {
+        let rto = self.rto(config);
+        self.queue
+            .iter()
+            .filter_map(|outbound| {
+                let timeout = outbound.timeout(rto, config);
+                (outbound.first_unacked..outbound.count)
+                    .filter(|i| !outbound.acked[*i as usize])
+                    .filter_map(|i| outbound.sent[i as usize])
+                    .map(|sent| sent + timeout)
+                    .filter(|deadline| *deadline > now)
+                    .min()
+            })
+            .min()
+    }
+
     fn observe_rtt(&mut self, sample: Duration) {
         match self.srtt {
             None => {

@@ -165,6 +165,8 @@ pub struct NodeStats {
     pub datagrams_rejected: u64,
     /// Store keys dropped because every device had their deletes.
     pub tombstones_collected: u64,
+    /// Handshakes completed (new sessions and rekeys).
+    pub sessions_established: u64,
 }
 
 /// One device's protocol state.
@@ -452,7 +454,7 @@ impl Node {
                 progressed = true;
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
-                    let was_live = self.messaging.live_peers().any(|p| *p == member);
+                    let was_live = self.messaging.is_live(&member);
                     if self.messaging.set_live(now, member, live) || (was_live && !live) {
                         self.store_peer_live(now, member, live);
                     }
@@ -498,6 +500,7 @@ impl Node {
             }
             EndpointEvent::Paired { peer } => self.on_paired(now, peer.device_id()),
             EndpointEvent::Established { peer } => {
+                self.stats.sessions_established += 1;
                 let peer = peer.device_id();
                 if self.joining == Some(peer) {
                     self.joining = None;

@@ -205,7 +205,7 @@ impl Node {
     /// it is asked for what this replica lacks. The question is also the first packet the
     /// peer gets from this device's address on that session, so it follows a move at once.
     pub(super) fn store_session_established(&mut self, now: Timestamp, peer: DeviceId) {
-        if self.messaging.live_peers().any(|p| *p == peer) {
+        if self.messaging.is_live(&peer) {
             self.store_need(now, peer);
         }
     }

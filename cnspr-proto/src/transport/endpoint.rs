@@ -37,6 +37,7 @@ use crate::identity::{PublicKey, StaticKeypair};
 use crate::noise::{Handshake, HandshakeError, Pattern, Role};
 use crate::rng::Rng;
 use crate::time::Timestamp;
+use crate::timers::Timers;
 use crate::transport::keys::{SealError, TransportKeys};
 use crate::transport::session::{KeySlot, Session, SessionConfig};
 use crate::wire::{self, Packet, PacketError};
@@ -251,6 +252,9 @@ pub struct Endpoint {
     rng: Rng,
     config: EndpointConfig,
     peers: BTreeMap<PublicKey, Peer>,
+    /// Each peer's next handshake retry or key expiry, kept as its state changes, so that
+    /// neither the next deadline nor the due peers take a walk over every peer.
+    timers: Timers<PublicKey>,
     indices: BTreeMap<u32, IndexOwner>,
     responders: BTreeMap<u32, Responder>,
     invites: BTreeMap<[u8; 16], OpenInvite>,
@@ -267,6 +271,7 @@ impl Endpoint {
             rng: Rng::from_seed(rng_seed),
             config,
             peers: BTreeMap::new(),
+            timers: Timers::new(),
             indices: BTreeMap::new(),
             responders: BTreeMap::new(),
             invites: BTreeMap::new(),
@@ -342,6 +347,7 @@ impl Endpoint {
 
     /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
     pub fn remove_peer(&mut self, peer: &PublicKey) {
+        self.timers.clear(peer);
         if let Some(mut removed) = self.peers.remove(peer) {
             for index in removed.session.clear() {
                 self.indices.remove(&index);
@@ -397,6 +403,7 @@ impl Endpoint {
             state.session.clear();
             state.initiation = None;
         }
+        self.timers = Timers::new();
         self.indices
             .retain(|_, owner| matches!(owner, IndexOwner::Responder));
     }
@@ -496,12 +503,25 @@ impl Endpoint {
             self.responders.remove(&index);
             self.indices.remove(&index);
         }
-        let mut busy: Vec<PublicKey> = self.busy_peers().collect();
-        busy.sort_unstable();
-        busy.dedup();
-        for peer in busy {
+        let mut due = self.timers.due(now);
+        due.sort_unstable();
+        for peer in due {
             self.peer_timeout(now, peer);
+            self.reschedule(peer);
         }
+    }
+
+    /// Sets `peer`'s deadline from its state: the next handshake retry, or the first of
+    /// its keys to expire. Called wherever either changes.
+    fn reschedule(&mut self, peer: PublicKey) {
+        let deadline = self.peers.get(&peer).and_then(|state| {
+            let retry = state.initiation.as_ref().map(|i| i.retry_at);
+            retry
+                .into_iter()
+                .chain(state.session.next_expiry(&self.config.session))
+                .min()
+        });
+        self.timers.set(peer, deadline);
     }
 
     /// Peers with keys or a handshake in flight: only they have timers. Found through the
@@ -585,19 +605,31 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] next has work to do.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let session_config = &self.config.session;
-        let peers = self
-            .busy_peers()
-            .filter_map(|key| self.peers.get(&key))
-            .flat_map(|peer| {
-                let retry = peer.initiation.as_ref().map(|i| i.retry_at);
-                retry.into_iter().chain(peer.session.next_expiry(session_config))
-            });
+        #[cfg(debug_assertions)]
+        assert_eq!(
+            self.timers.next(),
+            self.scanned_peer_deadline(),
+            "a peer's timer was not kept"
+        );
+        // At most `max_pending_responders` of them.
         let responders = self
             .responders
             .values()
             .map(|r| r.created + self.config.responder_timeout);
-        peers.chain(responders).min()
+        self.timers.next().into_iter().chain(responders).min()
+    }
+
+    /// The next peer deadline found the slow way, to check the timers in debug builds.
+    #[cfg(debug_assertions)]
+    fn scanned_peer_deadline(&self) -> Option<Timestamp> {
+        let session_config = &self.config.session;
+        self.busy_peers()
+            .filter_map(|key| self.peers.get(&key))
+            .flat_map(|peer| {
+                let retry = peer.initiation.as_ref().map(|i| i.retry_at);
+                retry.into_iter().chain(peer.session.next_expiry(session_config))
+            })
+            .min()
     }
 
     // ----- handshake steps -----
@@ -654,6 +686,10 @@ impl Endpoint {
             retry_at: now + self.config.handshake_retry,
             stage: InitiationStage::AwaitResponse(Box::new(handshake)),
         });
+        self.reschedule(peer);
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
         if let Some(destination) = state.address {
             let mut datagram = Vec::new();
             match &state.joining {
@@ -808,6 +844,7 @@ impl Endpoint {
     /// After a session changed: forgets the indices of keys newer ones pushed out, and
     /// follows the peer to the address an authenticated packet just came from.
     fn after_session_change(&mut self, peer: PublicKey, from: Option<SocketAddr>) {
+        self.reschedule(peer);
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
