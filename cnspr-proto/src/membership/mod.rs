@@ -185,6 +185,16 @@ impl Membership {
         self.health.multiplier()
     }
 
+    /// The live devices beside this one on the monitoring ring, both ways: the
+    /// neighbours membership keeps sessions with, and where broadcasts go in a large mesh.
+    pub fn neighbours(&self) -> std::collections::BTreeSet<DeviceId> {
+        let own = self.own;
+        self.neighbourhood(&own)
+            .into_iter()
+            .filter(|id| *id != own)
+            .collect()
+    }
+
     /// Whether this device has said goodbye.
     pub fn is_leaving(&self) -> bool {
         self.leaving

@@ -88,7 +88,11 @@ impl Membership {
             Status::Left => newer || (same && member.status != Status::Left),
         };
         if !changed && same && update.status == Status::Alive && member.status == Status::Alive {
-            self.adopt_address(now, &update);
+            // Where a device went travels as far as the news of its state would: a
+            // device that never talks to it must still find it when it needs to.
+            if self.adopt_address(now, &update) {
+                self.spread(update, source);
+            }
             return;
         }
         if changed {
@@ -130,15 +134,20 @@ impl Membership {
         }
     }
 
-    /// News of where a device we have not heard from lately went (it roamed).
-    fn adopt_address(&mut self, now: Timestamp, update: &Update) {
-        let Some(address) = update.address else { return };
-        let Some(member) = self.members.get(&update.member) else {
-            return;
+    /// News of where a device we have not heard from lately went (it roamed); returns
+    /// whether it moved our view.
+    fn adopt_address(&mut self, now: Timestamp, update: &Update) -> bool {
+        let Some(address) = update.address else {
+            return false;
         };
-        if !self.heard_lately(member, now) {
-            self.set_address(update.member, address);
+        let Some(member) = self.members.get(&update.member) else {
+            return false;
+        };
+        if self.heard_lately(member, now) || member.address == Some(address) {
+            return false;
         }
+        self.set_address(update.member, address);
+        true
     }
 
     fn heard_lately(&self, member: &Member, now: Timestamp) -> bool {

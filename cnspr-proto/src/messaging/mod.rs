@@ -12,12 +12,21 @@
 //! - **Queries** go to reachable devices and come back as answers; devices that are not
 //!   reachable are reported at once.
 //!
+//! **Spreading** events (and the store's writes, which the node sends the same way): a
+//! personal mesh pushes them to every reachable device at once. Beyond
+//! [`MessagingConfig::direct_fanout_max`] reachable peers, pushing to all would cost each
+//! device a session with every other one, so broadcasts go to the ring neighbours
+//! membership keeps sessions with, and each device hands on what was new to it to its
+//! own neighbours: every device gets each event from a bounded number of neighbours,
+//! whatever the mesh size.
+//!
 //! Every unit travels through [`transfer`]: chunks, acknowledgements, retransmission and
 //! pacing. A receiver acknowledges a unit's last chunk only after handling it, and the
 //! node hands out this layer's durable [`Write`]s before any datagram, so an acknowledged
 //! unit is never lost and a restarted receiver never handles it again.
 
 mod handled;
+mod order;
 mod record;
 mod tag;
 mod transfer;
@@ -36,6 +45,7 @@ use crate::durable::Write;
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
 use crate::timers::Timers;
+use order::{EventOrder, Waiting};
 use transfer::Transfers;
 
 /// Settings of the messaging layer.
@@ -47,6 +57,9 @@ pub struct MessagingConfig {
     pub event_log_bytes_max: usize,
     /// Events sent to a device in answer to one summary.
     pub catch_up_batch: usize,
+    /// Most reachable peers a broadcast is pushed to directly; beyond it, broadcasts
+    /// travel through the ring neighbours.
+    pub direct_fanout_max: usize,
     /// Chunks, acknowledgements and retransmission.
     pub transfer: TransferConfig,
 }
@@ -57,6 +70,7 @@ impl Default for MessagingConfig {
             message_ttl: Duration::from_secs(7 * 24 * 3600),
             event_log_bytes_max: 64 << 20,
             catch_up_batch: 256,
+            direct_fanout_max: 16,
             transfer: TransferConfig::default(),
         }
     }
@@ -178,6 +192,9 @@ pub struct Messaging {
     wall: (Timestamp, u64),
     members: BTreeSet<DeviceId>,
     live: BTreeSet<DeviceId>,
+    /// This device's ring neighbours (from membership): where broadcasts go in a mesh
+    /// larger than the direct fanout.
+    neighbours: BTreeSet<DeviceId>,
     purposes: BTreeMap<(DeviceId, u64), Purpose>,
     outbox: BTreeMap<(DeviceId, u64), Pending>,
     /// When each outbox entry expires, in Unix seconds.
@@ -192,6 +209,8 @@ pub struct Messaging {
     kept_expiries: Timers<(DeviceId, u64), u64>,
     kept_bytes: usize,
     events_handled: BTreeMap<DeviceId, Handled>,
+    /// Events that arrived ahead of a gap in their origin's sequence.
+    order: EventOrder,
     next_query: u64,
     outgoing: VecDeque<(DeviceId, Vec<u8>)>,
     events: VecDeque<MessagingEvent>,
@@ -217,6 +236,7 @@ impl Messaging {
             wall: (now, 0),
             members: BTreeSet::new(),
             live: BTreeSet::new(),
+            neighbours: BTreeSet::new(),
             purposes: BTreeMap::new(),
             outbox: BTreeMap::new(),
             outbox_expiries: Timers::new(),
@@ -228,6 +248,7 @@ impl Messaging {
             kept_expiries: Timers::new(),
             kept_bytes: 0,
             events_handled: BTreeMap::new(),
+            order: EventOrder::default(),
             next_query: 0,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
@@ -342,6 +363,7 @@ impl Messaging {
         self.members.remove(device);
         self.live.remove(device);
         self.transfers.forget_peer(device);
+        self.order.forget(device);
         self.direct_in_flight.remove(device);
         let dropped: Vec<(DeviceId, u64)> = self
             .outbox
@@ -355,24 +377,75 @@ impl Messaging {
         }
     }
 
-    /// Whether `device` can be sent to now (its state is active or suspect); returns
-    /// whether it just became reachable.
-    pub fn set_live(&mut self, now: Timestamp, device: DeviceId, live: bool) -> bool {
+    /// Whether `device` can be sent to now (its state is active or suspect). Returns the
+    /// peers broadcasts now go to that they did not before (the device itself when it
+    /// just became reachable in a small mesh): each is sent a summary of the events
+    /// handled here, and the node asks each for the store writes this device lacks.
+    pub fn set_live(&mut self, now: Timestamp, device: DeviceId, live: bool) -> Vec<DeviceId> {
         if !self.members.contains(&device) {
-            return false;
+            return Vec::new();
         }
-        let became_live = live && !self.live.contains(&device);
+        let before = self.spread_peers();
+        let mut joined = Vec::new();
         if live && self.live.insert(device) {
-            self.send_summary(device, true);
+            joined = self.spread_joined(&before);
             self.start_next_direct(device);
         } else if !live && self.live.remove(&device) {
             for id in self.transfers.cancel_peer(&device) {
                 self.purposes.remove(&(device, id));
             }
             self.direct_in_flight.remove(&device);
+            joined = self.spread_joined(&before);
         }
         self.transfers.fill(now);
-        became_live
+        joined
+    }
+
+    /// Takes this device's ring neighbours (membership's); returns the peers broadcasts
+    /// now go to that they did not before, as [`Messaging::set_live`] does.
+    pub fn set_neighbours(&mut self, now: Timestamp, neighbours: BTreeSet<DeviceId>) -> Vec<DeviceId> {
+        if neighbours == self.neighbours {
+            return Vec::new();
+        }
+        let before = self.spread_peers();
+        self.neighbours = neighbours;
+        let joined = self.spread_joined(&before);
+        self.transfers.fill(now);
+        joined
+    }
+
+    /// The peers in the spread now that were not in `before`: each gets a summary.
+    fn spread_joined(&mut self, before: &[DeviceId]) -> Vec<DeviceId> {
+        let joined: Vec<DeviceId> = self
+            .spread_peers()
+            .into_iter()
+            .filter(|peer| !before.contains(peer))
+            .collect();
+        for peer in &joined {
+            self.send_summary(*peer, true);
+        }
+        joined
+    }
+
+    /// Whether broadcasts travel through the ring (more reachable peers than the direct
+    /// fanout) rather than to every reachable peer.
+    pub fn spreads_through_ring(&self) -> bool {
+        self.live.len() > self.config.direct_fanout_max
+    }
+
+    /// Whether broadcasts go to `peer` now.
+    pub fn spreads_to(&self, peer: &DeviceId) -> bool {
+        self.live.contains(peer) && (!self.spreads_through_ring() || self.neighbours.contains(peer))
+    }
+
+    /// The peers broadcasts go to now: every reachable one in a small mesh, the reachable
+    /// ring neighbours in a larger one.
+    pub fn spread_peers(&self) -> Vec<DeviceId> {
+        if self.spreads_through_ring() {
+            self.neighbours.intersection(&self.live).copied().collect()
+        } else {
+            self.live.iter().copied().collect()
+        }
     }
 
     /// Sends a direct message to `to`; it is delivered when `to` is reachable, in order,
@@ -429,8 +502,7 @@ impl Messaging {
             payload,
             ttl_secs,
         };
-        let live: Vec<DeviceId> = self.live.iter().copied().collect();
-        for peer in live {
+        for peer in self.spread_peers() {
             self.start(peer, &unit, Purpose::Other);
         }
         self.transfers.fill(now);
@@ -556,6 +628,9 @@ impl Messaging {
         for key in stale {
             self.drop_kept(key);
         }
+        for (origin, seq, event) in self.order.release_due(now) {
+            self.accept_event(origin, seq, event.tag, event.payload, event.expires_unix_secs);
+        }
     }
 
     // ----- outputs -----
@@ -591,7 +666,7 @@ impl Messaging {
             .flatten()
             .min()
             .map(|unix| self.time_at_unix(unix));
-        [self.transfers.poll_timeout(), expiries]
+        [self.transfers.poll_timeout(), expiries, self.order.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -674,8 +749,25 @@ impl Messaging {
                 payload,
                 ttl_secs,
             } => {
-                let expires = self.unix_at(now) + ttl_secs;
-                self.accept_event(origin, seq, tag, payload, expires);
+                let expires = self.unix_at(now).saturating_add(ttl_secs);
+                let relay = self.spreads_through_ring().then(|| Unit::Event {
+                    origin,
+                    seq,
+                    tag: tag.clone(),
+                    payload: payload.clone(),
+                    ttl_secs,
+                });
+                if self.receive_event(now, origin, seq, tag, payload, expires) {
+                    // New here, in a mesh spread through the ring: on to the neighbours
+                    // that did not bring it.
+                    if let Some(unit) = relay {
+                        for peer in self.spread_peers() {
+                            if peer != from && peer != origin {
+                                self.start(peer, &unit, Purpose::Other);
+                            }
+                        }
+                    }
+                }
             }
             Unit::Summary { handled, reply } => self.on_summary(from, &handled, reply),
             Unit::Query { id, tag, payload } => {
@@ -694,7 +786,35 @@ impl Messaging {
         }
     }
 
-    /// Hands an event to the handlers unless it was handled, and keeps it for others.
+    /// Takes an event from a peer: handed on in its origin's order (at once, or once the
+    /// events before it are in); returns whether it was new here.
+    fn receive_event(
+        &mut self,
+        now: Timestamp,
+        origin: DeviceId,
+        seq: u64,
+        tag: Tag,
+        payload: Vec<u8>,
+        expires_unix_secs: u64,
+    ) -> bool {
+        let through = self.events_handled.get(&origin).map_or(0, Handled::through);
+        let handled = self.events_handled.get(&origin).is_some_and(|h| h.contains(seq));
+        if handled || self.order.is_held(&origin, seq) {
+            return false;
+        }
+        let event = Waiting {
+            tag,
+            payload,
+            expires_unix_secs,
+        };
+        for (seq, event) in self.order.arrive(now, origin, seq, through, event) {
+            self.accept_event(origin, seq, event.tag, event.payload, event.expires_unix_secs);
+        }
+        true
+    }
+
+    /// Hands an event to the handlers unless it was handled, and keeps it for others;
+    /// returns whether it was new here.
     fn accept_event(
         &mut self,
         origin: DeviceId,
@@ -702,10 +822,10 @@ impl Messaging {
         tag: Tag,
         payload: Vec<u8>,
         expires_unix_secs: u64,
-    ) {
+    ) -> bool {
         let handled = self.events_handled.entry(origin).or_default();
         if !handled.insert(seq) {
-            return;
+            return false;
         }
         let handled = handled.clone();
         self.writes
@@ -717,6 +837,7 @@ impl Messaging {
             tag,
             payload,
         });
+        true
     }
 
     fn keep(&mut self, origin: DeviceId, seq: u64, tag: &Tag, payload: &[u8], expires_unix_secs: u64) {

@@ -450,16 +450,36 @@ impl Node {
                 progressed = true;
                 self.on_endpoint_event(now, event);
             }
+            let mut states_changed = false;
             while let Some(event) = self.membership.poll_event() {
                 progressed = true;
+                if let MembershipEvent::AddressChanged { member, address } = event {
+                    // From gossip (what the endpoint sees itself it already knows): every
+                    // send to the device, not only membership's, goes there now.
+                    let key = member.public_key();
+                    if self.endpoint.peer_address(&key) != Some(address) {
+                        self.endpoint.add_peer(key, Some(address));
+                    }
+                }
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
+                    states_changed = true;
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
                     let was_live = self.messaging.is_live(&member);
-                    if self.messaging.set_live(now, member, live) || (was_live && !live) {
-                        self.store_peer_live(now, member, live);
+                    for peer in self.messaging.set_live(now, member, live) {
+                        self.store_need(now, peer);
+                    }
+                    if was_live && !live {
+                        self.store_peer_gone(member);
                     }
                 }
                 self.events.push_back(Event::Membership(event));
+            }
+            if states_changed {
+                // Who is live moves the ring neighbourhood, where broadcasts go in a large mesh.
+                let neighbours = self.membership.neighbours();
+                for peer in self.messaging.set_neighbours(now, neighbours) {
+                    self.store_need(now, peer);
+                }
             }
             while let Some((to, packet)) = self.messaging.poll_transmit() {
                 progressed = true;

@@ -124,14 +124,7 @@ impl Node {
         let seq = self.store.write(key, value, wall)?;
         self.persist_key(key);
         self.events.push_back(Event::StoreChanged { key: key.to_owned() });
-        let peers: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
-        for peer in peers {
-            self.replication
-                .unpushed
-                .entry(peer)
-                .or_default()
-                .insert(key.to_owned());
-        }
+        self.push_later(key, None);
         self.pump(now);
         Ok(seq)
     }
@@ -187,25 +180,20 @@ impl Node {
         let _ = self.messaging.send_store(now, to, message.encode());
     }
 
-    /// `peer` became reachable or stopped being so. Once reachable it is asked for what
-    /// this replica lacks; once gone, answers on their way to it may be lost, so its next
-    /// question is answered afresh.
-    pub(super) fn store_peer_live(&mut self, now: Timestamp, peer: DeviceId, live: bool) {
-        if live {
-            self.store_need(now, peer);
-        } else {
-            self.replication.answered.remove(&peer);
-            self.replication.asked.remove(&peer);
-            // The catch-up when it is back carries them.
-            self.replication.unpushed.remove(&peer);
-        }
+    /// `peer` stopped being reachable: answers on their way to it may be lost, so its
+    /// next question is answered afresh.
+    pub(super) fn store_peer_gone(&mut self, peer: DeviceId) {
+        self.replication.answered.remove(&peer);
+        self.replication.asked.remove(&peer);
+        // The catch-up when it is back carries them.
+        self.replication.unpushed.remove(&peer);
     }
 
     /// A new session with a reachable `peer` (it restarted unnoticed, or one side moved):
     /// it is asked for what this replica lacks. The question is also the first packet the
     /// peer gets from this device's address on that session, so it follows a move at once.
     pub(super) fn store_session_established(&mut self, now: Timestamp, peer: DeviceId) {
-        if self.messaging.is_live(&peer) {
+        if self.messaging.spreads_to(&peer) {
             self.store_need(now, peer);
         }
     }
@@ -217,10 +205,15 @@ impl Node {
             .is_some_and(|at| now < *at + SAME_QUESTION_WINDOW)
     }
 
-    /// Asks `peer` for what this replica lacks, and to ask back (it just became reachable,
-    /// or it is its turn in the periodic repair).
-    fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
-        self.ask(now, peer, true);
+    /// Starts a catch-up with `peer` (it just became reachable, or it is its turn in the
+    /// periodic repair): a digest of what this replica reflects, which `peer` answers by
+    /// asking (and asking back) only if its own differs.
+    pub(super) fn store_need(&mut self, now: Timestamp, peer: DeviceId) {
+        let digest = StoreMessage::Digest {
+            digest: self.store.digest(),
+            reply: true,
+        };
+        self.send_store(now, peer, &digest);
     }
 
     fn ask(&mut self, now: Timestamp, peer: DeviceId, reply: bool) {
@@ -241,7 +234,7 @@ impl Node {
         }
         self.replication.next_sync = now + self.replication.sync_interval;
         self.collect_tombstones();
-        let live: Vec<DeviceId> = self.messaging.live_peers().copied().collect();
+        let live = self.messaging.spread_peers();
         if live.is_empty() {
             return;
         }
@@ -277,8 +270,11 @@ impl Node {
         self.persist_meta();
     }
 
-    fn apply_changes(&mut self, now: Timestamp, changes: &[Change]) {
-        let have = self.store.have();
+    /// Merges changes from `from`; in a mesh spread through the ring, what was new here
+    /// goes on to the neighbours that did not bring it.
+    fn apply_changes(&mut self, now: Timestamp, from: DeviceId, changes: &[Change]) {
+        let vector = self.store.vector_version();
+        let relay = self.messaging.spreads_through_ring();
         for change in changes {
             if self.store.merge(&change.key, &change.register) {
                 self.persist_key(&change.key);
@@ -288,12 +284,28 @@ impl Node {
                 self.events.push_back(Event::StoreChanged {
                     key: change.key.clone(),
                 });
+                if relay {
+                    self.push_later(&change.key, Some(&from));
+                }
             }
         }
         // Pushed writes moved the vector: kept, so that a restart does not ask for them
         // again.
-        if self.store.have() != have {
+        if self.store.vector_version() != vector {
             self.persist_meta();
+        }
+    }
+
+    /// Notes `key` for the next push to every peer broadcasts go to, but `except`.
+    fn push_later(&mut self, key: &str, except: Option<&DeviceId>) {
+        for peer in self.messaging.spread_peers() {
+            if Some(&peer) != except {
+                self.replication
+                    .unpushed
+                    .entry(peer)
+                    .or_default()
+                    .insert(key.to_owned());
+            }
         }
     }
 
@@ -304,7 +316,23 @@ impl Node {
             return;
         };
         match message {
-            StoreMessage::Push { changes } => self.apply_changes(now, &changes),
+            StoreMessage::Push { changes } => self.apply_changes(now, from, &changes),
+            StoreMessage::Digest { digest, reply } => {
+                let own = self.store.digest();
+                if digest != own {
+                    self.ask(now, from, true);
+                    return;
+                }
+                // The same writes on both sides: as good as a completed catch-up.
+                self.replication.caught_up.insert(from, self.store.have());
+                if reply {
+                    let same = StoreMessage::Digest {
+                        digest: own,
+                        reply: false,
+                    };
+                    self.send_store(now, from, &same);
+                }
+            }
             StoreMessage::Need { have, reply } => {
                 if reply && !self.asked_lately(now, &from) {
                     self.ask(now, from, false);
@@ -335,7 +363,7 @@ impl Node {
                 changes,
                 have,
             } => {
-                self.apply_changes(now, &changes);
+                self.apply_changes(now, from, &changes);
                 let streams = &mut self.replication.streams;
                 let received = streams.entry((from, stream)).or_default();
                 received.insert(part);

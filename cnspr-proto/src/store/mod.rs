@@ -80,6 +80,8 @@ pub struct Store {
     stable: BTreeMap<DeviceId, u64>,
     /// Grows with every change of contents.
     version: u64,
+    /// Grows with every change of `have`.
+    vector_version: u64,
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
@@ -105,6 +107,7 @@ impl Store {
             tombstones: BTreeSet::new(),
             stable: BTreeMap::new(),
             version: 0,
+            vector_version: 0,
         }
     }
 
@@ -161,6 +164,12 @@ impl Store {
         self.version
     }
 
+    /// Grows with every change of the version vector of other devices' writes, so that a
+    /// caller can tell it moved without comparing vectors.
+    pub fn vector_version(&self) -> u64 {
+        self.vector_version
+    }
+
     /// Drops the keys whose every sibling is a delete that every device has, along with
     /// every write it replaced, given `stable`: for each device, the writes every device
     /// of the mesh reflects. Returns the keys dropped.
@@ -200,6 +209,24 @@ impl Store {
         have.into_iter().collect()
     }
 
+    /// A digest of which writes are reflected here (the version vector and the writes
+    /// noted beyond it): replicas with equal digests reflect the same writes.
+    pub fn digest(&self) -> [u8; sync::DIGEST_BYTES] {
+        let mut parts: Vec<Vec<u8>> = vec![b"cnspr store digest".to_vec()];
+        for (device, through) in self.have() {
+            let beyond = self.beyond.get(&device);
+            let mut part = device.as_bytes().to_vec();
+            part.extend_from_slice(&through.to_le_bytes());
+            part.extend_from_slice(&(beyond.map_or(0, BTreeSet::len) as u64).to_le_bytes());
+            part.extend(beyond.into_iter().flatten().flat_map(|seq| seq.to_le_bytes()));
+            parts.push(part);
+        }
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let mut digest = [0u8; sync::DIGEST_BYTES];
+        digest.copy_from_slice(&crate::crypto::hash::hash(&slices)[..sync::DIGEST_BYTES]);
+        digest
+    }
+
     /// Records that everything in `have` is reflected here (a catch-up completed).
     pub fn advance(&mut self, have: &[(DeviceId, u64)]) {
         for (device, through) in have {
@@ -211,6 +238,7 @@ impl Store {
         if device == self.own {
             return;
         }
+        let before = self.have.get(&device).copied();
         let have = self.have.entry(device).or_default();
         *have = (*have).max(through);
         if let Some(beyond) = self.beyond.get_mut(&device) {
@@ -221,6 +249,9 @@ impl Store {
             if beyond.is_empty() {
                 self.beyond.remove(&device);
             }
+        }
+        if self.have.get(&device).copied() != before {
+            self.vector_version += 1;
         }
     }
 

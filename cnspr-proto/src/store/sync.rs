@@ -3,6 +3,11 @@
 //! (a version vector: for each device, every write up to this number is reflected here)
 //! and gets back only the keys holding writes beyond it, in parts of bounded size. Once
 //! all parts of such a catch-up arrived, the receiver has everything the sender had.
+//!
+//! A device does not open with its vector (which grows with the number of devices that
+//! ever wrote) but with a digest of it: two replicas that reflect the same writes, the
+//! usual case when they meet again, settle it in one small message; only replicas that
+//! differ go on to exchange vectors.
 
 use super::codec::{read_changes, read_vector, write_changes, write_vector};
 use super::{Register, MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -19,6 +24,10 @@ pub const MAX_STORE_MESSAGE_BYTES: usize = 4 * MAX_VALUE_BYTES + 16 * MAX_KEY_BY
 const PUSH: u8 = 0;
 const NEED: u8 = 1;
 const CATCH_UP: u8 = 2;
+const DIGEST: u8 = 3;
+
+/// Bytes of a [`StoreMessage::Digest`]'s digest.
+pub const DIGEST_BYTES: usize = 16;
 
 /// One key's state, as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +45,16 @@ pub enum StoreMessage {
     Push {
         /// Their states.
         changes: Vec<Change>,
+    },
+    /// A digest of what the sender reflects ([`super::Store::digest`]): a receiver whose
+    /// own digest differs answers with a `Need` asking back; one whose digest is the same
+    /// has everything the sender has (and the other way round).
+    Digest {
+        /// The digest.
+        digest: [u8; DIGEST_BYTES],
+        /// Whether a receiver with the same digest should say so (with its own digest), so
+        /// that the sender knows too.
+        reply: bool,
     },
     /// What the sender has; answer with what it lacks.
     Need {
@@ -82,6 +101,11 @@ impl StoreMessage {
                 out.u8(PUSH);
                 write_changes(&mut out, changes);
             }
+            StoreMessage::Digest { digest, reply } => {
+                out.u8(DIGEST);
+                out.u8(u8::from(*reply));
+                out.raw(digest);
+            }
             StoreMessage::Need { have, reply } => {
                 out.u8(NEED);
                 out.u8(u8::from(*reply));
@@ -119,12 +143,14 @@ impl StoreMessage {
             PUSH => StoreMessage::Push {
                 changes: read_changes(&mut input)?,
             },
+            DIGEST => {
+                let reply = read_flag(&mut input)?;
+                let mut digest = [0u8; DIGEST_BYTES];
+                digest.copy_from_slice(input.raw("digest", DIGEST_BYTES)?);
+                StoreMessage::Digest { digest, reply }
+            }
             NEED => {
-                let reply = match input.u8("reply flag")? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(CompactError::Invalid("reply flag")),
-                };
+                let reply = read_flag(&mut input)?;
                 StoreMessage::Need {
                     have: read_vector(&mut input)?,
                     reply,
@@ -179,6 +205,14 @@ impl StoreMessage {
     }
 }
 
+fn read_flag(input: &mut Reader<'_>) -> Result<bool, CompactError> {
+    match input.u8("reply flag")? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(CompactError::Invalid("reply flag")),
+    }
+}
+
 /// Groups `changes` in order into batches of about [`PART_BYTES_MAX`] bytes (a larger
 /// single change alone); at least one batch.
 fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
@@ -223,6 +257,10 @@ mod tests {
             },
             StoreMessage::Need {
                 have: have.clone(),
+                reply: true,
+            },
+            StoreMessage::Digest {
+                digest: [7; DIGEST_BYTES],
                 reply: true,
             },
             StoreMessage::CatchUp {
