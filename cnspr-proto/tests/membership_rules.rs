@@ -39,6 +39,7 @@ fn envelope(incarnation: u64, body: Body, updates: Vec<Update>) -> Envelope {
         incarnation,
         body,
         updates,
+        view: None,
     }
 }
 

@@ -17,6 +17,19 @@ pub struct Envelope {
     pub body: Body,
     /// Recent membership changes, gossiped along.
     pub updates: Vec<Update>,
+    /// Now and then, the sender's view digest, for the receiver to compare with its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewCheck>,
+}
+
+/// A view digest to compare (see `view.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewCheck {
+    /// The sender's view digest.
+    pub digest: [u8; crate::membership::view::VIEW_DIGEST_BYTES],
+    /// Whether a receiver whose view differs should send its digest back, so that the
+    /// sender sends its view too.
+    pub reply: bool,
 }
 
 /// The kinds of membership message.
@@ -115,20 +128,30 @@ mod tests {
             reporter: id(2),
             address: Some("[2001:db8::1]:3030".parse().expect("valid address")),
         };
-        let envelope = Envelope {
-            incarnation: u64::MAX,
-            body: Body::ProbeReport {
-                seq: u32::MAX,
-                target: id(3),
-                reachable: true,
-                address: Some("[2001:db8::2]:3030".parse().expect("valid address")),
-            },
-            updates: vec![update; 8],
+        let body = Body::ProbeReport {
+            seq: u32::MAX,
+            target: id(3),
+            reachable: true,
+            address: Some("[2001:db8::2]:3030".parse().expect("valid address")),
         };
-        let bytes = envelope.encode().expect("encodes");
-        // One byte of the datagram payload goes to the channel (`payload.rs`).
-        assert!(bytes.len() < MAX_PAYLOAD_BYTES, "{} bytes", bytes.len());
-        assert_eq!(Envelope::decode(&bytes), Ok(envelope));
+        let view = ViewCheck {
+            digest: [0xff; crate::membership::view::VIEW_DIGEST_BYTES],
+            reply: true,
+        };
+        // The most a sender puts in one envelope: a full piggyback, or one update less
+        // and the view digest.
+        for (updates, view) in [(8, None), (7, Some(view))] {
+            let envelope = Envelope {
+                incarnation: u64::MAX,
+                body: body.clone(),
+                updates: vec![update.clone(); updates],
+                view,
+            };
+            let bytes = envelope.encode().expect("encodes");
+            // One byte of the datagram payload goes to the channel (`payload.rs`).
+            assert!(bytes.len() < MAX_PAYLOAD_BYTES, "{} bytes", bytes.len());
+            assert_eq!(Envelope::decode(&bytes), Ok(envelope));
+        }
     }
 
     proptest! {

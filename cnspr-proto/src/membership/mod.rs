@@ -30,13 +30,14 @@ mod overlay;
 mod probe;
 mod rtt;
 mod suspicion;
+mod view;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 pub use config::MembershipConfig;
 pub use member::{Member, MemberState};
-pub use message::{Body, Envelope, Status, Update};
+pub use message::{Body, Envelope, Status, Update, ViewCheck};
 pub use rtt::RttEstimate;
 
 use crate::identity::DeviceId;
@@ -46,6 +47,7 @@ use broadcast::Broadcasts;
 use health::LocalHealth;
 use overlay::Ring;
 use probe::{Probe, RelayedProbe};
+use view::ViewDigest;
 
 /// A message for the node to seal and send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +108,10 @@ pub struct Membership {
     events: VecDeque<MembershipEvent>,
     rehandshakes: VecDeque<DeviceId>,
     woke: bool,
+    /// This device's view, as a digest neighbours compare.
+    view: ViewDigest,
+    /// When the next probe carries the view digest.
+    next_view_check: Timestamp,
 }
 
 impl Membership {
@@ -127,16 +133,23 @@ impl Membership {
             .map(|(id, address)| (id, Member::unheard(id, address, now)))
             .collect();
         let ring = Ring::new(own, members.keys().copied());
+        let incarnation = (u64::from(boot) << 32).max(1);
+        let mut view = ViewDigest::default();
+        view.toggle(&own, incarnation, Status::Alive);
+        for member in members.values() {
+            view.toggle(&member.id, member.incarnation, member.status);
+        }
         let mut rng = Rng::from_seed(rng_seed);
         let phase_micros = u64::try_from(config.probe_interval.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
         let first_probe = now + std::time::Duration::from_micros(rng.next_u64() % phase_micros);
+        let next_view_check = now + config.reconnect_interval;
         Self {
             health: LocalHealth::new(config.health_max),
             config,
             own,
-            incarnation: (u64::from(boot) << 32).max(1),
+            incarnation,
             leaving: false,
             members,
             suspects: BTreeSet::new(),
@@ -155,6 +168,8 @@ impl Membership {
             events: VecDeque::new(),
             rehandshakes: VecDeque::new(),
             woke: false,
+            view,
+            next_view_check,
         }
     }
 
@@ -257,7 +272,9 @@ impl Membership {
             }
             return;
         }
-        self.members.insert(id, Member::unheard(id, address, now));
+        let member = Member::unheard(id, address, now);
+        self.view.toggle(&id, member.incarnation, member.status);
+        self.members.insert(id, member);
         self.ring = Ring::new(self.own, self.members.keys().copied());
         if address.is_some() && !self.leaving {
             self.start_probe(now, id, false);
@@ -266,9 +283,10 @@ impl Membership {
 
     /// Forgets a device revoked from the roster: no more probes, news or suspicion.
     pub fn remove_member(&mut self, id: &DeviceId) {
-        if self.members.remove(id).is_none() {
+        let Some(removed) = self.members.remove(id) else {
             return;
-        }
+        };
+        self.view.toggle(id, removed.incarnation, removed.status);
         self.suspects.remove(id);
         self.flood.remove(id);
         self.probes.retain(|_, probe| probe.target != *id);
@@ -324,6 +342,9 @@ impl Membership {
             self.apply_update(now, update, Some(from));
         }
         self.handle_body(now, from, envelope.body);
+        if let Some(check) = envelope.view {
+            self.compare_view(from, check);
+        }
         self.flush_flood();
     }
 
@@ -415,7 +436,7 @@ impl Membership {
                 suspicion.restart(now);
             }
         }
-        self.incarnation = self.incarnation.saturating_add(1);
+        self.raise_incarnation();
         self.woke = true;
         self.next_probe = now + self.config.probe_interval;
         self.announce(now);
@@ -431,8 +452,22 @@ impl Membership {
         }
     }
 
-    fn send(&mut self, to: DeviceId, body: Body, mut updates: Vec<Update>) {
-        let room = self.config.piggyback_max.saturating_sub(updates.len());
+    fn send(&mut self, to: DeviceId, body: Body, updates: Vec<Update>) {
+        self.send_with_view(to, body, updates, None);
+    }
+
+    fn send_with_view(
+        &mut self,
+        to: DeviceId,
+        body: Body,
+        mut updates: Vec<Update>,
+        view: Option<ViewCheck>,
+    ) {
+        // A view digest takes the room of one update, so that any envelope fits a datagram.
+        let room = self
+            .config
+            .piggyback_max
+            .saturating_sub(updates.len() + usize::from(view.is_some()));
         updates.extend(self.broadcasts.take(room, self.retransmit_limit()));
         self.outgoing.push_back(Outgoing {
             to,
@@ -440,8 +475,43 @@ impl Membership {
                 incarnation: self.incarnation,
                 body,
                 updates,
+                view,
             },
         });
+    }
+
+    /// This device's view digest, to compare: due on the next probe once per
+    /// reconnect interval.
+    fn view_check(&mut self, now: Timestamp) -> Option<ViewCheck> {
+        if now < self.next_view_check {
+            return None;
+        }
+        self.next_view_check = now + self.config.reconnect_interval;
+        Some(ViewCheck {
+            digest: self.view.bytes(),
+            reply: true,
+        })
+    }
+
+    /// A neighbour's view digest: if ours differs, it gets our whole view (and, if it
+    /// asks, our digest, so that it sends its own view back).
+    fn compare_view(&mut self, from: DeviceId, check: ViewCheck) {
+        if check.digest == self.view.bytes() {
+            return;
+        }
+        let ours = check.reply.then(|| ViewCheck {
+            digest: self.view.bytes(),
+            reply: false,
+        });
+        self.send_state_with(from, ours);
+    }
+
+    /// Raises this device's incarnation (a refutation, a wake-up).
+    fn raise_incarnation(&mut self) {
+        let own = self.own;
+        self.view.toggle(&own, self.incarnation, Status::Alive);
+        self.incarnation = self.incarnation.saturating_add(1);
+        self.view.toggle(&own, self.incarnation, Status::Alive);
     }
 
     fn retransmit_limit(&self) -> u32 {
@@ -507,6 +577,8 @@ impl Membership {
             return;
         };
         let previous = member.state();
+        self.view.toggle(&id, member.incarnation, member.status);
+        self.view.toggle(&id, incarnation, status);
         member.incarnation = incarnation;
         member.status = status;
         member.fresh = true;

@@ -37,6 +37,11 @@ impl Membership {
     /// of the members, whatever their state: the news it missed left the piggyback queues long ago, and
     /// without it it would not even know where devices that moved meanwhile are now.
     fn send_state(&mut self, to: DeviceId) {
+        self.send_state_with(to, None);
+    }
+
+    /// [`Membership::send_state`], the first message carrying `view`.
+    pub(super) fn send_state_with(&mut self, to: DeviceId, view: Option<crate::membership::ViewCheck>) {
         let mut state: Vec<Update> = self
             .members
             .values()
@@ -57,13 +62,20 @@ impl Membership {
             })
             .collect();
         state.push(self.own_update(Status::Alive));
-        for chunk in state.chunks(self.config.piggyback_max.max(1)) {
+        // The view digest, if any, goes first, in the room of one update.
+        let per_envelope = self.config.piggyback_max.max(2);
+        let first = per_envelope - usize::from(view.is_some());
+        let rest = state.split_off(first.min(state.len()));
+        let chunks = std::iter::once((state, view))
+            .chain(rest.chunks(per_envelope).map(|chunk| (chunk.to_vec(), None)));
+        for (updates, view) in chunks {
             self.outgoing.push_back(Outgoing {
                 to,
                 envelope: Envelope {
                     incarnation: self.incarnation,
                     body: Body::News,
-                    updates: chunk.to_vec(),
+                    updates,
+                    view,
                 },
             });
         }
@@ -175,7 +187,7 @@ impl Membership {
         if self.leaving || update.status == Status::Alive || update.incarnation != self.incarnation {
             return;
         }
-        self.incarnation = self.incarnation.saturating_add(1);
+        self.raise_incarnation();
         self.health.worse();
         let alive = self.own_update(Status::Alive);
         self.spread(alive, None);

@@ -104,7 +104,8 @@ impl Membership {
             .get(&target)
             .and_then(|m| m.rtt.smoothed())
             .map(|rtt| u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX));
-        self.send(target, Body::Ping { seq, your_rtt_micros }, Vec::new());
+        let view = self.view_check(now);
+        self.send_with_view(target, Body::Ping { seq, your_rtt_micros }, Vec::new(), view);
     }
 
     /// The last message to `target` waited for a handshake: the probes to it in flight
