@@ -58,12 +58,16 @@ pub enum KeySlot {
     Confirmed,
 }
 
+/// A key set, boxed: most peers of a large mesh hold none, and an empty slot should cost
+/// a pointer, not a kilobyte of replay window.
+type Slot = Option<Box<TransportKeys>>;
+
 /// All keys this device holds for one peer.
 #[derive(Debug, Default)]
 pub struct Session {
-    current: Option<TransportKeys>,
-    previous: Option<TransportKeys>,
-    unconfirmed: Option<TransportKeys>,
+    current: Slot,
+    previous: Slot,
+    unconfirmed: Slot,
     /// Indices of keys pushed out by newer ones, for the owner to forget.
     evicted: Vec<u32>,
 }
@@ -71,17 +75,21 @@ pub struct Session {
 impl Session {
     /// Makes confirmed keys current; the current ones become previous.
     pub fn install_confirmed(&mut self, keys: TransportKeys) {
+        self.make_current(Box::new(keys));
+    }
+
+    fn make_current(&mut self, keys: Box<TransportKeys>) {
         let replaced = std::mem::replace(&mut self.previous, self.current.replace(keys));
         self.evict(replaced);
     }
 
     /// Holds keys from a handshake we started until the peer confirms them.
     pub fn install_unconfirmed(&mut self, keys: TransportKeys) {
-        let replaced = self.unconfirmed.replace(keys);
+        let replaced = self.unconfirmed.replace(Box::new(keys));
         self.evict(replaced);
     }
 
-    fn evict(&mut self, keys: Option<TransportKeys>) {
+    fn evict(&mut self, keys: Slot) {
         if let Some(keys) = keys {
             self.evicted.push(keys.local_index());
         }
@@ -95,7 +103,7 @@ impl Session {
 
     /// The keys we would seal with now, if any may still be used.
     pub fn current(&self, now: Timestamp, config: &SessionConfig) -> Option<&TransportKeys> {
-        self.current.as_ref().filter(|keys| usable(keys, now, config))
+        self.current.as_deref().filter(|keys| usable(keys, now, config))
     }
 
     /// Appends a Data packet carrying `payload` sealed under the current keys.
@@ -106,7 +114,11 @@ impl Session {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), SealError> {
-        match self.current.as_mut().filter(|keys| usable(keys, now, config)) {
+        match self
+            .current
+            .as_deref_mut()
+            .filter(|keys| usable(keys, now, config))
+        {
             Some(keys) => keys.seal(payload, out, config.reject_after_messages),
             None => Err(SealError::NoUsableKeys),
         }
@@ -124,16 +136,16 @@ impl Session {
     ) -> Result<(usize, KeySlot), OpenError> {
         let fresh =
             |keys: &&mut TransportKeys| keys.local_index() == local_index && !expired(keys, now, config);
-        if let Some(keys) = self.current.as_mut().filter(fresh) {
+        if let Some(keys) = self.current.as_deref_mut().filter(fresh) {
             return Ok((keys.open(counter, ciphertext)?, KeySlot::Current));
         }
-        if let Some(keys) = self.previous.as_mut().filter(fresh) {
+        if let Some(keys) = self.previous.as_deref_mut().filter(fresh) {
             return Ok((keys.open(counter, ciphertext)?, KeySlot::Previous));
         }
-        let keys = self.unconfirmed.as_mut().filter(fresh).ok_or(OpenError)?;
+        let keys = self.unconfirmed.as_deref_mut().filter(fresh).ok_or(OpenError)?;
         let len = keys.open(counter, ciphertext)?;
         if let Some(confirmed) = self.unconfirmed.take() {
-            self.install_confirmed(confirmed);
+            self.make_current(confirmed);
         }
         Ok((len, KeySlot::Confirmed))
     }
@@ -189,7 +201,7 @@ impl Session {
     fn slots(&self) -> impl Iterator<Item = &TransportKeys> {
         [&self.current, &self.previous, &self.unconfirmed]
             .into_iter()
-            .flatten()
+            .filter_map(|slot| slot.as_deref())
     }
 }
 
