@@ -96,13 +96,15 @@ pub fn run(count: usize) -> Result<(), CliError> {
             std::thread::sleep(Duration::from_millis(100));
         }
         let members = devices[0].client()?.call::<Members>(&NoParams {})?;
+        // Before saying how to stop it: a Ctrl-C right after the message must be caught.
+        let interrupt = Interrupt::install()?;
         println!();
         crate::show::members(false, &members)?;
         println!("\n{count} devices are running under {}.", root.display());
         println!("Try:  cnspr --home {} members", devices[count - 1].home.display());
         println!("      cnspr --home {} monitor", devices[0].home.display());
         println!("Ctrl-C stops them all.");
-        wait_for_interrupt()
+        interrupt.wait()
     })();
     for device in &mut devices {
         let _ = device.client().and_then(|mut c| c.call::<Stop>(&NoParams {}));
@@ -114,16 +116,35 @@ pub fn run(count: usize) -> Result<(), CliError> {
     outcome
 }
 
-fn wait_for_interrupt() -> Result<(), CliError> {
-    crate::runtime()?.block_on(async {
+/// SIGINT and SIGTERM, caught from the moment it is installed.
+struct Interrupt {
+    runtime: tokio::runtime::Runtime,
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn install() -> Result<Self, CliError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
+        let runtime = crate::runtime()?;
+        let (interrupt, terminate) = runtime.block_on(async {
+            Ok::<_, std::io::Error>((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
+        })?;
+        Ok(Self {
+            runtime,
+            interrupt,
+            terminate,
+        })
+    }
+
+    fn wait(mut self) -> Result<(), CliError> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        });
         eprintln!("\nstopping the demo devices");
         Ok(())
-    })
+    }
 }

@@ -134,15 +134,9 @@ pub struct SavedRoster {
 impl SavedRoster {
     /// The roster with the addresses known for it.
     pub fn new(roster: &Roster, addresses: &BTreeMap<DeviceId, SocketAddr>) -> Self {
-        let devices = roster
-            .entries()
-            .map(|(id, entry)| KnownDevice {
-                id: *id,
-                entry: entry.clone(),
-                address: addresses.get(id).copied(),
-            })
-            .collect();
-        Self { devices }
+        Self {
+            devices: KnownDevice::all(roster, |id| addresses.get(id).copied()),
+        }
     }
 
     /// Reads the roster; a missing file is an empty roster.

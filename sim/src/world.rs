@@ -432,23 +432,9 @@ impl World {
 
     /// Keeps what `node` would have saved of its roster, as it stops.
     fn save_roster(&mut self, node: usize) {
-        let Some(running) = self.devices[node].node.as_ref() else {
-            return;
-        };
-        let addresses: BTreeMap<DeviceId, SocketAddr> = running
-            .members()
-            .filter_map(|m| m.address.map(|a| (m.id, a)))
-            .collect();
-        let saved = running
-            .roster()
-            .entries()
-            .map(|(id, entry)| KnownDevice {
-                id: *id,
-                entry: entry.clone(),
-                address: addresses.get(id).copied(),
-            })
-            .collect();
-        self.devices[node].saved_roster = saved;
+        if let Some(running) = self.devices[node].node.as_ref() {
+            self.devices[node].saved_roster = running.known_devices();
+        }
     }
 
     fn start(&mut self, node: usize) {

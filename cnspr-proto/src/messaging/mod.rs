@@ -26,6 +26,7 @@
 //! unit is never lost and a restarted receiver never handles it again.
 
 mod handled;
+mod kept;
 mod order;
 mod record;
 mod tag;
@@ -45,7 +46,8 @@ use crate::durable::Write;
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
 use crate::timers::Timers;
-use order::{EventOrder, Waiting};
+use kept::Kept;
+use order::EventOrder;
 use transfer::Transfers;
 
 /// Settings of the messaging layer.
@@ -151,6 +153,13 @@ pub enum MessagingError {
     },
 }
 
+/// The keys of `device`'s entries in a map keyed by `(device, number)`.
+fn keys_of<V>(map: &BTreeMap<(DeviceId, u64), V>, device: &DeviceId) -> Vec<(DeviceId, u64)> {
+    map.range((*device, 0)..=(*device, u64::MAX))
+        .map(|(k, _)| *k)
+        .collect()
+}
+
 /// Refuses a payload over [`MAX_PAYLOAD_BYTES`].
 fn check_size(len: usize) -> Result<(), MessagingError> {
     check_size_within(len, MAX_PAYLOAD_BYTES)
@@ -161,18 +170,6 @@ fn check_size_within(len: usize, max: usize) -> Result<(), MessagingError> {
         return Err(MessagingError::TooLarge { len, max });
     }
     Ok(())
-}
-
-struct Pending {
-    tag: Tag,
-    payload: Vec<u8>,
-    expires_unix_secs: u64,
-}
-
-struct KeptEvent {
-    tag: Tag,
-    payload: Vec<u8>,
-    expires_unix_secs: u64,
 }
 
 /// What an outbound transfer carries, to act when it completes.
@@ -196,14 +193,14 @@ pub struct Messaging {
     /// larger than the direct fanout.
     neighbours: BTreeSet<DeviceId>,
     purposes: BTreeMap<(DeviceId, u64), Purpose>,
-    outbox: BTreeMap<(DeviceId, u64), Pending>,
+    outbox: BTreeMap<(DeviceId, u64), Kept>,
     /// When each outbox entry expires, in Unix seconds.
     outbox_expiries: Timers<(DeviceId, u64), u64>,
     direct_sent: BTreeMap<DeviceId, u64>,
     direct_in_flight: BTreeMap<DeviceId, u64>,
     direct_handled: BTreeMap<DeviceId, u64>,
     event_published: u64,
-    kept: BTreeMap<(DeviceId, u64), KeptEvent>,
+    kept: BTreeMap<(DeviceId, u64), Kept>,
     /// When each kept event expires, in Unix seconds (the oldest also goes first when the
     /// log is full).
     kept_expiries: Timers<(DeviceId, u64), u64>,
@@ -274,14 +271,7 @@ impl Messaging {
                 tag,
                 payload,
                 expires_unix_secs,
-            } => {
-                let pending = Pending {
-                    tag,
-                    payload,
-                    expires_unix_secs,
-                };
-                self.insert_outbox((to, seq), pending);
-            }
+            } => self.insert_outbox((to, seq), Kept::new(tag, payload, expires_unix_secs)),
             MessagingRecord::DirectSent { to, seq } => {
                 self.direct_sent.insert(to, seq);
             }
@@ -294,14 +284,7 @@ impl Messaging {
                 tag,
                 payload,
                 expires_unix_secs,
-            } => {
-                let kept = KeptEvent {
-                    tag,
-                    payload,
-                    expires_unix_secs,
-                };
-                self.insert_kept((origin, seq), kept);
-            }
+            } => self.insert_kept((origin, seq), Kept::new(tag, payload, expires_unix_secs)),
             MessagingRecord::EventPublished { seq } => self.event_published = seq,
             MessagingRecord::EventsHandled { origin, handled } => {
                 self.events_handled.insert(origin, handled);
@@ -365,12 +348,7 @@ impl Messaging {
         self.transfers.forget_peer(device);
         self.order.forget(device);
         self.direct_in_flight.remove(device);
-        let dropped: Vec<(DeviceId, u64)> = self
-            .outbox
-            .range((*device, 0)..=(*device, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in dropped {
+        for key in keys_of(&self.outbox, device) {
             self.remove_outbox(&key);
             self.writes
                 .push_back(Write::Delete(record::outbox_key(&key.0, key.1)));
@@ -473,12 +451,7 @@ impl Messaging {
             payload: payload.clone(),
             expires_unix_secs,
         }));
-        let pending = Pending {
-            tag,
-            payload,
-            expires_unix_secs,
-        };
-        self.insert_outbox((to, seq), pending);
+        self.insert_outbox((to, seq), Kept::new(tag, payload, expires_unix_secs));
         self.start_next_direct(to);
         self.transfers.fill(now);
         Ok(seq)
@@ -802,11 +775,7 @@ impl Messaging {
         if handled || self.order.is_held(&origin, seq) {
             return false;
         }
-        let event = Waiting {
-            tag,
-            payload,
-            expires_unix_secs,
-        };
+        let event = Kept::new(tag, payload, expires_unix_secs);
         for (seq, event) in self.order.arrive(now, origin, seq, through, event) {
             self.accept_event(origin, seq, event.tag, event.payload, event.expires_unix_secs);
         }
@@ -857,15 +826,13 @@ impl Messaging {
             payload: payload.to_vec(),
             expires_unix_secs,
         }));
-        let kept = KeptEvent {
-            tag: tag.clone(),
-            payload: payload.to_vec(),
-            expires_unix_secs,
-        };
-        self.insert_kept((origin, seq), kept);
+        self.insert_kept(
+            (origin, seq),
+            Kept::new(tag.clone(), payload.to_vec(), expires_unix_secs),
+        );
     }
 
-    fn insert_kept(&mut self, key: (DeviceId, u64), kept: KeptEvent) {
+    fn insert_kept(&mut self, key: (DeviceId, u64), kept: Kept) {
         self.kept_bytes += kept.payload.len();
         self.kept_expiries.set(key, Some(kept.expires_unix_secs));
         if let Some(replaced) = self.kept.insert(key, kept) {
@@ -873,12 +840,12 @@ impl Messaging {
         }
     }
 
-    fn insert_outbox(&mut self, key: (DeviceId, u64), pending: Pending) {
+    fn insert_outbox(&mut self, key: (DeviceId, u64), pending: Kept) {
         self.outbox_expiries.set(key, Some(pending.expires_unix_secs));
         self.outbox.insert(key, pending);
     }
 
-    fn remove_outbox(&mut self, key: &(DeviceId, u64)) -> Option<Pending> {
+    fn remove_outbox(&mut self, key: &(DeviceId, u64)) -> Option<Kept> {
         self.outbox_expiries.clear(key);
         self.outbox.remove(key)
     }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::tag::Tag;
+use super::kept::Kept;
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
 use crate::timers::Timers;
@@ -18,23 +18,12 @@ pub const HOLD: Duration = Duration::from_secs(2);
 /// Most events waiting at once; beyond it one is handed on out of order.
 pub const MAX_HELD: usize = 1024;
 
-/// An event as it waits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
-    /// What kind.
-    pub tag: Tag,
-    /// The event.
-    pub payload: Vec<u8>,
-    /// When it expires, in Unix seconds.
-    pub expires_unix_secs: u64,
-}
-
 /// Where each origin's sequence stands, and the events waiting for a gap.
 #[derive(Debug, Default)]
 pub struct EventOrder {
     /// Per origin, the number up to which events are handed on (handled, or given up).
     cursors: BTreeMap<DeviceId, u64>,
-    held: BTreeMap<(DeviceId, u64), Waiting>,
+    held: BTreeMap<(DeviceId, u64), Kept>,
     deadlines: Timers<(DeviceId, u64)>,
 }
 
@@ -53,8 +42,8 @@ impl EventOrder {
         origin: DeviceId,
         seq: u64,
         through: u64,
-        event: Waiting,
-    ) -> Vec<(u64, Waiting)> {
+        event: Kept,
+    ) -> Vec<(u64, Kept)> {
         let cursor = self.cursors.entry(origin).or_default();
         *cursor = (*cursor).max(through);
         if seq > cursor.saturating_add(1) && self.held.len() < MAX_HELD {
@@ -69,7 +58,7 @@ impl EventOrder {
 
     /// The events whose wait is over (their gap is given up), with those that waited for
     /// them, in order.
-    pub fn release_due(&mut self, now: Timestamp) -> Vec<(DeviceId, u64, Waiting)> {
+    pub fn release_due(&mut self, now: Timestamp) -> Vec<(DeviceId, u64, Kept)> {
         let mut released = Vec::new();
         for (origin, seq) in self.deadlines.due(now) {
             let Some(event) = self.take(origin, seq) else {
@@ -91,18 +80,13 @@ impl EventOrder {
     /// Forgets `origin` (removed from the roster).
     pub fn forget(&mut self, origin: &DeviceId) {
         self.cursors.remove(origin);
-        let waiting: Vec<(DeviceId, u64)> = self
-            .held
-            .range((*origin, 0)..=(*origin, u64::MAX))
-            .map(|(key, _)| *key)
-            .collect();
-        for (origin, seq) in waiting {
+        for (origin, seq) in super::keys_of(&self.held, origin) {
             self.take(origin, seq);
         }
     }
 
     /// Moves `origin`'s cursor to `seq` and takes the waiting events that follow it.
-    fn advance(&mut self, origin: DeviceId, seq: u64) -> Vec<(u64, Waiting)> {
+    fn advance(&mut self, origin: DeviceId, seq: u64) -> Vec<(u64, Kept)> {
         let cursor = self.cursors.entry(origin).or_default();
         *cursor = (*cursor).max(seq);
         let mut next = *cursor;
@@ -117,7 +101,7 @@ impl EventOrder {
         ready
     }
 
-    fn take(&mut self, origin: DeviceId, seq: u64) -> Option<Waiting> {
+    fn take(&mut self, origin: DeviceId, seq: u64) -> Option<Kept> {
         self.deadlines.clear(&(origin, seq));
         self.held.remove(&(origin, seq))
     }
@@ -126,16 +110,17 @@ impl EventOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messaging::Tag;
 
-    fn event(n: u8) -> Waiting {
-        Waiting {
+    fn event(n: u8) -> Kept {
+        Kept {
             tag: Tag::new("t").expect("valid"),
             payload: vec![n],
             expires_unix_secs: 100,
         }
     }
 
-    fn seqs(ready: &[(u64, Waiting)]) -> Vec<u64> {
+    fn seqs(ready: &[(u64, Kept)]) -> Vec<u64> {
         ready.iter().map(|(seq, _)| *seq).collect()
     }
 

@@ -171,7 +171,7 @@ impl Transfers {
         self.peers.remove(peer);
         self.touched.remove(peer);
         self.retransmits.clear(peer);
-        for key in of_peer(&self.inbound, peer) {
+        for key in super::keys_of(&self.inbound, peer) {
             self.drop_inbound(&key);
         }
         let remembered: Vec<(DeviceId, u64)> = self
@@ -294,7 +294,7 @@ impl Transfers {
     /// Starts reassembling `key` if the per-peer and memory budgets allow.
     fn admit_inbound(&mut self, key: (DeviceId, u64), count: u32) -> bool {
         let reserved = count as usize * CHUNK_BYTES;
-        let per_peer = of_peer(&self.inbound, &key.0).len();
+        let per_peer = super::keys_of(&self.inbound, &key.0).len();
         if per_peer >= self.config.max_inbound_per_peer
             || self.inbound_reserved + reserved > self.config.max_inbound_bytes
         {
@@ -418,13 +418,6 @@ impl Transfers {
             .flatten()
             .min()
     }
-}
-
-/// The keys of `peer`'s entries in a map keyed by `(peer, transfer)`.
-fn of_peer<V>(map: &BTreeMap<(DeviceId, u64), V>, peer: &DeviceId) -> Vec<(DeviceId, u64)> {
-    map.range((*peer, 0)..=(*peer, u64::MAX))
-        .map(|(k, _)| *k)
-        .collect()
 }
 
 impl Outbound {

@@ -26,7 +26,7 @@ impl Node {
         payload: Vec<u8>,
     ) -> Result<u64, MessagingError> {
         let result = self.messaging.send(now, to, tag, payload);
-        self.pump(now);
+        self.route_between_layers(now);
         result
     }
 
@@ -38,7 +38,7 @@ impl Node {
         payload: Vec<u8>,
     ) -> Result<u64, MessagingError> {
         let result = self.messaging.publish(now, tag, payload);
-        self.pump(now);
+        self.route_between_layers(now);
         result
     }
 
@@ -52,7 +52,7 @@ impl Node {
         payload: Vec<u8>,
     ) -> Result<(u64, Vec<DeviceId>), MessagingError> {
         let result = self.messaging.query(now, targets, tag, payload);
-        self.pump(now);
+        self.route_between_layers(now);
         result
     }
 
@@ -65,7 +65,7 @@ impl Node {
         payload: Vec<u8>,
     ) -> Result<(), MessagingError> {
         let result = self.messaging.answer(now, to, id, payload);
-        self.pump(now);
+        self.route_between_layers(now);
         result
     }
 

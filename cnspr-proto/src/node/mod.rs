@@ -282,6 +282,14 @@ impl Node {
         &self.roster
     }
 
+    /// The roster with the address each device was last reached at: what a device keeps
+    /// beside its store to start from ([`Durable::roster`]).
+    pub fn known_devices(&self) -> Vec<crate::roster::KnownDevice> {
+        crate::roster::KnownDevice::all(&self.roster, |id| {
+            self.membership.member(id).and_then(|m| m.address)
+        })
+    }
+
     /// The failure detector, for its finer getters.
     pub fn membership(&self) -> &Membership {
         &self.membership
@@ -316,7 +324,7 @@ impl Node {
         if result.is_err() {
             self.stats.datagrams_rejected += 1;
         }
-        self.pump(now);
+        self.route_between_layers(now);
         result
     }
 
@@ -326,7 +334,7 @@ impl Node {
         self.membership.handle_timeout(now);
         self.messaging.handle_timeout(now);
         self.store_timeout(now);
-        self.pump(now);
+        self.route_between_layers(now);
     }
 
     /// This device's network changed (an address came or went: another Wi-Fi, a cable,
@@ -336,13 +344,13 @@ impl Node {
     pub fn handle_network_change(&mut self, now: Timestamp) {
         self.endpoint.reset_sessions();
         self.membership.announce(now);
-        self.pump(now);
+        self.route_between_layers(now);
     }
 
     /// Says goodbye to the mesh (the daemon is stopping).
     pub fn leave(&mut self, now: Timestamp) {
         self.membership.leave(now);
-        self.pump(now);
+        self.route_between_layers(now);
     }
 
     /// Opens an invite: a device proving its secret before `expires` joins the mesh
@@ -356,7 +364,7 @@ impl Node {
     pub fn join(&mut self, now: Timestamp, inviter: DeviceId, address: SocketAddr, invite: InviteSecret) {
         self.joining = Some(inviter);
         self.endpoint.join(now, inviter.public_key(), address, invite);
-        self.pump(now);
+        self.route_between_layers(now);
     }
 
     /// Sends a round-trip request to `peer`; the answer comes as [`Event::EchoReply`]
@@ -378,7 +386,7 @@ impl Node {
                 Err(PeerError::NoAddress)
             }
             _ => {
-                self.pump(now);
+                self.route_between_layers(now);
                 Ok(())
             }
         }
@@ -417,7 +425,7 @@ impl Node {
     }
 
     /// Moves messages between the layers until all are quiet.
-    fn pump(&mut self, now: Timestamp) {
+    fn route_between_layers(&mut self, now: Timestamp) {
         loop {
             let mut progressed = false;
             self.flush_pushes(now);
@@ -519,15 +527,20 @@ impl Node {
                 self.membership.observe_address(&peer.device_id(), address);
             }
             EndpointEvent::Paired { peer } => self.on_paired(now, peer.device_id()),
-            EndpointEvent::Established { peer } => {
+            EndpointEvent::Established { peer, rekey } => {
                 self.stats.sessions_established += 1;
                 let peer = peer.device_id();
+                // A handshake just completed with it: the direct path works.
+                self.membership.observe_direct(now, &peer);
                 if self.joining == Some(peer) {
                     self.joining = None;
                     self.admit(now, peer);
                     self.events.push_back(Event::Joined { inviter: peer });
                 }
-                self.store_session_established(now, peer);
+                // A rekey of a working session changes nothing the store needs to hear of.
+                if !rekey {
+                    self.store_session_established(now, peer);
+                }
             }
             EndpointEvent::HandshakeFailed { peer } => {
                 let inviter = peer.device_id();

@@ -91,7 +91,7 @@ impl Node {
         }
         // Only now, with every device it kept known: the neighbours hear from it at once.
         node.membership.announce(now);
-        node.pump(now);
+        node.route_between_layers(now);
         node
     }
 }

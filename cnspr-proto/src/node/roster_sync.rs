@@ -35,7 +35,7 @@ impl Node {
                 self.publish_entry(now, device);
             }
         }
-        self.pump(now);
+        self.route_between_layers(now);
     }
 
     /// Names this device (at start, or when the configured name changes).
@@ -47,7 +47,7 @@ impl Node {
         let change = self.roster.rename(own, name);
         self.apply_roster_change(now, own, change, None);
         self.publish_entry(now, own);
-        self.pump(now);
+        self.route_between_layers(now);
         true
     }
 
@@ -63,11 +63,11 @@ impl Node {
         let change = self.roster.remove(device);
         self.apply_roster_change(now, device, change, None);
         self.publish_entry(now, device);
-        self.pump(now);
+        self.route_between_layers(now);
         Ok(())
     }
 
-    // ----- inputs, from the pump -----
+    // ----- inputs, from routing between the layers -----
 
     /// The endpoint accepted a device with one of our invites.
     pub(super) fn on_paired(&mut self, now: Timestamp, device: DeviceId) {

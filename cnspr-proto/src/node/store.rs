@@ -37,10 +37,10 @@ pub(super) struct Replication {
     next_sync: Timestamp,
     sync_interval: std::time::Duration,
     sync_turn: usize,
-    /// Per peer, the last question answered: its vector, this replica's version then, and
+    /// Per peer, the last question answered: a hash of its vector, this replica's version then, and
     /// when. The same question again soon after would get the same answer, which is
     /// already on its way (both sides ask when they meet).
-    answered: BTreeMap<DeviceId, (Vector, u64, Timestamp)>,
+    answered: BTreeMap<DeviceId, ([u8; 32], u64, Timestamp)>,
     /// Keys written here and not yet pushed to each reachable peer. A peer gets one push
     /// at a time: writes made meanwhile go together in the next (a write to the same key
     /// twice goes once), so a burst of writes, or a peer that is gone but not yet known
@@ -100,7 +100,7 @@ impl Node {
         for key in roster_keys {
             self.on_roster_key(now, &key);
         }
-        self.pump(now);
+        self.route_between_layers(now);
     }
 
     /// Writes `value` to `key` (`None` deletes). The write is durable once the
@@ -125,7 +125,7 @@ impl Node {
         self.persist_key(key);
         self.events.push_back(Event::StoreChanged { key: key.to_owned() });
         self.push_later(key, None);
-        self.pump(now);
+        self.route_between_layers(now);
         Ok(seq)
     }
 
@@ -246,6 +246,9 @@ impl Node {
     /// Drops keys whose deletes every device of the roster has. Waits for a catch-up from
     /// every other device: one not caught up from might hold a write concurrent to them.
     fn collect_tombstones(&mut self) {
+        if !self.store.has_tombstones() {
+            return;
+        }
         let own = self.store.have();
         let own_id = self.own_id();
         let mut vectors: Vec<&[(DeviceId, u64)]> = vec![&own];
@@ -309,6 +312,15 @@ impl Node {
         }
     }
 
+    /// Notes that this replica has everything `peer` had at `have`. Collecting deletes
+    /// needs this from every device, so it is kept only while every device is a direct
+    /// peer (a mesh spread through the ring keeps its deletes).
+    fn note_caught_up(&mut self, peer: DeviceId, have: Vector) {
+        if !self.messaging.spreads_through_ring() {
+            self.replication.caught_up.insert(peer, have);
+        }
+    }
+
     pub(super) fn on_store_message(&mut self, now: Timestamp, from: DeviceId, bytes: &[u8]) {
         // A message that does not parse is dropped; the next catch-up repairs what it
         // carried.
@@ -324,7 +336,7 @@ impl Node {
                     return;
                 }
                 // The same writes on both sides: as good as a completed catch-up.
-                self.replication.caught_up.insert(from, self.store.have());
+                self.note_caught_up(from, self.store.have());
                 if reply {
                     let same = StoreMessage::Digest {
                         digest: own,
@@ -338,18 +350,19 @@ impl Node {
                     self.ask(now, from, false);
                 }
                 let version = self.store.version();
+                let question = vector_hash(&have);
                 let same = self
                     .replication
                     .answered
                     .get(&from)
-                    .is_some_and(|(vector, v, at)| {
-                        *vector == have && *v == version && now < *at + SAME_QUESTION_WINDOW
+                    .is_some_and(|(asked, v, at)| {
+                        *asked == question && *v == version && now < *at + SAME_QUESTION_WINDOW
                     });
                 if same {
                     return;
                 }
                 let missing = self.store.missing_from(&have);
-                self.replication.answered.insert(from, (have, version, now));
+                self.replication.answered.insert(from, (question, version, now));
                 self.replication.next_stream = self.replication.next_stream.wrapping_add(1);
                 let stream = self.replication.next_stream;
                 for part in StoreMessage::catch_up(stream, missing, self.store.have()) {
@@ -378,9 +391,24 @@ impl Node {
                     // Every part is in: everything the sender had is reflected here.
                     self.store.advance(&have);
                     self.persist_meta();
-                    self.replication.caught_up.insert(from, have);
+                    self.note_caught_up(from, have);
                 }
             }
         }
     }
+}
+
+/// A hash of a version vector, to recognise the same question again without keeping it.
+fn vector_hash(vector: &[(DeviceId, u64)]) -> [u8; 32] {
+    let entries: Vec<[u8; 40]> = vector
+        .iter()
+        .map(|(device, through)| {
+            let mut entry = [0u8; 40];
+            entry[..32].copy_from_slice(device.as_bytes());
+            entry[32..].copy_from_slice(&through.to_le_bytes());
+            entry
+        })
+        .collect();
+    let parts: Vec<&[u8]> = entries.iter().map(|e| &e[..]).collect();
+    crate::crypto::hash::hash(&parts)
 }

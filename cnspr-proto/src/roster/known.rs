@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::RosterEntry;
+use super::{Roster, RosterEntry};
 use crate::identity::DeviceId;
 
 /// One device of the roster, with the address it was last reached at.
@@ -21,6 +21,19 @@ pub struct KnownDevice {
 }
 
 impl KnownDevice {
+    /// Every entry of `roster`, removed ones included, with the address `address_of`
+    /// knows for it.
+    pub fn all(roster: &Roster, address_of: impl Fn(&DeviceId) -> Option<SocketAddr>) -> Vec<Self> {
+        roster
+            .entries()
+            .map(|(id, entry)| KnownDevice {
+                id: *id,
+                entry: entry.clone(),
+                address: address_of(id),
+            })
+            .collect()
+    }
+
     /// A device known by its ID alone (its name comes later, from the device itself).
     pub fn admitted(id: DeviceId, address: Option<SocketAddr>) -> Self {
         Self {

@@ -159,6 +159,11 @@ impl Store {
         }
     }
 
+    /// Whether some key holds only deletes (something for [`Store::collect`] to look at).
+    pub fn has_tombstones(&self) -> bool {
+        !self.tombstones.is_empty()
+    }
+
     /// Grows with every change of contents (so equal versions mean equal contents).
     pub fn version(&self) -> u64 {
         self.version
@@ -272,7 +277,8 @@ impl Store {
     /// The keys holding a write beyond `their` version vector: what a replica with that
     /// vector lacks.
     pub fn missing_from(&self, their: &[(DeviceId, u64)]) -> Vec<sync::Change> {
-        let through = |device: &DeviceId| their.iter().find(|(d, _)| d == device).map_or(0, |(_, s)| *s);
+        let their: BTreeMap<&DeviceId, u64> = their.iter().map(|(d, s)| (d, *s)).collect();
+        let through = |device: &DeviceId| their.get(device).copied().unwrap_or(0);
         self.keys
             .iter()
             .filter(|(_, register)| register.siblings().iter().any(|s| s.seq > through(&s.device)))

@@ -100,6 +100,9 @@ pub enum EndpointEvent {
     Established {
         /// The peer.
         peer: PublicKey,
+        /// They replaced keys that still worked (a rekey), rather than starting a session
+        /// after none.
+        rekey: bool,
     },
     /// An authenticated packet came from a new address: the peer moved.
     AddressChanged {
@@ -897,6 +900,7 @@ impl Endpoint {
         self.responders.remove(&receiver_index);
         self.indices.insert(receiver_index, IndexOwner::Peer(peer));
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, false);
+        let rekey = state.session.current(now, &self.config.session).is_some();
         state.session.install_confirmed(keys);
         state.last_finish = Some(AcceptedFinish {
             local_index: receiver_index,
@@ -906,7 +910,7 @@ impl Endpoint {
         self.after_session_change(peer, Some(from));
         self.seal_and_queue(now, peer, &[]);
         self.flush_staged(now, peer);
-        self.events.push_back(EndpointEvent::Established { peer });
+        self.events.push_back(EndpointEvent::Established { peer, rekey });
         Ok(())
     }
 
@@ -957,6 +961,7 @@ impl Endpoint {
             .get_mut(&peer)
             .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
         let mut buffer = ciphertext.to_vec();
+        let had_keys = state.session.current(now, config).is_some();
         let (len, slot) = state
             .session
             .open(now, config, receiver_index, counter, &mut buffer)
@@ -972,7 +977,10 @@ impl Endpoint {
                 state.joining = None;
             }
             self.flush_staged(now, peer);
-            self.events.push_back(EndpointEvent::Established { peer });
+            self.events.push_back(EndpointEvent::Established {
+                peer,
+                rekey: had_keys,
+            });
         }
         // Roaming: an authenticated packet is proof enough of the peer's new address.
         self.after_session_change(peer, Some(from));

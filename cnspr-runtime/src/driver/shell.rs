@@ -78,11 +78,10 @@ impl Shell {
     /// Writes the roster and the addresses last seen. A failure is logged, not fatal: the
     /// roster is rebuilt from peers after a restart.
     pub(super) fn save_roster(&self, node: &Node) {
-        let addresses = node
-            .members()
-            .filter_map(|m| m.address.map(|a| (m.id, a)))
-            .collect();
-        if let Err(error) = SavedRoster::new(node.roster(), &addresses).save(&self.data_dir) {
+        let saved = SavedRoster {
+            devices: node.known_devices(),
+        };
+        if let Err(error) = saved.save(&self.data_dir) {
             tracing::error!(%error, "cannot save the roster");
         }
     }
