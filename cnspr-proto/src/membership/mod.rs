@@ -418,6 +418,12 @@ impl Membership {
     /// suspended. Its suspicions could not have heard refutations, and others have
     /// probably declared it unreachable: restart the former, refute the latter.
     fn note_wake(&mut self, now: Timestamp) {
+        // Overdue is at most the time since the last input: too short for a sleep, so the
+        // timers need no look (this runs on every input).
+        if now.saturating_since(self.last_input) < self.config.sleep_threshold {
+            self.last_input = self.last_input.max(now);
+            return;
+        }
         let overdue = self
             .poll_timeout()
             .map(|due| now.saturating_since(due.max(self.last_input)));

@@ -82,6 +82,8 @@ pub struct Store {
     version: u64,
     /// Grows with every change of `have`.
     vector_version: u64,
+    /// [`Store::digest`] as last computed; every change of the store clears it.
+    digest: std::cell::Cell<Option<[u8; sync::DIGEST_BYTES]>>,
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
@@ -108,6 +110,7 @@ impl Store {
             stable: BTreeMap::new(),
             version: 0,
             vector_version: 0,
+            digest: std::cell::Cell::new(None),
         }
     }
 
@@ -126,6 +129,7 @@ impl Store {
 
     /// Takes back a key's state from disk.
     pub fn restore_key(&mut self, key: String, register: Register) {
+        self.digest.set(None);
         for sibling in register.siblings() {
             self.clock.observe(sibling.hlc);
         }
@@ -141,6 +145,7 @@ impl Store {
 
     /// Takes back the write counter and the version vectors from disk.
     pub fn restore_meta(&mut self, meta: &Meta) {
+        self.digest.set(None);
         self.seq = self.seq.max(meta.seq);
         for (device, through) in &meta.have {
             self.raise_have(*device, *through);
@@ -179,6 +184,7 @@ impl Store {
     /// every write it replaced, given `stable`: for each device, the writes every device
     /// of the mesh reflects. Returns the keys dropped.
     pub fn collect(&mut self, stable: &[(DeviceId, u64)]) -> Vec<String> {
+        self.digest.set(None);
         for (device, through) in stable {
             raise(&mut self.stable, *device, *through);
         }
@@ -217,6 +223,9 @@ impl Store {
     /// A digest of which writes are reflected here (the version vector and the writes
     /// noted beyond it): replicas with equal digests reflect the same writes.
     pub fn digest(&self) -> [u8; sync::DIGEST_BYTES] {
+        if let Some(digest) = self.digest.get() {
+            return digest;
+        }
         let mut parts: Vec<Vec<u8>> = vec![b"cnspr store digest".to_vec()];
         for (device, through) in self.have() {
             let beyond = self.beyond.get(&device);
@@ -229,11 +238,13 @@ impl Store {
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let mut digest = [0u8; sync::DIGEST_BYTES];
         digest.copy_from_slice(&crate::crypto::hash::hash(&slices)[..sync::DIGEST_BYTES]);
+        self.digest.set(Some(digest));
         digest
     }
 
     /// Records that everything in `have` is reflected here (a catch-up completed).
     pub fn advance(&mut self, have: &[(DeviceId, u64)]) {
+        self.digest.set(None);
         for (device, through) in have {
             self.raise_have(*device, *through);
         }
@@ -292,6 +303,7 @@ impl Store {
     /// Writes `value` (`None`: deletes) at physical time `wall_micros`; returns the
     /// write's number.
     pub fn write(&mut self, key: &str, value: Option<Vec<u8>>, wall_micros: u64) -> Result<u64, StoreError> {
+        self.digest.set(None);
         check(key, value.as_deref())?;
         self.seq += 1;
         let hlc = self.clock.tick(wall_micros);
@@ -331,6 +343,7 @@ impl Store {
 
     /// Merges another replica's state of `key`; returns whether anything changed.
     pub fn merge(&mut self, key: &str, remote: &Register) -> bool {
+        self.digest.set(None);
         if check(key, None).is_err() {
             return false;
         }
