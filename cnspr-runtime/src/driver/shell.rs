@@ -38,7 +38,8 @@ pub(super) struct Shell {
     pub(super) unnamed: Vec<(&'static str, DeviceId, MemberState)>,
     /// Store writes to acknowledge once the database is synced.
     pub(super) durable_acks: Vec<(WriteReply, Result<u64, cnspr_proto::store::StoreError>)>,
-    /// Datagrams of this round, sent once its writes are durable.
+    /// Datagrams of this round waiting for a busy socket (the writes they follow are
+    /// durable already).
     pub(super) outgoing: Vec<Transmit>,
 }
 
@@ -55,7 +56,21 @@ impl Host for Shell {
         Ok(())
     }
 
+    /// Sends at once (a handler started for an event of the same round must not delay
+    /// the datagrams that carry it to the peers); a socket that is not ready takes the
+    /// rest of the round after it, in order, once it is.
     fn transmit(&mut self, transmit: Transmit) {
+        if self.outgoing.is_empty() {
+            let Some(socket) = self.sockets.for_destination(&transmit.destination) else {
+                return;
+            };
+            match socket.try_send_to(&transmit.datagram, transmit.destination) {
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                // Sent, or failed for this destination (no route): the protocol treats
+                // that as loss.
+                _ => return,
+            }
+        }
         self.outgoing.push(transmit);
     }
 
@@ -65,8 +80,7 @@ impl Host for Shell {
 }
 
 impl Shell {
-    /// Sends the datagrams of the round. A send can fail for one destination (no
-    /// route); the protocol treats that as loss.
+    /// Sends the datagrams of the round that found the socket busy.
     pub(super) async fn send_outgoing(&mut self) {
         for transmit in std::mem::take(&mut self.outgoing) {
             if let Some(socket) = self.sockets.for_destination(&transmit.destination) {
