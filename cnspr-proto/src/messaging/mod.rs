@@ -466,7 +466,8 @@ impl Messaging {
         self.writes
             .push_back(Write::put(MessagingRecord::EventPublished { seq }));
         let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
-        self.accept_event(self.own, seq, tag.clone(), payload.clone(), expires_unix_secs);
+        let own = Kept::new(tag.clone(), payload.clone(), expires_unix_secs);
+        self.accept_event(self.own, seq, own);
         let ttl_secs = self.config.message_ttl.as_secs();
         let unit = Unit::Event {
             origin: self.own,
@@ -602,7 +603,7 @@ impl Messaging {
             self.drop_kept(key);
         }
         for (origin, seq, event) in self.order.release_due(now) {
-            self.accept_event(origin, seq, event.tag, event.payload, event.expires_unix_secs);
+            self.accept_event(origin, seq, event);
         }
     }
 
@@ -730,7 +731,7 @@ impl Messaging {
                     payload: payload.clone(),
                     ttl_secs,
                 });
-                if self.receive_event(now, origin, seq, tag, payload, expires) {
+                if self.receive_event(now, origin, seq, Kept::new(tag, payload, expires)) {
                     // New here, in a mesh spread through the ring: on to the neighbours
                     // that did not bring it.
                     if let Some(unit) = relay {
@@ -761,37 +762,21 @@ impl Messaging {
 
     /// Takes an event from a peer: handed on in its origin's order (at once, or once the
     /// events before it are in); returns whether it was new here.
-    fn receive_event(
-        &mut self,
-        now: Timestamp,
-        origin: DeviceId,
-        seq: u64,
-        tag: Tag,
-        payload: Vec<u8>,
-        expires_unix_secs: u64,
-    ) -> bool {
+    fn receive_event(&mut self, now: Timestamp, origin: DeviceId, seq: u64, event: Kept) -> bool {
         let through = self.events_handled.get(&origin).map_or(0, Handled::through);
         let handled = self.events_handled.get(&origin).is_some_and(|h| h.contains(seq));
         if handled || self.order.is_held(&origin, seq) {
             return false;
         }
-        let event = Kept::new(tag, payload, expires_unix_secs);
         for (seq, event) in self.order.arrive(now, origin, seq, through, event) {
-            self.accept_event(origin, seq, event.tag, event.payload, event.expires_unix_secs);
+            self.accept_event(origin, seq, event);
         }
         true
     }
 
     /// Hands an event to the handlers unless it was handled, and keeps it for others;
     /// returns whether it was new here.
-    fn accept_event(
-        &mut self,
-        origin: DeviceId,
-        seq: u64,
-        tag: Tag,
-        payload: Vec<u8>,
-        expires_unix_secs: u64,
-    ) -> bool {
+    fn accept_event(&mut self, origin: DeviceId, seq: u64, event: Kept) -> bool {
         let handled = self.events_handled.entry(origin).or_default();
         if !handled.insert(seq) {
             return false;
@@ -799,21 +784,22 @@ impl Messaging {
         let handled = handled.clone();
         self.writes
             .push_back(Write::put(MessagingRecord::EventsHandled { origin, handled }));
-        self.keep(origin, seq, &tag, &payload, expires_unix_secs);
+        self.keep(origin, seq, &event);
         self.events.push_back(MessagingEvent::Event {
             origin,
             seq,
-            tag,
-            payload,
+            tag: event.tag,
+            payload: event.payload,
         });
         true
     }
 
-    fn keep(&mut self, origin: DeviceId, seq: u64, tag: &Tag, payload: &[u8], expires_unix_secs: u64) {
-        if payload.len() > self.config.event_log_bytes_max {
+    fn keep(&mut self, origin: DeviceId, seq: u64, event: &Kept) {
+        let len = event.payload.len();
+        if len > self.config.event_log_bytes_max {
             return;
         }
-        while self.kept_bytes + payload.len() > self.config.event_log_bytes_max {
+        while self.kept_bytes + len > self.config.event_log_bytes_max {
             match self.kept_expiries.first() {
                 Some(key) => self.drop_kept(key),
                 None => break,
@@ -822,14 +808,11 @@ impl Messaging {
         self.writes.push_back(Write::put(MessagingRecord::Event {
             origin,
             seq,
-            tag: tag.clone(),
-            payload: payload.to_vec(),
-            expires_unix_secs,
+            tag: event.tag.clone(),
+            payload: event.payload.clone(),
+            expires_unix_secs: event.expires_unix_secs,
         }));
-        self.insert_kept(
-            (origin, seq),
-            Kept::new(tag.clone(), payload.to_vec(), expires_unix_secs),
-        );
+        self.insert_kept((origin, seq), event.clone());
     }
 
     fn insert_kept(&mut self, key: (DeviceId, u64), kept: Kept) {
