@@ -206,6 +206,11 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             datagrams.sent, datagrams.received, datagrams.rejected
         ),
     ]);
+    let runs = &result.handler_runs;
+    table.row(vec![
+        "handler runs".into(),
+        format!("{} queued, {} running", runs.queued, runs.running),
+    ]);
     print!("{}", table.render());
     Ok(())
 }
@@ -277,6 +282,15 @@ fn notice_text(notice: &Notice) -> String {
             run.handler,
             ended(run),
             run.duration_ms
+        ),
+        Notice::HandlerInterrupted {
+            handler,
+            origin,
+            name,
+            tag,
+        } => format!(
+            "handler {handler}: interrupted by the daemon's stop, not run again ({tag} from {})",
+            PeerLabel::new(origin, name.as_deref())
         ),
         Notice::StoreChanged { key, cursor } => format!("key {key} changed (cursor {cursor})"),
         Notice::Lagged { missed } => format!("{missed} notices missed: this monitor read too slowly"),

@@ -9,6 +9,7 @@
 //! their union, with one byte layout for the disk.
 
 use crate::messaging::MessagingRecord;
+use crate::runs::RunRecord;
 use crate::store::StoreRecord;
 use crate::wire::cbor::CborError;
 use crate::wire::compact::CompactError;
@@ -20,6 +21,8 @@ pub enum Record {
     Messaging(MessagingRecord),
     /// The replicated store's: its keys and its version vectors.
     Store(StoreRecord),
+    /// The handler runs this device owes.
+    Runs(RunRecord),
 }
 
 /// A change to the durable state.
@@ -48,6 +51,12 @@ impl From<MessagingRecord> for Record {
     }
 }
 
+impl From<RunRecord> for Record {
+    fn from(record: RunRecord) -> Self {
+        Record::Runs(record)
+    }
+}
+
 impl From<StoreRecord> for Record {
     fn from(record: StoreRecord) -> Self {
         Record::Store(record)
@@ -68,6 +77,7 @@ impl Record {
         match self {
             Record::Messaging(record) => record.key(),
             Record::Store(record) => record.key(),
+            Record::Runs(record) => record.key(),
         }
     }
 
@@ -76,6 +86,7 @@ impl Record {
         match self {
             Record::Messaging(record) => Ok(record.encode()?),
             Record::Store(record) => Ok(record.encode()?),
+            Record::Runs(record) => Ok(record.encode()?),
         }
     }
 
@@ -84,11 +95,12 @@ impl Record {
         if StoreRecord::is_key_record(bytes) {
             return Ok(Record::Store(StoreRecord::decode(bytes)?));
         }
+        // The CBOR records: the layers' variant names never meet.
         match MessagingRecord::decode(bytes) {
             Ok(record) => Ok(Record::Messaging(record)),
-            // The only other CBOR record is the store's meta.
-            Err(error) => StoreRecord::decode(bytes)
-                .map(Record::Store)
+            Err(error) => RunRecord::decode(bytes)
+                .map(Record::Runs)
+                .or_else(|_| StoreRecord::decode(bytes).map(Record::Store))
                 .map_err(|_| error.into()),
         }
     }

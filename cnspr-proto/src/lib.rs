@@ -14,6 +14,7 @@ pub mod noise;
 pub mod payload;
 pub mod rng;
 pub mod roster;
+pub mod runs;
 pub mod store;
 pub mod time;
 pub mod timers;

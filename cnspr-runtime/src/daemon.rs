@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::control::{self, Context};
 use crate::disk::Disk;
 use crate::driver::{self, NodeSetup};
+use crate::handlers::groups::Groups;
 use crate::handlers::{Dispatcher, Outcome, RunLimits};
 use crate::logging::LogControl;
 use crate::paths::Paths;
@@ -145,18 +146,26 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     let listener = control::bind(&paths.socket).await?;
     let mut node_config = NodeConfig::profile(&config.profile).unwrap_or_default();
     node_config.messaging.message_ttl = Duration::from_secs(config.limits.message_ttl_secs);
+    node_config.handlers_max = config.limits.handlers_max;
     let disk = Arc::new(Disk::open(&paths.data_dir).map_err(std::io::Error::other)?);
     let (finished, mut finished_runs) = mpsc::unbounded_channel();
     let limits = RunLimits {
         timeout: Duration::from_secs(config.limits.handler_timeout_secs),
         stdout_bytes_max: config.limits.query_answer_bytes_max,
     };
+    // Handlers a killed daemon left running die before anything else runs.
+    let groups = Groups::new(&paths.data_dir);
+    let reaped = groups.reap(&own_id);
+    if reaped > 0 {
+        tracing::warn!(reaped, "killed handlers left running by the daemon's last run");
+    }
     let dispatcher = Dispatcher::new(
         paths.handlers_dir.clone(),
         config.limits.handlers_max,
         limits,
         finished,
-    );
+    )
+    .with_groups(groups);
     let setup = NodeSetup {
         config: node_config,
         identity,

@@ -109,6 +109,7 @@ mod tests {
             members,
             removed: Vec::new(),
             stats: Default::default(),
+            runs: (0, 0),
         }
     }
 

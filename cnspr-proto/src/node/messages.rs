@@ -74,3 +74,22 @@ impl Node {
         self.messaging.outbox_len()
     }
 }
+
+impl Node {
+    /// Which handlers take what, from now on (the daemon's handler directory).
+    pub fn set_handler_tree(&mut self, tree: Box<dyn crate::runs::HandlerTree>) {
+        self.handler_tree = tree;
+    }
+
+    /// Run `index` of job `job` ([`super::Event::RunStart`]) ended: exited, killed, or
+    /// could not start. The next runs start.
+    pub fn finish_run(&mut self, now: Timestamp, job: u64, index: u32) {
+        self.runs.finish(job, index);
+        self.route_between_layers(now);
+    }
+
+    /// Handler runs owed and not started, and started and not finished.
+    pub fn queued_runs(&self) -> (usize, usize) {
+        (self.runs.owed(), self.runs.running())
+    }
+}

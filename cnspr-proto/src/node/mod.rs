@@ -32,6 +32,7 @@ use crate::membership::{Member, MemberState, Membership, MembershipConfig, Membe
 use crate::messaging::{Messaging, MessagingConfig, MessagingEvent};
 use crate::payload::Payload;
 use crate::roster::Roster;
+use crate::runs::{HandlerTree, Job, JobKind, NoHandlers, RunInterrupted, RunQueue, RunStart};
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::transport::{
@@ -54,6 +55,8 @@ pub struct NodeConfig {
     /// How often the store asks one peer in turn for what it lacks and collects deletes
     /// every device has.
     pub store_sync_interval: std::time::Duration,
+    /// Handler runs of messages and events at once.
+    pub handlers_max: usize,
 }
 
 impl NodeConfig {
@@ -72,6 +75,7 @@ impl NodeConfig {
             endpoint,
             messaging: MessagingConfig::default(),
             store_sync_interval: store::STORE_SYNC_INTERVAL,
+            handlers_max: 8,
         })
     }
 }
@@ -114,6 +118,11 @@ pub enum Event {
         /// The key.
         key: String,
     },
+    /// A handler run to start now (marked started durably: the writes before it carry
+    /// the mark). Say when it ends with [`Node::finish_run`].
+    RunStart(RunStart),
+    /// A handler run that was running when this device stopped: it is not run again.
+    RunInterrupted(RunInterrupted),
     /// The answer to [`Node::echo`].
     EchoReply {
         /// Who answered.
@@ -183,6 +192,10 @@ pub struct Node {
     store: Store,
     store_writes: VecDeque<Write>,
     replication: store::Replication,
+    /// The handler runs this device owes.
+    runs: RunQueue,
+    /// Which handlers take what.
+    handler_tree: Box<dyn HandlerTree>,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -246,6 +259,8 @@ impl Node {
             echoes: BTreeMap::new(),
             store: Store::new(own, 0),
             store_writes: VecDeque::new(),
+            runs: RunQueue::new(config.handlers_max),
+            handler_tree: Box::new(NoHandlers),
             replication: store::Replication::new(
                 now,
                 config.store_sync_interval,
@@ -422,6 +437,7 @@ impl Node {
         self.messaging
             .poll_write()
             .or_else(|| self.store_writes.pop_front())
+            .or_else(|| self.runs.poll_write())
     }
 
     /// Moves messages between the layers until all are quiet.
@@ -501,7 +517,16 @@ impl Node {
             }
             while let Some(event) = self.messaging.poll_event() {
                 progressed = true;
+                self.owe_runs(&event);
                 self.events.push_back(Event::Messaging(event));
+            }
+            while let Some(start) = self.runs.poll_start() {
+                progressed = true;
+                self.events.push_back(Event::RunStart(start));
+            }
+            while let Some(interrupted) = self.runs.poll_interrupted() {
+                progressed = true;
+                self.events.push_back(Event::RunInterrupted(interrupted));
             }
             if self.roster_dirty {
                 progressed = true;
@@ -574,6 +599,27 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Records the handler runs an accepted message or event is owed, in the same round
+    /// of writes as its acceptance.
+    fn owe_runs(&mut self, event: &MessagingEvent) {
+        let (kind, origin, tag, payload) = match event {
+            MessagingEvent::Message { from, tag, payload } => (JobKind::Message, from, tag, payload),
+            MessagingEvent::Event {
+                origin, tag, payload, ..
+            } => (JobKind::Event, origin, tag, payload),
+            _ => return,
+        };
+        let name = self.roster.name(origin);
+        let handlers = self.handler_tree.handlers_for(kind, tag, origin, name);
+        self.runs.enqueue(Job {
+            kind,
+            origin: *origin,
+            tag: tag.clone(),
+            payload: payload.clone(),
+            handlers,
+        });
     }
 
     /// Seals a payload for `peer`.

@@ -76,15 +76,17 @@ impl Node {
             .map(|device| (device.id, device.address));
         let mut node = Self::new(config, identity, members, boot, rng_seed, now);
         node.set_wall_clock(now, unix_secs);
-        let (mut store, mut messaging) = (Vec::new(), Vec::new());
+        let (mut store, mut messaging, mut runs) = (Vec::new(), Vec::new(), Vec::new());
         for record in records {
             match record {
                 Record::Store(record) => store.push(record),
                 Record::Messaging(record) => messaging.push(record),
+                Record::Runs(record) => runs.push(record),
             }
         }
         node.restore_store(now, store);
         node.restore_messaging(messaging);
+        node.runs.restore(runs);
         node.merge_roster(now, roster.into_iter().map(|device| (device.id, device.entry)));
         if let Some(name) = name {
             node.set_own_name(now, &name);

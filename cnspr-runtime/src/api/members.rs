@@ -38,10 +38,21 @@ pub struct StatusResult {
     pub peers: BTreeMap<PeerState, usize>,
     /// Devices removed from the mesh.
     pub removed: usize,
+    /// Handler runs of messages and events: owed and not started, and running.
+    pub handler_runs: HandlerRuns,
     /// Seconds since the start.
     pub uptime_secs: u64,
     /// The daemon's version.
     pub version: String,
+}
+
+/// Handler runs of messages and events (durable: they survive a crash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HandlerRuns {
+    /// Owed and waiting for their turn.
+    pub queued: usize,
+    /// Running now.
+    pub running: usize,
 }
 
 /// Datagram counters.

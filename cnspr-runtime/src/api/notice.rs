@@ -83,6 +83,19 @@ pub enum Notice {
     },
     /// A handler finished.
     HandlerRun(HandlerRun),
+    /// A handler was running for a message or event when this daemon stopped (it
+    /// crashed or was killed): the run is not repeated.
+    HandlerInterrupted {
+        /// Its path relative to the handler directory.
+        handler: String,
+        /// Who sent or published what it ran for.
+        #[schemars(with = "DeviceIdText")]
+        origin: DeviceId,
+        /// Its name.
+        name: Option<String>,
+        /// The tag.
+        tag: String,
+    },
     /// A key of the store changed here (written here or by a peer).
     StoreChanged {
         /// The key.

@@ -15,8 +15,8 @@ use super::rpc;
 use super::{failure, messaging, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
-    Datagrams, Identity, InterfacesResult, Member, MembersResult, PingParams, PingResult, RemoveParams,
-    RemoveResult, StatusResult, StopResult,
+    Datagrams, HandlerRuns, Identity, InterfacesResult, Member, MembersResult, PingParams, PingResult,
+    RemoveParams, RemoveResult, StatusResult, StopResult,
 };
 use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
@@ -104,6 +104,10 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         name: snapshot.own_name,
         peers,
         removed: snapshot.removed.len(),
+        handler_runs: HandlerRuns {
+            queued: snapshot.runs.0,
+            running: snapshot.runs.1,
+        },
         uptime_secs: context.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     })

@@ -6,6 +6,7 @@ use cnspr_proto::identity::DeviceId;
 use cnspr_proto::membership::{MemberState, MembershipEvent};
 use cnspr_proto::messaging::{MessagingEvent, Tag};
 use cnspr_proto::node::{Event, Node};
+use cnspr_proto::runs::RunStart;
 use tokio::sync::oneshot;
 
 use super::shell::Shell;
@@ -137,6 +138,19 @@ impl Shell {
                 None
             }
             Event::Messaging(event) => self.on_messaging(node, event),
+            Event::RunStart(start) => {
+                self.start_run(node, start);
+                None
+            }
+            Event::RunInterrupted(run) => {
+                tracing::warn!(handler = run.handler, origin = %run.origin.short(), tag = %run.tag, "a handler was running when the daemon stopped; it is not run again");
+                Some(Notice::HandlerInterrupted {
+                    handler: run.handler,
+                    origin: run.origin,
+                    name: Self::name_of(node, &run.origin),
+                    tag: run.tag.to_string(),
+                })
+            }
             // Logged and announced to watchers with the key's record, when it is durable.
             Event::StoreChanged { .. } => None,
         };
@@ -170,7 +184,7 @@ impl Shell {
                     tag: tag.to_string(),
                     bytes: payload.len(),
                 };
-                self.run_user_handlers(node, tag, from, payload);
+                // Its handler runs come from the node's run queue (Event::RunStart).
                 Some(notice)
             }
             MessagingEvent::Event {
@@ -182,7 +196,6 @@ impl Shell {
                     tag: tag.to_string(),
                     bytes: payload.len(),
                 };
-                self.run_user_handlers(node, tag, origin, payload);
                 Some(notice)
             }
             MessagingEvent::Query {
@@ -235,11 +248,14 @@ impl Shell {
         }
     }
 
-    /// Queues the handlers of a user message or event from `origin`.
-    fn run_user_handlers(&self, node: &Node, tag: Tag, origin: DeviceId, payload: Vec<u8>) {
-        let invocation = Self::invocation(node, "user", tag.to_string(), origin, payload);
-        let topic = Self::topic(node, tag, origin);
-        self.dispatcher.dispatch(topic, invocation, None);
+    /// Starts a durable handler run the node owes; tells the node when it ended.
+    fn start_run(&self, node: &Node, start: RunStart) {
+        let invocation = Self::invocation(node, "user", start.tag.to_string(), start.origin, start.payload);
+        let (dispatcher, commands) = (self.dispatcher.clone(), self.commands.clone());
+        tokio::spawn(async move {
+            dispatcher.run_owed(&start.handler, &invocation).await;
+            let _ = commands.send(Command::RunFinished(start.job, start.index)).await;
+        });
     }
 
     fn topic(node: &Node, tag: Tag, origin: DeviceId) -> Topic {

@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub removed: Vec<DeviceId>,
     /// Traffic counters.
     pub stats: NodeStats,
+    /// Handler runs owed and not started, and running.
+    pub runs: (usize, usize),
 }
 
 /// One key as read from the store.
@@ -142,6 +144,8 @@ enum Command {
         reply: oneshot::Sender<Result<QueryStarted, MessagingError>>,
     },
     QueryDone(u64),
+    /// A durable handler run ended.
+    RunFinished(u64, u32),
     Answer(DeviceId, u64, Vec<u8>),
     KvWrite(String, Option<Vec<u8>>, oneshot::Sender<Result<u64, StoreError>>),
     KvRead(String, oneshot::Sender<Option<KvEntry>>),
@@ -356,7 +360,8 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         roster: roster.devices,
         records: disk.records().map_err(io::Error::other)?,
     };
-    let node = Node::restore(config, durable, os_random()?, now, unix_now());
+    let mut node = Node::restore(config, durable, os_random()?, now, unix_now());
+    node.set_handler_tree(Box::new(dispatcher.tree()));
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -553,6 +558,7 @@ impl Task {
             Command::QueryDone(id) => {
                 self.shell.queries.remove(&id);
             }
+            Command::RunFinished(job, index) => self.node.finish_run(now, job, index),
             Command::KvWrite(key, value, reply) => {
                 let result = self.node.kv_write(now, &key, value);
                 // Acknowledged after the flush that syncs the write to disk.
@@ -623,6 +629,7 @@ impl Task {
             members,
             removed,
             stats: self.node.stats(),
+            runs: self.node.queued_runs(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the handlers of one message all finish before those of the next start); across
 //! origins, runs go on in parallel, at most `handlers_max` processes at once.
 
+pub mod groups;
 pub mod run;
 pub mod tree;
 
@@ -18,6 +19,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use run::{Invocation, Outcome, RunLimits};
 pub use tree::{Handler, Subject};
+
+use cnspr_proto::runs::{HandlerTree, JobKind};
 
 /// What an event is, owned (for matching once the directory is read).
 #[derive(Debug, Clone)]
@@ -85,6 +88,8 @@ pub struct Dispatcher {
     limits: RunLimits,
     queues: Arc<Mutex<BTreeMap<String, mpsc::UnboundedSender<Job>>>>,
     finished: mpsc::UnboundedSender<Outcome>,
+    /// Where durable runs note their process groups.
+    groups: Option<groups::Groups>,
 }
 
 impl Dispatcher {
@@ -102,7 +107,14 @@ impl Dispatcher {
             limits,
             queues: Arc::default(),
             finished,
+            groups: None,
         }
+    }
+
+    /// Notes the process groups of durable runs in `groups` (see [`groups`]).
+    pub fn with_groups(mut self, groups: groups::Groups) -> Self {
+        self.groups = Some(groups);
+        self
     }
 
     /// The handler directory.
@@ -134,6 +146,31 @@ impl Dispatcher {
         let _ = queue.send(job);
     }
 
+    /// The handler directory as the core asks it, at each message or event it accepts:
+    /// which handlers a run is owed to is decided then.
+    pub fn tree(&self) -> DirectoryTree {
+        DirectoryTree {
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// Runs one handler of a durable run (named by its path in the directory, as it was
+    /// when the run was owed) with a slot of `handlers_max`. A handler removed since is
+    /// reported as not run.
+    pub async fn run_owed(&self, relative: &str, invocation: &Invocation) -> Outcome {
+        let (handlers, _) = tree::scan(&self.dir);
+        let outcome = match handlers.into_iter().find(|h| h.relative == relative) {
+            Some(handler) => {
+                // The semaphore lives as long as the dispatcher: acquiring cannot fail.
+                let _slot = self.slots.clone().acquire_owned().await;
+                run::run(&handler, invocation, self.limits, self.groups.as_ref()).await
+            }
+            None => Outcome::not_run(relative, "the handler was removed before its turn"),
+        };
+        let _ = self.finished.send(outcome.clone());
+        outcome
+    }
+
     /// Runs the handlers `topic` selects now, waiting for all of them.
     pub async fn run_now(&self, topic: &Topic, invocation: &Invocation) -> Vec<Outcome> {
         let (handlers, _) = tree::scan(&self.dir);
@@ -142,10 +179,11 @@ impl Dispatcher {
         let mut runs = Vec::new();
         for handler in chosen {
             let (slots, limits, invocation) = (self.slots.clone(), self.limits, invocation.clone());
+            let groups = self.groups.clone();
             runs.push(tokio::spawn(async move {
                 // The semaphore lives as long as the dispatcher: acquiring cannot fail.
                 let _slot = slots.acquire_owned().await;
-                run::run(&handler, &invocation, limits).await
+                run::run(&handler, &invocation, limits, groups.as_ref()).await
             }));
         }
         let mut outcomes = Vec::new();
@@ -165,5 +203,32 @@ impl Dispatcher {
                 let _ = done.send(outcomes);
             }
         }
+    }
+}
+
+/// The handler directory, read whenever the core accepts a message or event.
+pub struct DirectoryTree {
+    dir: PathBuf,
+}
+
+impl HandlerTree for DirectoryTree {
+    fn handlers_for(
+        &self,
+        _kind: JobKind,
+        tag: &Tag,
+        origin: &DeviceId,
+        origin_name: Option<&str>,
+    ) -> Vec<String> {
+        let subject = Subject::User {
+            tag,
+            origin,
+            name: origin_name,
+        };
+        let (handlers, _) = tree::scan(&self.dir);
+        handlers
+            .into_iter()
+            .filter(|h| h.takes(&subject))
+            .map(|h| h.relative)
+            .collect()
     }
 }

@@ -60,6 +60,22 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A run of `handler` that did not start, and why.
+    pub fn not_run(handler: &str, why: &str) -> Self {
+        Outcome {
+            run: HandlerRun {
+                duration_ms: 0,
+                error: Some(why.to_owned()),
+                exit_code: None,
+                handler: handler.to_owned(),
+                stderr_tail: String::new(),
+                stdout_truncated: false,
+                timed_out: false,
+            },
+            stdout: Vec::new(),
+        }
+    }
+
     /// Exited with status 0.
     pub fn succeeded(&self) -> bool {
         self.run.exit_code == Some(0) && !self.run.timed_out
@@ -127,21 +143,17 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
-/// Runs `handler` for `invocation`.
-pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) -> Outcome {
+/// Runs `handler` for `invocation`; `groups`, if given, notes its process group while it
+/// runs.
+pub async fn run(
+    handler: &Handler,
+    invocation: &Invocation,
+    limits: RunLimits,
+    groups: Option<&super::groups::Groups>,
+) -> Outcome {
     let started = Instant::now();
-    let mut outcome = Outcome {
-        run: HandlerRun {
-            duration_ms: 0,
-            error: None,
-            exit_code: None,
-            handler: handler.relative.clone(),
-            stderr_tail: String::new(),
-            stdout_truncated: false,
-            timed_out: false,
-        },
-        stdout: Vec::new(),
-    };
+    let mut outcome = Outcome::not_run(&handler.relative, "");
+    outcome.run.error = None;
     let mut command = Command::new(&handler.path);
     command
         .envs(environment(invocation))
@@ -161,6 +173,9 @@ pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) 
         }
     };
     let pid = child.id();
+    if let (Some(groups), Some(pid)) = (groups, pid) {
+        groups.started(pid);
+    }
     if let Some(mut stdin) = child.stdin.take() {
         let payload = invocation.stdin.clone();
         // A handler that does not read its stdin is fine: the write just fails.
@@ -187,6 +202,9 @@ pub async fn run(handler: &Handler, invocation: &Invocation, limits: RunLimits) 
     }
     // Children the handler left behind die with it: nothing outlives its run.
     kill_group(pid);
+    if let (Some(groups), Some(pid)) = (groups, pid) {
+        groups.ended(pid);
+    }
     if let Some(stdout) = stdout {
         if let Ok(Ok((bytes, truncated))) = tokio::time::timeout(DRAIN_GRACE, stdout).await {
             outcome.stdout = bytes;

@@ -1,0 +1,95 @@
+//! Handler runs survive a crash: runs owed to messages and events are durable, so a
+//! receiver killed while its handlers are busy starts each owed run exactly once after its
+//! restart, and reports the one that was running instead of repeating it.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use support::{mesh, wait_until, Device, Root};
+
+/// A handler of `tag` that takes a second: it notes `start PAYLOAD`, sleeps, then notes
+/// `end PAYLOAD`, in `DEVICE_HOME/runs`.
+fn slow_handler(device: &Device, tag: &str) {
+    let dir = device.home.join("handlers");
+    std::fs::create_dir_all(&dir).expect("handler dir");
+    let path = dir.join(format!("{tag}.sh"));
+    let runs = device.home.join("runs");
+    let script = format!(
+        "#!/bin/sh\np=$(cat)\necho \"start $p\" >> {runs}\nsleep 1\necho \"end $p\" >> {runs}\n",
+        runs = runs.display()
+    );
+    std::fs::write(&path, script).expect("write handler");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn runs(device: &Device) -> Vec<String> {
+    std::fs::read_to_string(device.home.join("runs"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn count(lines: &[String], line: &str) -> usize {
+    lines.iter().filter(|l| *l == line).count()
+}
+
+/// Ten messages or events for a busy handler, the receiver killed while the second runs:
+/// after its restart every one has started exactly once, in order, and the interrupted one
+/// is reported and not repeated.
+fn crash_mid_queue(send: impl Fn(&Device, &str)) {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["sender", "receiver"]);
+    slow_handler(&devices[1], "slow");
+    let payloads: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    for payload in &payloads {
+        send(&devices[0], payload);
+    }
+    wait_until("the second run started", || {
+        count(&runs(&devices[1]), "start m1") == 1
+    });
+    devices[1].signal("KILL");
+    devices[1].wait_exit();
+    devices[1].start();
+    wait_until("every owed run started", || {
+        let lines = runs(&devices[1]);
+        payloads.iter().all(|p| count(&lines, &format!("start {p}")) >= 1) && count(&lines, "end m9") == 1
+    });
+    let lines = runs(&devices[1]);
+    for payload in &payloads {
+        assert_eq!(
+            count(&lines, &format!("start {payload}")),
+            1,
+            "{payload} started once: {lines:?}"
+        );
+    }
+    let starts: Vec<&String> = lines.iter().filter(|l| l.starts_with("start ")).collect();
+    let expected: Vec<String> = payloads.iter().map(|p| format!("start {p}")).collect();
+    assert_eq!(starts, expected.iter().collect::<Vec<_>>(), "in order");
+    assert_eq!(count(&lines, "end m0"), 1);
+    let log = std::fs::read_to_string(devices[1].home.join("daemon.log")).expect("log");
+    assert!(
+        log.contains("not run again"),
+        "the interrupted run is reported: {log}"
+    );
+    let status = devices[1].json(&["status"]);
+    assert_eq!(status["handler_runs"]["queued"], 0);
+    assert_eq!(status["handler_runs"]["running"], 0);
+}
+
+#[test]
+fn events_queued_behind_a_busy_handler_survive_kill_9() {
+    crash_mid_queue(|sender, payload| {
+        let published = sender.run(&["event", "slow", payload]);
+        assert!(published.status.success());
+    });
+}
+
+#[test]
+fn messages_queued_behind_a_busy_handler_survive_kill_9() {
+    crash_mid_queue(|sender, payload| {
+        let sent = sender.run(&["send", "receiver", "slow", payload]);
+        assert!(sent.status.success());
+    });
+}
