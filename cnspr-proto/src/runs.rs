@@ -72,6 +72,10 @@ pub struct RunStart {
 /// A run that was running when its device stopped: it is not started again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInterrupted {
+    /// The job it was a run of.
+    pub job: u64,
+    /// Which run.
+    pub index: u32,
     /// The handler.
     pub handler: String,
     /// What for.
@@ -256,6 +260,8 @@ impl RunQueue {
                 } else if started.contains(&run) {
                     *state = State::Done;
                     self.interrupted.push_back(RunInterrupted {
+                        job: run.0,
+                        index: run.1,
                         handler: queued.job.handlers[index].clone(),
                         kind: queued.job.kind,
                         origin: queued.job.origin,

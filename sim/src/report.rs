@@ -46,6 +46,8 @@ pub struct Report {
     pub store_writes: usize,
     /// With `--workload`: keys whose deletes were collected (on devices running at the end).
     pub tombstones_collected: u64,
+    /// With `--workload`: handler runs a crash interrupted (reported, not repeated).
+    pub runs_interrupted: usize,
     /// Invariant violations in all runs.
     pub invariant_violations: usize,
     /// The first violations, each with the seed that replays it.
@@ -113,6 +115,7 @@ impl Report {
             }),
             store_writes: runs.iter().map(|r| r.store_writes).sum(),
             tombstones_collected: runs.iter().map(|r| r.tombstones_collected).sum(),
+            runs_interrupted: runs.iter().map(|r| r.runs_interrupted).sum(),
             invariant_violations: runs.iter().map(|r| r.violations.len()).sum(),
             violation_examples,
             digest: runs.first().map_or_else(String::new, |r| r.digest.clone()),
@@ -154,8 +157,13 @@ impl Report {
                 opt(self.heal_converge_p99_s, "s")
             ),
             format!(
-                "workload                 {} messages, {} events, {} handler runs, {} store writes, {} deleted keys collected",
-                self.messages.0, self.messages.1, self.messages.2, self.store_writes, self.tombstones_collected
+                "workload                 {} messages, {} events, {} handler runs ({} interrupted by crashes), {} store writes, {} deleted keys collected",
+                self.messages.0,
+                self.messages.1,
+                self.messages.2,
+                self.runs_interrupted,
+                self.store_writes,
+                self.tombstones_collected
             ),
             format!("invariant violations     {}", self.invariant_violations),
         ];

@@ -3,12 +3,15 @@
 //! no message or event handled twice by one device (restarts included), direct messages
 //! handled in the order sent, and at the end nothing lost: every message between two
 //! running devices handled, every event of a running publisher handled by every running
-//! device.
+//! device. Each is owed a handler run (which takes 0.2–3 s, so crashes catch runs busy and
+//! queued): no run starts twice, and every run owed on a running device has started by
+//! the end (one interrupted by its device's crash started once and is not repeated).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cnspr_proto::messaging::MessagingEvent;
+use cnspr_proto::runs::{RunInterrupted, RunStart};
 
 /// How often some device sends something.
 pub const WORKLOAD_INTERVAL: Duration = Duration::from_millis(1500);
@@ -26,6 +29,10 @@ pub struct Ledger {
     events: Vec<(usize, u64, Duration)>,
     handled: BTreeMap<(usize, u64), u32>,
     last_direct: BTreeMap<(usize, usize), u64>,
+    /// Handler runs started, per device and message.
+    runs: BTreeMap<(usize, u64), u32>,
+    /// Runs interrupted by their device's crash.
+    interrupted: usize,
     /// Invariants broken.
     pub violations: Vec<String>,
 }
@@ -90,8 +97,40 @@ impl Ledger {
         }
     }
 
+    /// Device `node` started a handler run.
+    pub fn on_run_start(&mut self, node: usize, start: &RunStart) {
+        let Some(id) = id_of(&start.payload) else {
+            self.violations
+                .push(format!("device {node} ran a handler for a message nobody sent"));
+            return;
+        };
+        let count = self.runs.entry((node, id)).or_default();
+        *count += 1;
+        if *count > 1 {
+            self.violations
+                .push(format!("device {node} started the handler of message {id} twice"));
+        }
+    }
+
+    /// Device `node` found a run interrupted by its crash.
+    pub fn on_run_interrupted(&mut self, _node: usize, _run: &RunInterrupted) {
+        self.interrupted += 1;
+    }
+
+    /// Runs interrupted by crashes.
+    pub fn interrupted(&self) -> usize {
+        self.interrupted
+    }
+
     /// Checks that nothing sent before `deadline` between running devices was lost.
     pub fn check_end(&mut self, running: &[bool], deadline: Duration) {
+        for (&(node, id), _) in self.handled.iter().filter(|((node, _), _)| running[*node]) {
+            if self.runs.get(&(node, id)).copied().unwrap_or(0) == 0 {
+                self.violations.push(format!(
+                    "device {node} owed the handler of message {id} a run it never started"
+                ));
+            }
+        }
         let handled = |node: usize, id: u64| self.handled.get(&(node, id)).copied().unwrap_or(0) > 0;
         let mut lost = Vec::new();
         for &(sender, receiver, id, at) in &self.direct {

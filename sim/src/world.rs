@@ -14,6 +14,7 @@ use cnspr_proto::messaging::Tag;
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
 use cnspr_proto::rng::Rng;
 use cnspr_proto::roster::KnownDevice;
+use cnspr_proto::runs::{HandlerTree, JobKind};
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::Transmit;
 
@@ -125,6 +126,9 @@ pub struct RunResult {
     pub store_writes: usize,
     /// With the workload: keys whose deletes were collected (on devices running at the end).
     pub tombstones_collected: u64,
+    /// With the workload: handler runs interrupted by their device's crash (reported, not
+    /// repeated).
+    pub runs_interrupted: usize,
 }
 
 struct Device {
@@ -161,6 +165,13 @@ enum Item {
     },
     Fault(Fault),
     Workload,
+    /// A handler run of the workload ends (if its device has run all along since).
+    RunDone {
+        node: usize,
+        boot: u32,
+        job: u64,
+        index: u32,
+    },
 }
 
 /// A simulation in progress.
@@ -322,6 +333,12 @@ impl World {
                 Item::Timer { node, generation } => self.timer(node, generation),
                 Item::Fault(fault) => self.fault(fault),
                 Item::Workload => self.workload(),
+                Item::RunDone {
+                    node,
+                    boot,
+                    job,
+                    index,
+                } => self.run_done(node, boot, job, index),
             }
         }
         self.now = self.now.max(end);
@@ -421,6 +438,7 @@ impl World {
             datagrams: self.datagrams,
             messages: self.ledger.totals(),
             store_writes: self.writes.len(),
+            runs_interrupted: self.ledger.interrupted(),
             tombstones_collected: self
                 .devices
                 .iter()
@@ -460,6 +478,10 @@ impl World {
                 device.max_incarnation
             );
             self.observer.violations.push(message);
+        }
+        let mut fresh = fresh;
+        if self.config.workload {
+            fresh.set_handler_tree(Box::new(WorkloadHandlers));
         }
         device.node = Some(fresh);
         device.paused = false;
@@ -501,6 +523,30 @@ impl World {
         }
         self.store_write();
         self.push(self.now + WORKLOAD_INTERVAL, Item::Workload);
+    }
+
+    /// A handler run ends: the device says so, unless it stopped since the run began (the
+    /// run died with it); a paused device finishes it once it wakes.
+    fn run_done(&mut self, node: usize, boot: u32, job: u64, index: u32) {
+        let device = &mut self.devices[node];
+        if device.boot != boot || device.node.is_none() {
+            return;
+        }
+        if device.paused {
+            let item = Item::RunDone {
+                node,
+                boot,
+                job,
+                index,
+            };
+            self.push(self.now + Duration::from_millis(100), item);
+            return;
+        }
+        let local = device.clock.local(self.now);
+        if let Some(running) = device.node.as_mut() {
+            running.finish_run(local, job, index);
+        }
+        self.drain(node);
     }
 
     /// How long before the end the workload stops: two convergence bounds.
@@ -743,8 +789,34 @@ impl Host for Drain<'_> {
                 let index = &world.index;
                 world.ledger.on_event(node, &event, |id| index.get(id).copied());
             }
+            Event::RunStart(start) => {
+                world.digest.update(format!("{node} {start:?}").as_bytes());
+                world.ledger.on_run_start(node, &start);
+                // Handlers take a while: long enough that crashes catch some mid-run.
+                let took = Duration::from_millis(200 + world.workload_rng.next_u64() % 2800);
+                let item = Item::RunDone {
+                    node,
+                    boot: world.devices[node].boot,
+                    job: start.job,
+                    index: start.index,
+                };
+                world.push(world.now + took, item);
+            }
+            Event::RunInterrupted(run) => {
+                world.digest.update(format!("{node} {run:?}").as_bytes());
+                world.ledger.on_run_interrupted(node, &run);
+            }
             // The simulated mesh is formed from a fixed roster: no pairing happens.
             _ => {}
         }
+    }
+}
+
+/// The workload's handler tree: one handler takes every workload message and event.
+struct WorkloadHandlers;
+
+impl HandlerTree for WorkloadHandlers {
+    fn handlers_for(&self, _: JobKind, _: &Tag, _: &DeviceId, _: Option<&str>) -> Vec<String> {
+        vec!["sim/workload.sh".to_owned()]
     }
 }

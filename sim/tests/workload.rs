@@ -18,6 +18,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
     let mut handled = 0;
     let mut writes = 0;
     let mut collected = 0;
+    let mut interrupted = 0;
     for seed in 0..SEEDS {
         let config = SimConfig {
             plan: FaultPlan::Random,
@@ -38,6 +39,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         handled += result.messages.2;
         writes += result.store_writes;
         collected += result.tombstones_collected;
+        interrupted += result.runs_interrupted;
         for violation in result.violations {
             failures.push(format!("seed {}: {violation}\n  replay: {replay}", result.seed));
         }
@@ -48,6 +50,10 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
     );
     assert!(writes > 2_000, "the store workload really ran ({writes} writes)");
     assert!(collected > 0, "deletes were collected while the invariants held");
+    assert!(
+        interrupted > 0,
+        "crashes caught handler runs busy, and the run invariants held"
+    );
     assert!(
         failures.is_empty(),
         "{} violations:\n{}",
