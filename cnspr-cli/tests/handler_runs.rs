@@ -93,3 +93,69 @@ fn messages_queued_behind_a_busy_handler_survive_kill_9() {
         assert!(sent.status.success());
     });
 }
+
+/// Twenty `kill -9` of the receiver at random moments while events stream in: no event's
+/// handler starts twice, and every event is handled; at most the runs reported as
+/// interrupted may have been cut before their first line.
+#[test]
+fn twenty_kills_at_random_moments_repeat_nothing_and_lose_nothing() {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["sender", "receiver"]);
+    let dir = devices[1].home.join("handlers");
+    std::fs::create_dir_all(&dir).expect("handler dir");
+    let path = dir.join("quick.sh");
+    let runs_file = devices[1].home.join("runs");
+    let script = format!(
+        "#!/bin/sh\np=$(cat)\necho \"start $p\" >> {runs}\nsleep 0.2\necho \"end $p\" >> {runs}\n",
+        runs = runs_file.display()
+    );
+    std::fs::write(&path, script).expect("write handler");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // A fixed generator: the kill moments differ from cycle to cycle, the same in every
+    // run of the test.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut random_millis = |max: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % max
+    };
+    let mut payloads = Vec::new();
+    for cycle in 0..20 {
+        for burst in 0..3 {
+            let payload = format!("c{cycle}b{burst}");
+            let published = devices[0].run(&["event", "quick", &payload]);
+            assert!(published.status.success());
+            payloads.push(payload);
+        }
+        // The kill lands anywhere in the bursts' runs, or between them.
+        std::thread::sleep(std::time::Duration::from_millis(random_millis(700)));
+        devices[1].signal("KILL");
+        devices[1].wait_exit();
+        devices[1].start();
+    }
+    let started = |lines: &[String], payload: &str| count(lines, &format!("start {payload}"));
+    wait_until("every owed run started or was reported", || {
+        let status = devices[1].json(&["status"]);
+        let idle = status["handler_runs"]["queued"] == 0 && status["handler_runs"]["running"] == 0;
+        let lines = runs(&devices[1]);
+        idle && started(&lines, "c19b2") == 1
+    });
+    let lines = runs(&devices[1]);
+    let log = std::fs::read_to_string(devices[1].home.join("daemon.log")).expect("log");
+    let interrupted = log.matches("not run again").count();
+    let mut never = 0;
+    for payload in &payloads {
+        let n = started(&lines, payload);
+        assert!(n <= 1, "{payload} started {n} times");
+        never += usize::from(n == 0);
+    }
+    eprintln!(
+        "{} events, {never} never started, {interrupted} runs reported interrupted",
+        payloads.len()
+    );
+    assert!(
+        never <= interrupted,
+        "{never} events never started, {interrupted} runs reported interrupted"
+    );
+}
