@@ -209,7 +209,10 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
     let runs = &result.handler_runs;
     table.row(vec![
         "handler runs".into(),
-        format!("{} queued, {} running", runs.queued, runs.running),
+        format!(
+            "{} queued, {} running, {} refused for a full queue",
+            runs.queued, runs.running, runs.refused
+        ),
     ]);
     print!("{}", table.render());
     Ok(())

@@ -94,6 +94,65 @@ fn messages_queued_behind_a_busy_handler_survive_kill_9() {
     });
 }
 
+/// A receiver whose run queue holds two messages or events per origin, and eight for a
+/// busy handler at once: the queue never holds more than its bound, what it refuses stays
+/// with the sender and comes later, and every one runs exactly once, in order.
+fn full_queue_holds_and_delivers_later(send: impl Fn(&Device, &str)) {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["sender", "receiver"]);
+    std::fs::write(
+        devices[1].home.join("config.toml"),
+        "[limits]\nhandler_queue_per_origin = 2\n",
+    )
+    .expect("config");
+    devices[1].signal("TERM");
+    devices[1].wait_exit();
+    devices[1].start();
+    support::wait_all_active(&devices);
+    slow_handler(&devices[1], "slow");
+    let payloads: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+    for payload in &payloads {
+        send(&devices[0], payload);
+    }
+    let mut most_held = 0;
+    wait_until("every run started and ended", || {
+        let status = devices[1].json(&["status"]);
+        let held = status["handler_runs"]["queued"].as_u64().unwrap_or(0)
+            + status["handler_runs"]["running"].as_u64().unwrap_or(0);
+        most_held = most_held.max(held);
+        count(&runs(&devices[1]), "end m7") == 1
+    });
+    assert!(
+        most_held <= 2,
+        "the queue held {most_held} runs, over its bound of 2"
+    );
+    let lines = runs(&devices[1]);
+    let starts: Vec<&String> = lines.iter().filter(|l| l.starts_with("start ")).collect();
+    let expected: Vec<String> = payloads.iter().map(|p| format!("start {p}")).collect();
+    assert_eq!(starts, expected.iter().collect::<Vec<_>>(), "each once, in order");
+    let refused = devices[1].json(&["status"])["handler_runs"]["refused"].as_u64();
+    assert!(
+        refused.is_some_and(|n| n > 0),
+        "the full queue refused offers: {refused:?}"
+    );
+}
+
+#[test]
+fn a_full_queue_holds_events_at_their_senders_until_there_is_room() {
+    full_queue_holds_and_delivers_later(|sender, payload| {
+        let published = sender.run(&["event", "slow", payload]);
+        assert!(published.status.success());
+    });
+}
+
+#[test]
+fn a_full_queue_holds_messages_in_the_senders_outbox_until_there_is_room() {
+    full_queue_holds_and_delivers_later(|sender, payload| {
+        let sent = sender.run(&["send", "--no-wait", "receiver", "slow", payload]);
+        assert!(sent.status.success(), "{}", support::stderr(&sent));
+    });
+}
+
 /// Twenty `kill -9` of the receiver at random moments while events stream in: no event's
 /// handler starts twice, and every event is handled; at most the runs reported as
 /// interrupted may have been cut before their first line.

@@ -13,6 +13,10 @@
 //! restart, every run recorded and not started starts, in the original order; a run that
 //! was started and did not finish is not started again: it is reported as interrupted.
 //!
+//! The queue is bounded per origin and in total ([`QueueBounds`], counted in jobs). A
+//! full queue refuses what it would not hold ([`Intake`]): the messaging layer then does
+//! not accept the message or event, so its sender keeps it and offers it again later.
+//!
 //! Deterministic and in memory like the rest of the core; its durable state is
 //! [`RunRecord`]s.
 
@@ -98,6 +102,48 @@ pub trait HandlerTree: Send {
         origin: &DeviceId,
         origin_name: Option<&str>,
     ) -> Vec<String>;
+}
+
+/// How many jobs (messages and events owed runs) may wait at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBounds {
+    /// Jobs of one origin (the device that sent or published them).
+    pub per_origin: usize,
+    /// Jobs of all origins.
+    pub total: usize,
+}
+
+impl Default for QueueBounds {
+    fn default() -> Self {
+        Self {
+            per_origin: 256,
+            total: 4096,
+        }
+    }
+}
+
+/// Whether this device takes in another message or event now. The messaging layer asks
+/// before it accepts one from a peer; what is refused stays with its sender.
+pub trait Intake {
+    /// Whether one more from `origin` may be accepted now. A yes holds a place until the
+    /// job is enqueued ([`RunQueue::enqueue`]).
+    fn admit(&mut self, origin: &DeviceId) -> bool;
+    /// Whether there is room again for `origin` after a refusal: its queue and the total
+    /// are at most half full, so that offers resume in batches rather than one at a time.
+    fn has_room(&self, origin: &DeviceId) -> bool;
+}
+
+/// Takes everything (the core's tests of the messaging layer alone).
+pub struct Unbounded;
+
+impl Intake for Unbounded {
+    fn admit(&mut self, _: &DeviceId) -> bool {
+        true
+    }
+
+    fn has_room(&self, _: &DeviceId) -> bool {
+        true
+    }
 }
 
 /// No handlers at all: nothing is owed (the default, and the core's tests).
@@ -202,6 +248,9 @@ impl Queued {
 #[derive(Debug)]
 pub struct RunQueue {
     max_running: usize,
+    bounds: QueueBounds,
+    /// Places held by admitted messages and events whose jobs are not enqueued yet.
+    admitted: BTreeMap<DeviceId, usize>,
     next_number: u64,
     jobs: BTreeMap<u64, Queued>,
     /// Per origin, its jobs in arrival order: only the first may run.
@@ -213,10 +262,13 @@ pub struct RunQueue {
 }
 
 impl RunQueue {
-    /// An empty queue running at most `max_running` runs at once.
-    pub fn new(max_running: usize) -> Self {
+    /// An empty queue running at most `max_running` runs at once and holding jobs within
+    /// `bounds`.
+    pub fn new(max_running: usize, bounds: QueueBounds) -> Self {
         Self {
             max_running: max_running.max(1),
+            bounds,
+            admitted: BTreeMap::new(),
             next_number: 1,
             jobs: BTreeMap::new(),
             origins: BTreeMap::new(),
@@ -288,6 +340,12 @@ impl RunQueue {
 
     /// Records the runs `job` is owed (none if no handler takes it) and starts what may.
     pub fn enqueue(&mut self, job: Job) {
+        if let Some(held) = self.admitted.get_mut(&job.origin) {
+            *held -= 1;
+            if *held == 0 {
+                self.admitted.remove(&job.origin);
+            }
+        }
         if job.handlers.is_empty() {
             return;
         }
@@ -330,6 +388,16 @@ impl RunQueue {
             .values()
             .map(|q| q.states.iter().filter(|s| **s == State::Owed).count())
             .sum()
+    }
+
+    /// Jobs waiting or running of `origin`, counting admitted ones not yet enqueued.
+    fn queued_of(&self, origin: &DeviceId) -> usize {
+        self.origins.get(origin).map_or(0, VecDeque::len) + self.admitted.get(origin).copied().unwrap_or(0)
+    }
+
+    /// Jobs waiting or running of all origins, counting admitted ones not yet enqueued.
+    fn queued_total(&self) -> usize {
+        self.jobs.len() + self.admitted.values().sum::<usize>()
     }
 
     /// Runs started and not finished.
@@ -408,6 +476,20 @@ impl RunQueue {
     }
 }
 
+impl Intake for RunQueue {
+    fn admit(&mut self, origin: &DeviceId) -> bool {
+        if self.queued_of(origin) >= self.bounds.per_origin || self.queued_total() >= self.bounds.total {
+            return false;
+        }
+        *self.admitted.entry(*origin).or_default() += 1;
+        true
+    }
+
+    fn has_room(&self, origin: &DeviceId) -> bool {
+        self.queued_of(origin) <= self.bounds.per_origin / 2 && self.queued_total() <= self.bounds.total / 2
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,7 +527,7 @@ mod tests {
 
     #[test]
     fn one_origin_runs_in_order_and_origins_side_by_side() {
-        let mut queue = RunQueue::new(8);
+        let mut queue = RunQueue::new(8, QueueBounds::default());
         queue.enqueue(job(1, &["a", "b"], 1));
         queue.enqueue(job(1, &["a"], 2));
         queue.enqueue(job(2, &["a"], 3));
@@ -460,7 +542,7 @@ mod tests {
 
     #[test]
     fn at_most_max_running_at_once() {
-        let mut queue = RunQueue::new(2);
+        let mut queue = RunQueue::new(2, QueueBounds::default());
         for origin in 1..=3 {
             queue.enqueue(job(origin, &["a"], origin));
         }
@@ -473,7 +555,7 @@ mod tests {
     #[test]
     fn after_a_crash_owed_runs_start_once_and_running_ones_are_reported() {
         let mut disk = MemoryDisk::default();
-        let mut queue = RunQueue::new(1);
+        let mut queue = RunQueue::new(1, QueueBounds::default());
         queue.enqueue(job(1, &["a"], 1));
         queue.enqueue(job(1, &["a"], 2));
         queue.enqueue(job(1, &["a"], 3));
@@ -483,7 +565,7 @@ mod tests {
         persist(&mut queue, &mut disk);
         assert_eq!(starts(&mut queue), vec![(2, 0, 2)]);
         // The device dies while job 2 runs.
-        let mut restarted = RunQueue::new(1);
+        let mut restarted = RunQueue::new(1, QueueBounds::default());
         restarted.restore(runs_of(&disk));
         let interrupted: Vec<RunInterrupted> = std::iter::from_fn(|| restarted.poll_interrupted()).collect();
         assert_eq!(interrupted.len(), 1);
@@ -493,15 +575,55 @@ mod tests {
         persist(&mut restarted, &mut disk);
         assert!(runs_of(&disk).is_empty(), "nothing left: {:?}", runs_of(&disk));
         // A job enqueued now gets a number after every earlier one.
-        let mut again = RunQueue::new(1);
+        let mut again = RunQueue::new(1, QueueBounds::default());
         again.restore(runs_of(&disk));
         again.enqueue(job(1, &["a"], 4));
         assert_eq!(starts(&mut again).len(), 1);
     }
 
     #[test]
+    fn a_full_queue_refuses_per_origin_and_in_total_until_half_empty() {
+        let bounds = QueueBounds {
+            per_origin: 4,
+            total: 6,
+        };
+        let mut queue = RunQueue::new(1, bounds);
+        let (one, two, three) = (
+            job(1, &["a"], 0).origin,
+            job(2, &["a"], 0).origin,
+            job(3, &["a"], 0).origin,
+        );
+        for payload in 0..4 {
+            assert!(queue.admit(&one), "place {payload} of origin 1");
+            queue.enqueue(job(1, &["a"], payload));
+        }
+        assert!(!queue.admit(&one), "origin 1 is full");
+        assert!(queue.admit(&two) && queue.admit(&two), "others still have room");
+        assert!(
+            !queue.admit(&three),
+            "admitted places count before their jobs are enqueued"
+        );
+        queue.enqueue(job(2, &[], 0));
+        queue.enqueue(job(2, &["a"], 1));
+        assert!(
+            queue.admit(&three),
+            "a job no handler takes holds no place once enqueued"
+        );
+        queue.enqueue(job(3, &["a"], 0));
+        assert!(!queue.has_room(&one));
+        for _ in 0..2 {
+            let start = queue.poll_start().expect("a run of origin 1 runs");
+            queue.finish(start.job, start.index);
+        }
+        assert!(!queue.has_room(&one), "origin 1 at half, the total above it");
+        let start = queue.poll_start().expect("the next run");
+        queue.finish(start.job, start.index);
+        assert!(queue.has_room(&one), "origin 1 and the total at most half full");
+    }
+
+    #[test]
     fn nothing_is_recorded_for_a_message_no_handler_takes() {
-        let mut queue = RunQueue::new(8);
+        let mut queue = RunQueue::new(8, QueueBounds::default());
         queue.enqueue(job(1, &[], 1));
         assert!(queue.poll_write().is_none());
         assert!(queue.poll_start().is_none());

@@ -43,6 +43,11 @@ pub struct Limits {
     pub value_bytes_max: usize,
     /// Handlers running at once.
     pub handlers_max: usize,
+    /// Messages and events from one device waiting for their handler runs; beyond it the
+    /// device's further ones stay with their senders until there is room.
+    pub handler_queue_per_origin: usize,
+    /// Messages and events waiting for their handler runs, from all devices.
+    pub handler_queue_max: usize,
     /// Handler timeout.
     pub handler_timeout_secs: u64,
     /// How long undelivered messages are kept.
@@ -75,6 +80,8 @@ impl Default for Limits {
             key_bytes_max: 1 << 10,
             value_bytes_max: 1 << 20,
             handlers_max: 8,
+            handler_queue_per_origin: 256,
+            handler_queue_max: 4096,
             handler_timeout_secs: 30,
             message_ttl_secs: 7 * 24 * 3600,
             invite_ttl_secs: 600,

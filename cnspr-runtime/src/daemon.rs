@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::node::NodeConfig;
 use cnspr_proto::roster::Roster;
+use cnspr_proto::runs::QueueBounds;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, Notify};
 
@@ -147,6 +148,10 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     let mut node_config = NodeConfig::profile(&config.profile).unwrap_or_default();
     node_config.messaging.message_ttl = Duration::from_secs(config.limits.message_ttl_secs);
     node_config.handlers_max = config.limits.handlers_max;
+    node_config.handler_queue = QueueBounds {
+        per_origin: config.limits.handler_queue_per_origin,
+        total: config.limits.handler_queue_max,
+    };
     let disk = Arc::new(Disk::open(&paths.data_dir).map_err(std::io::Error::other)?);
     let (finished, mut finished_runs) = mpsc::unbounded_channel();
     let limits = RunLimits {

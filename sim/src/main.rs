@@ -49,6 +49,10 @@ struct Args {
     /// out of order, or lost.
     #[arg(long)]
     workload: bool,
+    /// Messages and events from one device that wait for their handler runs at most
+    /// (twice as many from all devices); beyond it they stay with their senders.
+    #[arg(long)]
+    handler_queue: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         clock_skew: args.clock_skew,
         trace: args.trace,
         workload: args.workload,
+        handler_queue: args.handler_queue,
     };
     let started = Instant::now();
     let mut runs = Vec::new();
@@ -95,7 +100,7 @@ fn main() -> ExitCode {
     }
     let replay = |seed: u64| {
         format!(
-            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}{}",
+            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}{}{}",
             args.nodes,
             args.duration.as_millis(),
             args.loss,
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
             args.faults,
             if args.clock_skew { " --clock-skew" } else { "" },
             if args.workload { " --workload" } else { "" },
+            args.handler_queue
+                .map_or_else(String::new, |n| format!(" --handler-queue {n}")),
         )
     };
     let report = Report::new(

@@ -11,10 +11,10 @@ use cnspr_proto::durable::{MemoryDisk, Write};
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MembershipEvent;
 use cnspr_proto::messaging::Tag;
-use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
+use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig, NodeStats};
 use cnspr_proto::rng::Rng;
 use cnspr_proto::roster::KnownDevice;
-use cnspr_proto::runs::{HandlerTree, JobKind};
+use cnspr_proto::runs::{HandlerTree, JobKind, QueueBounds};
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::Transmit;
 
@@ -47,6 +47,9 @@ pub struct SimConfig {
     /// Send direct messages and events all along and check their guarantees
     /// (`workload.rs`).
     pub workload: bool,
+    /// Bound the handler run queue to this many messages and events per origin (twice
+    /// as many in all), to exercise back-pressure; the daemon's default otherwise.
+    pub handler_queue: Option<usize>,
 }
 
 impl SimConfig {
@@ -63,6 +66,7 @@ impl SimConfig {
             clock_skew: false,
             trace: false,
             workload: false,
+            handler_queue: None,
         }
     }
 
@@ -73,6 +77,12 @@ impl SimConfig {
         if self.workload {
             // Often enough that a run sees many repairs and deletes collected.
             config.store_sync_interval = WORKLOAD_STORE_SYNC;
+        }
+        if let Some(per_origin) = self.handler_queue {
+            config.handler_queue = QueueBounds {
+                per_origin,
+                total: per_origin * 2,
+            };
         }
         Ok(config)
     }
@@ -129,6 +139,9 @@ pub struct RunResult {
     /// With the workload: handler runs interrupted by their device's crash (reported, not
     /// repeated).
     pub runs_interrupted: usize,
+    /// Messages and events refused for a full run queue (by the devices running at the
+    /// end).
+    pub offers_refused: u64,
 }
 
 struct Device {
@@ -416,6 +429,8 @@ impl World {
             .saturating_sub(self.phases.idle_start)
             .min(self.config.duration);
         let virtual_s = self.config.duration.as_secs_f64();
+        let tombstones_collected = self.sum_stats(|s| s.tombstones_collected);
+        let offers_refused = self.sum_stats(|s| s.offers_refused);
         RunResult {
             seed: self.config.seed,
             nodes: self.config.nodes,
@@ -439,13 +454,18 @@ impl World {
             messages: self.ledger.totals(),
             store_writes: self.writes.len(),
             runs_interrupted: self.ledger.interrupted(),
-            tombstones_collected: self
-                .devices
-                .iter()
-                .filter_map(|d| d.node.as_ref())
-                .map(|n| n.stats().tombstones_collected)
-                .sum(),
+            tombstones_collected,
+            offers_refused,
         }
+    }
+
+    /// A figure of the running devices' stats, summed.
+    fn sum_stats(&self, figure: impl Fn(&NodeStats) -> u64) -> u64 {
+        self.devices
+            .iter()
+            .filter_map(|d| d.node.as_ref())
+            .map(|n| figure(&n.stats()))
+            .sum()
     }
 
     /// Keeps what `node` would have saved of its roster, as it stops.

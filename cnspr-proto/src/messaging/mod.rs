@@ -24,6 +24,13 @@
 //! pacing. A receiver acknowledges a unit's last chunk only after handling it, and the
 //! node hands out this layer's durable [`Write`]s before any datagram, so an acknowledged
 //! unit is never lost and a restarted receiver never handles it again.
+//!
+//! **Back-pressure**: a message or event from a peer is accepted only if the handler run
+//! queue takes it ([`Intake`]). A refused direct message is not acknowledged: its sender
+//! keeps it in the outbox and retransmits. A refused event is acknowledged as a transfer
+//! but not handled; its origin's events are refused until the queue has room again, then
+//! this device sends the peers that offered them a summary, and they send what it lacks
+//! from the events they keep, in order. Store messages are never refused.
 
 mod handled;
 mod kept;
@@ -44,6 +51,7 @@ pub use wire::{Packet, Unit, WireError, CHUNK_BYTES, MAX_PAYLOAD_BYTES};
 
 use crate::durable::Write;
 use crate::identity::DeviceId;
+use crate::runs::Intake;
 use crate::time::Timestamp;
 use crate::timers::Timers;
 use kept::Kept;
@@ -208,6 +216,11 @@ pub struct Messaging {
     events_handled: BTreeMap<DeviceId, Handled>,
     /// Events that arrived ahead of a gap in their origin's sequence.
     order: EventOrder,
+    /// Origins whose events are refused until the run queue has room, with the peers that
+    /// offered them (asked again then).
+    refusing: BTreeMap<DeviceId, BTreeSet<DeviceId>>,
+    /// Messages and events refused for lack of room, since start.
+    refused: u64,
     next_query: u64,
     outgoing: VecDeque<(DeviceId, Vec<u8>)>,
     events: VecDeque<MessagingEvent>,
@@ -246,6 +259,8 @@ impl Messaging {
             kept_bytes: 0,
             events_handled: BTreeMap::new(),
             order: EventOrder::default(),
+            refusing: BTreeMap::new(),
+            refused: 0,
             next_query: 0,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
@@ -302,6 +317,12 @@ impl Messaging {
     /// Events kept for devices that were away.
     pub fn kept_events(&self) -> usize {
         self.kept.len()
+    }
+
+    /// Messages and events from peers refused for lack of room in the run queue (each
+    /// offer counts), since start.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// Whether a direct message to `to` numbered `seq` still waits.
@@ -567,26 +588,75 @@ impl Messaging {
 
     // ----- inputs -----
 
-    /// Takes a messaging packet that arrived, authenticated, from `from`.
-    pub fn handle_packet(&mut self, now: Timestamp, from: DeviceId, bytes: &[u8]) -> Result<(), WireError> {
+    /// Takes a messaging packet that arrived, authenticated, from `from`; messages and
+    /// events in it are accepted as `intake` allows.
+    pub fn handle_packet(
+        &mut self,
+        now: Timestamp,
+        from: DeviceId,
+        bytes: &[u8],
+        intake: &mut impl Intake,
+    ) -> Result<(), WireError> {
         if !self.members.contains(&from) {
             return Ok(());
         }
         let packet = Packet::decode(bytes)?;
-        let unit_bytes = self.transfers.handle_packet(now, from, packet);
+        let arrival = self.transfers.handle_packet(now, from, packet);
         self.collect_done();
-        if let Some(unit_bytes) = unit_bytes {
-            // A unit that does not parse is dropped; its chunks were acknowledged, so the
-            // sender does not repeat what could never be understood.
-            let unit = Unit::decode(&unit_bytes)?;
-            self.on_unit(now, from, unit);
+        let mut result = Ok(());
+        if let Some(arrival) = arrival {
+            match Unit::decode(&arrival.bytes) {
+                Ok(unit) => {
+                    if self.on_unit(now, from, unit, intake) {
+                        self.transfers.accept(now, from, &arrival);
+                    } else {
+                        self.transfers.refuse(now, from, arrival);
+                    }
+                }
+                Err(error) => {
+                    // A unit that does not parse is dropped and acknowledged, so the sender
+                    // does not repeat what could never be understood.
+                    self.transfers.accept(now, from, &arrival);
+                    result = Err(error);
+                }
+            }
         }
         self.transfers.fill(now);
-        Ok(())
+        result
     }
 
-    /// Retransmits, and expires messages and kept events.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    /// Offers again what was refused for lack of room, for the origins that have room
+    /// now: the peers that offered their events get a summary of what this device has
+    /// handled and send what it lacks. (Refused direct messages come back by themselves:
+    /// their senders retransmit.) Returns whether it asked anyone.
+    pub fn offer_again(&mut self, now: Timestamp, intake: &impl Intake) -> bool {
+        let ready: Vec<DeviceId> = self
+            .refusing
+            .keys()
+            .filter(|origin| intake.has_room(origin))
+            .copied()
+            .collect();
+        if ready.is_empty() {
+            return false;
+        }
+        let mut ask = BTreeSet::new();
+        for origin in ready {
+            ask.extend(self.refusing.remove(&origin).unwrap_or_default());
+        }
+        ask.retain(|peer| self.live.contains(peer));
+        if ask.is_empty() {
+            ask.extend(self.spread_peers());
+        }
+        for peer in ask {
+            self.send_summary(peer, false);
+        }
+        self.transfers.fill(now);
+        true
+    }
+
+    /// Retransmits, and expires messages and kept events; events whose wait for a gap
+    /// ended are accepted as `intake` allows.
+    pub fn handle_timeout(&mut self, now: Timestamp, intake: &mut impl Intake) {
         self.transfers.handle_timeout(now);
         self.collect_done();
         let unix = self.unix_at(now);
@@ -603,7 +673,7 @@ impl Messaging {
             self.drop_kept(key);
         }
         for (origin, seq, event) in self.order.release_due(now) {
-            self.accept_event(origin, seq, event);
+            self.admit_event(origin, seq, event, None, intake);
         }
     }
 
@@ -699,14 +769,20 @@ impl Messaging {
         self.start(to, &Unit::Summary { handled, reply }, Purpose::Other);
     }
 
-    fn on_unit(&mut self, now: Timestamp, from: DeviceId, unit: Unit) {
+    /// Acts on a unit from `from`; returns whether it was accepted (a direct message the
+    /// run queue has no room for is not, and stays unacknowledged).
+    fn on_unit(&mut self, now: Timestamp, from: DeviceId, unit: Unit, intake: &mut impl Intake) -> bool {
         match unit {
             Unit::Direct {
                 seq, tag, payload, ..
             } => {
                 let handled = self.direct_handled.get(&from).copied().unwrap_or(0);
                 if seq <= handled {
-                    return;
+                    return true;
+                }
+                if !intake.admit(&from) {
+                    self.refused += 1;
+                    return false;
                 }
                 // A gap (seq > handled + 1) only follows lost state on one side: take
                 // what comes rather than wait for what never will.
@@ -731,7 +807,7 @@ impl Messaging {
                     payload: payload.clone(),
                     ttl_secs,
                 });
-                if self.receive_event(now, origin, seq, Kept::new(tag, payload, expires)) {
+                if self.receive_event(now, from, origin, seq, Kept::new(tag, payload, expires), intake) {
                     // New here, in a mesh spread through the ring: on to the neighbours
                     // that did not bring it.
                     if let Some(unit) = relay {
@@ -758,19 +834,58 @@ impl Messaging {
                     .push_back(MessagingEvent::Answer { from, id, payload });
             }
         }
+        true
     }
 
-    /// Takes an event from a peer: handed on in its origin's order (at once, or once the
-    /// events before it are in); returns whether it was new here.
-    fn receive_event(&mut self, now: Timestamp, origin: DeviceId, seq: u64, event: Kept) -> bool {
+    /// Takes an event from peer `from`: handed on in its origin's order (at once, or once
+    /// the events before it are in) as `intake` allows; returns whether it was new here
+    /// and taken (accepted, or waiting for a gap).
+    fn receive_event(
+        &mut self,
+        now: Timestamp,
+        from: DeviceId,
+        origin: DeviceId,
+        seq: u64,
+        event: Kept,
+        intake: &mut impl Intake,
+    ) -> bool {
         let through = self.events_handled.get(&origin).map_or(0, Handled::through);
         let handled = self.events_handled.get(&origin).is_some_and(|h| h.contains(seq));
         if handled || self.order.is_held(&origin, seq) {
             return false;
         }
-        for (seq, event) in self.order.arrive(now, origin, seq, through, event) {
-            self.accept_event(origin, seq, event);
+        if let Some(offered) = self.refusing.get_mut(&origin) {
+            offered.insert(from);
+            self.refused += 1;
+            return false;
         }
+        let mut taken = true;
+        for (ready, event) in self.order.arrive(now, origin, seq, through, event) {
+            let admitted = self.admit_event(origin, ready, event, Some(from), intake);
+            taken &= admitted || ready != seq;
+        }
+        taken
+    }
+
+    /// Accepts an event of another origin if `intake` has room; otherwise refuses it and
+    /// every later one of its origin until [`Messaging::offer_again`]. Returns whether it
+    /// was accepted.
+    fn admit_event(
+        &mut self,
+        origin: DeviceId,
+        seq: u64,
+        event: Kept,
+        offered_by: Option<DeviceId>,
+        intake: &mut impl Intake,
+    ) -> bool {
+        let refusing = self.refusing.contains_key(&origin);
+        let handled = self.events_handled.get(&origin).is_some_and(|h| h.contains(seq));
+        if !handled && (refusing || !intake.admit(&origin)) {
+            self.refusing.entry(origin).or_default().extend(offered_by);
+            self.refused += 1;
+            return false;
+        }
+        self.accept_event(origin, seq, event);
         true
     }
 

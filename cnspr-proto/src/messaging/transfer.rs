@@ -5,6 +5,10 @@
 //! while, so that a retransmission after a lost acknowledgement is acknowledged again
 //! rather than started over.
 //!
+//! The chunk that completes a unit is acknowledged only once the receiver accepted the
+//! unit ([`Transfers::accept`]). A refused unit ([`Transfers::refuse`]) keeps its other
+//! chunks, and the sender's retransmission of the last one offers it again.
+//!
 //! Cost: an input touches only its peer's transfers; retransmissions, stalled
 //! reassemblies and remembered transfers each keep their deadlines in a [`Timers`] table,
 //! so finding the next one is never a walk over every peer or chunk.
@@ -91,6 +95,18 @@ struct Inbound {
     parts: Vec<Option<Vec<u8>>>,
     received: u32,
     reserved: usize,
+}
+
+/// A unit whose chunks are all in, waiting for the receiver's verdict.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The transfer's number.
+    pub transfer: u64,
+    /// The chunk that completed it: acknowledged only if the unit is accepted.
+    index: u32,
+    count: u32,
+    /// The unit.
+    pub bytes: Vec<u8>,
 }
 
 /// Every transfer of one device, both ways.
@@ -191,8 +207,9 @@ impl Transfers {
         self.stalls.clear(key);
     }
 
-    /// Takes a packet from `from`; returns a unit's bytes once all of its chunks are in.
-    pub fn handle_packet(&mut self, now: Timestamp, from: DeviceId, packet: Packet) -> Option<Vec<u8>> {
+    /// Takes a packet from `from`; returns a unit once all of its chunks are in, for
+    /// [`Transfers::accept`] or [`Transfers::refuse`].
+    pub fn handle_packet(&mut self, now: Timestamp, from: DeviceId, packet: Packet) -> Option<Arrival> {
         match packet {
             Packet::Ack { transfer, indices } => {
                 self.on_ack(now, from, transfer, &indices);
@@ -250,7 +267,7 @@ impl Transfers {
         index: u32,
         count: u32,
         data: Vec<u8>,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Arrival> {
         let key = (from, transfer);
         let ack = Packet::Ack {
             transfer,
@@ -276,19 +293,56 @@ impl Transfers {
         self.stalls.set(key, Some(now + self.config.inbound_idle));
         let inbound = self.inbound.get_mut(&key)?;
         let slot = &mut inbound.parts[index as usize];
-        if slot.is_none() {
-            *slot = Some(data);
-            inbound.received += 1;
+        if slot.is_some() {
+            self.packets.push_back((from, ack));
+            return None;
         }
-        self.packets.push_back((from, ack));
+        *slot = Some(data);
+        inbound.received += 1;
         if inbound.received < inbound.count {
+            self.packets.push_back((from, ack));
             return None;
         }
         let inbound = self.inbound.remove(&key)?;
         self.inbound_reserved -= inbound.reserved;
         self.stalls.clear(&key);
-        self.remember_completed(now, key);
-        Some(inbound.parts.into_iter().flatten().flatten().collect())
+        Some(Arrival {
+            transfer,
+            index,
+            count,
+            bytes: inbound.parts.into_iter().flatten().flatten().collect(),
+        })
+    }
+
+    /// The receiver took the unit: its last chunk is acknowledged, and the transfer is
+    /// remembered as finished.
+    pub fn accept(&mut self, now: Timestamp, from: DeviceId, arrival: &Arrival) {
+        let ack = Packet::Ack {
+            transfer: arrival.transfer,
+            indices: vec![arrival.index],
+        };
+        self.packets.push_back((from, ack));
+        self.remember_completed(now, (from, arrival.transfer));
+    }
+
+    /// The receiver cannot take the unit now: its last chunk stays unacknowledged, so the
+    /// sender sends it again, and the other chunks wait for it (within the same budgets
+    /// as any reassembly; over them, the sender's retransmission starts it again).
+    pub fn refuse(&mut self, now: Timestamp, from: DeviceId, arrival: Arrival) {
+        let key = (from, arrival.transfer);
+        if arrival.count == 1 || !self.admit_inbound(key, arrival.count) {
+            return;
+        }
+        let Some(inbound) = self.inbound.get_mut(&key) else {
+            return;
+        };
+        for (index, part) in arrival.bytes.chunks(CHUNK_BYTES).enumerate() {
+            if index as u32 != arrival.index {
+                inbound.parts[index] = Some(part.to_vec());
+                inbound.received += 1;
+            }
+        }
+        self.stalls.set(key, Some(now + self.config.inbound_idle));
     }
 
     /// Starts reassembling `key` if the per-peer and memory budgets allow.
@@ -465,5 +519,62 @@ impl PeerOut {
             None => config.initial_rto,
             Some(srtt) => (srtt + self.rttvar * 4).clamp(config.min_rto, config.max_rto),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Carries every packet `from` has for `to`; returns the units that completed.
+    fn carry(now: Timestamp, from: (DeviceId, &mut Transfers), to: &mut Transfers) -> Vec<Arrival> {
+        let (sender, from) = from;
+        std::iter::from_fn(|| from.poll_transmit())
+            .filter_map(|(_, packet)| to.handle_packet(now, sender, packet))
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_unit_is_offered_again_by_the_retransmission_of_its_last_chunk() {
+        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        let mut a = Transfers::new(TransferConfig::default(), 10);
+        let mut b = Transfers::new(TransferConfig::default(), 20);
+        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 100).map(|i| i as u8).collect();
+        let now = Timestamp::from_micros(1_000_000);
+        a.start(b_id, data.clone());
+        a.fill(now);
+        let mut arrived = carry(now, (a_id, &mut a), &mut b);
+        assert_eq!(arrived.len(), 1);
+        let arrival = arrived.remove(0);
+        assert_eq!(arrival.bytes, data);
+        b.refuse(now, a_id, arrival);
+        carry(now, (b_id, &mut b), &mut a);
+        a.fill(now);
+        assert!(
+            a.poll_event().is_none(),
+            "the sender still holds the refused unit"
+        );
+        assert!(
+            carry(now, (a_id, &mut a), &mut b).is_empty(),
+            "nothing is resent before its timeout"
+        );
+        let later = now + Duration::from_secs(1);
+        a.handle_timeout(later);
+        let mut again = carry(later, (a_id, &mut a), &mut b);
+        assert_eq!(again.len(), 1, "the last chunk alone completes it again");
+        let arrival = again.remove(0);
+        assert_eq!(arrival.bytes, data);
+        b.accept(later, a_id, &arrival);
+        carry(later, (b_id, &mut b), &mut a);
+        assert_eq!(a.poll_event(), Some((b_id, 10)), "accepted: the transfer is done");
+        // A late copy of the last chunk is acknowledged again, not offered again.
+        let copy = Packet::Chunk {
+            transfer: 10,
+            index: 2,
+            count: 3,
+            data: data[CHUNK_BYTES * 2..].to_vec(),
+        };
+        assert!(b.handle_packet(later, a_id, copy).is_none());
+        assert!(matches!(b.poll_transmit(), Some((peer, Packet::Ack { transfer: 10, .. })) if peer == a_id));
     }
 }

@@ -32,7 +32,7 @@ use crate::membership::{Member, MemberState, Membership, MembershipConfig, Membe
 use crate::messaging::{Messaging, MessagingConfig, MessagingEvent};
 use crate::payload::Payload;
 use crate::roster::Roster;
-use crate::runs::{HandlerTree, Job, JobKind, NoHandlers, RunInterrupted, RunQueue, RunStart};
+use crate::runs::{HandlerTree, Job, JobKind, NoHandlers, QueueBounds, RunInterrupted, RunQueue, RunStart};
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::transport::{
@@ -57,6 +57,8 @@ pub struct NodeConfig {
     pub store_sync_interval: std::time::Duration,
     /// Handler runs of messages and events at once.
     pub handlers_max: usize,
+    /// Messages and events waiting for their handler runs, per origin and in all.
+    pub handler_queue: QueueBounds,
 }
 
 impl NodeConfig {
@@ -76,6 +78,7 @@ impl NodeConfig {
             messaging: MessagingConfig::default(),
             store_sync_interval: store::STORE_SYNC_INTERVAL,
             handlers_max: 8,
+            handler_queue: QueueBounds::default(),
         })
     }
 }
@@ -176,6 +179,9 @@ pub struct NodeStats {
     pub tombstones_collected: u64,
     /// Handshakes completed (new sessions and rekeys).
     pub sessions_established: u64,
+    /// Messages and events from peers refused because the handler run queue was full
+    /// (they stay with their senders; each offer counts).
+    pub offers_refused: u64,
 }
 
 /// One device's protocol state.
@@ -259,7 +265,7 @@ impl Node {
             echoes: BTreeMap::new(),
             store: Store::new(own, 0),
             store_writes: VecDeque::new(),
-            runs: RunQueue::new(config.handlers_max),
+            runs: RunQueue::new(config.handlers_max, config.handler_queue),
             handler_tree: Box::new(NoHandlers),
             replication: store::Replication::new(
                 now,
@@ -321,7 +327,10 @@ impl Node {
 
     /// Traffic counters.
     pub fn stats(&self) -> NodeStats {
-        self.stats
+        NodeStats {
+            offers_refused: self.messaging.refused(),
+            ..self.stats
+        }
     }
 
     // ----- inputs -----
@@ -347,7 +356,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.endpoint.handle_timeout(now);
         self.membership.handle_timeout(now);
-        self.messaging.handle_timeout(now);
+        self.messaging.handle_timeout(now, &mut self.runs);
         self.store_timeout(now);
         self.route_between_layers(now);
     }
@@ -520,6 +529,8 @@ impl Node {
                 self.owe_runs(&event);
                 self.events.push_back(Event::Messaging(event));
             }
+            // A place freed in the run queue may be what a refused origin waits for.
+            progressed |= self.messaging.offer_again(now, &self.runs);
             while let Some(start) = self.runs.poll_start() {
                 progressed = true;
                 self.events.push_back(Event::RunStart(start));
@@ -585,7 +596,7 @@ impl Node {
             Payload::Membership(envelope) => self.membership.handle_envelope(now, from, envelope),
             Payload::Messaging(bytes) => {
                 // A malformed packet from a peer is dropped like a lost one.
-                let _ = self.messaging.handle_packet(now, from, &bytes);
+                let _ = self.messaging.handle_packet(now, from, &bytes, &mut self.runs);
             }
             Payload::Echo(id) => {
                 let _ = self.send_payload(now, from, &Payload::EchoReply(id));

@@ -53,6 +53,10 @@ pub struct HandlerRuns {
     pub queued: usize,
     /// Running now.
     pub running: usize,
+    /// Messages and events from peers refused since the start because the queue was full
+    /// (`limits.handler_queue_per_origin`, `limits.handler_queue_max`); each stays with its
+    /// sender and is offered again, so a refusal loses nothing. Each offer counts.
+    pub refused: u64,
 }
 
 /// Datagram counters.

@@ -107,6 +107,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         handler_runs: HandlerRuns {
             queued: snapshot.runs.0,
             running: snapshot.runs.1,
+            refused: snapshot.stats.offers_refused,
         },
         uptime_secs: context.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
