@@ -378,6 +378,14 @@ pub fn query(json: bool, client: &mut Client, params: &QueryParams) -> Result<()
     if json {
         return print_json(&QueryDone { done: &result });
     }
+    use cnspr_runtime::api::messaging::QueryFailureReason;
+    for failed in &result.failed {
+        let why = match failed.reason {
+            QueryFailureReason::Restarted => "restarted before answering",
+            QueryFailureReason::Unreachable => "became unreachable before answering",
+        };
+        println!("{}: (failed: {why})", failed.peer.label().brief());
+    }
     for (peers, what) in [
         (&result.unreachable, "not reachable"),
         (&result.no_answer, "no answer"),

@@ -136,6 +136,44 @@ fn a_query_gathers_answers_and_reports_a_stopped_device() {
     assert!(text.contains("tablet: (not reachable)"), "{text}");
 }
 
+/// A device that restarts while its handler works on a query lost the question: the
+/// asker reports it as failed for that query, with the reason, rather than as silent.
+#[test]
+fn a_query_reports_a_device_that_restarted_before_answering_as_failed() {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["desk", "laptop"]);
+    let started = devices[1].home.join("query-started");
+    handler(
+        &devices[1],
+        "slow.sh",
+        &format!("touch {}\nsleep 5\necho late", started.display()),
+    );
+    let asking = std::process::Command::new(support::cnspr_binary())
+        .arg("--home")
+        .arg(&devices[0].home)
+        .args(["query", "slow", "--timeout", "8s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("query starts");
+    wait_until("the laptop's handler works on the query", || started.exists());
+    devices[1].signal("KILL");
+    devices[1].wait_exit();
+    devices[1].start();
+    let output = asking.wait_with_output().expect("query ends");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let done: serde_json::Value = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|value| value.get("done").cloned())
+        .unwrap_or_else(|| panic!("a final result: {text}"));
+    assert_eq!(done["answers"], 0, "{done}");
+    assert_eq!(done["failed"][0]["name"], "laptop", "{done}");
+    assert_eq!(done["failed"][0]["reason"], "restarted", "{done}");
+    assert_eq!(done["no_answer"], serde_json::json!([]), "{done}");
+}
+
 #[test]
 fn a_megabyte_of_binary_arrives_intact() {
     let root = Root::new();

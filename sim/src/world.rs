@@ -670,7 +670,7 @@ impl World {
                     self.observer.on_state(self.now, node, target, state);
                 }
             }
-            MembershipEvent::AddressChanged { .. } => {}
+            MembershipEvent::AddressChanged { .. } | MembershipEvent::Restarted { .. } => {}
         }
         let incarnation = running.membership().incarnation();
         let device = &mut self.devices[node];

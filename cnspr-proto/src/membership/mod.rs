@@ -77,6 +77,12 @@ pub enum MembershipEvent {
         /// Where it is now.
         address: SocketAddr,
     },
+    /// A member started again since it was last heard of (a later boot's incarnation):
+    /// whatever it held only in memory is gone.
+    Restarted {
+        /// Who.
+        member: DeviceId,
+    },
 }
 
 /// Most probes (our own and confirmations) in flight at once.

@@ -4,7 +4,7 @@
 use crate::identity::DeviceId;
 use crate::membership::message::{Body, Envelope, Status, Update};
 use crate::membership::suspicion::Suspicion;
-use crate::membership::{Member, Membership, Outgoing};
+use crate::membership::{Member, Membership, MembershipEvent, Outgoing};
 use crate::time::Timestamp;
 
 impl Membership {
@@ -118,6 +118,9 @@ impl Membership {
                 || (update.status == Status::Alive && !self.heard_lately(member, now));
             if restarted {
                 self.request_rehandshake(update.member);
+                self.events.push_back(MembershipEvent::Restarted {
+                    member: update.member,
+                });
             }
             if adopt {
                 if let Some(address) = update.address {

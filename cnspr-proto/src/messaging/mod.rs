@@ -145,6 +145,17 @@ pub enum MessagingEvent {
     },
 }
 
+/// A query on its way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySent {
+    /// Its number (answers carry it).
+    pub id: u64,
+    /// The targets it went to.
+    pub asked: Vec<DeviceId>,
+    /// The targets not reachable now: not asked.
+    pub unreachable: Vec<DeviceId>,
+}
+
 /// Why a message was refused. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessagingError {
@@ -504,15 +515,15 @@ impl Messaging {
         Ok(seq)
     }
 
-    /// Asks the handlers of `targets` (every member if `None`); returns the query's number
-    /// and the targets that are not reachable now.
+    /// Asks the handlers of `targets` (every member if `None`); returns the query's number,
+    /// the targets it was sent to and those that are not reachable now.
     pub fn query(
         &mut self,
         now: Timestamp,
         targets: Option<Vec<DeviceId>>,
         tag: Tag,
         payload: Vec<u8>,
-    ) -> Result<(u64, Vec<DeviceId>), MessagingError> {
+    ) -> Result<QuerySent, MessagingError> {
         check_size(payload.len())?;
         let targets = targets.unwrap_or_else(|| self.members.iter().copied().collect());
         if targets.iter().any(|t| !self.members.contains(t)) {
@@ -521,16 +532,17 @@ impl Messaging {
         self.next_query += 1;
         let id = self.next_query;
         let unit = Unit::Query { id, tag, payload };
-        let mut unreachable = Vec::new();
-        for target in targets {
-            if self.live.contains(&target) {
-                self.start(target, &unit, Purpose::Other);
-            } else {
-                unreachable.push(target);
-            }
+        let (asked, unreachable): (Vec<DeviceId>, Vec<DeviceId>) =
+            targets.into_iter().partition(|target| self.live.contains(target));
+        for target in &asked {
+            self.start(*target, &unit, Purpose::Other);
         }
         self.transfers.fill(now);
-        Ok((id, unreachable))
+        Ok(QuerySent {
+            id,
+            asked,
+            unreachable,
+        })
     }
 
     /// Answers query `id` of `to`.

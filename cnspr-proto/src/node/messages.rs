@@ -43,7 +43,9 @@ impl Node {
     }
 
     /// Asks the handlers of `targets` (every peer if `None`); returns the query's number
-    /// and the targets not reachable now.
+    /// and the targets not reachable now. A target that restarts or becomes unreachable
+    /// before its first answer is reported ([`super::Event::QueryFailed`]) until
+    /// [`Node::query_done`].
     pub fn query(
         &mut self,
         now: Timestamp,
@@ -51,9 +53,17 @@ impl Node {
         tag: Tag,
         payload: Vec<u8>,
     ) -> Result<(u64, Vec<DeviceId>), MessagingError> {
-        let result = self.messaging.query(now, targets, tag, payload);
+        let result = self.messaging.query(now, targets, tag, payload).map(|sent| {
+            self.queries.asked(sent.id, &sent.asked);
+            (sent.id, sent.unreachable)
+        });
         self.route_between_layers(now);
         result
+    }
+
+    /// Query `id` collects no more answers (its asker stopped waiting).
+    pub fn query_done(&mut self, id: u64) {
+        self.queries.done(id);
     }
 
     /// Answers query `id` from `to`.

@@ -14,11 +14,13 @@
 
 mod drive;
 mod messages;
+mod queries;
 mod restore;
 mod roster_sync;
 mod store;
 
 pub use drive::Host;
+pub use queries::QueryFailure;
 pub use restore::Durable;
 pub use store::STORE_SYNC_INTERVAL;
 
@@ -126,6 +128,16 @@ pub enum Event {
     RunStart(RunStart),
     /// A handler run that was running when this device stopped: it is not run again.
     RunInterrupted(RunInterrupted),
+    /// A target of one of our queries will not answer it (it restarted or became
+    /// unreachable before its first answer).
+    QueryFailed {
+        /// The query.
+        id: u64,
+        /// The target.
+        peer: DeviceId,
+        /// Why.
+        reason: QueryFailure,
+    },
     /// The answer to [`Node::echo`].
     EchoReply {
         /// Who answered.
@@ -200,6 +212,8 @@ pub struct Node {
     replication: store::Replication,
     /// The handler runs this device owes.
     runs: RunQueue,
+    /// Our queries' targets that have not answered yet.
+    queries: queries::OpenQueries,
     /// Which handlers take what.
     handler_tree: Box<dyn HandlerTree>,
     events: VecDeque<Event>,
@@ -266,6 +280,7 @@ impl Node {
             store: Store::new(own, 0),
             store_writes: VecDeque::new(),
             runs: RunQueue::new(config.handlers_max, config.handler_queue),
+            queries: queries::OpenQueries::default(),
             handler_tree: Box::new(NoHandlers),
             replication: store::Replication::new(
                 now,
@@ -494,9 +509,15 @@ impl Node {
                         self.endpoint.add_peer(key, Some(address));
                     }
                 }
+                if let MembershipEvent::Restarted { member } = event {
+                    self.fail_queries(member, QueryFailure::Restarted);
+                }
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
                     states_changed = true;
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
+                    if !live {
+                        self.fail_queries(member, QueryFailure::Unreachable);
+                    }
                     let was_live = self.messaging.is_live(&member);
                     for peer in self.messaging.set_live(now, member, live) {
                         self.store_need(now, peer);
@@ -526,6 +547,9 @@ impl Node {
             }
             while let Some(event) = self.messaging.poll_event() {
                 progressed = true;
+                if let MessagingEvent::Answer { from, id, .. } = &event {
+                    self.queries.answered(from, *id);
+                }
                 self.owe_runs(&event);
                 self.events.push_back(Event::Messaging(event));
             }
@@ -609,6 +633,13 @@ impl Node {
                     }
                 }
             }
+        }
+    }
+
+    /// Reports the queries `peer` had not answered as failed for it.
+    fn fail_queries(&mut self, peer: DeviceId, reason: QueryFailure) {
+        for id in self.queries.lost(&peer) {
+            self.events.push_back(Event::QueryFailed { id, peer, reason });
         }
     }
 

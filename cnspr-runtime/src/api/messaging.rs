@@ -89,11 +89,35 @@ pub struct QueryAnswer {
     pub answer: Message,
 }
 
+/// Why an asked peer will not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryFailureReason {
+    /// It restarted after it was asked and before it answered (queries are not kept
+    /// through a restart).
+    Restarted,
+    /// It became unreachable before it answered.
+    Unreachable,
+}
+
+/// An asked peer that will not answer, reported as soon as that is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QueryFailed {
+    /// The peer.
+    #[serde(flatten)]
+    pub peer: Peer,
+    /// Why.
+    pub reason: QueryFailureReason,
+}
+
 /// `query`'s answer, once the answers are in or the time is up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryResult {
     /// How many answers came.
     pub answers: usize,
+    /// Peers that were asked and restarted or became unreachable before their first
+    /// answer: they will not answer.
+    pub failed: Vec<QueryFailed>,
     /// Peers that were asked and gave no answer in time.
     pub no_answer: Vec<Peer>,
     /// Peers that could not be asked (reported at once, not waited for).

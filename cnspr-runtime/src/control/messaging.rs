@@ -12,12 +12,17 @@ use super::methods::snapshot;
 use super::rpc;
 use super::{failure, Context};
 use crate::api::handlers::{Family, HandlerEntry, HandlerList, Ignored, TestParams, TestResult, TestRun};
-use crate::api::messaging::{EventParams, EventResult, QueryAnswer, QueryResult, SendParams, SendResult};
+use crate::api::messaging::{
+    EventParams, EventResult, QueryAnswer, QueryFailed, QueryFailureReason, QueryResult, SendParams,
+    SendResult,
+};
 use crate::api::payload::{Message, Stdout};
 use crate::api::{ErrorKind, Peer, Query, RpcError, Streams};
+use crate::driver::QueryReply;
 use crate::driver::Snapshot;
 use crate::handlers::{tree, Invocation, Topic};
 use crate::peer_ref;
+use cnspr_proto::node::QueryFailure;
 
 /// A query's default time to collect answers.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -128,8 +133,16 @@ pub async fn query(
         .await?
         .map_err(|e| failure::messaging(None, e))?;
     let mut answered = Vec::new();
+    let mut failed = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
-    while let Ok(Some((from, answer))) = tokio::time::timeout_at(deadline, answers.recv()).await {
+    while let Ok(Some(reply)) = tokio::time::timeout_at(deadline, answers.recv()).await {
+        let (from, answer) = match reply {
+            QueryReply::Answer(from, answer) => (from, answer),
+            QueryReply::Failed(peer, reason) => {
+                failed.push((peer, reason));
+                continue;
+            }
+        };
         answered.push(from);
         let notice = QueryAnswer {
             from: peer(&snapshot, from),
@@ -146,10 +159,22 @@ pub async fn query(
     let silent = asked
         .iter()
         .filter(|d| !answered.contains(d) && !unreachable.contains(d))
+        .filter(|d| !failed.iter().any(|(f, _)| f == *d))
         .map(|d| peer(&snapshot, *d))
+        .collect();
+    let failed = failed
+        .into_iter()
+        .map(|(device, reason)| QueryFailed {
+            peer: peer(&snapshot, device),
+            reason: match reason {
+                QueryFailure::Restarted => QueryFailureReason::Restarted,
+                QueryFailure::Unreachable => QueryFailureReason::Unreachable,
+            },
+        })
         .collect();
     Ok(QueryResult {
         answers: answered.len(),
+        failed,
         unreachable: unreachable.iter().map(|d| peer(&snapshot, *d)).collect(),
         no_answer: silent,
     })

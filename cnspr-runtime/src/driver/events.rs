@@ -10,7 +10,7 @@ use cnspr_proto::runs::RunStart;
 use tokio::sync::oneshot;
 
 use super::shell::Shell;
-use super::{Command, Notice};
+use super::{Command, Notice, QueryReply};
 
 /// Peer events held for peers whose name is not known yet.
 const MAX_HELD_PEER_EVENTS: usize = 256;
@@ -106,6 +106,10 @@ impl Shell {
                     address,
                 })
             }
+            Event::Membership(MembershipEvent::Restarted { member }) => {
+                tracing::info!(peer = %member.short(), "peer restarted");
+                None
+            }
             Event::RosterChanged => {
                 self.save_roster(node);
                 let held = std::mem::take(&mut self.unnamed);
@@ -140,6 +144,11 @@ impl Shell {
             Event::Messaging(event) => self.on_messaging(node, event),
             Event::RunStart(start) => {
                 self.start_run(node, start);
+                None
+            }
+            Event::QueryFailed { id, peer, reason } => {
+                tracing::debug!(id, peer = %peer.short(), ?reason, "an asked peer will not answer");
+                self.reply_to_query(id, QueryReply::Failed(peer, reason));
                 None
             }
             Event::RunInterrupted(run) => {
@@ -225,11 +234,7 @@ impl Shell {
                 Some(notice)
             }
             MessagingEvent::Answer { from, id, payload } => {
-                if let Some(answers) = self.queries.get(&id) {
-                    if answers.try_send((from, payload)).is_err() && answers.is_closed() {
-                        self.queries.remove(&id);
-                    }
-                }
+                self.reply_to_query(id, QueryReply::Answer(from, payload));
                 None
             }
             MessagingEvent::Delivered { to, seq } => {
@@ -249,6 +254,15 @@ impl Shell {
     }
 
     /// Starts a durable handler run the node owes; tells the node when it ended.
+    /// Hands a reply to the client waiting for query `id`, if it still waits.
+    fn reply_to_query(&mut self, id: u64, reply: QueryReply) {
+        if let Some(waiting) = self.queries.get(&id) {
+            if waiting.try_send(reply).is_err() && waiting.is_closed() {
+                self.queries.remove(&id);
+            }
+        }
+    }
+
     fn start_run(&self, node: &Node, start: RunStart) {
         let invocation = Self::invocation(node, "user", start.tag.to_string(), start.origin, start.payload);
         let (dispatcher, commands) = (self.dispatcher.clone(), self.commands.clone());

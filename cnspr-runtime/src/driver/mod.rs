@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::membership::MemberState;
-use cnspr_proto::node::{Durable, Node, NodeConfig, NodeStats, PeerError};
+use cnspr_proto::node::{Durable, Node, NodeConfig, NodeStats, PeerError, QueryFailure};
 use cnspr_proto::transport::InviteSecret;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -96,8 +96,17 @@ type WriteReply = oneshot::Sender<Result<u64, StoreError>>;
 
 /// A query's number and the targets that were not reachable.
 pub type QueryStarted = (u64, Vec<DeviceId>);
-/// Answers to a query as they arrive: who answered and what.
-pub type Answers = mpsc::Receiver<(DeviceId, Vec<u8>)>;
+/// What comes back for a query, as it comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryReply {
+    /// One answer: who answered and what.
+    Answer(DeviceId, Vec<u8>),
+    /// An asked peer that will not answer, and why.
+    Failed(DeviceId, QueryFailure),
+}
+
+/// A query's replies as they arrive.
+pub type Answers = mpsc::Receiver<QueryReply>;
 /// Answers kept for a slow client.
 const ANSWER_BACKLOG: usize = 256;
 
@@ -140,7 +149,7 @@ enum Command {
         targets: Option<Vec<DeviceId>>,
         tag: Tag,
         payload: Vec<u8>,
-        answers: mpsc::Sender<(DeviceId, Vec<u8>)>,
+        answers: mpsc::Sender<QueryReply>,
         reply: oneshot::Sender<Result<QueryStarted, MessagingError>>,
     },
     QueryDone(u64),
@@ -550,13 +559,24 @@ impl Task {
             } => {
                 let result = self.node.query(now, targets, tag, payload);
                 if let Ok((id, _)) = &result {
-                    self.shell.queries.retain(|_, waiting| !waiting.is_closed());
+                    let abandoned: Vec<u64> = self
+                        .shell
+                        .queries
+                        .iter()
+                        .filter(|(_, waiting)| waiting.is_closed())
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in abandoned {
+                        self.shell.queries.remove(&id);
+                        self.node.query_done(id);
+                    }
                     self.shell.queries.insert(*id, answers);
                 }
                 let _ = reply.send(result);
             }
             Command::QueryDone(id) => {
                 self.shell.queries.remove(&id);
+                self.node.query_done(id);
             }
             Command::RunFinished(job, index) => self.node.finish_run(now, job, index),
             Command::KvWrite(key, value, reply) => {

@@ -32,7 +32,7 @@ pub(super) struct Shell {
     /// The task's own command queue (handler answers come back through it).
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) sends: BTreeMap<(DeviceId, u64), oneshot::Sender<bool>>,
-    pub(super) queries: BTreeMap<u64, mpsc::Sender<(DeviceId, Vec<u8>)>>,
+    pub(super) queries: BTreeMap<u64, mpsc::Sender<super::QueryReply>>,
     pub(super) active_peers: usize,
     /// Peer events waiting for the peer's name.
     pub(super) unnamed: Vec<(&'static str, DeviceId, MemberState)>,
