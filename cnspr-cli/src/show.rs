@@ -210,8 +210,8 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
     table.row(vec![
         "handler runs".into(),
         format!(
-            "{} queued, {} running, {} refused for a full queue",
-            runs.queued, runs.running, runs.refused
+            "{} queued, {} running, {} refused for a full queue, {} interrupted at start",
+            runs.queued, runs.running, runs.refused, runs.interrupted
         ),
     ]);
     print!("{}", table.render());

@@ -258,6 +258,8 @@ pub struct RunQueue {
     running: BTreeSet<(u64, u32)>,
     starts: VecDeque<RunStart>,
     interrupted: VecDeque<RunInterrupted>,
+    /// Runs found interrupted at restore.
+    interrupted_count: usize,
     writes: VecDeque<Write>,
 }
 
@@ -267,7 +269,11 @@ impl RunQueue {
     pub fn new(max_running: usize, bounds: QueueBounds) -> Self {
         Self {
             max_running: max_running.max(1),
-            bounds,
+            // A bound of zero would refuse everything for ever: one job at least.
+            bounds: QueueBounds {
+                per_origin: bounds.per_origin.max(1),
+                total: bounds.total.max(1),
+            },
             admitted: BTreeMap::new(),
             next_number: 1,
             jobs: BTreeMap::new(),
@@ -275,6 +281,7 @@ impl RunQueue {
             running: BTreeSet::new(),
             starts: VecDeque::new(),
             interrupted: VecDeque::new(),
+            interrupted_count: 0,
             writes: VecDeque::new(),
         }
     }
@@ -311,6 +318,7 @@ impl RunQueue {
                     *state = State::Done;
                 } else if started.contains(&run) {
                     *state = State::Done;
+                    self.interrupted_count += 1;
                     self.interrupted.push_back(RunInterrupted {
                         job: run.0,
                         index: run.1,
@@ -408,6 +416,11 @@ impl RunQueue {
     /// The next run to start.
     pub fn poll_start(&mut self) -> Option<RunStart> {
         self.starts.pop_front()
+    }
+
+    /// Runs found interrupted at restore (they were running when the device stopped).
+    pub fn interrupted_count(&self) -> usize {
+        self.interrupted_count
     }
 
     /// The next run found interrupted at restore.

@@ -28,14 +28,16 @@
 //! **Back-pressure**: a message or event from a peer is accepted only if the handler run
 //! queue takes it ([`Intake`]). A refused direct message is not acknowledged: its sender
 //! keeps it in the outbox and retransmits. A refused event is acknowledged as a transfer
-//! but not handled; its origin's events are refused until the queue has room again, then
-//! this device sends the peers that offered them a summary, and they send what it lacks
-//! from the events they keep, in order. Store messages are never refused.
+//! but not handled; its origin's events (and direct messages) are refused until the queue
+//! has room again, then this device asks the peers that offered them for what it lacks
+//! of that origin, from the events they keep, in order, until it has them
+//! ([`refusals`]). Store messages are never refused.
 
 mod handled;
 mod kept;
 mod order;
 mod record;
+mod refusals;
 mod tag;
 mod transfer;
 mod wire;
@@ -56,6 +58,7 @@ use crate::time::Timestamp;
 use crate::timers::Timers;
 use kept::Kept;
 use order::EventOrder;
+use refusals::{Ask, Refusals};
 use transfer::Transfers;
 
 /// Settings of the messaging layer.
@@ -227,11 +230,9 @@ pub struct Messaging {
     events_handled: BTreeMap<DeviceId, Handled>,
     /// Events that arrived ahead of a gap in their origin's sequence.
     order: EventOrder,
-    /// Origins whose events are refused until the run queue has room, with the peers that
-    /// offered them (asked again then).
-    refusing: BTreeMap<DeviceId, BTreeSet<DeviceId>>,
-    /// Messages and events refused for lack of room, since start.
-    refused: u64,
+    /// Origins whose events are refused until the run queue has room, and fetching them
+    /// back then.
+    refusals: Refusals,
     next_query: u64,
     outgoing: VecDeque<(DeviceId, Vec<u8>)>,
     events: VecDeque<MessagingEvent>,
@@ -270,8 +271,7 @@ impl Messaging {
             kept_bytes: 0,
             events_handled: BTreeMap::new(),
             order: EventOrder::default(),
-            refusing: BTreeMap::new(),
-            refused: 0,
+            refusals: Refusals::default(),
             next_query: 0,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
@@ -333,7 +333,7 @@ impl Messaging {
     /// Messages and events from peers refused for lack of room in the run queue (each
     /// offer counts), since start.
     pub fn refused(&self) -> u64 {
-        self.refused
+        self.refusals.count()
     }
 
     /// Whether a direct message to `to` numbered `seq` still waits.
@@ -379,6 +379,7 @@ impl Messaging {
         self.live.remove(device);
         self.transfers.forget_peer(device);
         self.order.forget(device);
+        self.refusals.forget(device);
         self.direct_in_flight.remove(device);
         for key in keys_of(&self.outbox, device) {
             self.remove_outbox(&key);
@@ -642,28 +643,35 @@ impl Messaging {
     /// handled and send what it lacks. (Refused direct messages come back by themselves:
     /// their senders retransmit.) Returns whether it asked anyone.
     pub fn offer_again(&mut self, now: Timestamp, intake: &impl Intake) -> bool {
-        let ready: Vec<DeviceId> = self
-            .refusing
-            .keys()
-            .filter(|origin| intake.has_room(origin))
-            .copied()
-            .collect();
-        if ready.is_empty() {
+        let handled = &self.events_handled;
+        let through = |origin: &DeviceId| handled.get(origin).map_or(0, Handled::through);
+        let asks = self
+            .refusals
+            .ready(now, |origin| intake.has_room(origin), through);
+        if asks.is_empty() {
             return false;
         }
-        let mut ask = BTreeSet::new();
-        for origin in ready {
-            ask.extend(self.refusing.remove(&origin).unwrap_or_default());
-        }
-        ask.retain(|peer| self.live.contains(peer));
-        if ask.is_empty() {
-            ask.extend(self.spread_peers());
-        }
-        for peer in ask {
-            self.send_summary(peer, false);
-        }
+        self.ask_for(asks);
         self.transfers.fill(now);
         true
+    }
+
+    /// Asks for the events of each origin this device lacks: the peers that offered
+    /// them if they are reachable, the peers broadcasts go to otherwise.
+    fn ask_for(&mut self, asks: Vec<Ask>) {
+        let mut per_peer: BTreeMap<DeviceId, Vec<DeviceId>> = BTreeMap::new();
+        for (origin, offered_by) in asks {
+            let mut peers: Vec<DeviceId> = offered_by.into_iter().filter(|p| self.live.contains(p)).collect();
+            if peers.is_empty() {
+                peers = self.spread_peers();
+            }
+            for peer in peers {
+                per_peer.entry(peer).or_default().push(origin);
+            }
+        }
+        for (peer, origins) in per_peer {
+            self.send_summary_of(peer, false, origins);
+        }
     }
 
     /// Retransmits, and expires messages and kept events; events whose wait for a gap
@@ -686,6 +694,14 @@ impl Messaging {
         }
         for (origin, seq, event) in self.order.release_due(now) {
             self.admit_event(origin, seq, event, None, intake);
+        }
+        let handled = &self.events_handled;
+        let asks = self
+            .refusals
+            .due(now, |origin| handled.get(origin).map_or(0, Handled::through));
+        if !asks.is_empty() {
+            self.ask_for(asks);
+            self.transfers.fill(now);
         }
     }
 
@@ -722,10 +738,15 @@ impl Messaging {
             .flatten()
             .min()
             .map(|unix| self.time_at_unix(unix));
-        [self.transfers.poll_timeout(), expiries, self.order.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.transfers.poll_timeout(),
+            expiries,
+            self.order.poll_timeout(),
+            self.refusals.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- helpers -----
@@ -773,12 +794,23 @@ impl Messaging {
     }
 
     fn send_summary(&mut self, to: DeviceId, reply: bool) {
+        self.send_summary_of(to, reply, Vec::new());
+    }
+
+    /// Sends `to` what this device handled, asking for the events of `origins` only
+    /// (every origin if empty).
+    fn send_summary_of(&mut self, to: DeviceId, reply: bool, origins: Vec<DeviceId>) {
         let handled = self
             .events_handled
             .iter()
             .map(|(origin, h)| (*origin, h.through()))
             .collect();
-        self.start(to, &Unit::Summary { handled, reply }, Purpose::Other);
+        let summary = Unit::Summary {
+            handled,
+            reply,
+            origins,
+        };
+        self.start(to, &summary, Purpose::Other);
     }
 
     /// Acts on a unit from `from`; returns whether it was accepted (a direct message the
@@ -792,8 +824,10 @@ impl Messaging {
                 if seq <= handled {
                     return true;
                 }
-                if !intake.admit(&from) {
-                    self.refused += 1;
+                // While its events are refused, so are its messages: both wait until the
+                // queue is half empty, and neither starves the other.
+                if self.refusals.is_refusing(&from) || !intake.admit(&from) {
+                    self.refusals.count_refused_message();
                     return false;
                 }
                 // A gap (seq > handled + 1) only follows lost state on one side: take
@@ -831,7 +865,11 @@ impl Messaging {
                     }
                 }
             }
-            Unit::Summary { handled, reply } => self.on_summary(from, &handled, reply),
+            Unit::Summary {
+                handled,
+                reply,
+                origins,
+            } => self.on_summary(from, &handled, reply, &origins),
             Unit::Query { id, tag, payload } => {
                 self.events.push_back(MessagingEvent::Query {
                     from,
@@ -866,9 +904,8 @@ impl Messaging {
         if handled || self.order.is_held(&origin, seq) {
             return false;
         }
-        if let Some(offered) = self.refusing.get_mut(&origin) {
-            offered.insert(from);
-            self.refused += 1;
+        if self.refusals.is_refusing(&origin) {
+            self.refusals.refuse(origin, seq, Some(from));
             return false;
         }
         let mut taken = true;
@@ -890,11 +927,13 @@ impl Messaging {
         offered_by: Option<DeviceId>,
         intake: &mut impl Intake,
     ) -> bool {
-        let refusing = self.refusing.contains_key(&origin);
+        let refusing = self.refusals.is_refusing(&origin);
         let handled = self.events_handled.get(&origin).is_some_and(|h| h.contains(seq));
         if !handled && (refusing || !intake.admit(&origin)) {
-            self.refusing.entry(origin).or_default().extend(offered_by);
-            self.refused += 1;
+            self.refusals.refuse(origin, seq, offered_by);
+            // What waited for a gap goes too, and the order starts again from what was
+            // handled: the events come back in order.
+            self.order.forget(&origin);
             return false;
         }
         self.accept_event(origin, seq, event);
@@ -969,8 +1008,9 @@ impl Messaging {
         }
     }
 
-    /// Sends `to` the kept events its summary lacks; asks for ours if it has any we lack.
-    fn on_summary(&mut self, to: DeviceId, theirs: &[(DeviceId, u64)], reply: bool) {
+    /// Sends `to` the kept events its summary lacks (of `origins` only, if any are
+    /// named); asks for ours if it has any we lack.
+    fn on_summary(&mut self, to: DeviceId, theirs: &[(DeviceId, u64)], reply: bool, origins: &[DeviceId]) {
         let their_through = |origin: &DeviceId| {
             theirs
                 .iter()
@@ -978,9 +1018,15 @@ impl Messaging {
                 .map_or(0, |(_, through)| *through)
         };
         let unix = self.wall.1;
-        let missing: Vec<Unit> = self
-            .kept
-            .iter()
+        let wanted: Box<dyn Iterator<Item = (&(DeviceId, u64), &Kept)>> = if origins.is_empty() {
+            Box::new(self.kept.iter())
+        } else {
+            Box::new(origins.iter().flat_map(|origin| {
+                let from = their_through(origin).saturating_add(1);
+                self.kept.range((*origin, from)..=(*origin, u64::MAX))
+            }))
+        };
+        let missing: Vec<Unit> = wanted
             .filter(|((origin, seq), _)| *origin != to && *seq > their_through(origin))
             .take(self.config.catch_up_batch)
             .map(|((origin, seq), event)| Unit::Event {

@@ -6,8 +6,11 @@
 //! rather than started over.
 //!
 //! The chunk that completes a unit is acknowledged only once the receiver accepted the
-//! unit ([`Transfers::accept`]). A refused unit ([`Transfers::refuse`]) keeps its other
-//! chunks, and the sender's retransmission of the last one offers it again.
+//! unit ([`Transfers::accept`]), and that acknowledgement says so (`complete`): only it
+//! ends the transfer. A refused unit ([`Transfers::refuse`]) keeps its other chunks, and
+//! the sender's retransmission of the last one offers it again. A receiver that lost the
+//! chunks it had acknowledged (it restarted, or dropped a refused unit over its budget)
+//! acknowledges the rest without `complete`; the sender then sends every chunk again.
 //!
 //! Cost: an input touches only its peer's transfers; retransmissions, stalled
 //! reassemblies and remembered transfers each keep their deadlines in a [`Timers`] table,
@@ -211,8 +214,12 @@ impl Transfers {
     /// [`Transfers::accept`] or [`Transfers::refuse`].
     pub fn handle_packet(&mut self, now: Timestamp, from: DeviceId, packet: Packet) -> Option<Arrival> {
         match packet {
-            Packet::Ack { transfer, indices } => {
-                self.on_ack(now, from, transfer, &indices);
+            Packet::Ack {
+                transfer,
+                indices,
+                complete,
+            } => {
+                self.on_ack(now, from, transfer, &indices, complete);
                 None
             }
             Packet::Chunk {
@@ -224,7 +231,7 @@ impl Transfers {
         }
     }
 
-    fn on_ack(&mut self, now: Timestamp, from: DeviceId, transfer: u64, indices: &[u32]) {
+    fn on_ack(&mut self, now: Timestamp, from: DeviceId, transfer: u64, indices: &[u32], complete: bool) {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -248,11 +255,15 @@ impl Transfers {
         while outbound.first_unacked < outbound.count && outbound.acked[outbound.first_unacked as usize] {
             outbound.first_unacked += 1;
         }
-        let finished = outbound.acked_count == outbound.count;
+        if !complete && outbound.acked_count == outbound.count {
+            // Every chunk acknowledged and the unit not taken: the receiver lost what it
+            // had. All of it goes again.
+            outbound.restart();
+        }
         for sample in samples {
             peer.observe_rtt(sample);
         }
-        if finished {
+        if complete {
             peer.queue.remove(position);
             self.done.push_back((from, transfer));
         }
@@ -269,12 +280,13 @@ impl Transfers {
         data: Vec<u8>,
     ) -> Option<Arrival> {
         let key = (from, transfer);
-        let ack = Packet::Ack {
+        let ack = |complete| Packet::Ack {
             transfer,
             indices: vec![index],
+            complete,
         };
         if self.completed.get(&key).is_some() {
-            self.packets.push_back((from, ack));
+            self.packets.push_back((from, ack(true)));
             return None;
         }
         let last = index + 1 == count;
@@ -294,13 +306,13 @@ impl Transfers {
         let inbound = self.inbound.get_mut(&key)?;
         let slot = &mut inbound.parts[index as usize];
         if slot.is_some() {
-            self.packets.push_back((from, ack));
+            self.packets.push_back((from, ack(false)));
             return None;
         }
         *slot = Some(data);
         inbound.received += 1;
         if inbound.received < inbound.count {
-            self.packets.push_back((from, ack));
+            self.packets.push_back((from, ack(false)));
             return None;
         }
         let inbound = self.inbound.remove(&key)?;
@@ -320,6 +332,7 @@ impl Transfers {
         let ack = Packet::Ack {
             transfer: arrival.transfer,
             indices: vec![arrival.index],
+            complete: true,
         };
         self.packets.push_back((from, ack));
         self.remember_completed(now, (from, arrival.transfer));
@@ -327,7 +340,8 @@ impl Transfers {
 
     /// The receiver cannot take the unit now: its last chunk stays unacknowledged, so the
     /// sender sends it again, and the other chunks wait for it (within the same budgets
-    /// as any reassembly; over them, the sender's retransmission starts it again).
+    /// as any reassembly; over them, they are dropped, the retransmitted chunk is
+    /// acknowledged without `complete`, and the sender sends them all again).
     pub fn refuse(&mut self, now: Timestamp, from: DeviceId, arrival: Arrival) {
         let key = (from, arrival.transfer);
         if arrival.count == 1 || !self.admit_inbound(key, arrival.count) {
@@ -475,6 +489,16 @@ impl Transfers {
 }
 
 impl Outbound {
+    /// Forgets every acknowledgement: all chunks go again, at once.
+    fn restart(&mut self) {
+        self.acked.fill(false);
+        self.acked_count = 0;
+        self.sent.fill(None);
+        // Acknowledgements of the earlier sends may still come: no round-trip samples.
+        self.resent.fill(true);
+        self.first_unacked = 0;
+    }
+
     /// How long a chunk of it waits for its acknowledgement, backoff included.
     fn timeout(&self, rto: Duration, config: &TransferConfig) -> Duration {
         (rto * 2u32.saturating_pow(self.backoff)).min(config.max_rto)
@@ -576,5 +600,43 @@ mod tests {
         };
         assert!(b.handle_packet(later, a_id, copy).is_none());
         assert!(matches!(b.poll_transmit(), Some((peer, Packet::Ack { transfer: 10, .. })) if peer == a_id));
+    }
+
+    #[test]
+    fn a_receiver_that_lost_acknowledged_chunks_gets_the_whole_unit_again() {
+        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        let mut a = Transfers::new(TransferConfig::default(), 10);
+        let mut b = Transfers::new(TransferConfig::default(), 20);
+        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 100).map(|i| (i * 7) as u8).collect();
+        let now = Timestamp::from_micros(1_000_000);
+        a.start(b_id, data.clone());
+        a.fill(now);
+        // The last chunk is lost on the way; the first two arrive and are acknowledged.
+        let chunks: Vec<Packet> = std::iter::from_fn(|| a.poll_transmit()).map(|(_, p)| p).collect();
+        for packet in chunks.into_iter().take(2) {
+            assert!(b.handle_packet(now, a_id, packet).is_none());
+        }
+        carry(now, (b_id, &mut b), &mut a);
+        // The receiver restarts: what it had is gone.
+        let mut b = Transfers::new(TransferConfig::default(), 30);
+        let later = now + Duration::from_secs(1);
+        a.handle_timeout(later);
+        assert!(
+            carry(later, (a_id, &mut a), &mut b).is_empty(),
+            "one chunk of three"
+        );
+        carry(later, (b_id, &mut b), &mut a);
+        assert!(
+            a.poll_event().is_none(),
+            "every chunk acknowledged, but not the unit"
+        );
+        a.fill(later);
+        let mut arrived = carry(later, (a_id, &mut a), &mut b);
+        assert_eq!(arrived.len(), 1, "the whole unit came again");
+        let arrival = arrived.remove(0);
+        assert_eq!(arrival.bytes, data);
+        b.accept(later, a_id, &arrival);
+        carry(later, (b_id, &mut b), &mut a);
+        assert_eq!(a.poll_event(), Some((b_id, 10)));
     }
 }

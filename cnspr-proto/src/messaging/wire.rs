@@ -28,6 +28,7 @@ pub const MAX_ACKED_PER_PACKET: usize = 64;
 
 const CHUNK: u8 = 0;
 const ACK: u8 = 1;
+const ACK_COMPLETE: u8 = 2;
 const CHUNK_HEADER_BYTES: usize = 1 + 8 + 4 + 4;
 
 /// One messaging packet.
@@ -50,6 +51,10 @@ pub enum Packet {
         transfer: u64,
         /// The parts' indices (at most [`MAX_ACKED_PER_PACKET`]).
         indices: Vec<u32>,
+        /// Whether the receiver has the whole unit and took it. Only this ends a
+        /// transfer: every part acknowledged without it means the receiver lost the
+        /// parts it had (it restarted), and the sender sends them all again.
+        complete: bool,
     },
 }
 
@@ -82,8 +87,12 @@ impl Packet {
                 out.extend_from_slice(data);
                 out
             }
-            Packet::Ack { transfer, indices } => {
-                let mut out = vec![ACK];
+            Packet::Ack {
+                transfer,
+                indices,
+                complete,
+            } => {
+                let mut out = vec![if *complete { ACK_COMPLETE } else { ACK }];
                 out.extend_from_slice(&transfer.to_le_bytes());
                 for index in indices.iter().take(MAX_ACKED_PER_PACKET) {
                     out.extend_from_slice(&index.to_le_bytes());
@@ -119,12 +128,16 @@ impl Packet {
                     data: data.to_vec(),
                 })
             }
-            ACK => {
+            ACK | ACK_COMPLETE => {
                 if rest.len() % 4 != 0 || rest.is_empty() || rest.len() / 4 > MAX_ACKED_PER_PACKET {
                     return Err(WireError::Malformed);
                 }
                 let indices = rest.chunks_exact(4).map(u32_at).collect::<Result<_, _>>()?;
-                Ok(Packet::Ack { transfer, indices })
+                Ok(Packet::Ack {
+                    transfer,
+                    indices,
+                    complete: kind == ACK_COMPLETE,
+                })
             }
             _ => Err(WireError::Malformed),
         }
@@ -168,6 +181,10 @@ pub enum Unit {
         handled: Vec<(DeviceId, u64)>,
         /// Whether the receiver should answer with its own summary if it is ahead.
         reply: bool,
+        /// Send the events of these origins only (none named: of every origin). Asked
+        /// when events refused for a full run queue are fetched back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        origins: Vec<DeviceId>,
     },
     /// A question for the receiver's handlers.
     Query {
@@ -206,7 +223,11 @@ impl Unit {
             | Unit::Query { payload, .. }
             | Unit::Answer { payload, .. }
             | Unit::Store(payload) => payload.len(),
-            Unit::Summary { handled, .. } if handled.len() > MAX_ROSTER_DEVICES => usize::MAX,
+            Unit::Summary { handled, origins, .. }
+                if handled.len() > MAX_ROSTER_DEVICES || origins.len() > MAX_ROSTER_DEVICES =>
+            {
+                usize::MAX
+            }
             Unit::Summary { .. } => 0,
         };
         if payload_len > MAX_PAYLOAD_BYTES {
@@ -233,11 +254,14 @@ mod tests {
         // Channel byte + chunk, then the 14-byte data header and 16-byte tag: under 1280.
         assert!(1 + bytes.len() + 14 + 16 <= 1280, "{}", bytes.len());
         assert_eq!(Packet::decode(&bytes), Ok(chunk));
-        let ack = Packet::Ack {
-            transfer: 3,
-            indices: vec![0, 5, 9],
-        };
-        assert_eq!(Packet::decode(&ack.encode()), Ok(ack));
+        for complete in [false, true] {
+            let ack = Packet::Ack {
+                transfer: 3,
+                indices: vec![0, 5, 9],
+                complete,
+            };
+            assert_eq!(Packet::decode(&ack.encode()), Ok(ack));
+        }
     }
 
     #[test]

@@ -194,6 +194,8 @@ pub struct NodeStats {
     /// Messages and events from peers refused because the handler run queue was full
     /// (they stay with their senders; each offer counts).
     pub offers_refused: u64,
+    /// Handler runs found interrupted at this start (running when the device stopped).
+    pub runs_interrupted: u64,
 }
 
 /// One device's protocol state.
@@ -344,6 +346,7 @@ impl Node {
     pub fn stats(&self) -> NodeStats {
         NodeStats {
             offers_refused: self.messaging.refused(),
+            runs_interrupted: self.runs.interrupted_count() as u64,
             ..self.stats
         }
     }

@@ -57,6 +57,9 @@ pub struct HandlerRuns {
     /// (`limits.handler_queue_per_origin`, `limits.handler_queue_max`); each stays with its
     /// sender and is offered again, so a refusal loses nothing. Each offer counts.
     pub refused: u64,
+    /// Runs found interrupted at this start: they were running when the daemon stopped,
+    /// and are not run again (each is in the log).
+    pub interrupted: u64,
 }
 
 /// Datagram counters.

@@ -137,7 +137,11 @@ pub async fn query(
     let deadline = tokio::time::Instant::now() + timeout;
     while let Ok(Some(reply)) = tokio::time::timeout_at(deadline, answers.recv()).await {
         let (from, answer) = match reply {
-            QueryReply::Answer(from, answer) => (from, answer),
+            QueryReply::Answer(from, answer) => {
+                // An answer after all (the question reached it again after its restart).
+                failed.retain(|(peer, _)| *peer != from);
+                (from, answer)
+            }
             QueryReply::Failed(peer, reason) => {
                 failed.push((peer, reason));
                 continue;

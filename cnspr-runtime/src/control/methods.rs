@@ -108,6 +108,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
             queued: snapshot.runs.0,
             running: snapshot.runs.1,
             refused: snapshot.stats.offers_refused,
+            interrupted: snapshot.stats.runs_interrupted,
         },
         uptime_secs: context.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -49,7 +49,7 @@ impl Groups {
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().parse::<i32>().ok();
             if let Some(group) = id.and_then(rustix::process::Pid::from_raw) {
-                if ours(group.as_raw_nonzero().get(), &marker) {
+                if group_is_ours(group.as_raw_nonzero().get(), &marker) {
                     let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
                     reaped += 1;
                 }
@@ -58,6 +58,30 @@ impl Groups {
         }
         reaped
     }
+}
+
+/// Whether some process of group `group` is a handler of this device: its leader, or
+/// (when the leader already exited and left children running) any other member.
+fn group_is_ours(group: i32, marker: &str) -> bool {
+    if ours(group, marker) {
+        return true;
+    }
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    processes
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .any(|pid| group_of(pid) == Some(group) && ours(pid, marker))
+}
+
+/// The process group of `pid`, from `/proc/PID/stat` (the field after the state; the
+/// command name before them may hold spaces and parentheses, so it is skipped from the
+/// last `)`).
+fn group_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Whether process `pid` is a handler of this device (its environment says so).
