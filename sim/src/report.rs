@@ -48,6 +48,8 @@ pub struct Report {
     pub tombstones_collected: u64,
     /// With `--workload`: handler runs a crash interrupted (reported, not repeated).
     pub runs_interrupted: usize,
+    /// Handler runs waiting their turn on devices as they crashed.
+    pub runs_queued_at_crash: usize,
     /// Messages and events refused for a full run queue.
     pub offers_refused: u64,
     /// Invariant violations in all runs.
@@ -118,6 +120,7 @@ impl Report {
             store_writes: runs.iter().map(|r| r.store_writes).sum(),
             tombstones_collected: runs.iter().map(|r| r.tombstones_collected).sum(),
             runs_interrupted: runs.iter().map(|r| r.runs_interrupted).sum(),
+            runs_queued_at_crash: runs.iter().map(|r| r.runs_queued_at_crash).sum(),
             offers_refused: runs.iter().map(|r| r.offers_refused).sum(),
             invariant_violations: runs.iter().map(|r| r.violations.len()).sum(),
             violation_examples,
@@ -160,11 +163,12 @@ impl Report {
                 opt(self.heal_converge_p99_s, "s")
             ),
             format!(
-                "workload                 {} messages, {} events, {} handler runs ({} interrupted by crashes, {} offers refused for a full queue), {} store writes, {} deleted keys collected",
+                "workload                 {} messages, {} events, {} handler runs ({} interrupted by crashes, {} queued at a crash, {} offers refused for a full queue), {} store writes, {} deleted keys collected",
                 self.messages.0,
                 self.messages.1,
                 self.messages.2,
                 self.runs_interrupted,
+                self.runs_queued_at_crash,
                 self.offers_refused,
                 self.store_writes,
                 self.tombstones_collected

@@ -139,6 +139,9 @@ pub struct RunResult {
     /// With the workload: handler runs interrupted by their device's crash (reported, not
     /// repeated).
     pub runs_interrupted: usize,
+    /// Handler runs owed and waiting their turn on devices as they crashed (each must
+    /// start after the restart).
+    pub runs_queued_at_crash: usize,
     /// Messages and events refused for a full run queue (by the devices running at the
     /// end).
     pub offers_refused: u64,
@@ -205,6 +208,7 @@ pub struct World {
     idle_packets: u64,
     idle_bytes: u64,
     datagrams: u64,
+    runs_queued_at_crash: usize,
     ledger: Ledger,
     writes: WriteLog,
     /// Where the workload's randomness comes from (apart from the network's, so the
@@ -297,6 +301,7 @@ impl World {
             idle_packets: 0,
             idle_bytes: 0,
             datagrams: 0,
+            runs_queued_at_crash: 0,
             ledger: Ledger::default(),
             writes: WriteLog::default(),
             workload_rng: Rng::from_seed(seed_bytes(config.seed, b"workload")),
@@ -454,6 +459,7 @@ impl World {
             messages: self.ledger.totals(),
             store_writes: self.writes.len(),
             runs_interrupted: self.ledger.interrupted(),
+            runs_queued_at_crash: self.runs_queued_at_crash,
             tombstones_collected,
             offers_refused,
         }
@@ -714,7 +720,9 @@ impl World {
         match fault {
             Fault::Crash(node) => {
                 self.save_roster(node);
-                if self.devices[node].node.take().is_some() {
+                if let Some(crashed) = self.devices[node].node.take() {
+                    // Runs waiting their turn die with it unless the queue is durable.
+                    self.runs_queued_at_crash += crashed.queued_runs().0;
                     // A device that dies while asleep is simply dead.
                     self.devices[node].paused = false;
                     self.devices[node].timer_generation += 1;

@@ -19,6 +19,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
     let mut writes = 0;
     let mut collected = 0;
     let mut interrupted = 0;
+    let mut queued_at_crash = 0;
     for seed in 0..SEEDS {
         let config = SimConfig {
             plan: FaultPlan::Random,
@@ -40,6 +41,7 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
         writes += result.store_writes;
         collected += result.tombstones_collected;
         interrupted += result.runs_interrupted;
+        queued_at_crash += result.runs_queued_at_crash;
         for violation in result.violations {
             failures.push(format!("seed {}: {violation}\n  replay: {replay}", result.seed));
         }
@@ -51,8 +53,8 @@ fn messages_and_events_survive_random_faults_on_thirty_seeds() {
     assert!(writes > 2_000, "the store workload really ran ({writes} writes)");
     assert!(collected > 0, "deletes were collected while the invariants held");
     assert!(
-        interrupted > 0,
-        "crashes caught handler runs busy, and the run invariants held"
+        interrupted > 0 && queued_at_crash > 0,
+        "crashes caught handler runs busy ({interrupted}) and waiting ({queued_at_crash}), and the run invariants held"
     );
     assert!(
         failures.is_empty(),
