@@ -35,7 +35,14 @@ fn bad_requests_get_errors_and_nobody_else_notices() {
     let mut bystander = Connection::open(&desk);
     let mut client = Connection::open(&desk);
     assert_eq!(error_code(&client.ask("{not json")), -32700);
-    assert_eq!(error_code(&client.ask("[1,2,3]")), -32600);
+    let three = client.ask("[1,2,3]");
+    let codes: Vec<i64> = three
+        .as_array()
+        .expect("a batch's answers")
+        .iter()
+        .map(error_code)
+        .collect();
+    assert_eq!(codes, [-32600, -32600, -32600], "{three}");
     assert_eq!(
         error_code(&client.ask(r#"{"jsonrpc":"1.0","id":1,"method":"status"}"#)),
         -32600
@@ -143,4 +150,85 @@ fn monitor_streams_what_the_daemon_sees() {
     monitor.send("garbage");
     drop(monitor);
     assert!(desk.run(&["status"]).status.success());
+}
+
+/// The examples of the JSON-RPC 2.0 specification, section 7, with this daemon's methods
+/// in place of `subtract`, `sum` and `notify_hello`.
+#[test]
+fn batches_null_ids_and_positional_params_follow_the_specification() {
+    let root = Root::new();
+    let desk = Device::started(&root, "desk");
+    let mut client = Connection::open(&desk);
+    // Parameters by position, and by name.
+    let put = client.ask(r#"{"jsonrpc":"2.0","method":"kv.put","params":["colour","blue"],"id":1}"#);
+    assert_eq!(put["id"], 1, "{put}");
+    assert_eq!(put["result"]["key"], "colour", "{put}");
+    let got = client.ask(r#"{"jsonrpc":"2.0","method":"kv.get","params":{"key":"colour"},"id":2}"#);
+    assert_eq!(got["result"]["value"], "blue", "{got}");
+    let too_many = client.ask(r#"{"jsonrpc":"2.0","method":"kv.delete","params":["a","b"],"id":3}"#);
+    assert_eq!(error_code(&too_many), -32602);
+    // `id: null` is a request, answered with `id: null`.
+    let null_id = client.ask(r#"{"jsonrpc":"2.0","method":"id","id":null}"#);
+    assert!(null_id["result"]["id"].is_string(), "{null_id}");
+    assert!(null_id.get("id").is_some_and(Value::is_null), "{null_id}");
+    // A notification is carried out and not answered: the next line answers the next
+    // request.
+    client.send(r#"{"jsonrpc":"2.0","method":"kv.put","params":["shape","round"]}"#);
+    let next = client.ask(r#"{"jsonrpc":"2.0","method":"kv.get","params":["shape"],"id":"after"}"#);
+    assert_eq!(
+        (next["id"].as_str(), next["result"]["value"].as_str()),
+        (Some("after"), Some("round"))
+    );
+    // A batch that is not valid JSON, and an empty one: one error each.
+    let broken = client.ask(r#"[{"jsonrpc":"2.0","method":"status","id":"1"},{"jsonrpc":"2.0","method"]"#);
+    assert_eq!(error_code(&broken), -32700);
+    assert!(broken["id"].is_null());
+    assert_eq!(error_code(&client.ask("[]")), -32600);
+    assert_eq!(error_code(&client.ask("[1]")[0]), -32600);
+    // A mixed batch: answers for the requests, in order, none for the notifications.
+    let mixed = client.ask(
+        r#"[{"jsonrpc":"2.0","method":"kv.get","params":["colour"],"id":"1"},{"jsonrpc":"2.0","method":"kv.put","params":["size","7"]},{"jsonrpc":"2.0","method":"kv.list","params":[""],"id":"2"},{"foo":"boo"},{"jsonrpc":"2.0","method":"foo.get","params":{"name":"myself"},"id":"5"},{"jsonrpc":"2.0","method":"monitor","id":"9"}]"#,
+    );
+    let answers = mixed.as_array().unwrap_or_else(|| panic!("an array: {mixed}"));
+    assert_eq!(answers.len(), 5, "{mixed}");
+    assert_eq!(
+        (answers[0]["id"].as_str(), answers[0]["result"]["value"].as_str()),
+        (Some("1"), Some("blue"))
+    );
+    let keys: Vec<&str> = answers[1]["result"]["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("kv.list's keys: {}", answers[1]))
+        .iter()
+        .filter_map(|e| e["key"].as_str())
+        .collect();
+    assert!(
+        keys.contains(&"size"),
+        "the notification before it was carried out: {keys:?}"
+    );
+    assert_eq!(
+        (error_code(&answers[2]), answers[2]["id"].is_null()),
+        (-32600, true)
+    );
+    assert_eq!(
+        (error_code(&answers[3]), answers[3]["id"].as_str()),
+        (-32601, Some("5"))
+    );
+    assert_eq!(
+        (error_code(&answers[4]), answers[4]["id"].as_str()),
+        (-32600, Some("9")),
+        "no subscription in a batch"
+    );
+    // A batch of notifications only: no answer at all.
+    client.send(r#"[{"jsonrpc":"2.0","method":"kv.put","params":["a","1"]},{"jsonrpc":"2.0","method":"kv.put","params":["b","2"]}]"#);
+    let after = client.ask(r#"{"jsonrpc":"2.0","method":"kv.get","params":["b"],"id":7}"#);
+    assert_eq!(
+        (after["id"].as_i64(), after["result"]["value"].as_str()),
+        (Some(7), Some("2"))
+    );
+    // Too large a batch.
+    let many = format!(
+        "[{}]",
+        vec![r#"{"jsonrpc":"2.0","method":"id","id":1}"#; 101].join(",")
+    );
+    assert_eq!(error_code(&client.ask(&many)), -32600);
 }

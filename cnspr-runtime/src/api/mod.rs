@@ -28,6 +28,7 @@ pub mod notice;
 pub mod pairing;
 pub mod payload;
 pub mod peer;
+pub mod positional;
 pub mod schema;
 pub mod store;
 

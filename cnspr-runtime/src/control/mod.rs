@@ -2,6 +2,7 @@
 //! line. Every connection has its own task, so a slow, broken or hostile client never
 //! holds up another; a line over the limit gets an error and the connection is closed.
 
+pub mod batch;
 pub mod failure;
 pub mod messaging;
 pub mod methods;
@@ -22,6 +23,7 @@ use crate::api::error::INVALID_REQUEST;
 use crate::api::store::WatchParams;
 use crate::api::{KvWatch, Method, Monitor, NoParams, Notice, Query, RpcError, Streams, Subscribed};
 use crate::driver::DriverHandle;
+use rpc::Incoming;
 
 /// What the methods need.
 pub struct Context {
@@ -170,17 +172,20 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
         }
         let answer = match rpc::parse(&line) {
             Err((id, error)) => Some(rpc::failure(id.as_ref(), &error)),
-            Ok(request) if request.method == Monitor::NAME => match rpc::params::<NoParams>(request.params) {
-                Err(error) => Some(rpc::failure(request.id.as_ref(), &error)),
-                Ok(NoParams {}) => {
-                    let notices = context.driver.subscribe();
-                    if subscribed(&mut writer, request.id.as_ref()).await {
-                        monitor(reader, writer, notices).await;
+            Ok(Incoming::Batch(items)) => batch::answer(&context, items).await,
+            Ok(Incoming::Single(request)) if request.method == Monitor::NAME => {
+                match rpc::params::<NoParams>(request.params) {
+                    Err(error) => Some(rpc::failure(request.id.as_ref(), &error)),
+                    Ok(NoParams {}) => {
+                        let notices = context.driver.subscribe();
+                        if subscribed(&mut writer, request.id.as_ref()).await {
+                            monitor(reader, writer, notices).await;
+                        }
+                        return;
                     }
-                    return;
                 }
-            },
-            Ok(request) if request.method == KvWatch::NAME => {
+            }
+            Ok(Incoming::Single(request)) if request.method == KvWatch::NAME => {
                 match rpc::params::<WatchParams>(request.params) {
                     Err(error) => Some(rpc::failure(request.id.as_ref(), &error)),
                     Ok(params) => {
@@ -193,11 +198,11 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
                     }
                 }
             }
-            Ok(request) if request.method == Query::NAME => {
+            Ok(Incoming::Single(request)) if request.method == Query::NAME => {
                 let result = messaging::query(&context, request.params, &mut writer).await;
                 request.id.map(|id| rpc::answer(&id, result))
             }
-            Ok(request) => {
+            Ok(Incoming::Single(request)) => {
                 let result = methods::call(&context, &request.method, request.params).await;
                 request.id.map(|id| rpc::answer(&id, result))
             }

@@ -1,6 +1,7 @@
-//! JSON-RPC 2.0 framing of the control socket, the daemon's side: one request object per
-//! line in ([`parse`]), one response or notification object per line out. The frames and
-//! error codes themselves are [`crate::api`]'s.
+//! JSON-RPC 2.0 framing of the control socket, the daemon's side: one request object, or
+//! one batch of them (an array), per line in ([`parse`]); one response, batch of
+//! responses or notification per line out. The frames and error codes themselves are
+//! [`crate::api`]'s.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -8,28 +9,57 @@ use serde_json::Value;
 
 use crate::api::envelope::{Notification, Request, Response, VERSION};
 use crate::api::error::{INVALID_REQUEST, PARSE_ERROR};
-use crate::api::RpcError;
+use crate::api::{positional, RpcError};
 
-/// Parses one line into a request.
-pub fn parse(line: &[u8]) -> Result<Request, (Option<Value>, RpcError)> {
+/// What one line holds.
+#[derive(Debug)]
+pub enum Incoming {
+    /// One request.
+    Single(Request),
+    /// A batch: its items, each to be read as a request ([`request`]).
+    Batch(Vec<Value>),
+}
+
+/// Parses one line.
+pub fn parse(line: &[u8]) -> Result<Incoming, (Option<Value>, RpcError)> {
     let value: Value = serde_json::from_slice(line)
         .map_err(|e| (None, RpcError::new(PARSE_ERROR, format!("invalid JSON: {e}"))))?;
-    let id = value
-        .get("id")
-        .cloned()
-        .filter(|id| id.is_string() || id.is_number());
-    let request: Request = serde_json::from_value(value).map_err(|e| {
+    match value {
+        Value::Array(items) => Ok(Incoming::Batch(items)),
+        value => request(value).map(Incoming::Single),
+    }
+}
+
+/// Reads one request. An `id` of `null` makes a request (answered with `id: null`), no
+/// `id` a notification; parameters by position become named ones ([`positional`]).
+pub fn request(value: Value) -> Result<Request, (Option<Value>, RpcError)> {
+    let given_id = value.get("id").cloned();
+    let id = given_id
+        .clone()
+        .filter(|id| id.is_string() || id.is_number() || id.is_null());
+    if given_id.is_some() && id.is_none() {
+        let error = RpcError::new(INVALID_REQUEST, "id must be a string, a number or null");
+        return Err((None, error));
+    }
+    let mut request: Request = serde_json::from_value(value).map_err(|e| {
         (
             id.clone(),
             RpcError::new(INVALID_REQUEST, format!("not a JSON-RPC request: {e}")),
         )
     })?;
+    // Serde reads `"id": null` as no id; the specification makes it a request.
+    request.id = id.clone();
     if request.jsonrpc != VERSION {
         return Err((id, RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\"")));
     }
-    if request.params.as_ref().is_some_and(|p| !p.is_object()) {
-        return Err((id, RpcError::params("params must be an object")));
-    }
+    request.params = match request.params.take() {
+        Some(Value::Array(items)) => {
+            Some(positional::by_name(&request.method, items).map_err(|e| (id.clone(), e))?)
+        }
+        Some(Value::Object(named)) => Some(Value::Object(named)),
+        None => None,
+        Some(_) => return Err((id, RpcError::params("params must be an object or an array"))),
+    };
     Ok(request)
 }
 
@@ -42,17 +72,32 @@ fn line(frame: impl Serialize) -> String {
     serde_json::to_string(&frame).unwrap_or_default()
 }
 
+/// The answer to request `id`.
+pub fn response(id: &Value, result: Result<impl Serialize, RpcError>) -> Response<Value> {
+    match result.and_then(to_json) {
+        Ok(result) => Response::success(id.clone(), result),
+        Err(error) => failure_response(Some(id), &error),
+    }
+}
+
+/// An error answer.
+pub fn failure_response(id: Option<&Value>, error: &RpcError) -> Response<Value> {
+    Response::failure(id.cloned(), error.clone())
+}
+
 /// The line of an answer to request `id`.
 pub fn answer(id: &Value, result: Result<impl Serialize, RpcError>) -> String {
-    match result.and_then(to_json) {
-        Ok(result) => line(Response::success(id.clone(), result)),
-        Err(error) => failure(Some(id), &error),
-    }
+    line(response(id, result))
 }
 
 /// The line of an error answer.
 pub fn failure(id: Option<&Value>, error: &RpcError) -> String {
-    line(Response::<Value>::failure(id.cloned(), error.clone()))
+    line(failure_response(id, error))
+}
+
+/// The line of a batch's answers.
+pub fn batch(responses: &[Response<Value>]) -> String {
+    line(responses)
 }
 
 /// The line of a notification of stream `method`.
@@ -77,7 +122,11 @@ mod tests {
     #[test]
     fn bad_lines_get_the_right_codes() {
         assert_eq!(parse(b"{").map(|_| ()).unwrap_err().1.code, PARSE_ERROR);
-        assert_eq!(parse(b"[]").map(|_| ()).unwrap_err().1.code, INVALID_REQUEST);
+        assert!(matches!(parse(b"[]"), Ok(Incoming::Batch(items)) if items.is_empty()));
+        let bad_id = request(serde_json::json!({"jsonrpc":"2.0","id":[1],"method":"status"}));
+        assert_eq!(bad_id.map(|_| ()).unwrap_err().1.code, INVALID_REQUEST);
+        let null_id = request(serde_json::json!({"jsonrpc":"2.0","id":null,"method":"status"}));
+        assert_eq!(null_id.expect("a request").id, Some(Value::Null));
         let wrong_version = parse(br#"{"jsonrpc":"1.0","id":3,"method":"status"}"#)
             .map(|_| ())
             .unwrap_err();
@@ -88,10 +137,16 @@ mod tests {
                 RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\"")
             )
         );
-        let array_params = parse(br#"{"jsonrpc":"2.0","id":"a","method":"ping","params":[1]}"#);
-        assert_eq!(array_params.map(|_| ()).unwrap_err().1.code, INVALID_PARAMS);
-        let ok = parse(br#"{"jsonrpc":"2.0","id":1,"method":"status"}"#).expect("valid");
-        assert_eq!(ok.method, "status");
+        let too_many = parse(br#"{"jsonrpc":"2.0","id":"a","method":"ping","params":[1,2,3]}"#);
+        assert_eq!(too_many.map(|_| ()).unwrap_err().1.code, INVALID_PARAMS);
+        let scalar = parse(br#"{"jsonrpc":"2.0","id":"a","method":"ping","params":1}"#);
+        assert_eq!(scalar.map(|_| ()).unwrap_err().1.code, INVALID_PARAMS);
+        let Ok(Incoming::Single(ok)) =
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":["desk"]}"#)
+        else {
+            panic!("valid");
+        };
+        assert_eq!(ok.params, Some(serde_json::json!({"peer": "desk"})));
     }
 
     #[test]
