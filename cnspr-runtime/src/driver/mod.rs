@@ -634,7 +634,7 @@ impl Task {
                 name: roster.name(&member.id).map(str::to_owned),
                 state: member.state(),
                 address: member.address,
-                rtt: member.rtt.smoothed(),
+                rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
             })
             .collect();
