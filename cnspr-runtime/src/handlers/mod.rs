@@ -158,8 +158,7 @@ impl Dispatcher {
     /// when the run was owed) with a slot of `handlers_max`. A handler removed since is
     /// reported as not run.
     pub async fn run_owed(&self, relative: &str, invocation: &Invocation) -> Outcome {
-        let (handlers, _) = tree::scan(&self.dir);
-        let outcome = match handlers.into_iter().find(|h| h.relative == relative) {
+        let outcome = match tree::find(&self.dir, relative) {
             Some(handler) => {
                 // The semaphore lives as long as the dispatcher: acquiring cannot fail.
                 let _slot = self.slots.clone().acquire_owned().await;

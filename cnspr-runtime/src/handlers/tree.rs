@@ -187,6 +187,29 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// The handler at `relative` under `dir`, as [`scan`] would list it, if it is still
+/// there: one lookup rather than a walk of the tree (for a run owed to it since it was
+/// chosen).
+pub fn find(dir: &Path, relative: &str) -> Option<Handler> {
+    let components: Vec<&str> = relative.split('/').collect();
+    let hidden_or_up = components.iter().any(|c| c.is_empty() || c.starts_with('.'));
+    if hidden_or_up || components.len() > MAX_DEPTH + 1 {
+        return None;
+    }
+    let path = dir.join(relative);
+    let metadata = std::fs::metadata(&path).ok()?;
+    if metadata.is_dir() || !is_executable(&path) {
+        return None;
+    }
+    let (family, device) = parse(relative).ok()?;
+    Some(Handler {
+        path,
+        relative: relative.to_owned(),
+        family,
+        device,
+    })
+}
+
 /// Every handler under `dir` (following symbolic links), and the executables whose path
 /// does not name events. A missing directory has no handlers.
 pub fn scan(dir: &Path) -> (Vec<Handler>, Vec<Rejected>) {
@@ -245,6 +268,31 @@ mod tests {
 
     fn tag(text: &str) -> Tag {
         Tag::new(text).expect("valid")
+    }
+
+    #[test]
+    fn find_sees_what_scan_lists_and_nothing_else() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cnspr-find-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("util")).expect("mkdir");
+        for (name, mode) in [("util/notify.sh", 0o755), ("util/plain.txt", 0o644)] {
+            std::fs::write(dir.join(name), "#!/bin/sh\n").expect("write");
+            std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let (listed, _) = scan(&dir);
+        let found = find(&dir, "util/notify.sh").expect("a handler");
+        assert_eq!(
+            listed.iter().map(|h| &h.relative).collect::<Vec<_>>(),
+            [&found.relative]
+        );
+        assert_eq!(
+            (found.path.clone(), found.family.clone()),
+            (listed[0].path.clone(), listed[0].family.clone())
+        );
+        for missing in ["util/plain.txt", "util", "util/../util/notify.sh", "gone.sh", ""] {
+            assert!(find(&dir, missing).is_none(), "{missing}");
+        }
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]
