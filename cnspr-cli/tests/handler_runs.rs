@@ -24,11 +24,25 @@ fn slow_handler(device: &Device, tag: &str) {
 }
 
 fn runs(device: &Device) -> Vec<String> {
-    std::fs::read_to_string(device.home.join("runs"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    device.lines_of("runs")
+}
+
+/// Publishes a `slow` event.
+fn publish(sender: &Device, payload: &str) {
+    let published = sender.run(&["event", "slow", payload]);
+    assert!(published.status.success(), "{}", support::stderr(&published));
+}
+
+/// Sends a `slow` message to the receiver and waits until it is delivered.
+fn send_and_wait(sender: &Device, payload: &str) {
+    let sent = sender.run(&["send", "receiver", "slow", payload]);
+    assert!(sent.status.success(), "{}", support::stderr(&sent));
+}
+
+/// Sends a `slow` message to the receiver without waiting (it may stay in the outbox).
+fn send_queued(sender: &Device, payload: &str) {
+    let sent = sender.run(&["send", "--no-wait", "receiver", "slow", payload]);
+    assert!(sent.status.success(), "{}", support::stderr(&sent));
 }
 
 fn count(lines: &[String], line: &str) -> usize {
@@ -118,18 +132,12 @@ fn crash_mid_queue(queue: Queue, send: impl Fn(&Device, &str)) {
 
 #[test]
 fn events_queued_behind_a_busy_handler_survive_kill_9() {
-    crash_mid_queue(Queue::Default, |sender, payload| {
-        let published = sender.run(&["event", "slow", payload]);
-        assert!(published.status.success());
-    });
+    crash_mid_queue(Queue::Default, publish);
 }
 
 #[test]
 fn messages_queued_behind_a_busy_handler_survive_kill_9() {
-    crash_mid_queue(Queue::Default, |sender, payload| {
-        let sent = sender.run(&["send", "receiver", "slow", payload]);
-        assert!(sent.status.success());
-    });
+    crash_mid_queue(Queue::Default, send_and_wait);
 }
 
 /// A receiver whose run queue holds two messages or events per origin, and eight for a
@@ -171,35 +179,23 @@ fn full_queue_holds_and_delivers_later(pad: usize, send: impl Fn(&Device, &str))
 
 #[test]
 fn a_full_queue_holds_events_at_their_senders_until_there_is_room() {
-    full_queue_holds_and_delivers_later(0, |sender, payload| {
-        let published = sender.run(&["event", "slow", payload]);
-        assert!(published.status.success());
-    });
+    full_queue_holds_and_delivers_later(0, publish);
 }
 
 #[test]
 fn a_full_queue_holds_messages_in_the_senders_outbox_until_there_is_room() {
     // Three chunks each: a refused message keeps its first chunks at the receiver.
-    full_queue_holds_and_delivers_later(3000, |sender, payload| {
-        let sent = sender.run(&["send", "--no-wait", "receiver", "slow", payload]);
-        assert!(sent.status.success(), "{}", support::stderr(&sent));
-    });
+    full_queue_holds_and_delivers_later(3000, send_queued);
 }
 
 #[test]
 fn messages_held_at_the_sender_by_a_full_queue_survive_kill_9_of_the_receiver() {
-    crash_mid_queue(Queue::Full, |sender, payload| {
-        let sent = sender.run(&["send", "--no-wait", "receiver", "slow", payload]);
-        assert!(sent.status.success(), "{}", support::stderr(&sent));
-    });
+    crash_mid_queue(Queue::Full, send_queued);
 }
 
 #[test]
 fn events_held_at_the_sender_by_a_full_queue_survive_kill_9_of_the_receiver() {
-    crash_mid_queue(Queue::Full, |sender, payload| {
-        let published = sender.run(&["event", "slow", payload]);
-        assert!(published.status.success());
-    });
+    crash_mid_queue(Queue::Full, publish);
 }
 
 /// Twenty `kill -9` of the receiver at random moments while events stream in: no event's

@@ -33,11 +33,7 @@ fn recorder(device: &Device, relative: &str) {
 }
 
 fn runs(device: &Device) -> Vec<String> {
-    std::fs::read_to_string(device.home.join("runs"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    device.lines_of("runs")
 }
 
 fn count(device: &Device, line: &str) -> usize {

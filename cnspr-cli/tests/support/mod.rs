@@ -115,6 +115,16 @@ impl Device {
         });
     }
 
+    /// The lines of `file` in the device's home (none if it does not exist yet): what
+    /// the tests' handlers note.
+    pub fn lines_of(&self, file: &str) -> Vec<String> {
+        std::fs::read_to_string(self.home.join(file))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Runs `cnspr --home HOME ARGS`.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(cnspr_binary())

@@ -558,15 +558,43 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_refused_unit_is_offered_again_by_the_retransmission_of_its_last_chunk() {
+    /// A sends B a unit of three chunks, its chunks handed out and not yet carried.
+    struct Started {
+        a_id: DeviceId,
+        b_id: DeviceId,
+        a: Transfers,
+        b: Transfers,
+        data: Vec<u8>,
+        now: Timestamp,
+    }
+
+    fn three_chunks_started() -> Started {
         let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
         let mut a = Transfers::new(TransferConfig::default(), 10);
-        let mut b = Transfers::new(TransferConfig::default(), 20);
-        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 100).map(|i| i as u8).collect();
+        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 100).map(|i| (i * 7) as u8).collect();
         let now = Timestamp::from_micros(1_000_000);
         a.start(b_id, data.clone());
         a.fill(now);
+        Started {
+            a_id,
+            b_id,
+            a,
+            b: Transfers::new(TransferConfig::default(), 20),
+            data,
+            now,
+        }
+    }
+
+    #[test]
+    fn a_refused_unit_is_offered_again_by_the_retransmission_of_its_last_chunk() {
+        let Started {
+            a_id,
+            b_id,
+            mut a,
+            mut b,
+            data,
+            now,
+        } = three_chunks_started();
         let mut arrived = carry(now, (a_id, &mut a), &mut b);
         assert_eq!(arrived.len(), 1);
         let arrival = arrived.remove(0);
@@ -604,13 +632,14 @@ mod tests {
 
     #[test]
     fn a_receiver_that_lost_acknowledged_chunks_gets_the_whole_unit_again() {
-        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
-        let mut a = Transfers::new(TransferConfig::default(), 10);
-        let mut b = Transfers::new(TransferConfig::default(), 20);
-        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 100).map(|i| (i * 7) as u8).collect();
-        let now = Timestamp::from_micros(1_000_000);
-        a.start(b_id, data.clone());
-        a.fill(now);
+        let Started {
+            a_id,
+            b_id,
+            mut a,
+            mut b,
+            data,
+            now,
+        } = three_chunks_started();
         // The last chunk is lost on the way; the first two arrive and are acknowledged.
         let chunks: Vec<Packet> = std::iter::from_fn(|| a.poll_transmit()).map(|(_, p)| p).collect();
         for packet in chunks.into_iter().take(2) {
