@@ -183,17 +183,7 @@ fn a_megabyte_of_binary_arrives_intact() {
     let payload: Vec<u8> = (0..(1u32 << 20))
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let mut send = std::process::Command::new(support::cnspr_binary())
-        .arg("--home")
-        .arg(&devices[0].home)
-        .args(["send", "laptop", "sync.file.send", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("send runs");
-    std::io::Write::write_all(&mut send.stdin.take().expect("piped"), &payload).expect("stdin");
-    let output = send.wait_with_output().expect("send ends");
+    let output = devices[0].run_with_stdin(&["send", "laptop", "sync.file.send", "-"], &payload);
     assert!(output.status.success(), "{}", stderr(&output));
     wait_until("the handler wrote the whole payload", || {
         std::fs::metadata(&received).is_ok_and(|m| m.len() == payload.len() as u64)
@@ -324,18 +314,8 @@ fn bad_tags_and_oversized_payloads_are_refused_plainly() {
         );
     }
     // Through stdin: a megabyte is more than one command-line argument may hold.
-    let mut event = std::process::Command::new(support::cnspr_binary())
-        .arg("--home")
-        .arg(&devices[0].home)
-        .args(["event", "big", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("event runs");
     let oversized = vec![b'x'; (1 << 20) + 1];
-    std::io::Write::write_all(&mut event.stdin.take().expect("piped"), &oversized).expect("stdin");
-    let output = event.wait_with_output().expect("event ends");
+    let output = devices[0].run_with_stdin(&["event", "big", "-"], &oversized);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("over the limit"), "{}", stderr(&output));
 }

@@ -126,6 +126,72 @@ fn acknowledged_puts_survive_kill_9_twenty_times() {
     assert_eq!(get(&device, "round0/key0").as_deref(), Some("value 0.0"));
 }
 
+/// A value of exactly the documented limit (1 MiB), text so that `--json` shows it whole,
+/// different for each `seed`.
+fn largest_value(seed: u8) -> Vec<u8> {
+    (0..1usize << 20)
+        .map(|i| b'a' + ((i / 4096 + usize::from(seed)) % 26) as u8)
+        .collect()
+}
+
+fn put_large(device: &Device, key: &str, value: &[u8]) {
+    let output = device.run_with_stdin(&["kv", "put", key, "-"], value);
+    assert!(output.status.success(), "{}: {}", device.name, stderr(&output));
+}
+
+/// Every value `device` holds for `key`, concurrent ones included, in order.
+fn all_values(device: &Device, key: &str) -> Vec<Vec<u8>> {
+    let output = device.run(&["--json", "kv", "get", key, "--all"]);
+    if !output.status.success() {
+        return Vec::new();
+    }
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut values: Vec<Vec<u8>> = read["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["value"].as_str().map(|s| s.as_bytes().to_vec()))
+        .collect();
+    values.sort();
+    values
+}
+
+#[test]
+fn values_and_keys_of_the_documented_limits_replicate_catch_up_and_survive_kill_9() {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["desk", "laptop", "phone"]);
+    let long_key = "k".repeat(1024);
+    let first = largest_value(0);
+    put_large(&devices[0], &long_key, &first);
+    for device in &devices[1..] {
+        wait_until(&format!("{} reads the 1 MiB value", device.name), || {
+            all_values(device, &long_key) == vec![first.clone()]
+        });
+    }
+    // Two 1 MiB siblings, written apart; the phone, away for both, catches up.
+    stop(&mut devices[2]);
+    stop(&mut devices[1]);
+    let (desk_value, laptop_value) = (largest_value(1), largest_value(2));
+    put_large(&devices[0], "both", &desk_value);
+    stop(&mut devices[0]);
+    devices[1].start();
+    put_large(&devices[1], "both", &laptop_value);
+    devices[0].start();
+    devices[2].start();
+    let mut siblings = vec![desk_value, laptop_value];
+    siblings.sort();
+    for device in &devices {
+        wait_until(&format!("{} holds both 1 MiB siblings", device.name), || {
+            all_values(device, "both") == siblings
+        });
+    }
+    devices[2].signal("KILL");
+    devices[2].wait_exit();
+    devices[2].start();
+    assert_eq!(all_values(&devices[2], "both"), siblings);
+    assert_eq!(all_values(&devices[2], &long_key), vec![first]);
+}
+
 /// Reads `count` `kv.watch` notifications from a `cnspr --json kv watch` process.
 fn watch_lines(device: &Device, prefix: &str, cursor: u64, count: usize) -> Vec<serde_json::Value> {
     use std::io::{BufRead, BufReader};

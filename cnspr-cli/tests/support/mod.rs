@@ -135,6 +135,27 @@ impl Device {
             .expect("cnspr runs")
     }
 
+    /// Runs `cnspr --home HOME ARGS` with `input` on its standard input (a megabyte is more
+    /// than one command-line argument may hold).
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new(cnspr_binary())
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cnspr runs");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input)
+            .expect("stdin");
+        child.wait_with_output().expect("cnspr ends")
+    }
+
     /// Runs a command with `--json` and returns its output, which must be a success.
     pub fn json(&self, args: &[&str]) -> Value {
         let mut with_json = vec!["--json"];

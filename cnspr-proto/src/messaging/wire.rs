@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::tag::Tag;
 use crate::identity::DeviceId;
 use crate::roster::MAX_ROSTER_DEVICES;
+use crate::store::sync::MAX_STORE_MESSAGE_BYTES;
 use crate::wire::cbor::{self, CborError};
 
 /// Largest message, event, query or answer payload.
@@ -20,7 +21,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 pub const CHUNK_BYTES: usize = 1200;
 /// Largest encoded unit: the largest payload (a store message) plus room for its tag and
 /// fields.
-pub const MAX_UNIT_BYTES: usize = crate::store::sync::MAX_STORE_MESSAGE_BYTES + 1024;
+pub const MAX_UNIT_BYTES: usize = MAX_STORE_MESSAGE_BYTES + 1024;
 /// Most chunks of one unit.
 pub const MAX_CHUNKS: u32 = MAX_UNIT_BYTES.div_ceil(CHUNK_BYTES) as u32;
 /// Most chunk indices one acknowledgement carries.
@@ -217,20 +218,19 @@ impl Unit {
     /// Parses a unit; never panics, refuses anything oversized.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let unit: Unit = cbor::decode_bounded(bytes, MAX_UNIT_BYTES)?;
-        let payload_len = match &unit {
+        let within = match &unit {
             Unit::Direct { payload, .. }
             | Unit::Event { payload, .. }
             | Unit::Query { payload, .. }
-            | Unit::Answer { payload, .. }
-            | Unit::Store(payload) => payload.len(),
-            Unit::Summary { handled, origins, .. }
-                if handled.len() > MAX_ROSTER_DEVICES || origins.len() > MAX_ROSTER_DEVICES =>
-            {
-                usize::MAX
+            | Unit::Answer { payload, .. } => payload.len() <= MAX_PAYLOAD_BYTES,
+            // A store message has its own, larger bound: a key whose siblings each hold a
+            // value of the store's largest size.
+            Unit::Store(bytes) => bytes.len() <= MAX_STORE_MESSAGE_BYTES,
+            Unit::Summary { handled, origins, .. } => {
+                handled.len() <= MAX_ROSTER_DEVICES && origins.len() <= MAX_ROSTER_DEVICES
             }
-            Unit::Summary { .. } => 0,
         };
-        if payload_len > MAX_PAYLOAD_BYTES {
+        if !within {
             return Err(WireError::Malformed);
         }
         Ok(unit)
@@ -303,6 +303,16 @@ mod tests {
             payload: vec![0; MAX_PAYLOAD_BYTES + 1],
         };
         assert!(Unit::decode(&huge.encode().expect("encodes")).is_err());
+    }
+
+    #[test]
+    fn store_units_have_the_store_bound_not_the_message_bound() {
+        // A value of the store's largest size, with its key and context, is more than
+        // a message payload may be, and must still pass.
+        let largest = Unit::Store(vec![7; MAX_STORE_MESSAGE_BYTES]);
+        assert_eq!(Unit::decode(&largest.encode().expect("encodes")), Ok(largest));
+        let over = Unit::Store(vec![7; MAX_STORE_MESSAGE_BYTES + 1]);
+        assert!(Unit::decode(&over.encode().expect("encodes")).is_err());
     }
 
     proptest! {
