@@ -39,7 +39,11 @@ impl Handled {
                 self.through = first;
             }
         }
-        while self.above.first().is_some_and(|first| *first <= self.through + 1) {
+        while self
+            .above
+            .first()
+            .is_some_and(|first| *first <= self.through.saturating_add(1))
+        {
             if let Some(first) = self.above.pop_first() {
                 self.through = self.through.max(first);
             }
@@ -65,5 +69,14 @@ mod tests {
             let contiguous = (1..).take_while(|n| seen.contains(n)).count() as u64;
             prop_assert_eq!(handled.through(), contiguous);
         }
+    }
+
+    #[test]
+    fn numbers_at_the_end_of_their_range_do_not_overflow() {
+        let mut handled = Handled::default();
+        assert!(handled.insert(u64::MAX));
+        assert!(handled.insert(u64::MAX - 1));
+        assert!(!handled.insert(u64::MAX));
+        assert!(handled.contains(u64::MAX - 1) && !handled.contains(7));
     }
 }

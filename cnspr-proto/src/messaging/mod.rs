@@ -845,6 +845,8 @@ impl Messaging {
                 payload,
                 ttl_secs,
             } => {
+                // No event is kept longer here than this device's own would be.
+                let ttl_secs = ttl_secs.min(self.config.message_ttl.as_secs());
                 let expires = self.unix_at(now).saturating_add(ttl_secs);
                 let relay = self.spreads_through_ring().then(|| Unit::Event {
                     origin,

@@ -91,8 +91,11 @@ impl EventOrder {
         *cursor = (*cursor).max(seq);
         let mut next = *cursor;
         let mut ready = Vec::new();
-        while let Some(event) = self.take(origin, next.saturating_add(1)) {
-            next += 1;
+        while let Some(following) = next.checked_add(1) {
+            let Some(event) = self.take(origin, following) else {
+                break;
+            };
+            next = following;
             ready.push((next, event));
         }
         if let Some(cursor) = self.cursors.get_mut(&origin) {

@@ -138,6 +138,16 @@ pub enum Event {
         /// Why.
         reason: QueryFailure,
     },
+    /// A key's state from a peer was refused as one no honest device sends (see
+    /// [`crate::store::MergeRefusal`]); nothing changed.
+    StoreRefused {
+        /// The peer that sent it.
+        from: DeviceId,
+        /// The key.
+        key: String,
+        /// Why.
+        reason: crate::store::MergeRefusal,
+    },
     /// The answer to [`Node::echo`].
     EchoReply {
         /// Who answered.
@@ -196,6 +206,8 @@ pub struct NodeStats {
     pub offers_refused: u64,
     /// Handler runs found interrupted at this start (running when the device stopped).
     pub runs_interrupted: u64,
+    /// Store keys' states from peers refused as forged (see [`Event::StoreRefused`]).
+    pub store_changes_refused: u64,
 }
 
 /// One device's protocol state.

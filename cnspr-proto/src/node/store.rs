@@ -27,10 +27,20 @@ const SAME_QUESTION_WINDOW: std::time::Duration = std::time::Duration::from_secs
 /// A version vector: for each device, every write of it up to this number is reflected.
 type Vector = Vec<(DeviceId, u64)>;
 
+/// A catch-up answer being received.
+#[derive(Default)]
+struct Stream {
+    /// The parts arrived so far (each counted once).
+    received: BTreeSet<u32>,
+    /// Whether some change in them was refused: the sender's vector is then not taken
+    /// as reflected here, so the refused writes are asked for again.
+    refused: bool,
+}
+
 /// Where replication with the peers stands (the replica itself is [`Node::store`]).
 pub(super) struct Replication {
     /// Catch-up answers being received: the parts arrived so far (each counted once).
-    streams: BTreeMap<(DeviceId, u64), BTreeSet<u32>>,
+    streams: BTreeMap<(DeviceId, u64), Stream>,
     /// Numbers the answers this replica sends; starts at random so that an answer sent
     /// before a restart is never taken for one sent after.
     next_stream: u64,
@@ -275,11 +285,27 @@ impl Node {
 
     /// Merges changes from `from`; in a mesh spread through the ring, what was new here
     /// goes on to the neighbours that did not bring it.
-    fn apply_changes(&mut self, now: Timestamp, from: DeviceId, changes: &[Change]) {
+    /// Returns whether every change was taken in (none refused).
+    fn apply_changes(&mut self, now: Timestamp, from: DeviceId, changes: &[Change]) -> bool {
         let vector = self.store.vector_version();
         let relay = self.messaging.spreads_through_ring();
+        let wall = self.messaging.unix_micros_at(now);
+        let mut all_taken = true;
         for change in changes {
-            if self.store.merge(&change.key, &change.register) {
+            let merged = match self.store.merge(&change.key, &change.register, wall) {
+                Ok(merged) => merged,
+                Err(reason) => {
+                    all_taken = false;
+                    self.stats.store_changes_refused += 1;
+                    self.events.push_back(Event::StoreRefused {
+                        from,
+                        key: change.key.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if merged {
                 self.persist_key(&change.key);
                 if change.key.starts_with(ROSTER_PREFIX) {
                     self.on_roster_key(now, &change.key);
@@ -297,6 +323,7 @@ impl Node {
         if self.store.vector_version() != vector {
             self.persist_meta();
         }
+        all_taken
     }
 
     /// Notes `key` for the next push to every peer broadcasts go to, but `except`.
@@ -328,7 +355,9 @@ impl Node {
             return;
         };
         match message {
-            StoreMessage::Push { changes } => self.apply_changes(now, from, &changes),
+            StoreMessage::Push { changes } => {
+                self.apply_changes(now, from, &changes);
+            }
             StoreMessage::Digest { digest, reply } => {
                 let own = self.store.digest();
                 if digest != own {
@@ -376,18 +405,20 @@ impl Node {
                 changes,
                 have,
             } => {
-                self.apply_changes(now, from, &changes);
+                let all_taken = self.apply_changes(now, from, &changes);
                 let streams = &mut self.replication.streams;
                 let received = streams.entry((from, stream)).or_default();
-                received.insert(part);
-                let complete = received.len() >= parts as usize;
+                received.received.insert(part);
+                received.refused |= !all_taken;
+                let complete = received.received.len() >= parts as usize;
+                let clean = !received.refused;
                 if complete {
                     streams.remove(&(from, stream));
                 }
                 while streams.len() > MAX_STREAMS {
                     streams.pop_first();
                 }
-                if complete {
+                if complete && clean {
                     // Every part is in: everything the sender had is reflected here.
                     self.store.advance(&have);
                     self.persist_meta();

@@ -191,7 +191,10 @@ impl Roster {
 
     /// Names (or renames) `device`, superseding every earlier name.
     pub fn rename(&mut self, device: DeviceId, name: &str) -> RosterChange {
-        let version = self.entries.get(&device).map_or(1, |e| e.version + 1);
+        let version = self
+            .entries
+            .get(&device)
+            .map_or(1, |e| e.version.saturating_add(1));
         let entry = RosterEntry {
             name: name.to_owned(),
             version,
@@ -202,10 +205,9 @@ impl Roster {
 
     /// Revokes `device` for good.
     pub fn remove(&mut self, device: DeviceId) -> RosterChange {
-        let (name, version) = self
-            .entries
-            .get(&device)
-            .map_or((String::new(), 0), |e| (e.name.clone(), e.version + 1));
+        let (name, version) = self.entries.get(&device).map_or((String::new(), 0), |e| {
+            (e.name.clone(), e.version.saturating_add(1))
+        });
         let entry = RosterEntry {
             name,
             version,
@@ -268,6 +270,23 @@ mod tests {
         };
         assert_eq!(roster.merge(id, newer_name), RosterChange::Unchanged);
         assert_eq!(roster.admit(id), RosterChange::Unchanged);
+        assert!(!roster.is_member(&id));
+    }
+
+    #[test]
+    fn a_version_at_the_end_of_its_range_neither_overflows_nor_blocks_removal() {
+        let id = DeviceId::from_bytes([3; 32]);
+        let mut roster = Roster::new();
+        let last = RosterEntry {
+            name: "thief".into(),
+            version: u64::MAX,
+            removed: false,
+        };
+        assert_eq!(roster.merge(id, last), RosterChange::Added);
+        // The version cannot grow further: the rename does not supersede it (until the
+        // roster's entries are signed by the devices they name, nothing better is known).
+        assert_eq!(roster.rename(id, "other"), RosterChange::Unchanged);
+        assert_eq!(roster.remove(id), RosterChange::Removed);
         assert!(!roster.is_member(&id));
     }
 

@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How far ahead of this device's own clock another device's reading may be. A write
+/// stamped further ahead is refused: taken in, it would move this clock there for good
+/// and win every later conflict. Clocks of devices that keep time differ by far less.
+pub const MAX_AHEAD_MICROS: u64 = 10 * 60 * 1_000_000;
+
 /// One reading of a hybrid logical clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Hlc {

@@ -18,7 +18,7 @@ pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use hlc::Hlc;
+pub use hlc::{Hlc, MAX_AHEAD_MICROS};
 pub use record::{key_record_key, StoreRecord};
 pub use register::{Register, Sibling};
 
@@ -45,6 +45,26 @@ pub enum StoreError {
     /// removing devices.
     #[error("keys under _roster/ belong to the roster; they change through pairing, names and removal")]
     Reserved,
+}
+
+/// Why a key's state from a peer was refused. Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MergeRefusal {
+    /// It claims a write of this device beyond the last one this device made.
+    #[error("it claims write {claimed} of this device, which has made {made}")]
+    ForgedOwnWrite {
+        /// The write number claimed.
+        claimed: u64,
+        /// This device's last write.
+        made: u64,
+    },
+    /// A write is stamped further ahead of this device's clock than
+    /// [`MAX_AHEAD_MICROS`].
+    #[error("a write is stamped {ahead_secs} s ahead of this device's clock")]
+    ClockAhead {
+        /// How far ahead, in seconds.
+        ahead_secs: u64,
+    },
 }
 
 /// What a read of one key gives.
@@ -259,8 +279,8 @@ impl Store {
         *have = (*have).max(through);
         if let Some(beyond) = self.beyond.get_mut(&device) {
             beyond.retain(|seq| *seq > *have);
-            while beyond.remove(&(*have + 1)) {
-                *have += 1;
+            while let Some(next) = have.checked_add(1).filter(|next| beyond.remove(next)) {
+                *have = next;
             }
             if beyond.is_empty() {
                 self.beyond.remove(&device);
@@ -342,11 +362,14 @@ impl Store {
     }
 
     /// Merges another replica's state of `key`; returns whether anything changed.
-    pub fn merge(&mut self, key: &str, remote: &Register) -> bool {
+    /// Merges a peer's state of `key`, received at physical time `wall_micros`; whether
+    /// anything changed. A state no honest peer could send is refused whole.
+    pub fn merge(&mut self, key: &str, remote: &Register, wall_micros: u64) -> Result<bool, MergeRefusal> {
         self.digest.set(None);
         if check(key, None).is_err() {
-            return false;
+            return Ok(false);
         }
+        self.verify(remote, wall_micros)?;
         // Once merged, every write the register holds or replaced is reflected here (a
         // context entry is the latest write of that device to this key).
         let dots: Vec<(DeviceId, u64)> = remote.context().iter().map(|(d, s)| (*d, *s)).collect();
@@ -354,7 +377,39 @@ impl Store {
         for (device, seq) in dots {
             self.reflected(device, seq);
         }
-        changed
+        Ok(changed)
+    }
+
+    /// Refuses what only a forger sends: a write of this device that it never made
+    /// (it would wrap this device's write counter and hide its later writes), or a clock
+    /// reading far ahead of this device's (it would win every later conflict).
+    fn verify(&self, remote: &Register, wall_micros: u64) -> Result<(), MergeRefusal> {
+        let own_claims = remote.context().get(&self.own).copied().into_iter().chain(
+            remote
+                .siblings()
+                .iter()
+                .filter(|s| s.device == self.own)
+                .map(|s| s.seq),
+        );
+        if let Some(claimed) = own_claims.max().filter(|claimed| *claimed > self.seq) {
+            return Err(MergeRefusal::ForgedOwnWrite {
+                claimed,
+                made: self.seq,
+            });
+        }
+        let latest = wall_micros.saturating_add(hlc::MAX_AHEAD_MICROS);
+        if let Some(ahead) = remote
+            .siblings()
+            .iter()
+            .map(|s| s.hlc.micros)
+            .max()
+            .filter(|m| *m > latest)
+        {
+            return Err(MergeRefusal::ClockAhead {
+                ahead_secs: (ahead - wall_micros) / 1_000_000,
+            });
+        }
+        Ok(())
     }
 
     fn merge_register(&mut self, key: &str, remote: &Register) -> bool {
@@ -439,6 +494,9 @@ pub struct Meta {
 mod tests {
     use super::*;
 
+    /// Physical time at the receiver of every merge here (after every write's).
+    const NOW: u64 = 1_000;
+
     #[test]
     fn write_read_list_and_limits() {
         let mut store = Store::new(DeviceId::from_bytes([1; 32]), 0);
@@ -469,10 +527,11 @@ mod tests {
         let mut b = Store::new(b_id, 0);
         a.write("k", Some(b"old".to_vec()), 100).expect("valid");
         let stale = a.read("k").expect("written").register.clone();
-        b.merge("k", &stale);
+        b.merge("k", &stale, NOW).expect("honest");
         b.advance(&a.have());
         b.write("k", None, 200).expect("valid");
-        a.merge("k", &b.read("k").expect("deleted").register.clone());
+        a.merge("k", &b.read("k").expect("deleted").register.clone(), NOW)
+            .expect("honest");
         a.advance(&b.have());
         assert_eq!(
             a.collect(&least_of([&a.have()[..], &[(a_id, 1)][..]])),
@@ -483,11 +542,13 @@ mod tests {
         assert_eq!(a.collect(&everywhere), vec!["k".to_owned()]);
         assert!(a.read("k").is_none());
         // The old value arriving late (a retransmission) is recognised as seen.
-        assert!(!a.merge("k", &stale));
+        assert!(!a.merge("k", &stale, NOW).expect("honest"));
         assert!(a.read("k").is_none());
         // A new write to the key is a new key.
         b.write("k", Some(b"new".to_vec()), 300).expect("valid");
-        assert!(a.merge("k", &b.read("k").expect("written").register.clone()));
+        assert!(a
+            .merge("k", &b.read("k").expect("written").register.clone(), NOW)
+            .expect("honest"));
         assert_eq!(a.read("k").and_then(|r| r.value), Some(&b"new"[..]));
     }
 
@@ -502,11 +563,11 @@ mod tests {
             pushed.push((key, a.read(key).expect("written").register.clone()));
         }
         let have_of_a = |b: &Store| b.have().into_iter().find(|(d, _)| *d == a_id).map(|(_, s)| s);
-        b.merge(pushed[0].0, &pushed[0].1);
-        b.merge(pushed[2].0, &pushed[2].1);
+        b.merge(pushed[0].0, &pushed[0].1, NOW).expect("honest");
+        b.merge(pushed[2].0, &pushed[2].1, NOW).expect("honest");
         assert_eq!(have_of_a(&b), Some(1), "write 2 is still missing");
         assert_eq!(a.missing_from(&b.have()).len(), 2, "y and z are sent again");
-        b.merge(pushed[1].0, &pushed[1].1);
+        b.merge(pushed[1].0, &pushed[1].1, NOW).expect("honest");
         assert_eq!(have_of_a(&b), Some(3));
         assert!(a.missing_from(&b.have()).is_empty(), "nothing to catch up");
     }
@@ -520,8 +581,8 @@ mod tests {
         b.write("k", Some(b"b".to_vec()), 100).expect("valid");
         let a_state = a.read("k").expect("written").register.clone();
         let b_state = b.read("k").expect("written").register.clone();
-        a.merge("k", &b_state);
-        b.merge("k", &a_state);
+        a.merge("k", &b_state, NOW).expect("honest");
+        b.merge("k", &a_state, NOW).expect("honest");
         let (ra, rb) = (a.read("k").expect("merged"), b.read("k").expect("merged"));
         assert!(ra.conflict && rb.conflict);
         assert_eq!(
@@ -529,5 +590,53 @@ mod tests {
             "same winner everywhere (equal clocks: greater device ID)"
         );
         assert_eq!(ra.value, Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn a_peer_cannot_claim_writes_of_this_device_or_a_clock_far_ahead() {
+        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        let mut a = Store::new(a_id, 0);
+        let mut b = Store::new(b_id, 0);
+        a.write("k", Some(b"a".to_vec()), 100).expect("valid");
+        // b's state names a's write 2, which a never made: a would number its next write 2
+        // and replicas would take it for the forged one.
+        let forged = Register::from_parts(
+            vec![Sibling {
+                device: b_id,
+                seq: 1,
+                hlc: Hlc {
+                    micros: 200,
+                    counter: 0,
+                },
+                value: Some(b"b".to_vec()),
+            }],
+            [(a_id, u64::MAX), (b_id, 1)],
+        );
+        assert_eq!(
+            a.merge("k", &forged, NOW),
+            Err(MergeRefusal::ForgedOwnWrite {
+                claimed: u64::MAX,
+                made: 1
+            })
+        );
+        assert_eq!(
+            a.read("k").and_then(|r| r.value),
+            Some(&b"a"[..]),
+            "nothing changed"
+        );
+        assert_eq!(a.write("k", Some(b"next".to_vec()), 300), Ok(2));
+        // A write stamped far ahead would move a's clock there for good.
+        let ahead = MAX_AHEAD_MICROS + NOW + 1;
+        b.write("k", Some(b"future".to_vec()), ahead).expect("valid");
+        let from_the_future = b.read("k").expect("written").register.clone();
+        assert!(matches!(
+            a.merge("k", &from_the_future, NOW),
+            Err(MergeRefusal::ClockAhead { .. })
+        ));
+        assert_eq!(a.write("k", Some(b"later".to_vec()), 400), Ok(3));
+        let own = a.read("k").expect("written").register.siblings()[0].hlc;
+        assert!(own.micros < ahead, "a's clock did not move");
+        // Within the bound, it is taken in.
+        assert_eq!(a.merge("k", &from_the_future, ahead), Ok(true));
     }
 }

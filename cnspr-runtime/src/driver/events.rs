@@ -160,6 +160,10 @@ impl Shell {
                     tag: run.tag.to_string(),
                 })
             }
+            Event::StoreRefused { from, key, reason } => {
+                tracing::warn!(peer = %from.short(), key, %reason, "refused a key's state that no honest device sends");
+                None
+            }
             // Logged and announced to watchers with the key's record, when it is durable.
             Event::StoreChanged { .. } => None,
         };
