@@ -12,6 +12,12 @@ impl Node {
         self.messaging.restore(records);
     }
 
+    /// Mixes fresh secret bytes (from the operating system) into the randomness the
+    /// node's ephemeral keys come from, so that they do not all follow from one seed.
+    pub fn reseed(&mut self, fresh: &[u8; 32]) {
+        self.endpoint.reseed(fresh);
+    }
+
     /// Tells the node the Unix time (expiry of messages survives restarts in that clock).
     pub fn set_wall_clock(&mut self, now: Timestamp, unix_secs: u64) {
         self.messaging.set_wall_clock(now, unix_secs);

@@ -283,6 +283,12 @@ impl Endpoint {
         }
     }
 
+    /// Mixes fresh secret bytes into the randomness ephemeral keys come from (the
+    /// daemon gives bytes of the operating system before every step).
+    pub fn reseed(&mut self, fresh: &[u8; 32]) {
+        self.rng.reseed(fresh);
+    }
+
     // ----- getters -----
 
     /// This device's public key.

@@ -467,6 +467,12 @@ impl Task {
         let mut interfaces = interface_addresses();
         loop {
             let deadline = self.flush().await;
+            // Every ephemeral key made in this step depends on the OS's fresh bytes, not
+            // only on the seed the node started from.
+            match os_random::<32>() {
+                Ok(fresh) => self.node.reseed(&fresh),
+                Err(error) => tracing::warn!(%error, "no fresh randomness from the system this step"),
+            }
             tokio::select! {
                 received = datagrams.recv() => {
                     let Some((from, datagram)) = received else { return };
