@@ -214,6 +214,11 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             runs.queued, runs.running, runs.refused, runs.interrupted
         ),
     ]);
+    let disk = match &result.disk.error {
+        None => "ok".to_owned(),
+        Some(error) => format!("FAILED: {error} (no writes until it works again; reads go on)"),
+    };
+    table.row(vec!["disk".into(), disk]);
     print!("{}", table.render());
     Ok(())
 }
@@ -296,6 +301,10 @@ fn notice_text(notice: &Notice) -> String {
             PeerLabel::new(origin, name.as_deref())
         ),
         Notice::StoreChanged { key, cursor } => format!("key {key} changed (cursor {cursor})"),
+        Notice::DiskFailed { error } => {
+            format!("the database failed ({error}): nothing that needs the disk is done until it works again")
+        }
+        Notice::DiskRecovered => "the database works again".to_owned(),
         Notice::Lagged { missed } => format!("{missed} notices missed: this monitor read too slowly"),
     }
 }

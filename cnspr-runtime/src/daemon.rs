@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, Notify};
 use crate::api::Notice;
 use crate::config::{Config, ConfigError};
 use crate::control::{self, Context};
-use crate::disk::Disk;
 use crate::driver::{self, NodeSetup};
+use crate::durability::Durability;
 use crate::handlers::groups::Groups;
 use crate::handlers::{Dispatcher, Outcome, RunLimits};
 use crate::logging::LogControl;
@@ -152,7 +152,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         per_origin: config.limits.handler_queue_per_origin,
         total: config.limits.handler_queue_max,
     };
-    let disk = Arc::new(Disk::open(&paths.data_dir).map_err(std::io::Error::other)?);
+    let durability = Arc::new(Durability::open(paths.data_dir.clone()).map_err(std::io::Error::other)?);
     let (finished, mut finished_runs) = mpsc::unbounded_channel();
     let limits = RunLimits {
         timeout: Duration::from_secs(config.limits.handler_timeout_secs),
@@ -178,7 +178,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         roster,
         boot,
         data_dir: paths.data_dir.clone(),
-        disk: disk.clone(),
+        durability: durability.clone(),
         dispatcher: dispatcher.clone(),
     };
     let driver = driver::spawn(sockets.clone(), setup)?;
@@ -198,7 +198,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         line_bytes_max: config.limits.request_line_bytes_max,
         stop: stop.clone(),
         dispatcher,
-        disk,
+        durability,
         payload_bytes_max: config.limits.payload_bytes_max,
     });
     let control_task = tokio::spawn(control::serve(listener, context));

@@ -4,7 +4,7 @@
 //! depends on them leaves the machine.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use cnspr_proto::durable::{Record, Write};
@@ -20,11 +20,35 @@ const WRITE_BUFFER_BYTES: u64 = 16 << 20;
 
 /// Why the database failed.
 #[derive(Debug, thiserror::Error)]
-#[error("database: {0}")]
-pub struct DiskError(#[from] fjall::Error);
+pub enum DiskError {
+    /// What fjall said.
+    #[error("database: {0}")]
+    Fjall(#[from] fjall::Error),
+    /// It failed earlier and takes no writes until it is opened again
+    /// ([`crate::durability`]).
+    #[error("database failed: {0}")]
+    Failed(String),
+    /// The file system has too little room left for a batch (checked before anything is
+    /// written, so that a full disk never leaves half a batch in the journal).
+    #[error("the disk is full: {available} bytes free, {needed} needed")]
+    Full {
+        /// Bytes free for the daemon.
+        available: u64,
+        /// Bytes the batch needs, with the reserve.
+        needed: u64,
+    },
+    /// The file system could not say how much room it has.
+    #[error("cannot read the disk's free space: {0}")]
+    Statvfs(#[from] rustix::io::Errno),
+}
+
+/// Room kept free besides each batch: what the database needs to flush and compact
+/// in the meantime.
+const RESERVE_BYTES: u64 = 1 << 20;
 
 /// The open database.
 pub struct Disk {
+    path: PathBuf,
     keyspace: Keyspace,
     records: PartitionHandle,
     /// The store's change log for `watch`: cursor → key, one entry per key (its latest
@@ -44,7 +68,8 @@ struct ChangeLog {
 impl Disk {
     /// Opens (or creates) the database in `data_dir/db`.
     pub fn open(data_dir: &Path) -> Result<Self, DiskError> {
-        let keyspace = Config::new(data_dir.join("db"))
+        let path = data_dir.join("db");
+        let keyspace = Config::new(&path)
             .cache_size(CACHE_BYTES)
             .max_write_buffer_size(WRITE_BUFFER_BYTES)
             .manual_journal_persist(true)
@@ -62,6 +87,7 @@ impl Disk {
             }
         }
         Ok(Self {
+            path,
             keyspace,
             records,
             changes,
@@ -93,15 +119,25 @@ impl Disk {
     /// key written gets the next cursor in the change log, in the same batch, so a change
     /// is never durable without its log entry. Returns those keys with their cursors.
     pub fn apply_all(&self, writes: &[Write]) -> Result<Vec<(String, u64)>, DiskError> {
+        // Records are built by the core from checked parts and always encode.
+        let values: Vec<Option<Vec<u8>>> = writes
+            .iter()
+            .map(|write| match write {
+                Write::Put(record) => record.encode().ok(),
+                Write::Delete(_) => None,
+            })
+            .collect();
+        // Twice the bytes: the journal, then the table they are flushed to.
+        let bytes: usize = values.iter().flatten().map(Vec::len).sum();
+        check_room(&self.path, 2 * bytes as u64)?;
         let mut batch = self.keyspace.batch();
         let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut logged: Vec<(String, u64, Option<u64>)> = Vec::new();
         let mut cursor = log.last;
-        for write in writes {
+        for (write, value) in writes.iter().zip(values) {
             match write {
                 Write::Put(record) => {
-                    // Records are built by the core from checked parts and always encode.
-                    if let Ok(value) = record.encode() {
+                    if let Some(value) = value {
                         batch.insert(&self.records, record.key(), value);
                     }
                     if let Record::Store(StoreRecord::Key { key, .. }) = record {
@@ -149,6 +185,18 @@ impl Disk {
         self.keyspace.persist(PersistMode::SyncAll)?;
         Ok(())
     }
+}
+
+/// Refuses a batch of `bytes` unless the file system holding `path` has room for it and
+/// [`RESERVE_BYTES`] more.
+pub fn check_room(path: &Path, bytes: u64) -> Result<(), DiskError> {
+    let stats = rustix::fs::statvfs(path)?;
+    let available = stats.f_bavail.saturating_mul(stats.f_frsize);
+    let needed = bytes.saturating_add(RESERVE_BYTES);
+    if available < needed {
+        return Err(DiskError::Full { available, needed });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod control;
 pub mod daemon;
 pub mod disk;
 pub mod driver;
+pub mod durability;
 pub mod handlers;
 pub mod logging;
 pub mod paths;

@@ -110,6 +110,7 @@ mod tests {
             removed: Vec::new(),
             stats: Default::default(),
             runs: (0, 0),
+            disk_failure: None,
         }
     }
 

@@ -123,6 +123,14 @@ error_kinds! {
     },
     /// the daemon is stopping.
     40 => Stopping,
+    /// the database failed (a full disk, an I/O error): nothing that needs the disk is
+    /// done until it works again.
+    41 => DiskFailed {
+        /// What failed.
+        error: String,
+        /// Since when (Unix seconds).
+        since_unix_secs: u64,
+    },
 }
 
 /// An error answer: `{"code": …, "message": …, "data": …}`.

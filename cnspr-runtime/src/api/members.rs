@@ -44,6 +44,32 @@ pub struct StatusResult {
     pub uptime_secs: u64,
     /// The daemon's version.
     pub version: String,
+    /// Whether the database takes writes.
+    pub disk: DiskState,
+}
+
+/// Whether the database takes writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiskState {
+    /// `ok`, or `failed`: nothing that needs the disk is done or acknowledged until it
+    /// works again (reads go on; it is tried again every second).
+    pub state: DiskHealth,
+    /// What failed, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Since when (Unix seconds), when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_unix_secs: Option<u64>,
+}
+
+/// The database's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskHealth {
+    /// It takes writes.
+    Ok,
+    /// It failed and takes none.
+    Failed,
 }
 
 /// Handler runs of messages and events (durable: they survive a crash).

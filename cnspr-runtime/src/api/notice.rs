@@ -103,6 +103,14 @@ pub enum Notice {
         /// Its change number (`kv.watch` resumes after one).
         cursor: u64,
     },
+    /// The database failed (a full disk, an I/O error): nothing that needs the disk is
+    /// done or acknowledged until it works again; reads go on.
+    DiskFailed {
+        /// What failed.
+        error: String,
+    },
+    /// The failed database works again: everything held back is written and goes on.
+    DiskRecovered,
     /// This client read too slowly: that many notices were dropped in its place.
     Lagged {
         /// How many.

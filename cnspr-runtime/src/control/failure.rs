@@ -9,12 +9,19 @@ use cnspr_proto::node::PeerError;
 use cnspr_proto::store::{StoreError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 use crate::api::{ErrorKind, RpcError};
-use crate::driver::{PingError, Stopped};
+use crate::driver::{PingError, Unavailable};
 use crate::peer_ref::PeerRefError;
 
-impl From<Stopped> for RpcError {
-    fn from(stopped: Stopped) -> Self {
-        RpcError::failed(ErrorKind::Stopping, stopped)
+impl From<Unavailable> for RpcError {
+    fn from(unavailable: Unavailable) -> Self {
+        let kind = match &unavailable {
+            Unavailable::Stopping => ErrorKind::Stopping,
+            Unavailable::DiskFailed(failure) => ErrorKind::DiskFailed {
+                error: failure.error.clone(),
+                since_unix_secs: failure.since_unix,
+            },
+        };
+        RpcError::failed(kind, unavailable)
     }
 }
 
@@ -51,7 +58,7 @@ pub fn ping(to: DeviceId, error: PingError) -> RpcError {
             },
             error,
         ),
-        PingError::Stopped(stopped) => stopped.into(),
+        PingError::Unavailable(unavailable) => unavailable.into(),
     }
 }
 
@@ -122,7 +129,7 @@ mod tests {
         assert!(reserved
             .message
             .starts_with("keys under _roster/ belong to the roster"));
-        let stopped = RpcError::from(Stopped);
+        let stopped = RpcError::from(Unavailable::Stopping);
         assert_eq!(
             (stopped.code, stopped.message.as_str()),
             (40, "the daemon is shutting down")

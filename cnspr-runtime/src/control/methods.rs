@@ -15,8 +15,8 @@ use super::rpc;
 use super::{failure, messaging, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
-    Datagrams, HandlerRuns, Identity, InterfacesResult, Member, MembersResult, PingParams, PingResult,
-    RemoveParams, RemoveResult, StatusResult, StopResult,
+    Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member, MembersResult,
+    PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult,
 };
 use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
@@ -112,6 +112,18 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         },
         uptime_secs: context.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        disk: match snapshot.disk_failure {
+            None => DiskState {
+                state: DiskHealth::Ok,
+                error: None,
+                since_unix_secs: None,
+            },
+            Some(failure) => DiskState {
+                state: DiskHealth::Failed,
+                error: Some(failure.error),
+                since_unix_secs: Some(failure.since_unix),
+            },
+        },
     })
 }
 

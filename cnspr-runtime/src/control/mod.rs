@@ -42,7 +42,7 @@ pub struct Context {
     /// Runs handlers (for `handlers.test`) and lists them.
     pub dispatcher: crate::handlers::Dispatcher,
     /// The database (the store's change log, for `kv.watch`).
-    pub disk: Arc<crate::disk::Disk>,
+    pub durability: Arc<crate::durability::Durability>,
     /// Largest message, event or query payload.
     pub payload_bytes_max: usize,
 }

@@ -115,7 +115,11 @@ async fn send_change(context: &Context, writer: &mut OwnedWriteHalf, cursor: u64
 
 /// Sends every logged change after `*last` under the prefix, advancing `*last`.
 async fn send_logged(context: &Context, writer: &mut OwnedWriteHalf, prefix: &str, last: &mut u64) -> bool {
-    let logged = context.disk.changes_after(*last).unwrap_or_default();
+    let logged = context
+        .durability
+        .disk()
+        .and_then(|disk| disk.changes_after(*last).ok())
+        .unwrap_or_default();
     for (cursor, key) in logged.into_iter().filter(|(_, k)| k.starts_with(prefix)) {
         if !send_change(context, writer, cursor, &key).await {
             return false;

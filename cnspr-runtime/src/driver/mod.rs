@@ -23,7 +23,7 @@ use cnspr_proto::store::{Read, StoreError};
 
 use crate::api::Notice;
 use crate::clock::{unix_now, Clock};
-use crate::disk::Disk;
+use crate::durability::{DiskFailure, Durability};
 use crate::handlers::Dispatcher;
 use crate::sockets::Sockets;
 use crate::state::SavedRoster;
@@ -40,6 +40,8 @@ const NOTICE_BACKLOG: usize = 1024;
 const COMMAND_BACKLOG: usize = 64;
 /// How long the `daemon.stop` handlers may hold up a stop.
 const STOP_HANDLERS_WAIT: Duration = Duration::from_secs(5);
+/// How often a failed database is opened again to see whether it works.
+const DISK_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the interface addresses are compared with the last seen ones (a netlink
 /// subscription would be quicker; polling is portable and costs one syscall).
 const NETWORK_CHECK_INTERVAL: Duration = Duration::from_secs(5);
@@ -76,6 +78,8 @@ pub struct Snapshot {
     pub stats: NodeStats,
     /// Handler runs owed and not started, and running.
     pub runs: (usize, usize),
+    /// Why the database takes no writes, if it does not.
+    pub disk_failure: Option<DiskFailure>,
 }
 
 /// One key as read from the store.
@@ -90,9 +94,6 @@ pub struct KvEntry {
     /// Every sibling: writer, write time (Unix microseconds), value.
     pub siblings: Vec<(DeviceId, u64, Option<Vec<u8>>)>,
 }
-
-/// Where the outcome of a store write goes.
-type WriteReply = oneshot::Sender<Result<u64, StoreError>>;
 
 /// A query's number and the targets that were not reachable.
 pub type QueryStarted = (u64, Vec<DeviceId>);
@@ -110,13 +111,19 @@ pub type Answers = mpsc::Receiver<QueryReply>;
 /// Answers kept for a slow client.
 const ANSWER_BACKLOG: usize = 256;
 
-/// The node task ended (it left, or every socket failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the daemon is shutting down")]
-pub struct Stopped;
+/// Why the node task did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The node task ended (it left, or every socket failed).
+    #[error("the daemon is shutting down")]
+    Stopping,
+    /// The database failed: nothing that needs it is done until it works again.
+    #[error("the database failed ({}); nothing that needs the disk is done until it works again", .0.error)]
+    DiskFailed(DiskFailure),
+}
 
 /// Why a ping got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PingError {
     /// The peer cannot be asked.
     #[error("{0}")]
@@ -126,7 +133,7 @@ pub enum PingError {
     Timeout(Duration),
     /// The daemon is stopping.
     #[error("{0}")]
-    Stopped(#[from] Stopped),
+    Unavailable(#[from] Unavailable),
 }
 
 enum Command {
@@ -161,32 +168,67 @@ enum Command {
     KvList(String, oneshot::Sender<Vec<KvEntry>>),
 }
 
+impl Command {
+    /// Whether carrying it out writes to the database or sends what must follow a
+    /// durable write: refused while the database is failed. Reads, and the ends of what
+    /// is already running, go on.
+    fn needs_disk(&self) -> bool {
+        !matches!(
+            self,
+            Command::Snapshot(_)
+                | Command::KvRead(..)
+                | Command::KvList(..)
+                | Command::QueryDone(_)
+                | Command::RunFinished(..)
+                | Command::Answer(..)
+                | Command::Leave(_)
+        )
+    }
+}
+
 /// Talks to the running node task.
 #[derive(Debug, Clone)]
 pub struct DriverHandle {
     commands: mpsc::Sender<Command>,
+    durability: Arc<Durability>,
     notices: broadcast::Sender<Notice>,
     sockets: Sockets,
 }
 
 impl DriverHandle {
-    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Unavailable> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(command(reply)).await.map_err(|_| Stopped)?;
-        answer.await.map_err(|_| Stopped)
+        self.tell(command(reply)).await?;
+        // The node task drops a reply it cannot give: it stopped, or what was asked
+        // needs the failed disk.
+        answer.await.map_err(|_| self.why_unavailable())
+    }
+
+    async fn tell(&self, command: Command) -> Result<(), Unavailable> {
+        if let Some(failure) = command.needs_disk().then(|| self.durability.failure()).flatten() {
+            return Err(Unavailable::DiskFailed(failure));
+        }
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Unavailable::Stopping)
+    }
+
+    fn why_unavailable(&self) -> Unavailable {
+        match self.durability.failure() {
+            Some(failure) => Unavailable::DiskFailed(failure),
+            None => Unavailable::Stopping,
+        }
     }
 
     /// The node's state now.
-    pub async fn snapshot(&self) -> Result<Snapshot, Stopped> {
+    pub async fn snapshot(&self) -> Result<Snapshot, Unavailable> {
         self.ask(Command::Snapshot).await
     }
 
     /// Opens an invite for `ttl`.
-    pub async fn invite(&self, secret: InviteSecret, ttl: Duration) -> Result<(), Stopped> {
-        self.commands
-            .send(Command::Invite(secret, ttl))
-            .await
-            .map_err(|_| Stopped)
+    pub async fn invite(&self, secret: InviteSecret, ttl: Duration) -> Result<(), Unavailable> {
+        self.tell(Command::Invite(secret, ttl)).await
     }
 
     /// Joins `inviter`'s mesh at `address`; `false` if it did not work.
@@ -195,13 +237,13 @@ impl DriverHandle {
         inviter: DeviceId,
         address: SocketAddr,
         secret: InviteSecret,
-    ) -> Result<bool, Stopped> {
+    ) -> Result<bool, Unavailable> {
         self.ask(|reply| Command::Join(inviter, address, secret, reply))
             .await
     }
 
     /// Revokes `device` everywhere.
-    pub async fn remove(&self, device: DeviceId) -> Result<Result<(), PeerError>, Stopped> {
+    pub async fn remove(&self, device: DeviceId) -> Result<Result<(), PeerError>, Unavailable> {
         self.ask(|reply| Command::Remove(device, reply)).await
     }
 
@@ -222,7 +264,7 @@ impl DriverHandle {
         tag: Tag,
         payload: Vec<u8>,
         wait: bool,
-    ) -> Result<Result<(u64, Option<oneshot::Receiver<bool>>), MessagingError>, Stopped> {
+    ) -> Result<Result<(u64, Option<oneshot::Receiver<bool>>), MessagingError>, Unavailable> {
         let (delivered, outcome) = if wait {
             let (sender, receiver) = oneshot::channel();
             (Some(sender), Some(receiver))
@@ -242,7 +284,11 @@ impl DriverHandle {
     }
 
     /// Publishes an event to every device, this one included.
-    pub async fn publish(&self, tag: Tag, payload: Vec<u8>) -> Result<Result<u64, MessagingError>, Stopped> {
+    pub async fn publish(
+        &self,
+        tag: Tag,
+        payload: Vec<u8>,
+    ) -> Result<Result<u64, MessagingError>, Unavailable> {
         self.ask(|reply| Command::Publish(tag, payload, reply)).await
     }
 
@@ -253,7 +299,7 @@ impl DriverHandle {
         targets: Option<Vec<DeviceId>>,
         tag: Tag,
         payload: Vec<u8>,
-    ) -> Result<Result<(QueryStarted, Answers), MessagingError>, Stopped> {
+    ) -> Result<Result<(QueryStarted, Answers), MessagingError>, Unavailable> {
         let (answers, receiver) = mpsc::channel(ANSWER_BACKLOG);
         let started = self
             .ask(|reply| Command::Query {
@@ -272,17 +318,17 @@ impl DriverHandle {
         &self,
         key: String,
         value: Option<Vec<u8>>,
-    ) -> Result<Result<u64, StoreError>, Stopped> {
+    ) -> Result<Result<u64, StoreError>, Unavailable> {
         self.ask(|reply| Command::KvWrite(key, value, reply)).await
     }
 
     /// Reads `key`.
-    pub async fn kv_read(&self, key: String) -> Result<Option<KvEntry>, Stopped> {
+    pub async fn kv_read(&self, key: String) -> Result<Option<KvEntry>, Unavailable> {
         self.ask(|reply| Command::KvRead(key, reply)).await
     }
 
     /// The keys under `prefix` that are not deleted.
-    pub async fn kv_list(&self, prefix: String) -> Result<Vec<KvEntry>, Stopped> {
+    pub async fn kv_list(&self, prefix: String) -> Result<Vec<KvEntry>, Unavailable> {
         self.ask(|reply| Command::KvList(prefix, reply)).await
     }
 
@@ -292,15 +338,12 @@ impl DriverHandle {
     }
 
     /// Renames this device.
-    pub async fn rename(&self, name: String) -> Result<(), Stopped> {
-        self.commands
-            .send(Command::Rename(name))
-            .await
-            .map_err(|_| Stopped)
+    pub async fn rename(&self, name: String) -> Result<(), Unavailable> {
+        self.tell(Command::Rename(name)).await
     }
 
     /// Says goodbye to the mesh and ends the task once the goodbyes are sent.
-    pub async fn leave(&self) -> Result<(), Stopped> {
+    pub async fn leave(&self) -> Result<(), Unavailable> {
         self.ask(Command::Leave).await
     }
 
@@ -337,8 +380,8 @@ pub struct NodeSetup {
     pub name: String,
     /// The roster as last saved.
     pub roster: SavedRoster,
-    /// The database (messaging records).
-    pub disk: Arc<Disk>,
+    /// The database.
+    pub durability: Arc<Durability>,
     /// Runs handlers.
     pub dispatcher: Dispatcher,
     /// This start's number, already persisted.
@@ -359,7 +402,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         roster,
         boot,
         data_dir,
-        disk,
+        durability,
         dispatcher,
     } = setup;
     let durable = Durable {
@@ -367,7 +410,11 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         boot,
         name: Some(name),
         roster: roster.devices,
-        records: disk.records().map_err(io::Error::other)?,
+        records: durability
+            .disk()
+            .ok_or_else(|| io::Error::other("the database is not open"))?
+            .records()
+            .map_err(io::Error::other)?,
     };
     let mut node = Node::restore(config, durable, os_random()?, now, unix_now());
     node.set_handler_tree(Box::new(dispatcher.tree()));
@@ -386,7 +433,8 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
             data_dir,
             joins: Vec::new(),
             echoes: BTreeMap::new(),
-            disk,
+            durability: durability.clone(),
+            unwritten: Vec::new(),
             dispatcher,
             commands: commands.clone(),
             sends: BTreeMap::new(),
@@ -402,6 +450,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     tokio::spawn(task.run(command_receiver, datagram_receiver));
     Ok(DriverHandle {
         commands,
+        durability,
         notices,
         sockets,
     })
@@ -473,20 +522,29 @@ impl Task {
                 Ok(fresh) => self.node.reseed(&fresh),
                 Err(error) => tracing::warn!(%error, "no fresh randomness from the system this step"),
             }
+            // While the database is failed the node stands still: what it would do next
+            // may follow writes that are not durable. Peers keep what they would send
+            // it (it does not acknowledge) until it works again.
+            let paused = self.shell.disk_failed();
             tokio::select! {
                 received = datagrams.recv() => {
                     let Some((from, datagram)) = received else { return };
+                    if paused {
+                        continue;
+                    }
                     if let Err(error) = self.node.handle_datagram(self.clock.now(), from, &datagram) {
                         tracing::debug!(%from, %error, "datagram dropped");
                     }
                 }
                 () = tokio::time::sleep_until(self.clock.instant(deadline)) => {
-                    self.node.handle_timeout(self.clock.now());
+                    if !paused {
+                        self.node.handle_timeout(self.clock.now());
+                    }
                 }
                 _ = network_check.tick() => {
                     let now_interfaces = interface_addresses();
                     self.node.set_wall_clock(self.clock.now(), unix_now());
-                    if now_interfaces != interfaces {
+                    if now_interfaces != interfaces && !paused {
                         tracing::info!(addresses = ?now_interfaces, "network changed");
                         interfaces = now_interfaces;
                         self.node.handle_network_change(self.clock.now());
@@ -502,6 +560,8 @@ impl Task {
                         let _ = reply.send(());
                         return;
                     }
+                    // Refused (its reply dropped: the client hears the disk failed).
+                    Some(command) if paused && command.needs_disk() => drop(command),
                     Some(command) => self.on_command(command),
                     None => return,
                 },
@@ -551,10 +611,12 @@ impl Task {
                     self.shell.sends.retain(|_, waiting| !waiting.is_closed());
                     self.shell.sends.insert((to, *seq), delivered);
                 }
-                let _ = reply.send(result);
+                // Taken once it is durable: a crash after the answer cannot lose it.
+                self.shell.after_durable(move || drop(reply.send(result)));
             }
             Command::Publish(tag, payload, reply) => {
-                let _ = reply.send(self.node.publish_event(now, tag, payload));
+                let result = self.node.publish_event(now, tag, payload);
+                self.shell.after_durable(move || drop(reply.send(result)));
             }
             Command::Query {
                 targets,
@@ -587,8 +649,7 @@ impl Task {
             Command::RunFinished(job, index) => self.node.finish_run(now, job, index),
             Command::KvWrite(key, value, reply) => {
                 let result = self.node.kv_write(now, &key, value);
-                // Acknowledged after the flush that syncs the write to disk.
-                self.shell.durable_acks.push((reply, result));
+                self.shell.after_durable(move || drop(reply.send(result)));
             }
             Command::KvRead(key, reply) => {
                 let entry = self.node.store().read(&key).map(|read| kv_entry(&key, &read));
@@ -613,19 +674,25 @@ impl Task {
     }
 
     /// Carries out everything the node has to do (durable writes, then datagrams and
-    /// events), then answers the writes made durable; returns the node's next timer.
+    /// events), then answers the requests whose writes are durable; returns the node's
+    /// next timer. With the database failed, tries to bring it back first, and returns
+    /// when to try again if that did not work.
     async fn flush(&mut self) -> cnspr_proto::time::Timestamp {
-        let deadline = loop {
-            match self.node.drive(&mut self.shell) {
-                Ok(deadline) => break deadline,
-                Err(error) => tracing::error!(%error, "cannot write to the database"),
-            }
-        };
-        self.shell.send_outgoing().await;
-        for (reply, result) in self.shell.durable_acks.drain(..) {
-            let _ = reply.send(result);
+        let retry = self.clock.now() + DISK_RETRY_INTERVAL;
+        if self.shell.disk_failed() && !self.shell.recover_disk() {
+            return retry;
         }
-        deadline
+        let driven = self.node.drive(&mut self.shell);
+        self.shell.send_outgoing().await;
+        match driven {
+            Ok(deadline) => {
+                for acknowledge in self.shell.durable_acks.drain(..) {
+                    acknowledge();
+                }
+                deadline
+            }
+            Err(_) => retry,
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -656,6 +723,7 @@ impl Task {
             removed,
             stats: self.node.stats(),
             runs: self.node.queued_runs(),
+            disk_failure: self.shell.durability.failure(),
         }
     }
 }

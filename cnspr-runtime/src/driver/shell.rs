@@ -14,8 +14,9 @@ use cnspr_proto::node::{Event, Host, Node, PeerError};
 use cnspr_proto::transport::Transmit;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{Command, Notice, WriteReply};
-use crate::disk::{Disk, DiskError};
+use super::{Command, Notice};
+use crate::disk::DiskError;
+use crate::durability::Durability;
 use crate::handlers::Dispatcher;
 use crate::sockets::Sockets;
 use crate::state::SavedRoster;
@@ -27,7 +28,10 @@ pub(super) struct Shell {
     pub(super) data_dir: PathBuf,
     pub(super) joins: Vec<(DeviceId, oneshot::Sender<bool>)>,
     pub(super) echoes: BTreeMap<u64, oneshot::Sender<Result<Duration, PeerError>>>,
-    pub(super) disk: Arc<Disk>,
+    pub(super) durability: Arc<Durability>,
+    /// Writes the node made that are not known durable because the database failed,
+    /// in order: written again once it works.
+    pub(super) unwritten: Vec<Write>,
     pub(super) dispatcher: Dispatcher,
     /// The task's own command queue (handler answers come back through it).
     pub(super) commands: mpsc::Sender<Command>,
@@ -36,8 +40,9 @@ pub(super) struct Shell {
     pub(super) active_peers: usize,
     /// Peer events waiting for the peer's name.
     pub(super) unnamed: Vec<(&'static str, DeviceId, MemberState)>,
-    /// Store writes to acknowledge once the database is synced.
-    pub(super) durable_acks: Vec<(WriteReply, Result<u64, cnspr_proto::store::StoreError>)>,
+    /// Answers to requests, to give once the writes they made are synced (dropped,
+    /// never given, if the database fails first).
+    pub(super) durable_acks: Vec<Box<dyn FnOnce() + Send>>,
     /// Datagrams of this round waiting for a busy socket (the writes they follow are
     /// durable already).
     pub(super) outgoing: Vec<Transmit>,
@@ -47,13 +52,26 @@ impl Host for Shell {
     type Error = DiskError;
 
     /// One atomic batch, then one sync; then `watch` hears of the store keys written.
+    /// If that fails the writes are kept for [`Shell::recover_disk`] and nothing waiting
+    /// for them is answered.
     fn persist(&mut self, writes: Vec<Write>) -> Result<(), DiskError> {
-        let changed = self.disk.apply_all(&writes)?;
-        self.disk.sync()?;
-        for (key, cursor) in changed {
-            let _ = self.notices.send(Notice::StoreChanged { key, cursor });
+        let failed_before = self.disk_failed();
+        match self.durability.commit(&writes) {
+            Ok(changed) => {
+                self.announce_changes(changed);
+                Ok(())
+            }
+            Err(error) => {
+                self.unwritten.extend(writes);
+                self.durable_acks.clear();
+                if !failed_before {
+                    if let Some(failure) = self.durability.failure() {
+                        let _ = self.notices.send(Notice::DiskFailed { error: failure.error });
+                    }
+                }
+                Err(error)
+            }
         }
-        Ok(())
     }
 
     /// Sends at once (a handler started for an event of the same round must not delay
@@ -80,6 +98,39 @@ impl Host for Shell {
 }
 
 impl Shell {
+    /// Whether the database takes no writes now.
+    pub(super) fn disk_failed(&self) -> bool {
+        self.durability.failure().is_some()
+    }
+
+    /// Opens the failed database again and writes what was not durable; whether it
+    /// works again.
+    pub(super) fn recover_disk(&mut self) -> bool {
+        match self.durability.recover(&self.unwritten) {
+            Ok(changed) => {
+                self.unwritten.clear();
+                self.announce_changes(changed);
+                let _ = self.notices.send(Notice::DiskRecovered);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, "the database does not work yet");
+                false
+            }
+        }
+    }
+
+    /// Answers with `acknowledge` once the writes made so far are durable.
+    pub(super) fn after_durable(&mut self, acknowledge: impl FnOnce() + Send + 'static) {
+        self.durable_acks.push(Box::new(acknowledge));
+    }
+
+    fn announce_changes(&self, changed: Vec<(String, u64)>) {
+        for (key, cursor) in changed {
+            let _ = self.notices.send(Notice::StoreChanged { key, cursor });
+        }
+    }
+
     /// Sends the datagrams of the round that found the socket busy.
     pub(super) async fn send_outgoing(&mut self) {
         for transmit in std::mem::take(&mut self.outgoing) {
