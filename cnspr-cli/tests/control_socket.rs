@@ -232,3 +232,37 @@ fn batches_null_ids_and_positional_params_follow_the_specification() {
     );
     assert_eq!(error_code(&client.ask(&many)), -32600);
 }
+
+#[test]
+fn idle_clients_are_let_go_and_a_directory_others_may_write_is_refused() {
+    let root = Root::new();
+    let mut desk = Device::new(&root, "desk");
+    // Others may write to the socket's directory (the home here): they could put a
+    // socket of their own in the daemon's place, so the daemon does not start.
+    std::fs::set_permissions(&desk.home, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let refused = desk.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!refused.status.success());
+    assert!(
+        support::stderr(&refused).contains("chmod go-w"),
+        "{}",
+        support::stderr(&refused)
+    );
+    std::fs::set_permissions(&desk.home, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(desk.home.join("config.toml"), "[limits]\ncontrol_idle_secs = 1\n").expect("config");
+    desk.start();
+    // A client that sends nothing is disconnected: its read ends.
+    let silent = UnixStream::connect(desk.socket()).expect("connects");
+    silent.set_read_timeout(Some(support::DEADLINE)).expect("timeout");
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut &silent, &mut rest);
+    assert!(
+        read.is_ok_and(|n| n == 0),
+        "the daemon closed the idle connection"
+    );
+    // One that keeps asking is served throughout.
+    let mut busy = Connection::open(&desk);
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        assert!(busy.ask(r#"{"jsonrpc":"2.0","id":1,"method":"status"}"#)["result"].is_object());
+    }
+}

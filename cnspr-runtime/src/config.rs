@@ -37,6 +37,9 @@ pub struct Limits {
     pub query_answer_bytes_max: usize,
     /// Longest control-socket request line.
     pub request_line_bytes_max: usize,
+    /// Seconds a control-socket client may stay connected without sending a request
+    /// (subscriptions excepted): then it is disconnected and its slot freed.
+    pub control_idle_secs: u64,
     /// Longest store key.
     pub key_bytes_max: usize,
     /// Largest store value.
@@ -77,6 +80,7 @@ impl Default for Limits {
             payload_bytes_max: 1 << 20,
             query_answer_bytes_max: 64 << 10,
             request_line_bytes_max: 4 << 20,
+            control_idle_secs: 300,
             key_bytes_max: 1 << 10,
             value_bytes_max: 1 << 20,
             handlers_max: 8,

@@ -196,6 +196,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         boot,
         invite_ttl_secs: config.limits.invite_ttl_secs,
         line_bytes_max: config.limits.request_line_bytes_max,
+        idle: Duration::from_secs(config.limits.control_idle_secs.max(1)),
         stop: stop.clone(),
         dispatcher,
         durability,

@@ -37,6 +37,8 @@ pub struct Context {
     pub invite_ttl_secs: u64,
     /// Longest request line.
     pub line_bytes_max: usize,
+    /// How long a client may send nothing before it is disconnected.
+    pub idle: std::time::Duration,
     /// Rung by `stop`.
     pub stop: Arc<Notify>,
     /// Runs handlers (for `handlers.test`) and lists them.
@@ -58,6 +60,9 @@ impl Context {
 /// died is replaced; one that a running daemon answers on is an error.
 pub async fn bind(path: &Path) -> io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
+    if let Some(directory) = path.parent() {
+        check_directory(directory)?;
+    }
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
             return Err(io::Error::new(
@@ -70,9 +75,44 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    let listener = UnixListener::bind(path)?;
+    // Created owner-only: no other user can connect even for the instant before the
+    // mode is set (nothing else creates files while the daemon starts).
+    let before = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(before);
+    let listener = bound?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
+}
+
+/// Refuses a socket directory that another user owns or may write to: whoever can
+/// write there can put a socket of their own in the daemon's place.
+fn check_directory(directory: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(directory)?;
+    let own = rustix::process::geteuid().as_raw();
+    if metadata.uid() != own {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the control socket's directory {} belongs to user {}, not to this one ({own})",
+                directory.display(),
+                metadata.uid()
+            ),
+        ));
+    }
+    if metadata.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "other users may write to the control socket's directory {} (mode {:o}); \
+                 make it writable by its owner only (chmod go-w)",
+                directory.display(),
+                metadata.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Clients served at once. Each may buffer up to a request line, so this bounds the
@@ -152,7 +192,13 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
     let (read, mut writer) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
-        let line = match read_line(&mut reader, context.line_bytes_max).await {
+        // A client that sends nothing gives its slot back after a while.
+        let Ok(read) =
+            tokio::time::timeout(context.idle, read_line(&mut reader, context.line_bytes_max)).await
+        else {
+            return;
+        };
+        let line = match read {
             Ok(Line::Complete(line)) => line,
             Ok(Line::End) | Err(_) => return,
             Ok(Line::TooLong) => {
