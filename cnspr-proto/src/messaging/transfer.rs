@@ -39,6 +39,10 @@ pub struct TransferConfig {
     pub max_inbound_per_peer: usize,
     /// Bytes reserved for reassembly over all peers.
     pub max_inbound_bytes: usize,
+    /// Bytes one peer may hold of it: two units of the largest size (about a quarter),
+    /// so that a peer sending without end (a stolen device) leaves room for others'
+    /// full-size units.
+    pub max_inbound_bytes_per_peer: usize,
     /// A reassembly that got nothing for this long is dropped.
     pub inbound_idle: Duration,
     /// How long a finished inbound transfer is remembered.
@@ -56,6 +60,7 @@ impl Default for TransferConfig {
             max_rto: Duration::from_secs(3),
             max_inbound_per_peer: 8,
             max_inbound_bytes: 32 << 20,
+            max_inbound_bytes_per_peer: 2 * MAX_CHUNKS as usize * CHUNK_BYTES,
             inbound_idle: Duration::from_secs(30),
             completed_memory: Duration::from_secs(120),
             max_completed: 4096,
@@ -362,8 +367,12 @@ impl Transfers {
     /// Starts reassembling `key` if the per-peer and memory budgets allow.
     fn admit_inbound(&mut self, key: (DeviceId, u64), count: u32) -> bool {
         let reserved = count as usize * CHUNK_BYTES;
-        let per_peer = super::keys_of(&self.inbound, &key.0).len();
-        if per_peer >= self.config.max_inbound_per_peer
+        let peers_own = self.inbound.range((key.0, 0)..=(key.0, u64::MAX));
+        let (units, bytes) = peers_own.fold((0, 0), |(units, bytes), (_, inbound)| {
+            (units + 1, bytes + inbound.reserved)
+        });
+        if units >= self.config.max_inbound_per_peer
+            || bytes + reserved > self.config.max_inbound_bytes_per_peer
             || self.inbound_reserved + reserved > self.config.max_inbound_bytes
         {
             return false;
@@ -667,5 +676,38 @@ mod tests {
         b.accept(later, a_id, &arrival);
         carry(later, (b_id, &mut b), &mut a);
         assert_eq!(a.poll_event(), Some((b_id, 10)));
+    }
+
+    #[test]
+    fn one_peer_cannot_take_the_whole_reassembly_budget() {
+        let mut b = Transfers::new(TransferConfig::default(), 20);
+        let now = Timestamp::from_micros(1_000_000);
+        // The first chunk of a largest-size unit, from `peer`, as transfer `transfer`;
+        // whether b took it (acknowledged it).
+        let mut offer = |peer: DeviceId, transfer: u64| {
+            let first = Packet::Chunk {
+                transfer,
+                index: 0,
+                count: MAX_CHUNKS,
+                data: vec![0; CHUNK_BYTES],
+            };
+            assert!(b.handle_packet(now, peer, first).is_none());
+            std::iter::from_fn(|| b.poll_transmit()).any(|(to, packet)| {
+                to == peer && matches!(packet, Packet::Ack { transfer: t, .. } if t == transfer)
+            })
+        };
+        let thief = DeviceId::from_bytes([9; 32]);
+        let taken: Vec<bool> = (1..=6).map(|transfer| offer(thief, transfer)).collect();
+        assert_eq!(
+            taken,
+            [true, true, false, false, false, false],
+            "two largest units per peer"
+        );
+        for honest in 1..=5u8 {
+            assert!(
+                offer(DeviceId::from_bytes([honest; 32]), 1),
+                "room for device {honest}"
+            );
+        }
     }
 }
