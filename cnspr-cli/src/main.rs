@@ -173,6 +173,10 @@ enum KvAction {
         /// Every concurrent value, with who wrote it and when.
         #[arg(long)]
         all: bool,
+        /// The value's bytes exactly, even on a terminal (which otherwise gets a
+        /// newline after a value that lacks one).
+        #[arg(long, conflicts_with = "all")]
+        raw: bool,
     },
     /// Delete a key everywhere.
     Del {
@@ -250,7 +254,9 @@ fn kv(json: bool, client: &mut Client, action: KvAction) -> Result<(), CliError>
             let result = client.call::<KvPut>(&PutParams { key, value })?;
             show::sentence(json, &result, "Stored.")
         }
-        KvAction::Get { key, all } => show::kv_get(json, &client.call::<KvGet>(&GetParams { key, all })?),
+        KvAction::Get { key, all, raw } => {
+            show::kv_get(json, raw, &client.call::<KvGet>(&GetParams { key, all })?)
+        }
         KvAction::Del { key } => {
             let result = client.call::<KvDelete>(&DeleteParams { key })?;
             show::sentence(json, &result, "Deleted.")
@@ -360,7 +366,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Monitor => show::monitor(json, connect()?)?,
         Command::Config => {
-            let config = cnspr_runtime::config::Config::load(&paths.config_file)?;
+            let mut config = cnspr_runtime::config::Config::load(&paths.config_file)?;
+            // The name this device goes by: the configured one, else the one it was
+            // given at `init` (kept with its identity), else the host name.
+            if let Ok((_, name)) = cnspr_runtime::daemon::identity(&paths) {
+                config.name = Some(name);
+            }
             show::config(json, &config)?;
         }
         Command::Completions { shell } => {

@@ -219,6 +219,14 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
         Some(error) => format!("FAILED: {error} (no writes until it works again; reads go on)"),
     };
     table.row(vec!["disk".into(), disk]);
+    table.row(vec![
+        "store".into(),
+        format!(
+            "{} keys, {} on disk",
+            result.store.keys,
+            human_bytes(result.store.bytes_on_disk)
+        ),
+    ]);
     print!("{}", table.render());
     Ok(())
 }
@@ -459,7 +467,7 @@ pub fn handler_runs(json: bool, result: &TestResult) -> Result<(), CliError> {
 }
 
 /// `kv get`: the value as is (so it can be piped), or every concurrent value with `--all`.
-pub fn kv_get(json: bool, result: &Entry) -> Result<(), CliError> {
+pub fn kv_get(json: bool, raw: bool, result: &Entry) -> Result<(), CliError> {
     if json {
         return print_json(result);
     }
@@ -487,7 +495,7 @@ pub fn kv_get(json: bool, result: &Entry) -> Result<(), CliError> {
                 .map_err(|e| CliError::new(format!("the daemon sent a bad value: {e}")))?
                 .unwrap_or_default();
             std::io::stdout().write_all(&bytes)?;
-            if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !bytes.ends_with(b"\n") {
+            if !raw && std::io::IsTerminal::is_terminal(&std::io::stdout()) && !bytes.ends_with(b"\n") {
                 println!();
             }
         }
@@ -532,5 +540,21 @@ pub fn kv_watch(json: bool, client: &mut Client, params: &WatchParams) -> Result
         };
         let conflict = if entry.conflict { "  (conflict)" } else { "" };
         println!("{} {} {value}{conflict}", change.cursor, entry.key);
+    }
+}
+
+/// A byte count in the largest unit that keeps it at least 1 (B, KiB, MiB, GiB).
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -97,12 +97,16 @@ fn completions_and_config_print() {
         );
     }
     let root = Root::new();
-    let device = Device::new(&root, "desk");
+    // A name that is not the host's: `config` shows the name the device goes by.
+    let device = Device::new(&root, "demo-1");
     let config = device.run(&["config"]);
     assert!(config.status.success());
     let text = String::from_utf8_lossy(&config.stdout);
     assert!(
-        text.contains("profile = \"responsive\"") && text.contains("handler_timeout_secs = 30"),
+        text.contains("name = \"demo-1\"")
+            && text.contains("profile = \"responsive\"")
+            && text.contains("handler_timeout_secs = 30")
+            && text.contains("control_idle_secs = 300"),
         "{text}"
     );
     std::fs::write(device.home.join("config.toml"), "profle = 1\n").expect("write");

@@ -37,6 +37,10 @@ fn a_put_on_one_device_is_read_on_the_others() {
     }
     let listed = devices[2].json(&["kv", "ls"]);
     assert_eq!(listed["keys"][0]["key"], "greeting");
+    // status counts the key and the roster's three, and the database's files.
+    let store = &devices[2].json(&["status"])["store"];
+    assert_eq!(store["keys"], 4, "{store}");
+    assert!(store["bytes_on_disk"].as_u64().is_some_and(|b| b > 0), "{store}");
     // A delete propagates, and the key is gone everywhere.
     let deleted = devices[1].run(&["kv", "del", "greeting"]);
     assert!(deleted.status.success());
@@ -252,4 +256,35 @@ fn watch_streams_local_and_remote_changes_and_resumes_from_a_cursor() {
         "every change after the cursor, once, in order"
     );
     assert!(resumed.iter().all(|c| c["cursor"].as_u64() > Some(resume_at)));
+}
+
+/// `kv get KEY ARGS` run on a pseudo-terminal (util-linux `script`): what the terminal got.
+fn get_on_a_terminal(device: &Device, key: &str, args: &[&str]) -> Vec<u8> {
+    let command = format!(
+        "{} --home {} kv get {key} {}",
+        support::cnspr_binary(),
+        device.home().display(),
+        args.join(" ")
+    );
+    let output = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("script runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    output.stdout
+}
+
+#[test]
+fn a_value_ends_its_line_on_a_terminal_and_stays_exact_when_piped_or_raw() {
+    let root = Root::new();
+    let device = Device::started(&root, "desk");
+    put(&device, "k", "abc");
+    // The terminal turns "\n" into "\r\n".
+    assert_eq!(get_on_a_terminal(&device, "k", &[]), b"abc\r\n");
+    assert_eq!(get_on_a_terminal(&device, "k", &["--raw"]), b"abc");
+    assert_eq!(
+        get(&device, "k").as_deref(),
+        Some("abc"),
+        "piped: the bytes alone"
+    );
 }

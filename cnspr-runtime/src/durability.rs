@@ -56,6 +56,11 @@ impl Durability {
         self.disk.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Bytes the database's files take on disk now.
+    pub fn bytes_on_disk(&self) -> u64 {
+        bytes_under(&self.data_dir.join("db"))
+    }
+
     /// Why writes are refused, if they are.
     pub fn failure(&self) -> Option<DiskFailure> {
         self.failure
@@ -119,4 +124,19 @@ impl Durability {
         tracing::info!(rewritten = unwritten.len(), "the database works again");
         Ok(changed)
     }
+}
+
+/// The sizes of every file under `dir`, added up (what cannot be read counts 0).
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(metadata) if metadata.is_dir() => bytes_under(&entry.path()),
+            Ok(metadata) => metadata.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -111,6 +111,7 @@ mod tests {
             stats: Default::default(),
             runs: (0, 0),
             disk_failure: None,
+            store_keys: 0,
         }
     }
 

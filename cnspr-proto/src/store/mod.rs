@@ -448,6 +448,12 @@ impl Store {
         self.keys.iter().map(|(k, r)| (k.as_str(), r))
     }
 
+    /// How many keys this replica holds (deleted keys whose deletes are not yet
+    /// collected included).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// This device's last write number.
     pub fn last_seq(&self) -> u64 {
         self.seq

@@ -46,6 +46,19 @@ pub struct StatusResult {
     pub version: String,
     /// Whether the database takes writes.
     pub disk: DiskState,
+    /// The replicated store's size here.
+    pub store: StoreSize,
+}
+
+/// The replicated store's size on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StoreSize {
+    /// Keys held (the roster's and deleted keys whose deletes are not yet collected
+    /// included).
+    pub keys: usize,
+    /// Bytes the database's files take on disk (the store, the change log for
+    /// `kv watch`, and the durable records of messages and handler runs).
+    pub bytes_on_disk: u64,
 }
 
 /// Whether the database takes writes.

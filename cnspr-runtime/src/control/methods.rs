@@ -16,7 +16,7 @@ use super::{failure, messaging, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
     Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member, MembersResult,
-    PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult,
+    PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult, StoreSize,
 };
 use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
@@ -112,6 +112,10 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         },
         uptime_secs: context.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        store: StoreSize {
+            keys: snapshot.store_keys,
+            bytes_on_disk: context.durability.bytes_on_disk(),
+        },
         disk: match snapshot.disk_failure {
             None => DiskState {
                 state: DiskHealth::Ok,

@@ -80,6 +80,8 @@ pub struct Snapshot {
     pub runs: (usize, usize),
     /// Why the database takes no writes, if it does not.
     pub disk_failure: Option<DiskFailure>,
+    /// Keys the store holds (deletes not yet collected included).
+    pub store_keys: usize,
 }
 
 /// One key as read from the store.
@@ -724,6 +726,7 @@ impl Task {
             stats: self.node.stats(),
             runs: self.node.queued_runs(),
             disk_failure: self.shell.durability.failure(),
+            store_keys: self.node.store().key_count(),
         }
     }
 }
