@@ -149,6 +149,9 @@ enum Command {
     /// Print the JSON Schema of the control socket's API (docs/api.schema.json).
     #[command(hide = true)]
     ApiSchema,
+    /// Print the manual page, cnspr.1, in roff (the Debian package ships it).
+    #[command(hide = true)]
+    ManPage,
     /// Run several devices on loopback, paired, until Ctrl-C.
     Demo {
         /// How many devices.
@@ -378,6 +381,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "cnspr", &mut std::io::stdout());
         }
         Command::ApiSchema => print!("{}", cnspr_runtime::api::schema::schema_text()),
+        Command::ManPage => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
         Command::Demo { devices } => demo::run(usize::from(devices))?,
     }
     Ok(())
