@@ -2,86 +2,11 @@
 through ``cnspr.Client`` exactly as an application would."""
 
 import os
-import shutil
-import subprocess
-import tempfile
-import time
 
 import pytest
 
 import cnspr
-
-BINARY = os.environ.get(
-    "CNSPR_BINARY",
-    os.path.join(os.path.dirname(__file__), "..", "..", "..", "target", "debug", "cnspr"),
-)
-DEADLINE = 40.0
-
-
-def wait_until(what, condition):
-    """Waits for ``condition`` with a deadline (no sleeping and hoping)."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < DEADLINE, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
-class Device:
-    def __init__(self, root, name):
-        self.home = os.path.join(root, name)
-        subprocess.run([BINARY, "--home", self.home, "init", "--name", name], check=True, capture_output=True)
-        self.log = open(os.path.join(root, f"{name}.log"), "wb")
-        self.process = subprocess.Popen(
-            [BINARY, "--home", self.home, "serve", "--listen", "127.0.0.1:0"],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        self.client = cnspr.Client(home=self.home, timeout=DEADLINE)
-        wait_until(f"{name} answers", self.answers)
-
-    def answers(self):
-        try:
-            self.client.status()
-            return True
-        except cnspr.Error:
-            return False
-
-    def handler(self, path, script):
-        full = os.path.join(self.home, "handlers", path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as file:
-            file.write("#!/bin/sh\n" + script + "\n")
-        os.chmod(full, 0o755)
-
-    def stop(self):
-        self.client.close()
-        self.process.kill()
-        self.process.wait()
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def mesh():
-    root = tempfile.mkdtemp(prefix="cnspr-py-")
-    desk = Device(root, "desk")
-    laptop = Device(root, "laptop")
-    try:
-        token = desk.client.invite()["token"]
-        laptop.client.join(token)
-
-        def both_active():
-            return all(
-                any(m["name"] == other and m["state"] == "active" for m in device.client.members())
-                for device, other in ((desk, "laptop"), (laptop, "desk"))
-            )
-
-        wait_until("both devices are active", both_active)
-        yield desk, laptop
-    finally:
-        desk.stop()
-        laptop.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
+from daemons import wait_until
 
 def test_the_socket_is_found_as_the_cli_finds_it(monkeypatch):
     monkeypatch.setenv("CNSPRCY_HOME", "/srv/device")
@@ -96,7 +21,7 @@ def test_the_socket_is_found_as_the_cli_finds_it(monkeypatch):
 
 
 def test_status_members_and_ping(mesh):
-    desk, laptop = mesh
+    desk, laptop = mesh.desk, mesh.laptop
     status = desk.client.status()
     assert status["name"] == "desk" and status["devices"] == 2
     assert status["disk"]["state"] == "ok"
@@ -107,7 +32,7 @@ def test_status_members_and_ping(mesh):
 
 
 def test_the_store_takes_text_and_bytes_and_replicates(mesh):
-    desk, laptop = mesh
+    desk, laptop = mesh.desk, mesh.laptop
     desk.client.kv.put("py/text", "buy milk")
     blob = bytes(range(256)) * 4
     desk.client.kv.put("py/blob", blob)
@@ -124,7 +49,7 @@ def test_the_store_takes_text_and_bytes_and_replicates(mesh):
 
 
 def test_errors_carry_their_code_and_data(mesh):
-    desk, _ = mesh
+    desk = mesh.desk
     with pytest.raises(cnspr.Error) as unknown:
         desk.client.send("phone", "util.notify", "hello")
     assert unknown.value.code == 10 and unknown.value.data["given"] == "phone"
@@ -139,7 +64,7 @@ def test_errors_carry_their_code_and_data(mesh):
 
 
 def test_watch_streams_changes_and_resumes_from_a_cursor(mesh):
-    desk, laptop = mesh
+    desk, laptop = mesh.desk, mesh.laptop
     watch = desk.client.kv.watch("notes/")
     laptop.client.kv.put("notes/a", "first")
     change = next(watch)
@@ -154,7 +79,7 @@ def test_watch_streams_changes_and_resumes_from_a_cursor(mesh):
 
 
 def test_messages_events_queries_and_monitor(mesh):
-    desk, laptop = mesh
+    desk, laptop = mesh.desk, mesh.laptop
     received = os.path.join(laptop.home, "received")
     laptop.handler("py/note.sh", f"cat >> {received}")
     laptop.handler("py/ask.sh", "printf 'pong from %s' \"$CNSPRCY_SELF_NAME\"")
@@ -168,7 +93,7 @@ def test_messages_events_queries_and_monitor(mesh):
     while not {"message", "event"} <= kinds:
         kinds.add(next(notices)["event"])
     notices.close()
-    query = desk.client.query("py.ask", peers=["laptop"], timeout_ms=10000)
+    query = desk.client.query("py.ask", peers=["laptop"], timeout_ms=3000)
     answers = list(query)
     assert [(name, answer) for _, name, answer in answers] == [("laptop", b"pong from laptop")]
     assert query.result["answers"] == 1 and query.result["unreachable"] == []
