@@ -186,3 +186,53 @@ fn writes_to_a_device_gone_unnoticed_are_pushed_together_not_one_by_one() {
     let ratio = sent as f64 / raw as f64;
     assert!(ratio < 3.0, "sent {sent} bytes for {raw} raw: {ratio:.2}");
 }
+
+/// What a round hands its host, in order.
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<&'static str>,
+}
+
+impl cnspr_proto::node::Host for Recorder {
+    type Error = std::convert::Infallible;
+
+    fn persist(&mut self, _writes: Vec<cnspr_proto::durable::Write>) -> Result<(), Self::Error> {
+        self.calls.push("persist");
+        Ok(())
+    }
+
+    fn transmit(&mut self, _transmit: cnspr_proto::transport::Transmit) {
+        self.calls.push("transmit");
+    }
+
+    fn event(&mut self, _node: &cnspr_proto::node::Node, _event: cnspr_proto::node::Event) {}
+}
+
+#[test]
+fn failure_detection_does_not_wait_for_a_sync_and_replication_does() {
+    let (mut mesh, ids) = Mesh::paired(2);
+    let now = mesh.now;
+    let node = mesh.node_mut(1);
+    // One round: a store write (durable before its push leaves) and an echo (which
+    // acknowledges nothing durable, like every probe and its answer).
+    node.kv_write(now, "k", Some(b"v".to_vec())).expect("valid");
+    node.echo(now, ids[1], 7).expect("a peer");
+    let mut host = Recorder::default();
+    node.drive(&mut host).expect("infallible");
+    assert_eq!(
+        host.calls.first().copied(),
+        Some("transmit"),
+        "the echo left before the sync: {:?}",
+        host.calls
+    );
+    let persisted = host
+        .calls
+        .iter()
+        .position(|c| *c == "persist")
+        .expect("the write was persisted");
+    assert!(
+        host.calls[persisted + 1..].contains(&"transmit"),
+        "the write's push left after the sync: {:?}",
+        host.calls
+    );
+}

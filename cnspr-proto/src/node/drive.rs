@@ -34,6 +34,10 @@ impl Node {
     /// every input.
     pub fn drive<H: Host>(&mut self, host: &mut H) -> Result<Timestamp, H::Error> {
         loop {
+            // Probes' answers and echoes first: a sync must not pass for network delay.
+            while let Some(transmit) = self.poll_prompt_transmit() {
+                host.transmit(transmit);
+            }
             let writes: Vec<Write> = std::iter::from_fn(|| self.poll_write()).collect();
             if !writes.is_empty() {
                 host.persist(writes)?;

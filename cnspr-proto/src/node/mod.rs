@@ -450,6 +450,10 @@ impl Node {
 
     /// The next output; [`Output::Timeout`] once there is nothing else.
     pub fn poll_output(&mut self) -> Output {
+        // Datagrams that acknowledge nothing durable need not wait for a sync.
+        if let Some(transmit) = self.poll_prompt_transmit() {
+            return Output::Transmit(transmit);
+        }
         // Durable writes first: a datagram that follows may acknowledge what they record.
         if let Some(write) = self.poll_write() {
             return Output::Persist(write);
@@ -469,6 +473,14 @@ impl Node {
             Some(self.replication.next_sync()),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
+    }
+
+    /// The next datagram that may leave before the round's writes are durable.
+    pub(crate) fn poll_prompt_transmit(&mut self) -> Option<Transmit> {
+        let transmit = self.endpoint.poll_prompt_transmit()?;
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += transmit.datagram.len() as u64;
+        Some(transmit)
     }
 
     /// The next durable write of any layer.
@@ -687,6 +699,15 @@ impl Node {
         payload: &Payload,
     ) -> Result<Sent, PayloadError> {
         let bytes = payload.encode()?;
-        Ok(self.endpoint.send(now, &peer.public_key(), &bytes)?)
+        let key = peer.public_key();
+        // Failure detection and echoes acknowledge nothing durable: they need not wait for
+        // the round's writes to be synced.
+        let sent = match payload {
+            Payload::Membership(_) | Payload::Echo(_) | Payload::EchoReply(_) => {
+                self.endpoint.send_prompt(now, &key, &bytes)
+            }
+            Payload::Messaging(_) => self.endpoint.send(now, &key, &bytes),
+        };
+        Ok(sent?)
     }
 }

@@ -262,6 +262,8 @@ pub struct Endpoint {
     responders: BTreeMap<u32, Responder>,
     invites: BTreeMap<[u8; 16], OpenInvite>,
     transmits: VecDeque<Transmit>,
+    /// Datagrams that acknowledge nothing durable ([`Endpoint::send_prompt`]).
+    prompt_transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
 }
 
@@ -279,6 +281,7 @@ impl Endpoint {
             responders: BTreeMap::new(),
             invites: BTreeMap::new(),
             transmits: VecDeque::new(),
+            prompt_transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
     }
@@ -434,6 +437,29 @@ impl Endpoint {
     /// handshake (queued, bounded: the oldest queued payload is dropped beyond
     /// [`EndpointConfig::max_staged_per_peer`]).
     pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> Result<Sent, SendError> {
+        self.send_queued(now, peer, payload, false)
+    }
+
+    /// Like [`Endpoint::send`], for a payload that acknowledges nothing durable (failure
+    /// detection, echoes): its datagram comes out of [`Endpoint::poll_prompt_transmit`],
+    /// which the node hands out before it waits for the round's writes to be synced, so
+    /// that a sync never delays a probe's answer (and passes for network round trip).
+    pub fn send_prompt(
+        &mut self,
+        now: Timestamp,
+        peer: &PublicKey,
+        payload: &[u8],
+    ) -> Result<Sent, SendError> {
+        self.send_queued(now, peer, payload, true)
+    }
+
+    fn send_queued(
+        &mut self,
+        now: Timestamp,
+        peer: &PublicKey,
+        payload: &[u8],
+        prompt: bool,
+    ) -> Result<Sent, SendError> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(SendError::TooLarge(payload.len()));
         }
@@ -444,7 +470,12 @@ impl Endpoint {
         let mut datagram = Vec::new();
         let sent = match state.session.seal(now, &config.session, payload, &mut datagram) {
             Ok(()) => {
-                self.transmits.push_back(Transmit {
+                let queue = if prompt {
+                    &mut self.prompt_transmits
+                } else {
+                    &mut self.transmits
+                };
+                queue.push_back(Transmit {
                     destination,
                     datagram,
                 });
@@ -604,7 +635,15 @@ impl Endpoint {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.prompt_transmits
+            .pop_front()
+            .or_else(|| self.transmits.pop_front())
+    }
+
+    /// The next datagram of [`Endpoint::send_prompt`] only: one that may leave before
+    /// the writes of its round are durable.
+    pub fn poll_prompt_transmit(&mut self) -> Option<Transmit> {
+        self.prompt_transmits.pop_front()
     }
 
     /// The next event.
