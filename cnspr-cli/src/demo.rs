@@ -98,12 +98,12 @@ pub fn run(count: usize) -> Result<(), CliError> {
         let members = devices[0].client()?.call::<Members>(&NoParams {})?;
         // Before saying how to stop it: a Ctrl-C right after the message must be caught.
         let interrupt = Interrupt::install()?;
-        println!();
+        outln!();
         crate::show::members(false, &members)?;
-        println!("\n{count} devices are running under {}.", root.display());
-        println!("Try:  cnspr --home {} members", devices[count - 1].home.display());
-        println!("      cnspr --home {} monitor", devices[0].home.display());
-        println!("Ctrl-C stops them all.");
+        outln!("\n{count} devices are running under {}.", root.display());
+        outln!("Try:  cnspr --home {} members", devices[count - 1].home.display());
+        outln!("      cnspr --home {} monitor", devices[0].home.display());
+        outln!("Ctrl-C stops them all.");
         interrupt.wait()
     })();
     for device in &mut devices {

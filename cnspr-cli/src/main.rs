@@ -3,6 +3,9 @@
 //! work from the files alone; `demo` runs a whole mesh on loopback.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod output;
+
 mod client;
 mod demo;
 mod payload;
@@ -227,8 +230,13 @@ impl CliError {
     }
 }
 
-impl<E: std::error::Error> From<E> for CliError {
+impl<E: std::error::Error + 'static> From<E> for CliError {
     fn from(error: E) -> Self {
+        // The reader of our output went away (`| head`): done, quietly.
+        let as_io = (&error as &dyn std::error::Error).downcast_ref::<std::io::Error>();
+        if as_io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            std::process::exit(0);
+        }
         Self(error.to_string())
     }
 }
@@ -380,7 +388,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cnspr", &mut std::io::stdout());
         }
-        Command::ApiSchema => print!("{}", cnspr_runtime::api::schema::schema_text()),
+        Command::ApiSchema => out!("{}", cnspr_runtime::api::schema::schema_text()),
         Command::ManPage => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
         Command::Demo { devices } => demo::run(usize::from(devices))?,
     }

@@ -22,7 +22,7 @@ use crate::CliError;
 
 /// Prints `value` as one line of JSON (object keys in order, as the daemon writes them).
 fn print_json(value: &impl Serialize) -> Result<(), CliError> {
-    println!("{}", serde_json::to_value(value)?);
+    outln!("{}", serde_json::to_value(value)?);
     Ok(())
 }
 
@@ -31,7 +31,7 @@ pub fn sentence(json: bool, value: &impl Serialize, sentence: &str) -> Result<()
     if json {
         return print_json(value);
     }
-    println!("{sentence}");
+    outln!("{sentence}");
     Ok(())
 }
 
@@ -41,9 +41,9 @@ pub fn identity(json: bool, identity: &Identity, intro: &str) -> Result<(), CliE
         return print_json(identity);
     }
     if !intro.is_empty() {
-        println!("{intro}");
+        outln!("{intro}");
     }
-    println!("name  {}\nid    {}", identity.name, identity.id);
+    outln!("name  {}\nid    {}", identity.name, identity.id);
     Ok(())
 }
 
@@ -52,7 +52,7 @@ pub fn invite(json: bool, qr: bool, result: &InviteResult) -> Result<(), CliErro
     if json {
         return print_json(result);
     }
-    println!("{}", result.token);
+    outln!("{}", result.token);
     if qr {
         let code = qrcode::QrCode::new(result.token.as_bytes())?;
         let drawing = code
@@ -115,7 +115,7 @@ pub fn members(json: bool, result: &MembersResult) -> Result<(), CliError> {
             },
         ]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render());
     Ok(())
 }
 
@@ -144,7 +144,7 @@ pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(
                 if json {
                     print_json(&result)?;
                 } else {
-                    println!("answer from {peer}: {}", millis_text(Some(result.rtt_ms)));
+                    outln!("answer from {peer}: {}", millis_text(Some(result.rtt_ms)));
                 }
             }
             Err(error) if rtts.is_empty() && round == 0 && !error.is_timeout() => return Err(error.into()),
@@ -152,7 +152,7 @@ pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(
                 error: &error.message,
                 peer,
             })?,
-            Err(error) => println!("{peer}: {error}"),
+            Err(error) => outln!("{peer}: {error}"),
         }
     }
     if !json {
@@ -165,7 +165,7 @@ pub fn ping(json: bool, client: &mut Client, peer: &str, count: u32) -> Result<(
         } else {
             format!(", rtt min/avg/max {min:.2}/{avg:.2}/{max:.2} ms")
         };
-        println!("{count} sent, {} answered{stats}", rtts.len());
+        outln!("{count} sent, {} answered{stats}", rtts.len());
     }
     if rtts.is_empty() {
         return Err(CliError::new(format!("{peer} did not answer")));
@@ -227,7 +227,7 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             human_bytes(result.store.bytes_on_disk)
         ),
     ]);
-    print!("{}", table.render());
+    out!("{}", table.render());
     Ok(())
 }
 
@@ -242,7 +242,7 @@ pub fn interfaces(json: bool, result: &InterfacesResult) -> Result<(), CliError>
     for i in 0..result.listening.len().max(result.addresses.len()) {
         table.row(vec![cell(&result.listening, i), cell(&result.addresses, i)]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render());
     Ok(())
 }
 
@@ -328,7 +328,7 @@ pub fn monitor(json: bool, mut client: Client) -> Result<(), CliError> {
         if json {
             print_json(&notice)?;
         } else {
-            println!("{}", notice_text(&notice));
+            outln!("{}", notice_text(&notice));
         }
     }
 }
@@ -352,7 +352,7 @@ pub fn config(json: bool, config: &cnspr_runtime::config::Config) -> Result<(), 
         effective.name = Some(config.device_name());
         print_json(&effective)?;
     } else {
-        print!("{}", config.to_toml());
+        out!("{}", config.to_toml());
     }
     Ok(())
 }
@@ -389,7 +389,7 @@ pub fn query(json: bool, client: &mut Client, params: &QueryParams) -> Result<()
             return print_json(&answer);
         }
         let shown = shown_payload(answer.answer.text.as_deref(), answer.answer.base64.as_deref());
-        println!("{}: {shown}", answer.from.label().brief());
+        outln!("{}: {shown}", answer.from.label().brief());
         Ok(())
     })?;
     if json {
@@ -401,14 +401,14 @@ pub fn query(json: bool, client: &mut Client, params: &QueryParams) -> Result<()
             QueryFailureReason::Restarted => "restarted before answering",
             QueryFailureReason::Unreachable => "became unreachable before answering",
         };
-        println!("{}: (failed: {why})", failed.peer.label().brief());
+        outln!("{}: (failed: {why})", failed.peer.label().brief());
     }
     for (peers, what) in [
         (&result.unreachable, "not reachable"),
         (&result.no_answer, "no answer"),
     ] {
         for peer in peers {
-            println!("{}: ({what})", peer.label().brief());
+            outln!("{}: ({what})", peer.label().brief());
         }
     }
     Ok(())
@@ -420,7 +420,7 @@ pub fn handlers(json: bool, result: &HandlerList) -> Result<(), CliError> {
     if json {
         return print_json(result);
     }
-    println!("Handler directory: {}", result.directory);
+    outln!("Handler directory: {}", result.directory);
     let mut table = Table::new(&["HANDLER", "TAKES", "FROM"]);
     for handler in &result.handlers {
         let family = match handler.family {
@@ -436,9 +436,9 @@ pub fn handlers(json: bool, result: &HandlerList) -> Result<(), CliError> {
         let from = handler.device.clone().unwrap_or_else(|| "any".to_owned());
         table.row(vec![handler.handler.clone(), takes, from]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render());
     for ignored in &result.ignored {
-        println!("ignored {}: {}", ignored.handler, ignored.reason);
+        outln!("ignored {}: {}", ignored.handler, ignored.reason);
     }
     Ok(())
 }
@@ -449,18 +449,18 @@ pub fn handler_runs(json: bool, result: &TestResult) -> Result<(), CliError> {
         return print_json(result);
     }
     if result.runs.is_empty() {
-        println!("No handler takes that tag.");
+        outln!("No handler takes that tag.");
     }
     for test in &result.runs {
         let run = &test.run;
-        println!("{}: {} after {} ms", run.handler, ended(run), run.duration_ms);
+        outln!("{}: {} after {} ms", run.handler, ended(run), run.duration_ms);
         let stdout = shown_payload(test.stdout.text.as_deref(), test.stdout.base64.as_deref());
         if !stdout.is_empty() {
-            println!("  stdout: {stdout}");
+            outln!("  stdout: {stdout}");
         }
         let stderr = run.stderr_tail.trim_end();
         if !stderr.is_empty() {
-            println!("  stderr: {stderr}");
+            outln!("  stderr: {stderr}");
         }
     }
     Ok(())
@@ -486,7 +486,7 @@ pub fn kv_get(json: bool, raw: bool, result: &Entry) -> Result<(), CliError> {
                     shown,
                 ]);
             }
-            print!("{}", table.render());
+            out!("{}", table.render());
         }
         None => {
             let bytes = result
@@ -496,7 +496,7 @@ pub fn kv_get(json: bool, raw: bool, result: &Entry) -> Result<(), CliError> {
                 .unwrap_or_default();
             std::io::stdout().write_all(&bytes)?;
             if !raw && std::io::IsTerminal::is_terminal(&std::io::stdout()) && !bytes.ends_with(b"\n") {
-                println!();
+                outln!();
             }
         }
     }
@@ -519,7 +519,7 @@ pub fn kv_list(json: bool, result: &ListResult) -> Result<(), CliError> {
         }
         table.row(vec![entry.key.clone(), value]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render());
     Ok(())
 }
 
@@ -539,7 +539,7 @@ pub fn kv_watch(json: bool, client: &mut Client, params: &WatchParams) -> Result
             shown_payload(entry.value.text.as_deref(), entry.value.base64.as_deref())
         };
         let conflict = if entry.conflict { "  (conflict)" } else { "" };
-        println!("{} {} {value}{conflict}", change.cursor, entry.key);
+        outln!("{} {} {value}{conflict}", change.cursor, entry.key);
     }
 }
 

@@ -288,3 +288,32 @@ fn a_value_ends_its_line_on_a_terminal_and_stays_exact_when_piped_or_raw() {
         "piped: the bytes alone"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let root = Root::new();
+    let device = Device::started(&root, "desk");
+    // More than a pipe holds, so the command is still writing when its reader leaves.
+    let value = vec![b'v'; 256 << 10];
+    let output = device.run_with_stdin(&["kv", "put", "big", "-"], &value);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut get = std::process::Command::new(support::cnspr_binary())
+        .arg("--home")
+        .arg(device.home())
+        .args(["kv", "get", "big"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cnspr runs");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(get.stdout.as_mut().expect("piped"), &mut first).expect("reads");
+    drop(get.stdout.take());
+    let output = get.wait_with_output().expect("ends");
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        stderr(&output)
+    );
+    assert_eq!(stderr(&output), "", "no panic, no error: the reader simply left");
+}
