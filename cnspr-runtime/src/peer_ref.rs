@@ -110,7 +110,6 @@ mod tests {
             removed: Vec::new(),
             stats: Default::default(),
             runs: (0, 0),
-            disk_failure: None,
             store_keys: 0,
         }
     }

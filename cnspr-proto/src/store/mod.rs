@@ -503,6 +503,12 @@ mod tests {
     /// Physical time at the receiver of every merge here (after every write's).
     const NOW: u64 = 1_000;
 
+    /// Two empty replicas and their devices.
+    fn two_stores() -> (DeviceId, DeviceId, Store, Store) {
+        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        (a_id, b_id, Store::new(a_id, 0), Store::new(b_id, 0))
+    }
+
     #[test]
     fn write_read_list_and_limits() {
         let mut store = Store::new(DeviceId::from_bytes([1; 32]), 0);
@@ -528,9 +534,7 @@ mod tests {
 
     #[test]
     fn a_collected_delete_is_not_brought_back_by_a_stale_write() {
-        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
-        let mut a = Store::new(a_id, 0);
-        let mut b = Store::new(b_id, 0);
+        let (a_id, _, mut a, mut b) = two_stores();
         a.write("k", Some(b"old".to_vec()), 100).expect("valid");
         let stale = a.read("k").expect("written").register.clone();
         b.merge("k", &stale, NOW).expect("honest");
@@ -560,9 +564,7 @@ mod tests {
 
     #[test]
     fn pushed_writes_move_the_version_vector_once_the_gaps_fill() {
-        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
-        let mut a = Store::new(a_id, 0);
-        let mut b = Store::new(b_id, 0);
+        let (a_id, _, mut a, mut b) = two_stores();
         let mut pushed = Vec::new();
         for (i, key) in ["x", "y", "z"].into_iter().enumerate() {
             a.write(key, Some(vec![i as u8]), 100 + i as u64).expect("valid");
@@ -580,9 +582,7 @@ mod tests {
 
     #[test]
     fn replicas_converge_on_the_same_winner() {
-        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
-        let mut a = Store::new(a_id, 0);
-        let mut b = Store::new(b_id, 0);
+        let (_, _, mut a, mut b) = two_stores();
         a.write("k", Some(b"a".to_vec()), 100).expect("valid");
         b.write("k", Some(b"b".to_vec()), 100).expect("valid");
         let a_state = a.read("k").expect("written").register.clone();
@@ -600,9 +600,7 @@ mod tests {
 
     #[test]
     fn a_peer_cannot_claim_writes_of_this_device_or_a_clock_far_ahead() {
-        let (a_id, b_id) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
-        let mut a = Store::new(a_id, 0);
-        let mut b = Store::new(b_id, 0);
+        let (a_id, b_id, mut a, mut b) = two_stores();
         a.write("k", Some(b"a".to_vec()), 100).expect("valid");
         // b's state names a's write 2, which a never made: a would number its next write 2
         // and replicas would take it for the forged one.

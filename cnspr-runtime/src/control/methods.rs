@@ -116,7 +116,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
             keys: snapshot.store_keys,
             bytes_on_disk: context.durability.bytes_on_disk(),
         },
-        disk: match snapshot.disk_failure {
+        disk: match context.durability.failure() {
             None => DiskState {
                 state: DiskHealth::Ok,
                 error: None,

@@ -78,8 +78,6 @@ pub struct Snapshot {
     pub stats: NodeStats,
     /// Handler runs owed and not started, and running.
     pub runs: (usize, usize),
-    /// Why the database takes no writes, if it does not.
-    pub disk_failure: Option<DiskFailure>,
     /// Keys the store holds (deletes not yet collected included).
     pub store_keys: usize,
 }
@@ -680,9 +678,9 @@ impl Task {
     /// next timer. With the database failed, tries to bring it back first, and returns
     /// when to try again if that did not work.
     async fn flush(&mut self) -> cnspr_proto::time::Timestamp {
-        let retry = self.clock.now() + DISK_RETRY_INTERVAL;
+        let retry = |clock: &Clock| clock.now() + DISK_RETRY_INTERVAL;
         if self.shell.disk_failed() && !self.shell.recover_disk() {
-            return retry;
+            return retry(&self.clock);
         }
         let driven = self.node.drive(&mut self.shell);
         self.shell.send_outgoing().await;
@@ -693,7 +691,7 @@ impl Task {
                 }
                 deadline
             }
-            Err(_) => retry,
+            Err(_) => retry(&self.clock),
         }
     }
 
@@ -725,7 +723,6 @@ impl Task {
             removed,
             stats: self.node.stats(),
             runs: self.node.queued_runs(),
-            disk_failure: self.shell.durability.failure(),
             store_keys: self.node.store().key_count(),
         }
     }

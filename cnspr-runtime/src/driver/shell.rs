@@ -65,9 +65,9 @@ impl Host for Shell {
                 self.unwritten.extend(writes);
                 self.durable_acks.clear();
                 if !failed_before {
-                    if let Some(failure) = self.durability.failure() {
-                        let _ = self.notices.send(Notice::DiskFailed { error: failure.error });
-                    }
+                    let _ = self.notices.send(Notice::DiskFailed {
+                        error: error.to_string(),
+                    });
                 }
                 Err(error)
             }
