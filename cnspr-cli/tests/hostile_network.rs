@@ -1,5 +1,5 @@
-//! Datagrams from anyone: garbage and replayed genuine traffic change nothing, and the
-//! daemon stays up and keeps its sessions.
+//! Datagrams from anyone: garbage, strangers' initiations and replayed genuine traffic
+//! change nothing and get no answer, and the daemon stays up and keeps its sessions.
 
 mod support;
 
@@ -8,7 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::invite::InviteToken;
+use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY};
+use cnspr_proto::time::Timestamp;
+use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
+use cnspr_proto::transport::{Endpoint, EndpointConfig};
+use cnspr_proto::wire::PROTOCOL_VERSION;
 use support::{stderr, wait_until, Device, Root};
 
 fn udp_address(device: &Device) -> SocketAddr {
@@ -46,7 +52,7 @@ fn garbage_datagrams_change_nothing() {
             })
             .collect();
         if datagram.len() >= 2 {
-            datagram[0] = 1;
+            datagram[0] = PROTOCOL_VERSION;
             datagram[1] = (length % 6) as u8;
         }
         attacker.send_to(&datagram, target).expect("send");
@@ -55,6 +61,78 @@ fn garbage_datagrams_change_nothing() {
     wait_until("desk counted the garbage as rejected", || {
         rejected(&devices[0]) >= before + sent / 2
     });
+    assert_eq!(devices[0].state_of("laptop").as_deref(), Some("active"));
+    let ping = devices[1].run(&["ping", "desk", "--count", "1"]);
+    assert!(ping.status.success(), "{}", stderr(&ping));
+}
+
+/// A well-formed initiation to `responder` keyed with `secret`, from a key of `seed`.
+fn initiation(responder: &DeviceId, target: SocketAddr, secret: MeshSecret, seed: u32) -> Vec<u8> {
+    let mut secret_bytes = [7; 32];
+    secret_bytes[..4].copy_from_slice(&seed.to_le_bytes());
+    let mut stranger = Endpoint::new(
+        StaticKeypair::from_secret_bytes(secret_bytes),
+        secret_bytes,
+        EndpointConfig::default(),
+    );
+    stranger.set_mesh_secrets(vec![secret], Vec::new());
+    stranger.add_peer(responder.public_key(), Some(target));
+    stranger.connect(Timestamp::from_micros(1), &responder.public_key());
+    stranger.poll_transmit().expect("an initiation").datagram
+}
+
+#[test]
+fn ten_thousand_stranger_initiations_get_no_answer() {
+    let root = Root::new();
+    let devices = support::mesh(&root, &["desk", "laptop"]);
+    let target = udp_address(&devices[0]);
+    let desk: DeviceId = devices[0].id().parse().expect("an ID");
+    let stranger = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let before = rejected(&devices[0]);
+    // In rounds the socket buffers hold whole, each counted before the next: 10,000 valid
+    // Noise initiations that know desk's ID but not the mesh's secret (keyed as a mesh
+    // without one, or with a guess).
+    let mut sent = 0;
+    for round in 0..20u32 {
+        for i in 0..500u32 {
+            let n = round * 500 + i;
+            let secret = if n % 2 == 0 { OPEN_MESH } else { [n as u8; 32] };
+            stranger
+                .send_to(&initiation(&desk, target, secret, n), target)
+                .expect("send");
+            sent += 1;
+        }
+        wait_until("desk counted the round", || {
+            rejected(&devices[0]) >= before + sent
+        });
+    }
+    stranger.set_nonblocking(true).expect("non-blocking");
+    let mut buffer = [0u8; 2048];
+    let answer = stranger.recv_from(&mut buffer);
+    assert_eq!(
+        answer.map(|(len, _)| len).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "no answer to any of them"
+    );
+    // Keyed with the mesh's secret (read from desk's store), the same initiation is answered.
+    let value = devices[0].run(&["kv", "get", "--raw", MESH_SECRET_KEY]);
+    assert!(value.status.success(), "{}", stderr(&value));
+    let secret = StoredSecrets::decode(&value.stdout)
+        .expect("the stored secret")
+        .current;
+    stranger.set_nonblocking(false).expect("blocking");
+    stranger
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stranger
+        .send_to(&initiation(&desk, target, secret, 1), target)
+        .expect("send");
+    let (len, from) = stranger.recv_from(&mut buffer).expect("an answer");
+    assert_eq!(
+        (from, buffer.get(1)),
+        (target, Some(&2)),
+        "a handshake response, {len} bytes"
+    );
     assert_eq!(devices[0].state_of("laptop").as_deref(), Some("active"));
     let ping = devices[1].run(&["ping", "desk", "--count", "1"]);
     assert!(ping.status.success(), "{}", stderr(&ping));
@@ -151,8 +229,8 @@ fn replayed_traffic_changes_nothing() {
         relay.facing_desk.send_to(datagram, desk_address).expect("replay");
     }
     // Every replayed data packet (type 5) is refused; a replayed handshake start is
-    // answered like any stranger's, and a repeated finish only earns a rate-limited
-    // confirmation, so neither counts here.
+    // answered (it carries a genuine mac1), and a repeated finish only earns a
+    // rate-limited confirmation, so neither counts here.
     let replayed_data = recorded.iter().filter(|d| d.get(1) == Some(&5)).count() as u64;
     assert!(replayed_data > 3);
     wait_until("desk rejected the replayed packets", || {

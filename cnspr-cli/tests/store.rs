@@ -37,9 +37,10 @@ fn a_put_on_one_device_is_read_on_the_others() {
     }
     let listed = devices[2].json(&["kv", "ls"]);
     assert_eq!(listed["keys"][0]["key"], "greeting");
-    // status counts the key and the roster's three, and the database's files.
+    // status counts the key, the roster's three and its mesh secret, and the database's
+    // files.
     let store = &devices[2].json(&["status"])["store"];
-    assert_eq!(store["keys"], 4, "{store}");
+    assert_eq!(store["keys"], 5, "{store}");
     assert!(store["bytes_on_disk"].as_u64().is_some_and(|b| b > 0), "{store}");
     // A delete propagates, and the key is gone everywhere.
     let deleted = devices[1].run(&["kv", "del", "greeting"]);
@@ -51,9 +52,10 @@ fn a_put_on_one_device_is_read_on_the_others() {
     }
     let missing = devices[0].run(&["kv", "get", "greeting"]);
     assert_eq!(missing.status.code(), Some(1));
-    // The roster is data in the store: listed when asked for, never writable.
+    // The roster is data in the store (three devices and the mesh secret): listed when
+    // asked for, never writable.
     let roster = devices[2].json(&["kv", "ls", "_roster/"]);
-    assert_eq!(roster["keys"].as_array().map(Vec::len), Some(3), "{roster}");
+    assert_eq!(roster["keys"].as_array().map(Vec::len), Some(4), "{roster}");
     let forged = devices[0].run(&["kv", "put", "_roster/anything", "x"]);
     assert_eq!(forged.status.code(), Some(1));
     assert!(

@@ -16,11 +16,14 @@ impl Node {
     /// node's ephemeral keys come from, so that they do not all follow from one seed.
     pub fn reseed(&mut self, fresh: &[u8; 32]) {
         self.endpoint.reseed(fresh);
+        self.rng.reseed(fresh);
     }
 
     /// Tells the node the Unix time (expiry of messages survives restarts in that clock).
     pub fn set_wall_clock(&mut self, now: Timestamp, unix_secs: u64) {
         self.messaging.set_wall_clock(now, unix_secs);
+        // Retired mesh secrets are answered for a while by that clock.
+        self.apply_mesh_secrets(now);
     }
 
     /// Sends a direct message; returns its number in the sequence to `to`.

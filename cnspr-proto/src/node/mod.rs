@@ -13,6 +13,7 @@
 //! caller's.
 
 mod drive;
+mod mesh_secret;
 mod messages;
 mod queries;
 mod restore;
@@ -33,6 +34,7 @@ use crate::identity::{DeviceId, StaticKeypair};
 use crate::membership::{Member, MemberState, Membership, MembershipConfig, MembershipEvent};
 use crate::messaging::{Messaging, MessagingConfig, MessagingEvent};
 use crate::payload::Payload;
+use crate::rng::Rng;
 use crate::roster::Roster;
 use crate::runs::{HandlerTree, Job, JobKind, NoHandlers, QueueBounds, RunInterrupted, RunQueue, RunStart};
 use crate::store::Store;
@@ -230,6 +232,8 @@ pub struct Node {
     queries: queries::OpenQueries,
     /// Which handlers take what.
     handler_tree: Box<dyn HandlerTree>,
+    /// Where new mesh secrets come from.
+    rng: Rng,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -296,6 +300,7 @@ impl Node {
             runs: RunQueue::new(config.handlers_max, config.handler_queue),
             queries: queries::OpenQueries::default(),
             handler_tree: Box::new(NoHandlers),
+            rng: Rng::from_seed(sub_seed(&rng_seed, b"mesh secret")),
             replication: store::Replication::new(
                 now,
                 config.store_sync_interval,

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 
 use super::{Node, PeerError};
 use crate::identity::DeviceId;
+use crate::roster::mesh_secret::MESH_SECRET_KEY;
 use crate::roster::{is_valid_name, roster_device, roster_key, RosterChange, RosterEntry, StoredEntry};
 use crate::time::Timestamp;
 
@@ -63,6 +64,8 @@ impl Node {
         let change = self.roster.remove(device);
         self.apply_roster_change(now, device, change, None);
         self.publish_entry(now, device);
+        // What the removed device knew of the mesh's secret stops opening doors.
+        self.rotate_mesh_secret(now, true);
         self.route_between_layers(now);
         Ok(())
     }
@@ -79,6 +82,12 @@ impl Node {
         self.admit(now, device);
         // The other devices learn of it from this key, and let it in.
         self.publish_entry(now, device);
+        // A mesh forms: from now on only its devices get answers. (A mesh of more than
+        // the two of them formed before secrets existed, and its devices use none yet.)
+        if !self.has_mesh_secret() {
+            let open_mesh_in_use = self.roster.members().count() > 2;
+            self.rotate_mesh_secret(now, open_mesh_in_use);
+        }
         self.events.push_back(super::Event::Paired { device });
     }
 
@@ -92,6 +101,10 @@ impl Node {
     /// A roster key changed in the store (merged from a peer, or restored from disk):
     /// every sibling is joined into the roster.
     pub(super) fn on_roster_key(&mut self, now: Timestamp, key: &str) {
+        if key == MESH_SECRET_KEY {
+            self.apply_mesh_secrets(now);
+            return;
+        }
         let Some(device) = roster_device(key) else {
             return;
         };

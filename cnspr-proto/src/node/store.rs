@@ -244,6 +244,8 @@ impl Node {
         }
         self.replication.next_sync = now + self.replication.sync_interval;
         self.collect_tombstones();
+        // Retired mesh secrets stop being answered as they age.
+        self.apply_mesh_secrets(now);
         let live = self.messaging.spread_peers();
         if live.is_empty() {
             return;

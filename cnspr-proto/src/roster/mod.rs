@@ -9,6 +9,7 @@
 //! associative and idempotent, so copies converge however entries travel.
 
 mod known;
+pub mod mesh_secret;
 pub mod stored;
 
 use std::collections::BTreeMap;

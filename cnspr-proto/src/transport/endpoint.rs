@@ -26,6 +26,9 @@
 //! the finish, which only verifies under the right PSK. Then, and only then, the invite is
 //! used up and the joiner becomes a peer ([`EndpointEvent::Paired`]). A wrong, expired or
 //! used token changes nothing.
+//!
+//! Both initiations end with `mac1` (`stealth.rs`), checked before anything else: without
+//! the mesh's secret or an invite's, a sender gets no answer at all.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -38,13 +41,15 @@ use crate::noise::{Handshake, HandshakeError, Pattern, Role};
 use crate::rng::Rng;
 use crate::time::Timestamp;
 use crate::timers::Timers;
+use crate::transport::cookies::{self, Admission, Cookie, CookieConfig, CookieGate, COOKIE_USE};
 use crate::transport::keys::{SealError, TransportKeys};
 use crate::transport::session::{KeySlot, Session, SessionConfig};
+use crate::transport::stealth::{self, MeshSecrets};
 use crate::wire::{self, Packet, PacketError};
 
 /// Bound into every handshake: devices speaking another protocol or version never agree on
 /// keys.
-pub const PROLOGUE: &[u8] = b"cnspr protocol v1";
+pub const PROLOGUE: &[u8] = b"cnspr protocol v2";
 
 /// Limits and timers of the endpoint.
 #[derive(Debug, Clone)]
@@ -62,6 +67,8 @@ pub struct EndpointConfig {
     /// Payloads queued per peer while its keys are being established; the oldest is
     /// dropped beyond it.
     pub max_staged_per_peer: usize,
+    /// When initiations need a cookie, and how many one address may make then.
+    pub cookies: CookieConfig,
 }
 
 impl Default for EndpointConfig {
@@ -73,6 +80,7 @@ impl Default for EndpointConfig {
             responder_timeout: Duration::from_secs(5),
             max_pending_responders: 64,
             max_staged_per_peer: 64,
+            cookies: CookieConfig::default(),
         }
     }
 }
@@ -170,6 +178,20 @@ pub enum ReceiveError {
     /// A pairing attempt for an invite that is unknown, expired or used.
     #[error("no open invite with that token")]
     UnknownInvite,
+    /// An initiation whose `mac1` proves neither a mesh secret this device accepts nor
+    /// the invite it names: a stranger's, unanswered.
+    #[error("initiation without a valid mac1")]
+    Stranger,
+    /// An initiation without a valid cookie while this device is under load: it was
+    /// answered with a cookie only.
+    #[error("under load: initiation answered with a cookie")]
+    CookieSent,
+    /// An initiation from an address that makes too many while this device is under load.
+    #[error("under load: too many initiations from this address")]
+    RateLimited,
+    /// A cookie reply that answers no initiation of ours.
+    #[error("cookie reply to no initiation of ours")]
+    StrayCookie,
 }
 
 /// Open invites kept at once; the one expiring first is dropped beyond it.
@@ -209,6 +231,11 @@ struct Peer {
     last_finish: Option<AcceptedFinish>,
     /// Set while we are joining this peer's mesh with its invite.
     joining: Option<InviteSecret>,
+    /// Which mesh secret the next initiation to this peer is keyed with
+    /// ([`MeshSecrets::for_attempt`]): one more each attempt, back to the one that worked.
+    mesh_attempt: u32,
+    /// The cookie the peer gave us under load, and when.
+    cookie: Option<(Cookie, Timestamp)>,
 }
 
 struct Initiation {
@@ -216,6 +243,10 @@ struct Initiation {
     started: Timestamp,
     retry_at: Timestamp,
     stage: InitiationStage,
+    /// The `mac1` the initiation carried: a cookie reply to it is encrypted under it.
+    mac1: [u8; wire::MAC_BYTES],
+    /// Whether it carried a cookie (then a cookie reply waits for the next retry).
+    with_cookie: bool,
 }
 
 enum InitiationStage {
@@ -261,6 +292,10 @@ pub struct Endpoint {
     indices: BTreeMap<u32, IndexOwner>,
     responders: BTreeMap<u32, Responder>,
     invites: BTreeMap<[u8; 16], OpenInvite>,
+    /// The secrets initiations are keyed with and checked against.
+    mesh: MeshSecrets,
+    /// Load, cookies and per-address rates of initiations.
+    gate: CookieGate,
     transmits: VecDeque<Transmit>,
     /// Datagrams that acknowledge nothing durable ([`Endpoint::send_prompt`]).
     prompt_transmits: VecDeque<Transmit>,
@@ -272,6 +307,8 @@ impl Endpoint {
     /// secret random bytes in the daemon (a fixed seed in the simulator).
     pub fn new(local: StaticKeypair, rng_seed: [u8; 32], config: EndpointConfig) -> Self {
         Self {
+            mesh: MeshSecrets::open(local.public()),
+            gate: CookieGate::new(config.cookies, Timestamp::from_micros(0)),
             local,
             rng: Rng::from_seed(rng_seed),
             config,
@@ -351,6 +388,8 @@ impl Endpoint {
             staged: VecDeque::new(),
             last_finish: None,
             joining: None,
+            mesh_attempt: 0,
+            cookie: None,
         });
         if address.is_some() {
             entry.address = address;
@@ -367,6 +406,19 @@ impl Endpoint {
             if let Some(initiation) = removed.initiation {
                 self.indices.remove(&initiation.local_index);
             }
+        }
+    }
+
+    /// Sets the mesh secrets: `known`, tried in turn when calling a peer (the current one
+    /// first), and `accepted`, the ones this device answers.
+    pub fn set_mesh_secrets(&mut self, known: Vec<stealth::MeshSecret>, accepted: Vec<stealth::MeshSecret>) {
+        let mesh = MeshSecrets::new(self.local.public(), known, accepted);
+        if mesh == self.mesh {
+            return;
+        }
+        self.mesh = mesh;
+        for peer in self.peers.values_mut() {
+            peer.mesh_attempt = 0;
         }
     }
 
@@ -506,7 +558,18 @@ impl Endpoint {
         datagram: &[u8],
     ) -> Result<(), ReceiveError> {
         match wire::decode(datagram)? {
-            Packet::HandshakeInit { sender_index, noise } => self.on_init(now, from, sender_index, noise),
+            Packet::HandshakeInit {
+                sender_index,
+                noise,
+                mac1,
+                mac2,
+            } => {
+                if !self.mesh.accepts(wire::mac1_covered(datagram), &mac1) {
+                    return Err(ReceiveError::Stranger);
+                }
+                self.pass_gate(now, from, datagram, sender_index, &mac1, &mac2)?;
+                self.on_init(now, from, sender_index, noise)
+            }
             Packet::HandshakeResponse {
                 sender_index,
                 receiver_index,
@@ -526,7 +589,17 @@ impl Endpoint {
                 sender_index,
                 token_id,
                 noise,
-            } => self.on_pairing_init(now, from, sender_index, token_id, noise),
+                mac1,
+                mac2,
+            } => {
+                let psk = self.pairing_psk(now, token_id, wire::mac1_covered(datagram), &mac1)?;
+                self.pass_gate(now, from, datagram, sender_index, &mac1, &mac2)?;
+                self.respond(now, from, sender_index, noise, Some((token_id, psk)))
+            }
+            Packet::CookieReply {
+                receiver_index,
+                cookie,
+            } => self.on_cookie_reply(now, receiver_index, cookie),
         }
     }
 
@@ -728,52 +801,145 @@ impl Endpoint {
             self.indices.remove(&local_index);
             return;
         };
+        let cookie = state
+            .cookie
+            .filter(|(_, received)| now.saturating_since(*received) < COOKIE_USE)
+            .map(|(cookie, _)| cookie);
+        let mut mac1 = [0; wire::MAC_BYTES];
+        let datagram = state.address.map(|destination| {
+            let mut datagram = Vec::new();
+            let placeholder = [0; wire::MAC_BYTES];
+            let key = match &state.joining {
+                Some(invite) => {
+                    Packet::PairingInit {
+                        sender_index: local_index,
+                        token_id: invite.token_id,
+                        noise: &noise,
+                        mac1: placeholder,
+                        mac2: placeholder,
+                    }
+                    .encode(&mut datagram);
+                    stealth::pairing_mac1_key(&peer, &invite.psk)
+                }
+                None => {
+                    Packet::HandshakeInit {
+                        sender_index: local_index,
+                        noise: &noise,
+                        mac1: placeholder,
+                        mac2: placeholder,
+                    }
+                    .encode(&mut datagram);
+                    let secret = self.mesh.for_attempt(state.mesh_attempt);
+                    state.mesh_attempt = state.mesh_attempt.wrapping_add(1);
+                    stealth::mesh_mac1_key(&peer, secret)
+                }
+            };
+            mac1 = stealth::seal_mac1(&key, &mut datagram);
+            if let Some(cookie) = &cookie {
+                cookies::seal_mac2(cookie, &mut datagram);
+            }
+            Transmit {
+                destination,
+                datagram,
+            }
+        });
         state.initiation = Some(Initiation {
             local_index,
             started,
             retry_at: now + self.config.handshake_retry,
             stage: InitiationStage::AwaitResponse(Box::new(handshake)),
+            mac1,
+            with_cookie: cookie.is_some(),
         });
         self.reschedule(peer);
-        let Some(state) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if let Some(destination) = state.address {
-            let mut datagram = Vec::new();
-            match &state.joining {
-                Some(invite) => Packet::PairingInit {
-                    sender_index: local_index,
-                    token_id: invite.token_id,
-                    noise: &noise,
-                },
-                None => Packet::HandshakeInit {
-                    sender_index: local_index,
-                    noise: &noise,
-                },
-            }
-            .encode(&mut datagram);
-            self.transmits.push_back(Transmit {
-                destination,
-                datagram,
-            });
-        }
+        self.transmits.extend(datagram);
     }
 
-    fn on_pairing_init(
-        &mut self,
+    /// The PSK of the open invite a pairing initiation names, if its `mac1` proves it.
+    fn pairing_psk(
+        &self,
         now: Timestamp,
-        from: SocketAddr,
-        sender_index: u32,
         token_id: [u8; 16],
-        noise: &[u8],
-    ) -> Result<(), ReceiveError> {
+        covered: &[u8],
+        mac1: &[u8; wire::MAC_BYTES],
+    ) -> Result<[u8; 32], ReceiveError> {
         let psk = self
             .invites
             .get(&token_id)
             .filter(|invite| now < invite.expires)
             .map(|invite| invite.psk)
             .ok_or(ReceiveError::UnknownInvite)?;
-        self.respond(now, from, sender_index, noise, Some((token_id, psk)))
+        let key = stealth::pairing_mac1_key(self.local.public(), &psk);
+        if !stealth::verify_mac1(&key, covered, mac1) {
+            return Err(ReceiveError::Stranger);
+        }
+        Ok(psk)
+    }
+
+    /// Under load, an initiation (its `mac1` valid) goes on only with a cookie for its
+    /// address, and within its address's rate; one without gets the cookie and nothing
+    /// more.
+    fn pass_gate(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        datagram: &[u8],
+        sender_index: u32,
+        mac1: &[u8; wire::MAC_BYTES],
+        mac2: &[u8; wire::MAC_BYTES],
+    ) -> Result<(), ReceiveError> {
+        let rng = &mut self.rng;
+        match self
+            .gate
+            .admit(now, &from, wire::mac2_covered(datagram), mac2, || rng.bytes32())
+        {
+            Admission::Admit => Ok(()),
+            Admission::Limited => Err(ReceiveError::RateLimited),
+            Admission::SendCookie(cookie) => {
+                let sealed = cookies::seal_cookie(self.local.public(), mac1, &cookie);
+                let mut datagram = Vec::new();
+                Packet::CookieReply {
+                    receiver_index: sender_index,
+                    cookie: &sealed,
+                }
+                .encode(&mut datagram);
+                self.transmits.push_back(Transmit {
+                    destination: from,
+                    datagram,
+                });
+                Err(ReceiveError::CookieSent)
+            }
+        }
+    }
+
+    /// A responder under load sent us a cookie: keep it, and try again at once unless the
+    /// initiation it answers carried one already (then at the next retry, so that a
+    /// cookie that keeps failing cannot make a loop).
+    fn on_cookie_reply(
+        &mut self,
+        now: Timestamp,
+        receiver_index: u32,
+        sealed: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let Some(IndexOwner::Peer(peer)) = self.indices.get(&receiver_index).copied() else {
+            return Err(ReceiveError::StrayCookie);
+        };
+        let state = self.peers.get_mut(&peer).ok_or(ReceiveError::StrayCookie)?;
+        let initiation = state
+            .initiation
+            .as_ref()
+            .filter(|i| i.local_index == receiver_index)
+            .filter(|i| matches!(i.stage, InitiationStage::AwaitResponse(_)))
+            .ok_or(ReceiveError::StrayCookie)?;
+        let cookie =
+            cookies::open_cookie(&peer, &initiation.mac1, sealed).ok_or(ReceiveError::StrayCookie)?;
+        state.cookie = Some((cookie, now));
+        if !initiation.with_cookie {
+            let (index, started) = (initiation.local_index, initiation.started);
+            self.indices.remove(&index);
+            self.start_initiation(now, peer, started);
+        }
+        Ok(())
     }
 
     fn on_init(
@@ -867,6 +1033,8 @@ impl Endpoint {
         let secrets = handshake.into_transport()?;
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
+        // The peer answered the secret of this attempt: the next handshake starts with it.
+        state.mesh_attempt = state.mesh_attempt.saturating_sub(1);
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,

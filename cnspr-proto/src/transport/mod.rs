@@ -2,10 +2,12 @@
 //! counters, the anti-replay window, key rotation, and the [`Endpoint`] that routes
 //! datagrams to handshakes and sessions.
 
+pub mod cookies;
 mod endpoint;
 mod keys;
 mod replay;
 mod session;
+pub mod stealth;
 
 pub use endpoint::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,

@@ -5,6 +5,7 @@ pub mod compact;
 mod packet;
 
 pub use packet::{
-    data_header, decode, Packet, PacketError, PacketType, DATA_HEADER_BYTES, INIT_PADDING_BYTES,
-    MAX_DATAGRAM_BYTES, MAX_HANDSHAKE_PAYLOAD_BYTES, PAIRING_INIT_PADDING_BYTES, PROTOCOL_VERSION,
+    data_header, decode, mac1_covered, mac2_covered, Packet, PacketError, PacketType, DATA_HEADER_BYTES,
+    ENCRYPTED_COOKIE_BYTES, INIT_PADDING_BYTES, MAC_BYTES, MAX_DATAGRAM_BYTES, MAX_HANDSHAKE_PAYLOAD_BYTES,
+    PAIRING_INIT_PADDING_BYTES, PROTOCOL_VERSION,
 };

@@ -1,10 +1,14 @@
 //! The datagram layout: a 2-byte header (version, type) and per-type fields.
 //!
 //! All integers are little-endian. Decoding borrows from the datagram, never
-//! allocates and never panics.
+//! allocates and never panics. Initiations end with two MACs, each over every byte
+//! before it: `mac1`, which the responder checks before any public-key work
+//! (`transport/stealth.rs`), and `mac2`, a cookie's, which it asks for under load
+//! (`transport/cookies.rs`).
 
-/// Protocol version carried in byte 0 of every datagram.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Protocol version carried in byte 0 of every datagram. Version 2: initiations carry
+/// `mac1` and `mac2`, and a responder under load answers with a `CookieReply`.
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Largest datagram we send or accept (fits a 1500-byte MTU over IPv6/UDP with room to spare).
 pub const MAX_DATAGRAM_BYTES: usize = 1452;
 /// Largest Noise handshake payload (beyond the mandatory keys and tags) we accept.
@@ -15,10 +19,20 @@ pub const MAX_HANDSHAKE_PAYLOAD_BYTES: usize = 256;
 const RESPONSE_MIN_DATAGRAM_BYTES: usize =
     HEADER_BYTES + 2 * INDEX_BYTES + DH_BYTES + (DH_BYTES + TAG_BYTES) + TAG_BYTES;
 /// Payload bytes a `HandshakeInit` carries at least (padding; the responder ignores it).
-pub const INIT_PADDING_BYTES: usize = RESPONSE_MIN_DATAGRAM_BYTES - HEADER_BYTES - INDEX_BYTES - DH_BYTES;
+pub const INIT_PADDING_BYTES: usize =
+    RESPONSE_MIN_DATAGRAM_BYTES - HEADER_BYTES - INDEX_BYTES - DH_BYTES - 2 * MAC_BYTES;
 /// Payload bytes a `PairingInit` carries at least (padding).
-pub const PAIRING_INIT_PADDING_BYTES: usize =
-    RESPONSE_MIN_DATAGRAM_BYTES - HEADER_BYTES - INDEX_BYTES - TOKEN_ID_BYTES - DH_BYTES - TAG_BYTES;
+pub const PAIRING_INIT_PADDING_BYTES: usize = RESPONSE_MIN_DATAGRAM_BYTES
+    - HEADER_BYTES
+    - INDEX_BYTES
+    - TOKEN_ID_BYTES
+    - DH_BYTES
+    - TAG_BYTES
+    - 2 * MAC_BYTES;
+/// Length of each of the two MACs that end every initiation.
+pub const MAC_BYTES: usize = 16;
+/// Length of a `CookieReply`'s encrypted cookie: the cookie and its tag.
+pub const ENCRYPTED_COOKIE_BYTES: usize = MAC_BYTES + TAG_BYTES;
 /// Length of a `Data` packet's header, which is also the AEAD associated data.
 pub const DATA_HEADER_BYTES: usize = 14;
 
@@ -42,6 +56,8 @@ pub enum PacketType {
     PairingInit = 4,
     /// Transport data.
     Data = 5,
+    /// A responder under load asks the initiator to prove its address first.
+    CookieReply = 6,
 }
 
 impl PacketType {
@@ -53,6 +69,7 @@ impl PacketType {
             3 => Some(Self::HandshakeFinish),
             4 => Some(Self::PairingInit),
             5 => Some(Self::Data),
+            6 => Some(Self::CookieReply),
             _ => None,
         }
     }
@@ -65,6 +82,7 @@ impl PacketType {
             Self::HandshakeFinish => "HandshakeFinish",
             Self::PairingInit => "PairingInit",
             Self::Data => "Data",
+            Self::CookieReply => "CookieReply",
         }
     }
 
@@ -75,6 +93,15 @@ impl PacketType {
             Self::HandshakeResponse | Self::HandshakeFinish => HEADER_BYTES + 2 * INDEX_BYTES,
             Self::PairingInit => HEADER_BYTES + INDEX_BYTES + TOKEN_ID_BYTES,
             Self::Data => DATA_HEADER_BYTES,
+            Self::CookieReply => HEADER_BYTES + INDEX_BYTES,
+        }
+    }
+
+    /// Bytes of the MAC that ends the datagram: initiations carry one.
+    pub fn mac_len(self) -> usize {
+        match self {
+            Self::HandshakeInit | Self::PairingInit => 2 * MAC_BYTES,
+            _ => 0,
         }
     }
 
@@ -91,6 +118,7 @@ impl PacketType {
             // e; in psk handshakes `e` also runs MixKey, so the payload carries a tag.
             Self::PairingInit => DH_BYTES + TAG_BYTES + PAIRING_INIT_PADDING_BYTES,
             Self::Data => TAG_BYTES,
+            Self::CookieReply => ENCRYPTED_COOKIE_BYTES,
         }
     }
 
@@ -98,6 +126,7 @@ impl PacketType {
     pub fn max_tail(self) -> usize {
         match self {
             Self::Data => MAX_DATAGRAM_BYTES - DATA_HEADER_BYTES,
+            Self::CookieReply => ENCRYPTED_COOKIE_BYTES,
             _ => self.min_tail() + MAX_HANDSHAKE_PAYLOAD_BYTES,
         }
     }
@@ -105,6 +134,7 @@ impl PacketType {
     fn tail_name(self) -> &'static str {
         match self {
             Self::Data => "ciphertext",
+            Self::CookieReply => "encrypted cookie",
             _ => "noise",
         }
     }
@@ -119,6 +149,11 @@ pub enum Packet<'a> {
         sender_index: u32,
         /// The Noise message.
         noise: &'a [u8],
+        /// Proves the sender holds the mesh's secret.
+        mac1: [u8; MAC_BYTES],
+        /// Proves the sender's address with a cookie the responder gave it (zeros if it
+        /// has none); the last bytes of the datagram.
+        mac2: [u8; MAC_BYTES],
     },
     /// Noise XX message 2.
     HandshakeResponse {
@@ -146,6 +181,10 @@ pub enum Packet<'a> {
         token_id: [u8; 16],
         /// The Noise message.
         noise: &'a [u8],
+        /// Proves the sender holds the invite's secret.
+        mac1: [u8; MAC_BYTES],
+        /// As in `HandshakeInit`.
+        mac2: [u8; MAC_BYTES],
     },
     /// Transport data.
     Data {
@@ -155,6 +194,13 @@ pub enum Packet<'a> {
         counter: u64,
         /// Ciphertext including the 16-byte AEAD tag.
         ciphertext: &'a [u8],
+    },
+    /// The answer of a responder under load to an initiation without a valid `mac2`.
+    CookieReply {
+        /// The initiation's `sender_index`, echoed back.
+        receiver_index: u32,
+        /// The cookie for the initiator's address, encrypted ([`ENCRYPTED_COOKIE_BYTES`]).
+        cookie: &'a [u8],
     },
 }
 
@@ -232,10 +278,16 @@ pub fn decode(datagram: &[u8]) -> Result<Packet<'_>, PacketError> {
         total: datagram.len(),
     };
     let packet = match kind {
-        PacketType::HandshakeInit => Packet::HandshakeInit {
-            sender_index: reader.u32()?,
-            noise: reader.tail()?,
-        },
+        PacketType::HandshakeInit => {
+            let sender_index = reader.u32()?;
+            let (noise, mac1, mac2) = reader.tail_and_macs()?;
+            Packet::HandshakeInit {
+                sender_index,
+                noise,
+                mac1,
+                mac2,
+            }
+        }
         PacketType::HandshakeResponse => Packet::HandshakeResponse {
             sender_index: reader.u32()?,
             receiver_index: reader.u32()?,
@@ -246,15 +298,26 @@ pub fn decode(datagram: &[u8]) -> Result<Packet<'_>, PacketError> {
             receiver_index: reader.u32()?,
             noise: reader.tail()?,
         },
-        PacketType::PairingInit => Packet::PairingInit {
-            sender_index: reader.u32()?,
-            token_id: reader.array()?,
-            noise: reader.tail()?,
-        },
+        PacketType::PairingInit => {
+            let sender_index = reader.u32()?;
+            let token_id = reader.array()?;
+            let (noise, mac1, mac2) = reader.tail_and_macs()?;
+            Packet::PairingInit {
+                sender_index,
+                token_id,
+                noise,
+                mac1,
+                mac2,
+            }
+        }
         PacketType::Data => Packet::Data {
             receiver_index: reader.u32()?,
             counter: u64::from_le_bytes(reader.array()?),
             ciphertext: reader.tail()?,
+        },
+        PacketType::CookieReply => Packet::CookieReply {
+            receiver_index: reader.u32()?,
+            cookie: reader.tail()?,
         },
     };
     Ok(packet)
@@ -282,6 +345,20 @@ impl<'a> Reader<'a> {
         self.array().map(u32::from_le_bytes)
     }
 
+    /// The tail of an initiation: the Noise message, then `mac1` and `mac2`.
+    #[allow(clippy::type_complexity)]
+    fn tail_and_macs(mut self) -> Result<(&'a [u8], [u8; MAC_BYTES], [u8; MAC_BYTES]), PacketError> {
+        let too_short = PacketError::TooShort {
+            what: self.kind.name(),
+            expected: self.kind.fixed_len() + self.kind.min_tail() + self.kind.mac_len(),
+            actual: self.total,
+        };
+        let (rest, mac2) = self.rest.split_last_chunk::<MAC_BYTES>().ok_or(too_short)?;
+        let (noise, mac1) = rest.split_last_chunk::<MAC_BYTES>().ok_or(too_short)?;
+        self.rest = noise;
+        Ok((self.tail()?, *mac1, *mac2))
+    }
+
     fn tail(self) -> Result<&'a [u8], PacketError> {
         let (min, max) = (self.kind.min_tail(), self.kind.max_tail());
         if (min..=max).contains(&self.rest.len()) {
@@ -307,6 +384,7 @@ impl Packet<'_> {
             Self::HandshakeFinish { .. } => PacketType::HandshakeFinish,
             Self::PairingInit { .. } => PacketType::PairingInit,
             Self::Data { .. } => PacketType::Data,
+            Self::CookieReply { .. } => PacketType::CookieReply,
         }
     }
 
@@ -317,12 +395,14 @@ impl Packet<'_> {
             | Self::HandshakeFinish { noise, .. }
             | Self::PairingInit { noise, .. } => noise,
             Self::Data { ciphertext, .. } => ciphertext,
+            Self::CookieReply { cookie, .. } => cookie,
         }
     }
 
     /// Length of the encoded datagram.
     pub fn encoded_len(&self) -> usize {
-        self.packet_type().fixed_len() + self.tail().len()
+        let kind = self.packet_type();
+        kind.fixed_len() + self.tail().len() + kind.mac_len()
     }
 
     /// Appends the encoded datagram to `out`.
@@ -367,9 +447,27 @@ impl Packet<'_> {
                 out.extend_from_slice(&sender_index.to_le_bytes());
                 out.extend_from_slice(token_id);
             }
+            Self::CookieReply { receiver_index, .. } => {
+                out.extend_from_slice(&[PROTOCOL_VERSION, PacketType::CookieReply as u8]);
+                out.extend_from_slice(&receiver_index.to_le_bytes());
+            }
         }
         out.extend_from_slice(self.tail());
+        if let Self::HandshakeInit { mac1, mac2, .. } | Self::PairingInit { mac1, mac2, .. } = self {
+            out.extend_from_slice(mac1);
+            out.extend_from_slice(mac2);
+        }
     }
+}
+
+/// The bytes an initiation's `mac1` covers: all of the datagram before it.
+pub fn mac1_covered(datagram: &[u8]) -> &[u8] {
+    &datagram[..datagram.len().saturating_sub(2 * MAC_BYTES)]
+}
+
+/// The bytes an initiation's `mac2` covers: all of the datagram before it, `mac1` too.
+pub fn mac2_covered(datagram: &[u8]) -> &[u8] {
+    &datagram[..datagram.len().saturating_sub(MAC_BYTES)]
 }
 
 #[cfg(test)]
@@ -377,12 +475,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const TYPES: [PacketType; 5] = [
+    const TYPES: [PacketType; 6] = [
         PacketType::HandshakeInit,
         PacketType::HandshakeResponse,
         PacketType::HandshakeFinish,
         PacketType::PairingInit,
         PacketType::Data,
+        PacketType::CookieReply,
     ];
 
     fn build(kind: PacketType, tail: &[u8]) -> Packet<'_> {
@@ -390,6 +489,8 @@ mod tests {
             PacketType::HandshakeInit => Packet::HandshakeInit {
                 sender_index: 0x0102_0304,
                 noise: tail,
+                mac1: [0x5a; MAC_BYTES],
+                mac2: [0x6b; MAC_BYTES],
             },
             PacketType::HandshakeResponse => Packet::HandshakeResponse {
                 sender_index: 7,
@@ -405,11 +506,17 @@ mod tests {
                 sender_index: 3,
                 token_id: [0xa5; 16],
                 noise: tail,
+                mac1: [0x3c; MAC_BYTES],
+                mac2: [0; MAC_BYTES],
             },
             PacketType::Data => Packet::Data {
                 receiver_index: 11,
                 counter: u64::MAX - 1,
                 ciphertext: tail,
+            },
+            PacketType::CookieReply => Packet::CookieReply {
+                receiver_index: 12,
+                cookie: tail,
             },
         }
     }
@@ -423,7 +530,7 @@ mod tests {
     #[test]
     fn each_type_round_trips() {
         for kind in TYPES {
-            let tail = vec![0x5a; kind.min_tail() + 3];
+            let tail = vec![0x5a; (kind.min_tail() + 3).min(kind.max_tail())];
             let packet = build(kind, &tail);
             let bytes = encoded(&packet);
             assert_eq!(bytes.len(), packet.encoded_len());
@@ -452,7 +559,7 @@ mod tests {
             ciphertext: &ciphertext,
         };
         let expected: &[u8] = &[
-            0x01, 0x05, // version, type
+            0x02, 0x05, // version, type
             0x44, 0x33, 0x22, 0x11, // receiver_index LE
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // counter LE
             0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, // ciphertext
@@ -468,7 +575,7 @@ mod tests {
 
     #[test]
     fn initiations_are_never_smaller_than_the_response_they_ask_for() {
-        let total = |kind: PacketType| kind.fixed_len() + kind.min_tail();
+        let total = |kind: PacketType| kind.fixed_len() + kind.min_tail() + kind.mac_len();
         assert_eq!(total(PacketType::HandshakeResponse), RESPONSE_MIN_DATAGRAM_BYTES);
         assert_eq!(total(PacketType::HandshakeInit), RESPONSE_MIN_DATAGRAM_BYTES);
         assert_eq!(total(PacketType::PairingInit), RESPONSE_MIN_DATAGRAM_BYTES);
@@ -477,11 +584,12 @@ mod tests {
     #[test]
     fn tail_bounds_are_exact() {
         let expected = [
-            (PacketType::HandshakeInit, 100, 356),
+            (PacketType::HandshakeInit, 68, 324),
             (PacketType::HandshakeResponse, 96, 352),
             (PacketType::HandshakeFinish, 64, 320),
-            (PacketType::PairingInit, 84, 340),
+            (PacketType::PairingInit, 52, 308),
             (PacketType::Data, 16, 1438),
+            (PacketType::CookieReply, 32, 32),
         ];
         for (kind, min, max) in expected {
             assert_eq!((kind.min_tail(), kind.max_tail()), (min, max), "{kind:?}");
@@ -555,12 +663,13 @@ mod tests {
 
     #[test]
     fn version_and_type_rejected() {
-        assert_eq!(decode(&[2, 5]), Err(PacketError::UnsupportedVersion(2)));
+        // Version 1 is what devices sent before initiations carried a MAC.
+        assert_eq!(decode(&[1, 5]), Err(PacketError::UnsupportedVersion(1)));
         assert_eq!(decode(&[0]), Err(PacketError::UnsupportedVersion(0)));
-        assert_eq!(decode(&[1, 0]), Err(PacketError::UnknownType(0)));
-        assert_eq!(decode(&[1, 6, 0, 0]), Err(PacketError::UnknownType(6)));
-        let msg = PacketError::UnsupportedVersion(2).to_string();
-        assert!(msg.contains('2'), "{msg}");
+        assert_eq!(decode(&[2, 0]), Err(PacketError::UnknownType(0)));
+        assert_eq!(decode(&[2, 7, 0, 0]), Err(PacketError::UnknownType(7)));
+        let msg = PacketError::UnsupportedVersion(1).to_string();
+        assert!(msg.contains("version 1") && msg.contains("version 2"), "{msg}");
     }
 
     fn arb_packet() -> impl Strategy<Value = (PacketType, u32, u32, u64, [u8; 16], Vec<u8>)> {
@@ -580,10 +689,11 @@ mod tests {
         #[test]
         fn arbitrary_packets_round_trip((kind, a, b, counter, token_id, tail) in arb_packet()) {
             let packet = match kind {
-                PacketType::HandshakeInit => Packet::HandshakeInit { sender_index: a, noise: &tail },
+                PacketType::HandshakeInit => Packet::HandshakeInit { sender_index: a, noise: &tail, mac1: token_id, mac2: [b as u8; MAC_BYTES] },
                 PacketType::HandshakeResponse => Packet::HandshakeResponse { sender_index: a, receiver_index: b, noise: &tail },
                 PacketType::HandshakeFinish => Packet::HandshakeFinish { sender_index: a, receiver_index: b, noise: &tail },
-                PacketType::PairingInit => Packet::PairingInit { sender_index: a, token_id, noise: &tail },
+                PacketType::PairingInit => Packet::PairingInit { sender_index: a, token_id, noise: &tail, mac1: [b as u8; MAC_BYTES], mac2: [a as u8; MAC_BYTES] },
+                PacketType::CookieReply => Packet::CookieReply { receiver_index: a, cookie: &tail },
                 PacketType::Data => Packet::Data { receiver_index: a, counter, ciphertext: &tail },
             };
             let bytes = encoded(&packet);
@@ -600,7 +710,7 @@ mod tests {
         }
 
         #[test]
-        fn plausible_headers_never_panic(kind in 1u8..=5, rest in prop::collection::vec(any::<u8>(), 0..400)) {
+        fn plausible_headers_never_panic(kind in 1u8..=6, rest in prop::collection::vec(any::<u8>(), 0..400)) {
             let mut bytes = vec![PROTOCOL_VERSION, kind];
             bytes.extend_from_slice(&rest);
             if let Ok(packet) = decode(&bytes) {

@@ -35,6 +35,8 @@ pub struct Mesh {
     pub loss_percent: u64,
     rng: u64,
     start: Timestamp,
+    /// Seconds the wall clock was moved on beyond virtual time ([`Mesh::skip_wall_clock`]).
+    wall_skipped_secs: u64,
 }
 
 pub fn address(n: u8) -> SocketAddr {
@@ -77,11 +79,22 @@ impl Mesh {
             loss_percent: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             start,
+            wall_skipped_secs: 0,
         }
     }
 
     fn unix_now(&self) -> u64 {
-        WALL_START_SECS + self.now.saturating_since(self.start).as_secs()
+        WALL_START_SECS + self.wall_skipped_secs + self.now.saturating_since(self.start).as_secs()
+    }
+
+    /// Moves every device's wall clock `secs` ahead (weeks pass, without simulating them),
+    /// the devices started later included.
+    pub fn skip_wall_clock(&mut self, secs: u64) {
+        self.wall_skipped_secs += secs;
+        let (now, unix) = (self.now, self.unix_now());
+        for node in self.devices.values_mut().filter_map(|d| d.node.as_mut()) {
+            node.set_wall_clock(now, unix);
+        }
     }
 
     /// A device alone in its own mesh.

@@ -1,0 +1,365 @@
+//! Stealth: a mesh answers no initiation from a sender without its secret or an invite's,
+//! the secret rotates with every removal, and a device away through a rotation still
+//! gets back in.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cnspr_proto::identity::{PublicKey, StaticKeypair};
+use cnspr_proto::membership::MemberState;
+use cnspr_proto::node::{Node, Output};
+use cnspr_proto::rng::Rng;
+use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY, RETIRED_ANSWERED_SECS};
+use cnspr_proto::time::Timestamp;
+use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
+use cnspr_proto::transport::{Endpoint, EndpointConfig};
+use cnspr_proto::wire::{Packet, MAC_BYTES};
+use support::{address, Mesh};
+
+/// The stored mesh secret values of device `n` (every sibling).
+fn secrets_of(mesh: &Mesh, n: u8) -> Vec<StoredSecrets> {
+    let Some(read) = mesh.node(n).store().read(MESH_SECRET_KEY) else {
+        return Vec::new();
+    };
+    read.register
+        .siblings()
+        .iter()
+        .filter_map(|s| StoredSecrets::decode(s.value.as_deref()?).ok())
+        .collect()
+}
+
+/// The one current secret every device of `devices` holds.
+fn current_secret(mesh: &Mesh, devices: &[u8]) -> MeshSecret {
+    let values: Vec<Vec<StoredSecrets>> = devices.iter().map(|n| secrets_of(mesh, *n)).collect();
+    assert!(values.iter().all(|v| v == &values[0]), "one value everywhere");
+    assert_eq!(values[0].len(), 1, "one sibling");
+    values[0][0].current
+}
+
+/// An initiation to `responder` by a device that is not in its roster, keyed with
+/// `secret` (as a stranger who guessed it, or a removed device that kept it, would).
+fn initiation(responder: PublicKey, secret: MeshSecret, seed: u8, now: Timestamp) -> Vec<u8> {
+    let stranger = StaticKeypair::from_secret_bytes([seed; 32]);
+    let mut endpoint = Endpoint::new(stranger, [seed; 32], EndpointConfig::default());
+    endpoint.set_mesh_secrets(vec![secret], Vec::new());
+    endpoint.add_peer(responder, Some(address(1)));
+    endpoint.connect(now, &responder);
+    endpoint.poll_transmit().expect("an initiation").datagram
+}
+
+/// Hands `datagram` from `from` to `node`; returns how many datagrams it sent back there.
+fn answers(node: &mut Node, now: Timestamp, from: SocketAddr, datagram: &[u8]) -> usize {
+    let _ = node.handle_datagram(now, from, datagram);
+    let mut answered = 0;
+    loop {
+        match node.poll_output() {
+            Output::Timeout(_) => return answered,
+            Output::Transmit(t) if t.destination == from => answered += 1,
+            _ => {}
+        }
+    }
+}
+
+fn stranger_address(i: u32) -> SocketAddr {
+    let [_, a, b, c] = i.to_be_bytes();
+    SocketAddr::from(([198, 18 + (a & 1), b, c], 40_000 + (i % 20_000) as u16))
+}
+
+#[test]
+fn ten_thousand_stranger_initiations_get_no_answer_and_the_mesh_carries_on() {
+    let (mut mesh, ids) = Mesh::paired(3);
+    let secret = current_secret(&mesh, &[1, 2, 3]);
+    assert_ne!(secret, OPEN_MESH, "the first pairing made a secret");
+    let responder = ids[0].public_key();
+    let now = mesh.now;
+    let open_invite = mesh.invite(1, 42);
+    let mut rng = Rng::from_seed([5; 32]);
+    let rejected_before = mesh.node(1).stats().datagrams_rejected;
+    let mut answered = 0;
+    for i in 0..10_000u32 {
+        let datagram = match i % 4 {
+            // Valid Noise, keyed as a mesh of no secret: an older or hand-made device.
+            0 => initiation(responder, OPEN_MESH, (i % 200) as u8 + 50, now),
+            // Valid Noise, keyed with a guess.
+            1 => initiation(responder, rng.bytes32(), (i % 200) as u8 + 50, now),
+            // The right layout, random bytes.
+            2 => {
+                let noise = [rng.bytes32(), rng.bytes32(), rng.bytes32()].concat();
+                let mut mac1 = [0; MAC_BYTES];
+                mac1.copy_from_slice(&rng.bytes32()[..MAC_BYTES]);
+                let mut datagram = Vec::new();
+                Packet::HandshakeInit {
+                    sender_index: rng.next_u32(),
+                    noise: &noise[..68],
+                    mac1,
+                    mac2: mac1,
+                }
+                .encode(&mut datagram);
+                datagram
+            }
+            // A pairing initiation naming the open invite, without its secret.
+            _ => {
+                let noise = [rng.bytes32(), rng.bytes32(), rng.bytes32()].concat();
+                let mut datagram = Vec::new();
+                Packet::PairingInit {
+                    sender_index: rng.next_u32(),
+                    token_id: open_invite.token_id,
+                    noise: &noise[..52],
+                    mac1: [0; MAC_BYTES],
+                    mac2: [0; MAC_BYTES],
+                }
+                .encode(&mut datagram);
+                datagram
+            }
+        };
+        answered += answers(mesh.node_mut(1), now, stranger_address(i), &datagram);
+    }
+    assert_eq!(answered, 0, "no stranger got an answer");
+    assert_eq!(mesh.node(1).stats().datagrams_rejected - rejected_before, 10_000);
+    // The right secret does get an answer: what was refused was the secret, nothing else.
+    let keyed_right = initiation(responder, secret, 9, now);
+    assert_eq!(
+        answers(mesh.node_mut(1), now, stranger_address(0), &keyed_right),
+        1
+    );
+    // And the mesh's own handshakes go on: every session is made anew.
+    for n in 1..=3 {
+        let now = mesh.now;
+        mesh.node_mut(n).handle_network_change(now);
+    }
+    let established = mesh.node(2).stats().sessions_established;
+    mesh.run(Duration::from_secs(10));
+    assert!(mesh.node(2).stats().sessions_established > established);
+    for id in &ids[1..] {
+        assert_eq!(mesh.state(1, id), Some(MemberState::Active));
+    }
+}
+
+#[test]
+fn a_removal_rotates_the_secret_and_the_old_one_is_answered_for_two_weeks_only() {
+    let (mut mesh, ids) = Mesh::paired(3);
+    let old = current_secret(&mesh, &[1, 2, 3]);
+    let now = mesh.now;
+    mesh.node_mut(1).remove(now, ids[2]).expect("a member");
+    mesh.run(Duration::from_secs(5));
+    let new = current_secret(&mesh, &[1, 2]);
+    assert_ne!(new, old);
+    assert_eq!(
+        secrets_of(&mesh, 2)[0].retired[0].secret,
+        old,
+        "the old one retired"
+    );
+    assert!(
+        secrets_of(&mesh, 3).iter().all(|v| v.current == old),
+        "the removed device never hears of the new one"
+    );
+    let responder = ids[1].public_key();
+    let now = mesh.now;
+    assert_eq!(
+        answers(
+            mesh.node_mut(2),
+            now,
+            stranger_address(1),
+            &initiation(responder, old, 77, now)
+        ),
+        1
+    );
+    // Two weeks and a day later by the wall clock.
+    mesh.skip_wall_clock(RETIRED_ANSWERED_SECS + 24 * 3600);
+    mesh.run(Duration::from_secs(60));
+    let now = mesh.now;
+    assert_eq!(
+        answers(
+            mesh.node_mut(2),
+            now,
+            stranger_address(2),
+            &initiation(responder, old, 78, now)
+        ),
+        0
+    );
+    assert_eq!(
+        answers(
+            mesh.node_mut(2),
+            now,
+            stranger_address(3),
+            &initiation(responder, new, 79, now)
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_device_away_through_a_rotation_and_past_its_grace_gets_back_in() {
+    let (mut mesh, ids) = Mesh::paired(4);
+    let old = current_secret(&mesh, &[1, 2, 3, 4]);
+    let away = mesh.roster_of(4);
+    mesh.crash(4);
+    let now = mesh.now;
+    mesh.node_mut(1).remove(now, ids[2]).expect("a member");
+    mesh.run(Duration::from_secs(5));
+    let new = current_secret(&mesh, &[1, 2]);
+    mesh.skip_wall_clock(RETIRED_ANSWERED_SECS + 24 * 3600);
+    mesh.run(Duration::from_secs(60));
+    // Device 4 comes back knowing only the old secret, which nobody answers any more; the
+    // others call it with every secret they know, the old one included.
+    mesh.restart(4, away);
+    assert!(secrets_of(&mesh, 4).iter().all(|v| v.current == old));
+    mesh.run(Duration::from_secs(60));
+    assert_eq!(current_secret(&mesh, &[1, 2, 4]), new, "it learnt the new secret");
+    for (observer, of) in [(1, ids[3]), (2, ids[3]), (4, ids[0]), (4, ids[1])] {
+        assert_eq!(mesh.state(observer, &of), Some(MemberState::Active), "{observer}");
+    }
+}
+
+/// A device's endpoint of seed `seed`, knowing `peers`.
+fn endpoint(seed: u8, peers: &[(PublicKey, SocketAddr)]) -> Endpoint {
+    let mut endpoint = Endpoint::new(
+        StaticKeypair::from_secret_bytes([seed; 32]),
+        [seed; 32],
+        EndpointConfig::default(),
+    );
+    for (key, address) in peers {
+        endpoint.add_peer(*key, Some(*address));
+    }
+    endpoint
+}
+
+fn key_of(seed: u8) -> PublicKey {
+    *StaticKeypair::from_secret_bytes([seed; 32]).public()
+}
+
+#[test]
+fn under_a_flood_of_replayed_initiations_a_peer_still_connects_and_the_flood_gets_cookies() {
+    let (peer_address, responder_address) = (address(1), address(2));
+    let mut responder = endpoint(2, &[(key_of(1), peer_address)]);
+    let mut peer = endpoint(1, &[(key_of(2), responder_address)]);
+    let mut now = Timestamp::from_micros(1_000_000);
+    // A genuine initiation, captured on the way, replayed from forged addresses: 20 every
+    // millisecond (20,000 a second) for two seconds. Halfway, the peer calls for real.
+    peer.connect(now, &key_of(2));
+    let captured = peer.poll_transmit().expect("an initiation").datagram;
+    peer.remove_peer(&key_of(2));
+    peer.add_peer(key_of(2), Some(responder_address));
+    let (mut responses, mut cookie_replies) = (0, 0);
+    for millisecond in 0..2_000u32 {
+        for i in 0..20 {
+            let _ = responder.handle_datagram(now, stranger_address(millisecond * 20 + i), &captured);
+        }
+        if millisecond == 1_000 {
+            peer.connect(now, &key_of(2));
+        }
+        while let Some(transmit) = peer.poll_transmit() {
+            let _ = responder.handle_datagram(now, peer_address, &transmit.datagram);
+        }
+        while let Some(transmit) = responder.poll_transmit() {
+            if transmit.destination == peer_address {
+                let _ = peer.handle_datagram(now, responder_address, &transmit.datagram);
+            } else {
+                match transmit.datagram[1] {
+                    2 => responses += 1,
+                    6 => cookie_replies += 1,
+                    other => panic!("type {other} sent to a forged address"),
+                }
+            }
+        }
+        now = now + Duration::from_millis(1);
+    }
+    // Only the first initiations of each second, before the load showed, were answered
+    // with a handshake (two X25519 operations each); the rest got a cookie they cannot see.
+    let threshold = EndpointConfig::default().cookies.initiations_per_second as usize;
+    assert!(
+        responses <= 2 * threshold,
+        "{responses} handshake responses to the flood"
+    );
+    assert!(
+        cookie_replies >= 40_000 - 2 * threshold - 10,
+        "{cookie_replies} cookie replies"
+    );
+    assert!(
+        peer.current_keys(now, &key_of(2)).is_some(),
+        "the peer got through"
+    );
+    assert!(
+        responder.current_keys(now, &key_of(1)).is_some(),
+        "and the responder has it"
+    );
+}
+
+#[test]
+fn under_load_one_address_with_a_good_cookie_is_held_to_its_rate() {
+    let responder_address = address(2);
+    let peers: Vec<(PublicKey, SocketAddr)> = (10..=60).map(|seed| (key_of(seed), address(seed))).collect();
+    let mut responder = endpoint(2, &peers);
+    let mut now = Timestamp::from_micros(1_000_000);
+    // Load: 40 initiations from one device of the mesh in a second, each retried with the
+    // cookie it is sent; then it keeps going at 100 a second for 3 seconds.
+    let mut device = endpoint(10, &[(key_of(2), responder_address)]);
+    let mut admitted = 0;
+    for step in 0..340u32 {
+        device.remove_peer(&key_of(2));
+        device.add_peer(key_of(2), Some(responder_address));
+        device.connect(now, &key_of(2));
+        let mut rounds = 0;
+        while let Some(transmit) = device.poll_transmit() {
+            rounds += 1;
+            // The initiation, at most one more with the cookie, and the finish.
+            assert!(rounds <= 3, "{rounds} datagrams for one handshake");
+            let _ = responder.handle_datagram(now, address(10), &transmit.datagram);
+            while let Some(answer) = responder.poll_transmit() {
+                if answer.datagram[1] == 2 {
+                    admitted += 1;
+                }
+                let _ = device.handle_datagram(now, responder_address, &answer.datagram);
+            }
+        }
+        now = now + Duration::from_millis(if step < 40 { 25 } else { 10 });
+    }
+    // Each of the four seconds admits its first 32 before the load shows; beyond them
+    // the device's address has a burst of 10 and 5 a second: without the limit all 340
+    // would be admitted.
+    let limits = EndpointConfig::default().cookies;
+    let per_window = 4 * limits.initiations_per_second as usize;
+    let limited = (limits.per_source_burst + 4 * limits.per_source_per_second) as usize;
+    assert!(
+        (per_window..=per_window + limited).contains(&admitted),
+        "{admitted} admitted"
+    );
+}
+
+#[test]
+fn a_cookie_that_keeps_failing_makes_no_loop() {
+    let responder_address = address(2);
+    let mut responder = endpoint(2, &[(key_of(10), address(10))]);
+    let now = Timestamp::from_micros(1_000_000);
+    let mut device = endpoint(10, &[(key_of(2), responder_address)]);
+    device.connect(now, &key_of(2));
+    let captured = device.poll_transmit().expect("an initiation").datagram;
+    // Load: the threshold's worth of replays.
+    let threshold = EndpointConfig::default().cookies.initiations_per_second;
+    for i in 0..threshold {
+        let _ = responder.handle_datagram(now, stranger_address(i), &captured);
+    }
+    while responder.poll_transmit().is_some() {}
+    // The device's address looks different to the responder at every datagram (a NAT that
+    // rebinds), so no cookie it gets ever fits.
+    device.remove_peer(&key_of(2));
+    device.add_peer(key_of(2), Some(responder_address));
+    device.connect(now, &key_of(2));
+    let mut initiations = 0;
+    while let Some(transmit) = device.poll_transmit() {
+        initiations += 1;
+        assert!(initiations <= 10, "initiations without end");
+        let seen_from = stranger_address(1_000 + initiations);
+        let _ = responder.handle_datagram(now, seen_from, &transmit.datagram);
+        while let Some(answer) = responder.poll_transmit() {
+            assert_eq!(answer.datagram[1], 6, "a cookie reply");
+            let _ = device.handle_datagram(now, responder_address, &answer.datagram);
+        }
+    }
+    assert_eq!(
+        initiations, 2,
+        "one at once with the cookie, then wait for the retry"
+    );
+}
