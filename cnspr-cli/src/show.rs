@@ -101,10 +101,10 @@ pub fn members(json: bool, result: &MembersResult) -> Result<(), CliError> {
         table.row(vec![
             name.unwrap_or("?").to_owned(),
             member.short_id.clone(),
-            if member.is_self {
-                "self".into()
-            } else {
-                member.state.to_string()
+            match member.protocol_version {
+                _ if member.is_self => "self".into(),
+                Some(version) => format!("{} (speaks protocol {version}: upgrade)", member.state),
+                None => member.state.to_string(),
             },
             member.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             millis_text(member.rtt_ms),
@@ -192,7 +192,10 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
     let datagrams = &result.datagrams;
     let mut table = Table::new(&["name", &result.name]);
     table.row(vec!["id".into(), result.id.to_string()]);
-    table.row(vec!["version".into(), result.version.clone()]);
+    table.row(vec![
+        "version".into(),
+        format!("{} (protocol {})", result.version, result.protocol_version),
+    ]);
     table.row(vec![
         "uptime".into(),
         format!("{}h {:02}m {:02}s", uptime / 3600, uptime / 60 % 60, uptime % 60),

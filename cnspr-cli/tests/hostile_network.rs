@@ -241,3 +241,33 @@ fn replayed_traffic_changes_nothing() {
     let ping = devices[1].run(&["ping", "desk", "--count", "1"]);
     assert!(ping.status.success(), "{}", stderr(&ping));
 }
+
+#[test]
+fn a_device_of_another_protocol_version_is_named_in_members() {
+    let root = Root::new();
+    let mut devices = support::mesh(&root, &["desk", "laptop"]);
+    let laptop_address = udp_address(&devices[1]);
+    // The laptop goes, and an older build comes up at its address: all desk can tell is
+    // the version byte of what arrives from there.
+    devices[1].signal("KILL");
+    devices[1].wait_exit();
+    let older = UdpSocket::bind(laptop_address).expect("the laptop's port");
+    let desk = udp_address(&devices[0]);
+    wait_until("desk names the laptop's version", || {
+        older.send_to(&[1, 1, 0, 0, 0, 0], desk).expect("send");
+        devices[0].members()[1]["protocol_version"] == 1
+    });
+    let shown = devices[0].run(&["members"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("speaks protocol 1: upgrade"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    assert_eq!(devices[0].json(&["status"])["protocol_version"], PROTOCOL_VERSION);
+    // The laptop is upgraded again: once its session works, it is no longer named.
+    drop(older);
+    devices[1].start();
+    wait_until("desk no longer names a version", || {
+        devices[0].members()[1]["protocol_version"].is_null()
+    });
+}

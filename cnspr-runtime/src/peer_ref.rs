@@ -99,6 +99,7 @@ mod tests {
             address: None,
             rtt: None,
             last_seen: None,
+            other_version: None,
         }
     }
 

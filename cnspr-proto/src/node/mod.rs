@@ -19,6 +19,7 @@ mod queries;
 mod restore;
 mod roster_sync;
 mod store;
+mod versions;
 
 pub use drive::Host;
 pub use queries::QueryFailure;
@@ -43,6 +44,7 @@ use crate::transport::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
 };
 use crate::wire::cbor::CborError;
+use crate::wire::PacketError;
 
 /// Echo requests (`cnspr ping`) awaiting an answer; the oldest is forgotten beyond it.
 const MAX_PENDING_ECHOES: usize = 256;
@@ -150,6 +152,14 @@ pub enum Event {
         /// Why.
         reason: crate::store::MergeRefusal,
     },
+    /// A device of the roster sends datagrams of another protocol version, which this
+    /// device cannot read ([`Node::other_version`] until a session works again).
+    OtherVersion {
+        /// The device (by the address its datagrams come from).
+        device: DeviceId,
+        /// The version its datagrams carry.
+        version: u8,
+    },
     /// The answer to [`Node::echo`].
     EchoReply {
         /// Who answered.
@@ -234,6 +244,8 @@ pub struct Node {
     handler_tree: Box<dyn HandlerTree>,
     /// Where new mesh secrets come from.
     rng: Rng,
+    /// Devices heard speaking another protocol version.
+    other_versions: versions::OtherVersions,
     events: VecDeque<Event>,
     stats: NodeStats,
 }
@@ -301,6 +313,7 @@ impl Node {
             queries: queries::OpenQueries::default(),
             handler_tree: Box::new(NoHandlers),
             rng: Rng::from_seed(sub_seed(&rng_seed, b"mesh secret")),
+            other_versions: versions::OtherVersions::default(),
             replication: store::Replication::new(
                 now,
                 config.store_sync_interval,
@@ -382,6 +395,9 @@ impl Node {
         let result = self.endpoint.handle_datagram(now, from, datagram);
         if result.is_err() {
             self.stats.datagrams_rejected += 1;
+        }
+        if let Err(ReceiveError::Malformed(PacketError::UnsupportedVersion(version))) = result {
+            self.on_other_version(from, version);
         }
         self.route_between_layers(now);
         result
@@ -624,6 +640,7 @@ impl Node {
                 let peer = peer.device_id();
                 // A handshake just completed with it: the direct path works.
                 self.membership.observe_direct(now, &peer);
+                self.speaks_our_version(&peer);
                 if self.joining == Some(peer) {
                     self.joining = None;
                     self.admit(now, peer);

@@ -44,6 +44,8 @@ pub struct StatusResult {
     pub uptime_secs: u64,
     /// The daemon's version.
     pub version: String,
+    /// The protocol version it speaks (every device of a mesh must speak the same).
+    pub protocol_version: u8,
     /// Whether the database takes writes.
     pub disk: DiskState,
     /// The replicated store's size here.
@@ -142,6 +144,9 @@ pub struct Member {
     pub short_id: String,
     /// Its state.
     pub state: PeerState,
+    /// The protocol version its datagrams carry when it is not this device's (it must be
+    /// upgraded, or this one): `null` when they speak the same.
+    pub protocol_version: Option<u8>,
 }
 
 /// `ping`'s parameters.

@@ -112,6 +112,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         },
         uptime_secs: context.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        protocol_version: cnspr_proto::wire::PROTOCOL_VERSION,
         store: StoreSize {
             keys: snapshot.store_keys,
             bytes_on_disk: context.durability.bytes_on_disk(),
@@ -145,6 +146,7 @@ fn member(member: &MemberView) -> Member {
         is_self: false,
         short_id: member.id.short().to_string(),
         state: member.state.into(),
+        protocol_version: member.other_version,
     }
 }
 
@@ -159,6 +161,7 @@ async fn members(context: &Context) -> Result<MembersResult, RpcError> {
         is_self: true,
         short_id: snapshot.own_id.short().to_string(),
         state: PeerState::Active,
+        protocol_version: None,
     };
     let mut members = vec![own];
     members.extend(snapshot.members.iter().map(member));

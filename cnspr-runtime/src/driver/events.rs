@@ -160,6 +160,17 @@ impl Shell {
                     tag: run.tag.to_string(),
                 })
             }
+            Event::OtherVersion { device, version } => {
+                let name = Self::name_of(node, &device).unwrap_or_default();
+                tracing::warn!(
+                    peer = %device.short(),
+                    name,
+                    version,
+                    ours = cnspr_proto::wire::PROTOCOL_VERSION,
+                    "a device of the mesh speaks another protocol version: upgrade it, or this one"
+                );
+                None
+            }
             Event::StoreRefused { from, key, reason } => {
                 tracing::warn!(peer = %from.short(), key, %reason, "refused a key's state that no honest device sends");
                 None

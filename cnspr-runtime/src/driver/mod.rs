@@ -61,6 +61,8 @@ pub struct MemberView {
     pub rtt: Option<Duration>,
     /// How long ago an authenticated packet came from it.
     pub last_seen: Option<Duration>,
+    /// The protocol version its datagrams carry, when it is not this device's.
+    pub other_version: Option<u8>,
 }
 
 /// The node's state at one moment.
@@ -709,6 +711,7 @@ impl Task {
                 address: member.address,
                 rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
+                other_version: self.node.other_version(&member.id),
             })
             .collect();
         let removed = roster
