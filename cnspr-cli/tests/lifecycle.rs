@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{mesh, wait_until, Device, Root};
+use support::{mesh, stderr, wait_until, Device, Root};
 
 #[test]
 fn crash_restart_and_stop_are_seen_by_the_others() {
@@ -119,6 +119,48 @@ fn sighup_reloads_the_name_and_the_mesh_learns_it() {
     wait_until("laptop knows desk as study", || {
         devices[1].state_of("study").as_deref() == Some("active")
     });
+}
+
+#[test]
+fn a_name_taken_twice_is_shown_unique_everywhere() {
+    let root = Root::new();
+    let devices = mesh(&root, &["desk", "laptop", "phone"]);
+    // The phone takes the laptop's name: the laptop claimed it first (fewer renames).
+    std::fs::write(devices[2].home.join("config.toml"), "name = \"laptop\"\n").expect("config");
+    devices[2].signal("HUP");
+    let phone_as_shown = format!("laptop-{}", &devices[2].id()[..7]);
+    for device in &devices {
+        wait_until(
+            &format!("{} shows the phone as {phone_as_shown}", device.name),
+            || {
+                let names: Vec<String> = device
+                    .members()
+                    .iter()
+                    .filter_map(|m| m["name"].as_str().map(str::to_owned))
+                    .collect();
+                names.contains(&phone_as_shown) && names.iter().filter(|n| *n == "laptop").count() == 1
+            },
+        );
+    }
+    // A name reaches one device; the shown one reaches the other.
+    let pinged = |given: &str| -> String {
+        let output = devices[0].json(&["ping", given, "--count", "1"]);
+        output["peer"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(pinged("laptop"), devices[1].id());
+    assert_eq!(pinged(&phone_as_shown), devices[2].id());
+    // A name that reads as a device ID is refused at start.
+    std::fs::write(
+        devices[2].home.join("config.toml"),
+        format!("name = \"{}\"\n", devices[1].id()),
+    )
+    .expect("config");
+    let refused = devices[2].run(&["config"]);
+    assert!(
+        stderr(&refused).contains("not a device ID"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The daemon's on-disk database (fjall, under `data/db/`): the core's durable records
 //! (the messaging layer's and the replicated store's keys) and the store's change log for
 //! `watch`. Writes are made durable (`fsync`) with [`Disk::sync`] before anything that
-//! depends on them leaves the machine.
+//! depends on them leaves the machine. The database says which format it is in
+//! ([`FORMAT`]); a newer one is refused rather than misread.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,21 @@ pub enum DiskError {
     /// The file system could not say how much room it has.
     #[error("cannot read the disk's free space: {0}")]
     Statvfs(#[from] rustix::io::Errno),
+    /// The database is in a format this build does not read.
+    #[error("the database in {path} is in format {found}, which this cnspr (format {FORMAT}) does not read: {advice}")]
+    Format {
+        /// The database's directory.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
+        /// What to do.
+        advice: &'static str,
+    },
 }
+
+/// The format of the database this build writes and reads: kept under `format` in the
+/// `meta` partition. A database of before the marker (format 1 with no marker) gets it.
+pub const FORMAT: u32 = 1;
 
 /// Room kept free besides each batch: what the database needs to flush and compact
 /// in the meantime.
@@ -74,6 +89,8 @@ impl Disk {
             .max_write_buffer_size(WRITE_BUFFER_BYTES)
             .manual_journal_persist(true)
             .open()?;
+        let meta = keyspace.open_partition("meta", PartitionCreateOptions::default())?;
+        check_format(&path, &meta)?;
         let records = keyspace.open_partition("records", PartitionCreateOptions::default())?;
         let changes = keyspace.open_partition("changes", PartitionCreateOptions::default())?;
         let mut log = ChangeLog::default();
@@ -199,11 +216,58 @@ pub fn check_room(path: &Path, bytes: u64) -> Result<(), DiskError> {
     Ok(())
 }
 
+/// Refuses a database of a format this build does not read; marks one that has no
+/// marker yet (new, or written before the marker) as this build's.
+fn check_format(path: &Path, meta: &PartitionHandle) -> Result<(), DiskError> {
+    let found = meta
+        .get("format")?
+        .map(|bytes| <[u8; 4]>::try_from(&bytes[..]).map_or(0, u32::from_le_bytes));
+    match found {
+        None => {
+            meta.insert("format", FORMAT.to_le_bytes())?;
+            Ok(())
+        }
+        Some(FORMAT) => Ok(()),
+        Some(found) => Err(DiskError::Format {
+            path: path.to_owned(),
+            found,
+            advice: if found > FORMAT {
+                "it was written by a newer cnspr; run that version"
+            } else {
+                "start over with an empty data directory (the mesh gives back what it holds)"
+            },
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use cnspr_proto::identity::DeviceId;
     use cnspr_proto::messaging::MessagingRecord;
+
+    #[test]
+    fn a_database_of_another_format_is_refused_in_one_sentence() {
+        let dir = std::env::temp_dir().join(format!("cnspr-disk-format-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        drop(Disk::open(&dir).expect("a new database"));
+        drop(Disk::open(&dir).expect("its own format"));
+        {
+            let keyspace = Config::new(dir.join("db")).open().expect("opens");
+            let meta = keyspace
+                .open_partition("meta", PartitionCreateOptions::default())
+                .expect("meta");
+            meta.insert("format", (FORMAT + 1).to_le_bytes()).expect("marks");
+            keyspace.persist(PersistMode::SyncAll).expect("persists");
+        }
+        let refused = Disk::open(&dir).err().expect("refused").to_string();
+        assert!(
+            refused.contains(&format!("is in format {}", FORMAT + 1))
+                && refused.ends_with("it was written by a newer cnspr; run that version"),
+            "{refused}"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 
     #[test]
     fn records_survive_reopening_and_deletes_stick() {

@@ -1,5 +1,6 @@
-//! Finding the device a person means: a name, a full device ID, or a unique prefix of one;
-//! and the other way, the name of a device.
+//! Finding the device a person means: a full device ID, then a name (names are unique in
+//! the mesh: `Roster::shown_name`), then a unique prefix of an ID; and the other way, the
+//! name of a device.
 
 use cnspr_proto::identity::DeviceId;
 
@@ -34,6 +35,12 @@ fn labels(candidates: &[Peer]) -> String {
 /// The roster device (this one excluded) that `given` names.
 pub fn resolve(snapshot: &Snapshot, given: &str) -> Result<DeviceId, PeerRefError> {
     let given_trimmed = given.trim();
+    if let Ok(id) = given_trimmed.parse::<DeviceId>() {
+        if snapshot.members.iter().any(|m| m.id == id) {
+            return Ok(id);
+        }
+        return Err(PeerRefError::Unknown(given.to_owned()));
+    }
     let named: Vec<&MemberView> = snapshot
         .members
         .iter()
@@ -41,12 +48,6 @@ pub fn resolve(snapshot: &Snapshot, given: &str) -> Result<DeviceId, PeerRefErro
         .collect();
     if !named.is_empty() {
         return one(given, &named);
-    }
-    if let Ok(id) = given_trimmed.parse::<DeviceId>() {
-        if snapshot.members.iter().any(|m| m.id == id) {
-            return Ok(id);
-        }
-        return Err(PeerRefError::Unknown(given.to_owned()));
     }
     let matching: Vec<&MemberView> = snapshot
         .members
@@ -133,6 +134,18 @@ mod tests {
         assert_eq!(name(&shot, &desk).as_deref(), Some("desk"));
         assert_eq!(name(&shot, &shot.own_id).as_deref(), Some("self"));
         assert_eq!(name(&shot, &DeviceId::from_bytes([0x42; 32])), None);
+        // A full ID first, then a name, then a prefix: a name cannot shadow an ID, and a
+        // name that looks like another device's prefix wins over the prefix.
+        let shadows = snapshot(vec![
+            member(0x10, "desk"),
+            member(0x30, &desk.to_string()),
+            member(0x31, &desk.short().to_string()),
+        ]);
+        assert_eq!(resolve(&shadows, &desk.to_string()), Ok(desk));
+        assert_eq!(
+            resolve(&shadows, &desk.short().to_string()),
+            Ok(DeviceId::from_bytes([0x31; 32]))
+        );
         let twins = snapshot(vec![member(1, "desk"), member(2, "desk")]);
         let twins_error = resolve(&twins, "desk").expect_err("two devices are called desk");
         let (one, two) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));

@@ -702,8 +702,9 @@ impl Node {
             } => (JobKind::Event, origin, tag, payload),
             _ => return,
         };
-        let name = self.roster.name(origin);
-        let handlers = self.handler_tree.handlers_for(kind, tag, origin, name);
+        // `@NAME` filters see the unique name: a device cannot pass for another by name.
+        let name = self.roster.shown_name(origin);
+        let handlers = self.handler_tree.handlers_for(kind, tag, origin, name.as_deref());
         self.runs.enqueue(Job {
             kind,
             origin: *origin,

@@ -12,7 +12,7 @@ mod known;
 pub mod mesh_secret;
 pub mod stored;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +62,11 @@ impl RosterEntry {
 
 /// Whether `name` may name a device: 1–64 bytes, no control characters.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME_BYTES && !name.chars().any(char::is_control)
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && !name.chars().any(char::is_control)
+        // A name that reads as a device ID would let one device pass for another.
+        && name.parse::<DeviceId>().is_err()
 }
 
 /// What a merge did to the roster.
@@ -84,6 +88,9 @@ pub enum RosterChange {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
     entries: BTreeMap<DeviceId, RosterEntry>,
+    /// Who claims each name (devices not removed), the first claim first: by
+    /// `(version, device)`, the same order everywhere.
+    claims: BTreeMap<String, BTreeSet<(u64, DeviceId)>>,
 }
 
 impl Roster {
@@ -102,12 +109,48 @@ impl Roster {
         self.entries.get(device).is_some_and(|e| !e.removed)
     }
 
-    /// The name of `device`, if it has told one.
+    /// The name `device` gave itself, if it has told one. Two devices may give the same;
+    /// what people and handler filters see is [`Roster::shown_name`].
     pub fn name(&self, device: &DeviceId) -> Option<&str> {
         self.entries
             .get(device)
             .map(|e| e.name.as_str())
             .filter(|n| !n.is_empty())
+    }
+
+    /// The name `device` goes by, unique in the mesh: the name it gave itself if its claim
+    /// is the first (by `(version, device)`: the same on every device), otherwise that
+    /// name with its short ID (`laptop-YCASGLI`). A removed device claims no name.
+    pub fn shown_name(&self, device: &DeviceId) -> Option<String> {
+        let entry = self.entries.get(device).filter(|e| !e.name.is_empty())?;
+        let first = self
+            .claims
+            .get(&entry.name)
+            .and_then(|claims| claims.first())
+            .map(|(_, id)| id);
+        match first {
+            Some(first) if first != device => Some(format!("{}-{}", entry.name, device.short())),
+            _ => Some(entry.name.clone()),
+        }
+    }
+
+    /// Sets `device`'s entry, keeping the claims on names in step.
+    fn set_entry(&mut self, device: DeviceId, entry: RosterEntry) {
+        if let Some(old) = self.entries.get(&device) {
+            if let Some(claims) = self.claims.get_mut(&old.name) {
+                claims.remove(&(old.version, device));
+                if claims.is_empty() {
+                    self.claims.remove(&old.name);
+                }
+            }
+        }
+        if !entry.removed && !entry.name.is_empty() {
+            self.claims
+                .entry(entry.name.clone())
+                .or_default()
+                .insert((entry.version, device));
+        }
+        self.entries.insert(device, entry);
     }
 
     /// Every entry, removed ones included, in device order.
@@ -163,7 +206,7 @@ impl Roster {
             None if full => RosterChange::Refused,
             None => {
                 let removed = entry.removed;
-                self.entries.insert(device, entry);
+                self.set_entry(device, entry);
                 if removed {
                     RosterChange::Removed
                 } else {
@@ -178,7 +221,7 @@ impl Roster {
                 } else {
                     RosterChange::Renamed
                 };
-                *known = entry;
+                self.set_entry(device, entry);
                 change
             }
             Some(_) => RosterChange::Unchanged,
@@ -222,6 +265,49 @@ impl Roster {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn names_are_unique_as_shown_and_an_id_is_no_name() {
+        let (a, b, c) = (
+            DeviceId::from_bytes([1; 32]),
+            DeviceId::from_bytes([2; 32]),
+            DeviceId::from_bytes([3; 32]),
+        );
+        let mut roster = Roster::new();
+        roster.rename(b, "laptop");
+        roster.rename(a, "laptop");
+        roster.rename(c, "laptop");
+        roster.rename(c, "laptop");
+        // First claim by (version, device): a and b at version 1, a's ID smaller; c renamed
+        // twice (version 2) comes last.
+        assert_eq!(roster.shown_name(&a).as_deref(), Some("laptop"));
+        assert_eq!(roster.shown_name(&b), Some(format!("laptop-{}", b.short())));
+        assert_eq!(roster.shown_name(&c), Some(format!("laptop-{}", c.short())));
+        // Every order of learning the same entries shows the same names.
+        let mut other = Roster::new();
+        for id in [c, a, b] {
+            other.merge(id, roster.get(&id).cloned().expect("an entry"));
+        }
+        for id in [a, b, c] {
+            assert_eq!(other.shown_name(&id), roster.shown_name(&id));
+        }
+        // The first claimant renames or is removed: the next one gets the plain name.
+        roster.remove(a);
+        assert_eq!(roster.shown_name(&b).as_deref(), Some("laptop"));
+        assert_eq!(
+            roster.shown_name(&a),
+            Some(format!("laptop-{}", a.short())),
+            "removed: no claim"
+        );
+        // A name that reads as a device ID is no name: refused.
+        assert!(!is_valid_name(&c.to_string()));
+        assert!(!is_valid_name(&c.to_string().to_lowercase().replace('-', "")));
+        assert_eq!(roster.rename(b, &c.to_string()), RosterChange::Refused);
+        assert!(
+            is_valid_name(&c.short().to_string()),
+            "a short ID is a name: IDs resolve first"
+        );
+    }
 
     fn entry_strategy() -> impl Strategy<Value = (DeviceId, RosterEntry)> {
         (0u8..4, "[a-c]{0,2}", 0u64..3, any::<bool>()).prop_map(|(id, name, version, removed)| {

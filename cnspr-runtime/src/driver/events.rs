@@ -18,7 +18,7 @@ use crate::handlers::{Invocation, Topic};
 
 impl Shell {
     pub(super) fn name_of(node: &Node, id: &DeviceId) -> Option<String> {
-        node.roster().name(id).map(str::to_owned)
+        node.roster().shown_name(id)
     }
 
     /// An invocation of this device's handlers for something from `origin`.

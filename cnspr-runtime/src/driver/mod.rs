@@ -706,7 +706,7 @@ impl Task {
             .members()
             .map(|member| MemberView {
                 id: member.id,
-                name: roster.name(&member.id).map(str::to_owned),
+                name: roster.shown_name(&member.id),
                 state: member.state(),
                 address: member.address,
                 rtt: member.rtt.typical(),
@@ -721,7 +721,7 @@ impl Task {
             .collect();
         Snapshot {
             own_id,
-            own_name: roster.name(&own_id).unwrap_or_default().to_owned(),
+            own_name: roster.shown_name(&own_id).unwrap_or_default(),
             members,
             removed,
             stats: self.node.stats(),
