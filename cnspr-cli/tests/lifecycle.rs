@@ -128,7 +128,7 @@ fn a_name_taken_twice_is_shown_unique_everywhere() {
     // The phone takes the laptop's name: the laptop claimed it first (fewer renames).
     std::fs::write(devices[2].home.join("config.toml"), "name = \"laptop\"\n").expect("config");
     devices[2].signal("HUP");
-    let phone_as_shown = format!("laptop-{}", &devices[2].id()[..7]);
+    let phone_as_shown = format!("laptop#{}", &devices[2].id()[..7]);
     for device in &devices {
         wait_until(
             &format!("{} shows the phone as {phone_as_shown}", device.name),

@@ -235,19 +235,25 @@ fn under_a_flood_of_replayed_initiations_a_peer_still_connects_and_the_flood_get
     let (peer_address, responder_address) = (address(1), address(2));
     let mut responder = endpoint(2, &[(key_of(1), peer_address)]);
     let mut peer = endpoint(1, &[(key_of(2), responder_address)]);
+    // A mesh with a secret: the peer knows the open mesh's too (it would try it second).
+    let secret = [9; 32];
+    responder.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    peer.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
     let mut now = Timestamp::from_micros(1_000_000);
     // A genuine initiation, captured on the way, replayed from forged addresses: 20 every
-    // millisecond (20,000 a second) for two seconds. Halfway, the peer calls for real.
+    // millisecond (20,000 a second) for two seconds. Well into the second second (under
+    // load), the peer calls for real.
     peer.connect(now, &key_of(2));
     let captured = peer.poll_transmit().expect("an initiation").datagram;
     peer.remove_peer(&key_of(2));
     peer.add_peer(key_of(2), Some(responder_address));
     let (mut responses, mut cookie_replies) = (0, 0);
+    let mut connected_at = None;
     for millisecond in 0..2_000u32 {
         for i in 0..20 {
             let _ = responder.handle_datagram(now, stranger_address(millisecond * 20 + i), &captured);
         }
-        if millisecond == 1_000 {
+        if millisecond == 1_500 {
             peer.connect(now, &key_of(2));
         }
         while let Some(transmit) = peer.poll_transmit() {
@@ -264,8 +270,18 @@ fn under_a_flood_of_replayed_initiations_a_peer_still_connects_and_the_flood_get
                 }
             }
         }
+        if connected_at.is_none() && peer.current_keys(now, &key_of(2)).is_some() {
+            connected_at = Some(millisecond);
+        }
         now = now + Duration::from_millis(1);
     }
+    // The peer got through in the round trips it called in: its cookie retry used the
+    // secret the responder had just taken, not the next one.
+    let connected_at = connected_at.expect("the peer got through");
+    assert!(
+        connected_at <= 1_505,
+        "connected at {connected_at} ms, not after a retry"
+    );
     // Only the first initiations of each second, before the load showed, were answered
     // with a handshake (two X25519 operations each); the rest got a cookie they cannot see.
     let threshold = EndpointConfig::default().cookies.initiations_per_second as usize;

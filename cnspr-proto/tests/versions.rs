@@ -18,7 +18,10 @@ fn a_device_of_another_version_is_named_until_it_speaks_ours_again() {
         .node_mut(1)
         .handle_datagram(now, address(2), &version_1)
         .is_err());
-    // From an address no device of the roster was reached at, it names nobody.
+    // From an address no device of the roster was reached at, it names nobody (the node
+    // looks at most every 100 ms: anyone can send such datagrams).
+    mesh.run(Duration::from_millis(100));
+    let now = mesh.now;
     assert!(mesh
         .node_mut(1)
         .handle_datagram(now, address(9), &[3, 1])

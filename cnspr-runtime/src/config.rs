@@ -145,7 +145,9 @@ impl Config {
         }
         if let Some(name) = &self.name {
             if !cnspr_proto::roster::is_valid_name(name) {
-                return Err("name must be 1-64 bytes without control characters, and not a device ID".into());
+                return Err(
+                    "name must be 1-64 bytes without control characters or '#', and not a device ID".into(),
+                );
             }
         }
         if self.listen.is_empty() {

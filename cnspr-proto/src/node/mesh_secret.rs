@@ -9,16 +9,7 @@ use crate::time::Timestamp;
 impl Node {
     /// Every sibling of the stored value that parses.
     fn stored_secrets(&self) -> Vec<StoredSecrets> {
-        self.store
-            .read(MESH_SECRET_KEY)
-            .map(|read| {
-                read.register
-                    .siblings()
-                    .iter()
-                    .filter_map(|s| StoredSecrets::decode(s.value.as_deref()?).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.decoded_siblings(MESH_SECRET_KEY, StoredSecrets::decode)
     }
 
     /// Gives the endpoint the secrets the store holds now (after the value changed, and

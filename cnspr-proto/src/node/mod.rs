@@ -397,7 +397,7 @@ impl Node {
             self.stats.datagrams_rejected += 1;
         }
         if let Err(ReceiveError::Malformed(PacketError::UnsupportedVersion(version))) = result {
-            self.on_other_version(from, version);
+            self.on_other_version(now, from, version);
         }
         self.route_between_layers(now);
         result

@@ -119,16 +119,7 @@ impl Node {
 
     /// Every sibling of `device`'s roster key that parses.
     fn stored_entries(&self, device: &DeviceId) -> Vec<StoredEntry> {
-        self.store
-            .read(&roster_key(device))
-            .map(|read| {
-                read.register
-                    .siblings()
-                    .iter()
-                    .filter_map(|s| StoredEntry::decode(s.value.as_deref()?).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.decoded_siblings(&roster_key(device), StoredEntry::decode)
     }
 
     /// The join of what the store holds for `device`.

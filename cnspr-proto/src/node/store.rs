@@ -123,6 +123,21 @@ impl Node {
         self.write_key(now, key, value)
     }
 
+    /// Every sibling value of `key` that `decode` takes (deletes and values that do not
+    /// parse left out): how the roster's own keys are read.
+    pub(super) fn decoded_siblings<T, E>(&self, key: &str, decode: impl Fn(&[u8]) -> Result<T, E>) -> Vec<T> {
+        self.store
+            .read(key)
+            .map(|read| {
+                read.register
+                    .siblings()
+                    .iter()
+                    .filter_map(|s| decode(s.value.as_deref()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Writes any key, the roster's included.
     pub(super) fn write_key(
         &mut self,

@@ -6,17 +6,31 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::{Event, Node};
 use crate::identity::DeviceId;
+use crate::time::Timestamp;
+
+/// Least time between two looks for the device behind a datagram of another version:
+/// each walks the roster, and anyone can send such datagrams.
+const LOOK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What each device of the roster last sent in another version than this one's.
 #[derive(Debug, Default)]
-pub(super) struct OtherVersions(BTreeMap<DeviceId, u8>);
+pub(super) struct OtherVersions {
+    versions: BTreeMap<DeviceId, u8>,
+    last_look: Option<Timestamp>,
+}
 
 impl Node {
     /// A datagram of protocol `version`, not ours, came from `from`.
-    pub(super) fn on_other_version(&mut self, from: SocketAddr, version: u8) {
+    pub(super) fn on_other_version(&mut self, now: Timestamp, from: SocketAddr, version: u8) {
+        let looked = self.other_versions.last_look;
+        if looked.is_some_and(|at| now.saturating_since(at) < LOOK_INTERVAL) {
+            return;
+        }
+        self.other_versions.last_look = Some(now);
         let sender = self.roster.members().copied().find(|id| {
             *id != self.own_id()
                 && (self.endpoint.peer_address(&id.public_key()) == Some(from)
@@ -25,18 +39,18 @@ impl Node {
         let Some(device) = sender else {
             return;
         };
-        if self.other_versions.0.insert(device, version) != Some(version) {
+        if self.other_versions.versions.insert(device, version) != Some(version) {
             self.events.push_back(Event::OtherVersion { device, version });
         }
     }
 
     /// A session with `device` works: it speaks this version now.
     pub(super) fn speaks_our_version(&mut self, device: &DeviceId) {
-        self.other_versions.0.remove(device);
+        self.other_versions.versions.remove(device);
     }
 
     /// The protocol version `device` was last heard speaking, if not this one's.
     pub fn other_version(&self, device: &DeviceId) -> Option<u8> {
-        self.other_versions.0.get(device).copied()
+        self.other_versions.versions.get(device).copied()
     }
 }

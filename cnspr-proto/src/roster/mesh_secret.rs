@@ -94,12 +94,7 @@ impl StoredSecrets {
                 retired_unix_secs: now_unix_secs,
             });
         }
-        retired.sort_by(|a, b| {
-            b.retired_unix_secs
-                .cmp(&a.retired_unix_secs)
-                .then(a.secret.cmp(&b.secret))
-        });
-        retired.dedup_by_key(|r| r.secret);
+        newest_first(&mut retired);
         retired.retain(|r| r.secret != fresh);
         retired.truncate(MAX_RETIRED);
         Self {
@@ -107,6 +102,16 @@ impl StoredSecrets {
             retired,
         }
     }
+}
+
+/// Sorts retired secrets newest first (ties by secret, the same everywhere), each once.
+fn newest_first(retired: &mut Vec<RetiredSecret>) {
+    retired.sort_by(|a, b| {
+        b.retired_unix_secs
+            .cmp(&a.retired_unix_secs)
+            .then(a.secret.cmp(&b.secret))
+    });
+    retired.dedup_by_key(|r| r.secret);
 }
 
 /// The secrets an endpoint uses, from the siblings of the stored value at `now_unix_secs`:
@@ -127,12 +132,7 @@ pub fn endpoint_secrets(
         .flat_map(|value| value.retired.iter().copied())
         .filter(|r| !current.contains(&r.secret))
         .collect();
-    retired.sort_by(|a, b| {
-        b.retired_unix_secs
-            .cmp(&a.retired_unix_secs)
-            .then(a.secret.cmp(&b.secret))
-    });
-    retired.dedup_by_key(|r| r.secret);
+    newest_first(&mut retired);
     let answered_retired = retired
         .iter()
         .filter(|r| now_unix_secs < r.retired_unix_secs.saturating_add(RETIRED_ANSWERED_SECS));

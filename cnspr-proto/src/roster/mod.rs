@@ -24,6 +24,9 @@ use crate::identity::DeviceId;
 
 /// Longest device name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 64;
+/// Between a contested name and the short ID it is shown with (`laptop#YCASGLI`); no name
+/// holds it, so no device can take the shown name of another.
+pub const SHOWN_NAME_SEPARATOR: char = '#';
 /// Most devices a roster holds (removed ones included); a mesh of personal devices stays
 /// far below it, and it bounds what a peer can make us store.
 pub const MAX_ROSTER_DEVICES: usize = 1024;
@@ -64,7 +67,7 @@ impl RosterEntry {
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
-        && !name.chars().any(char::is_control)
+        && !name.chars().any(|c| c.is_control() || c == SHOWN_NAME_SEPARATOR)
         // A name that reads as a device ID would let one device pass for another.
         && name.parse::<DeviceId>().is_err()
 }
@@ -120,7 +123,7 @@ impl Roster {
 
     /// The name `device` goes by, unique in the mesh: the name it gave itself if its claim
     /// is the first (by `(version, device)`: the same on every device), otherwise that
-    /// name with its short ID (`laptop-YCASGLI`). A removed device claims no name.
+    /// name with its short ID (`laptop#YCASGLI`). A removed device claims no name.
     pub fn shown_name(&self, device: &DeviceId) -> Option<String> {
         let entry = self.entries.get(device).filter(|e| !e.name.is_empty())?;
         let first = self
@@ -129,7 +132,9 @@ impl Roster {
             .and_then(|claims| claims.first())
             .map(|(_, id)| id);
         match first {
-            Some(first) if first != device => Some(format!("{}-{}", entry.name, device.short())),
+            Some(first) if first != device => {
+                Some(format!("{}{SHOWN_NAME_SEPARATOR}{}", entry.name, device.short()))
+            }
             _ => Some(entry.name.clone()),
         }
     }
@@ -281,8 +286,8 @@ mod tests {
         // First claim by (version, device): a and b at version 1, a's ID smaller; c renamed
         // twice (version 2) comes last.
         assert_eq!(roster.shown_name(&a).as_deref(), Some("laptop"));
-        assert_eq!(roster.shown_name(&b), Some(format!("laptop-{}", b.short())));
-        assert_eq!(roster.shown_name(&c), Some(format!("laptop-{}", c.short())));
+        assert_eq!(roster.shown_name(&b), Some(format!("laptop#{}", b.short())));
+        assert_eq!(roster.shown_name(&c), Some(format!("laptop#{}", c.short())));
         // Every order of learning the same entries shows the same names.
         let mut other = Roster::new();
         for id in [c, a, b] {
@@ -296,7 +301,7 @@ mod tests {
         assert_eq!(roster.shown_name(&b).as_deref(), Some("laptop"));
         assert_eq!(
             roster.shown_name(&a),
-            Some(format!("laptop-{}", a.short())),
+            Some(format!("laptop#{}", a.short())),
             "removed: no claim"
         );
         // A name that reads as a device ID is no name: refused.
@@ -306,6 +311,10 @@ mod tests {
         assert!(
             is_valid_name(&c.short().to_string()),
             "a short ID is a name: IDs resolve first"
+        );
+        assert!(
+            !is_valid_name(&format!("laptop#{}", c.short())),
+            "nobody takes a shown name"
         );
     }
 

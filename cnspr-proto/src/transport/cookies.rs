@@ -28,7 +28,7 @@ use crate::crypto::aead::CipherKey;
 use crate::crypto::hash::hash;
 use crate::identity::PublicKey;
 use crate::time::Timestamp;
-use crate::transport::stealth::{mac1 as mac, verify_mac1 as verify_mac};
+use crate::transport::stealth::{mac16, verify_mac16};
 use crate::wire::{ENCRYPTED_COOKIE_BYTES, MAC_BYTES};
 
 /// How long a responder's cookie secret lasts; cookies made under it and the one before
@@ -143,10 +143,10 @@ impl CookieGate {
         let proven = std::iter::once(current)
             .chain(previous)
             .fold(false, |any, secret| {
-                verify_mac(&mac2_key(&mac(&secret, &address)), covered, mac2) | any
+                verify_mac16(&mac2_key(&mac16(&secret, &address)), covered, mac2) | any
             });
         if !proven {
-            return Admission::SendCookie(mac(&current, &address));
+            return Admission::SendCookie(mac16(&current, &address));
         }
         if self.take(now, from.ip()) {
             Admission::Admit
@@ -166,8 +166,11 @@ impl CookieGate {
                 (current, previous)
             }
             kept => {
+                // The one before stays good for one more lifetime, not after a quiet spell.
+                let recent = now.saturating_since(self.secret_since) < 2 * COOKIE_SECRET_LIFETIME;
                 self.secret_since = now;
-                (fresh_secret(), kept.map(|(current, _)| current))
+                let previous = kept.filter(|_| recent).map(|(current, _)| current);
+                (fresh_secret(), previous)
             }
         };
         self.secrets = Some(secrets);
@@ -211,7 +214,7 @@ pub fn mac2_key(cookie: &Cookie) -> [u8; 32] {
 /// Writes an encoded initiation's `mac2` (its last bytes) with `cookie`.
 pub fn seal_mac2(cookie: &Cookie, datagram: &mut [u8]) {
     let covered = datagram.len().saturating_sub(MAC_BYTES);
-    let tag = mac(&mac2_key(cookie), &datagram[..covered]);
+    let tag = mac16(&mac2_key(cookie), &datagram[..covered]);
     datagram[covered..].copy_from_slice(&tag);
 }
 
@@ -224,7 +227,10 @@ fn reply_key(responder: &PublicKey, mac1: &[u8; MAC_BYTES]) -> CipherKey {
 /// The encrypted cookie of a `CookieReply` from `responder` to the initiation with `mac1`.
 pub fn seal_cookie(responder: &PublicKey, mac1: &[u8; MAC_BYTES], cookie: &Cookie) -> Vec<u8> {
     let mut sealed = Vec::with_capacity(ENCRYPTED_COOKIE_BYTES);
-    // Each key encrypts one cookie: the nonce can be fixed.
+    // The nonce is fixed: a key serves the replies to one initiation. (A replayed one from
+    // many addresses gets several under one key; whoever saw its mac1 could read them all
+    // anyway, so the encryption only keeps cookies from those who never saw the
+    // initiation, as WireGuard's does.)
     reply_key(responder, mac1).seal(0, &[], cookie, &mut sealed);
     sealed
 }

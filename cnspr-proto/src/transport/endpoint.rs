@@ -247,6 +247,8 @@ struct Initiation {
     mac1: [u8; wire::MAC_BYTES],
     /// Whether it carried a cookie (then a cookie reply waits for the next retry).
     with_cookie: bool,
+    /// The attempt whose mesh secret keyed it ([`MeshSecrets::for_attempt`]).
+    secret_attempt: u32,
 }
 
 enum InitiationStage {
@@ -806,6 +808,7 @@ impl Endpoint {
             .filter(|(_, received)| now.saturating_since(*received) < COOKIE_USE)
             .map(|(cookie, _)| cookie);
         let mut mac1 = [0; wire::MAC_BYTES];
+        let secret_attempt = state.mesh_attempt;
         let datagram = state.address.map(|destination| {
             let mut datagram = Vec::new();
             let placeholder = [0; wire::MAC_BYTES];
@@ -829,8 +832,8 @@ impl Endpoint {
                         mac2: placeholder,
                     }
                     .encode(&mut datagram);
-                    let secret = self.mesh.for_attempt(state.mesh_attempt);
-                    state.mesh_attempt = state.mesh_attempt.wrapping_add(1);
+                    let secret = self.mesh.for_attempt(secret_attempt);
+                    state.mesh_attempt = secret_attempt.wrapping_add(1);
                     stealth::mesh_mac1_key(&peer, secret)
                 }
             };
@@ -850,6 +853,7 @@ impl Endpoint {
             stage: InitiationStage::AwaitResponse(Box::new(handshake)),
             mac1,
             with_cookie: cookie.is_some(),
+            secret_attempt,
         });
         self.reschedule(peer);
         self.transmits.extend(datagram);
@@ -870,7 +874,7 @@ impl Endpoint {
             .map(|invite| invite.psk)
             .ok_or(ReceiveError::UnknownInvite)?;
         let key = stealth::pairing_mac1_key(self.local.public(), &psk);
-        if !stealth::verify_mac1(&key, covered, mac1) {
+        if !stealth::verify_mac16(&key, covered, mac1) {
             return Err(ReceiveError::Stranger);
         }
         Ok(psk)
@@ -897,19 +901,26 @@ impl Endpoint {
             Admission::Limited => Err(ReceiveError::RateLimited),
             Admission::SendCookie(cookie) => {
                 let sealed = cookies::seal_cookie(self.local.public(), mac1, &cookie);
-                let mut datagram = Vec::new();
-                Packet::CookieReply {
-                    receiver_index: sender_index,
-                    cookie: &sealed,
-                }
-                .encode(&mut datagram);
-                self.transmits.push_back(Transmit {
-                    destination: from,
-                    datagram,
-                });
+                self.answer(
+                    from,
+                    Packet::CookieReply {
+                        receiver_index: sender_index,
+                        cookie: &sealed,
+                    },
+                );
                 Err(ReceiveError::CookieSent)
             }
         }
+    }
+
+    /// Sends `packet` back to where an initiation came from.
+    fn answer(&mut self, destination: SocketAddr, packet: Packet<'_>) {
+        let mut datagram = Vec::new();
+        packet.encode(&mut datagram);
+        self.transmits.push_back(Transmit {
+            destination,
+            datagram,
+        });
     }
 
     /// A responder under load sent us a cookie: keep it, and try again at once unless the
@@ -934,6 +945,9 @@ impl Endpoint {
         let cookie =
             cookies::open_cookie(&peer, &initiation.mac1, sealed).ok_or(ReceiveError::StrayCookie)?;
         state.cookie = Some((cookie, now));
+        // The responder took this attempt's secret (it checks mac1 first): the retry
+        // uses it again.
+        state.mesh_attempt = initiation.secret_attempt;
         if !initiation.with_cookie {
             let (index, started) = (initiation.local_index, initiation.started);
             self.indices.remove(&index);
@@ -986,17 +1000,14 @@ impl Endpoint {
                 invite: invite.map(|(token_id, _)| token_id),
             },
         );
-        let mut datagram = Vec::new();
-        Packet::HandshakeResponse {
-            sender_index: local_index,
-            receiver_index: sender_index,
-            noise: &response,
-        }
-        .encode(&mut datagram);
-        self.transmits.push_back(Transmit {
-            destination: from,
-            datagram,
-        });
+        self.answer(
+            from,
+            Packet::HandshakeResponse {
+                sender_index: local_index,
+                receiver_index: sender_index,
+                noise: &response,
+            },
+        );
         Ok(())
     }
 
@@ -1034,7 +1045,7 @@ impl Endpoint {
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
         // The peer answered the secret of this attempt: the next handshake starts with it.
-        state.mesh_attempt = state.mesh_attempt.saturating_sub(1);
+        state.mesh_attempt = initiation.secret_attempt;
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,

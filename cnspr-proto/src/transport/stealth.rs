@@ -49,15 +49,16 @@ fn keyed(key: &[u8; 32]) -> Blake2sMac<U16> {
     <Blake2sMac<U16> as Mac>::new_from_slice(key).expect("a 32-byte BLAKE2s key")
 }
 
-/// The MAC of `covered` under `key`.
-pub fn mac1(key: &[u8; 32], covered: &[u8]) -> [u8; MAC_BYTES] {
+/// The keyed BLAKE2s-128 MAC of `covered` under `key` (`mac1`'s and `mac2`'s, and a
+/// cookie's).
+pub fn mac16(key: &[u8; 32], covered: &[u8]) -> [u8; MAC_BYTES] {
     let mut mac = keyed(key);
     mac.update(covered);
     mac.finalize().into_bytes().into()
 }
 
-/// Whether `tag` is the MAC of `covered` under `key` (compared in constant time).
-pub fn verify_mac1(key: &[u8; 32], covered: &[u8], tag: &[u8; MAC_BYTES]) -> bool {
+/// Whether `tag` is the [`mac16`] of `covered` under `key` (compared in constant time).
+pub fn verify_mac16(key: &[u8; 32], covered: &[u8], tag: &[u8; MAC_BYTES]) -> bool {
     let mut mac = keyed(key);
     mac.update(covered);
     mac.verify_slice(tag).is_ok()
@@ -67,7 +68,7 @@ pub fn verify_mac1(key: &[u8; 32], covered: &[u8], tag: &[u8; MAC_BYTES]) -> boo
 /// returns it.
 pub fn seal_mac1(key: &[u8; 32], datagram: &mut [u8]) -> [u8; MAC_BYTES] {
     let covered = datagram.len().saturating_sub(2 * MAC_BYTES);
-    let tag = mac1(key, &datagram[..covered]);
+    let tag = mac16(key, &datagram[..covered]);
     datagram[covered..covered + MAC_BYTES].copy_from_slice(&tag);
     tag
 }
@@ -110,7 +111,7 @@ impl MeshSecrets {
         // Every key is tried, so that the time taken says nothing about which matched.
         self.accepted
             .iter()
-            .fold(false, |any, key| verify_mac1(key, covered, tag) | any)
+            .fold(false, |any, key| verify_mac16(key, covered, tag) | any)
     }
 }
 
@@ -126,15 +127,15 @@ mod tests {
     fn a_mac_verifies_under_its_own_key_only() {
         let responder = key(1);
         let right = mesh_mac1_key(&responder, &[7; 32]);
-        let tag = mac1(&right, b"initiation");
-        assert!(verify_mac1(&right, b"initiation", &tag));
-        assert!(!verify_mac1(&right, b"initiatioN", &tag));
+        let tag = mac16(&right, b"initiation");
+        assert!(verify_mac16(&right, b"initiation", &tag));
+        assert!(!verify_mac16(&right, b"initiatioN", &tag));
         for wrong in [
             mesh_mac1_key(&responder, &[8; 32]),
             mesh_mac1_key(&key(2), &[7; 32]),
             pairing_mac1_key(&responder, &[7; 32]),
         ] {
-            assert!(!verify_mac1(&wrong, b"initiation", &tag));
+            assert!(!verify_mac16(&wrong, b"initiation", &tag));
         }
     }
 
@@ -147,7 +148,7 @@ mod tests {
         let (before_mac2, _) = datagram.split_last_chunk::<MAC_BYTES>().expect("long enough");
         let (covered, tag) = before_mac2.split_last_chunk::<MAC_BYTES>().expect("long enough");
         assert_eq!((covered, tag), (&b"header and noise"[..], &sealed));
-        assert!(verify_mac1(&key, covered, tag));
+        assert!(verify_mac16(&key, covered, tag));
         assert!(datagram.ends_with(b"..placeholder16b"), "mac2 untouched");
     }
 
@@ -158,7 +159,7 @@ mod tests {
         assert_eq!(secrets.for_attempt(0), &[1; 32]);
         assert_eq!(secrets.for_attempt(1), &[2; 32]);
         assert_eq!(secrets.for_attempt(2), &[1; 32]);
-        let tag_with = |secret: &MeshSecret| mac1(&mesh_mac1_key(&local, secret), b"x");
+        let tag_with = |secret: &MeshSecret| mac16(&mesh_mac1_key(&local, secret), b"x");
         assert!(secrets.accepts(b"x", &tag_with(&[1; 32])));
         assert!(!secrets.accepts(b"x", &tag_with(&[2; 32])));
         assert!(!secrets.accepts(b"x", &tag_with(&OPEN_MESH)));

@@ -97,7 +97,7 @@ impl PacketType {
         }
     }
 
-    /// Bytes of the MAC that ends the datagram: initiations carry one.
+    /// Bytes of the MACs that end the datagram: initiations carry two (`mac1`, `mac2`).
     pub fn mac_len(self) -> usize {
         match self {
             Self::HandshakeInit | Self::PairingInit => 2 * MAC_BYTES,
