@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bounded;
 pub mod crypto;
 pub mod durable;
 pub mod duration;

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::bounded::remove_least;
 use crate::crypto::aead::CipherKey;
 use crate::crypto::hash::hash;
 use crate::identity::PublicKey;
@@ -182,14 +183,7 @@ impl CookieGate {
         let cost = 1_000_000 / u64::from(self.config.per_source_per_second.max(1));
         let full = cost.saturating_mul(u64::from(self.config.per_source_burst.max(1)));
         if !self.sources.contains_key(&source) && self.sources.len() >= MAX_TRACKED_SOURCES {
-            let stalest = self
-                .sources
-                .iter()
-                .min_by_key(|(_, b)| b.updated)
-                .map(|(ip, _)| *ip);
-            if let Some(ip) = stalest {
-                self.sources.remove(&ip);
-            }
+            remove_least(&mut self.sources, |bucket| bucket.updated);
         }
         let bucket = self.sources.entry(source).or_insert(Bucket {
             allowance_micros: full,

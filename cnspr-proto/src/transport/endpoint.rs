@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::bounded::remove_least;
 use crate::crypto::aead::TAG_BYTES;
 use crate::crypto::hash::{hash, Hash};
 use crate::identity::{PublicKey, StaticKeypair};
@@ -427,14 +428,7 @@ impl Endpoint {
     /// Accepts pairing handshakes with `invite` until `expires` (once).
     pub fn add_invite(&mut self, invite: &InviteSecret, expires: Timestamp) {
         if self.invites.len() >= MAX_OPEN_INVITES {
-            let first_to_expire = self
-                .invites
-                .iter()
-                .min_by_key(|(_, i)| i.expires)
-                .map(|(id, _)| *id);
-            if let Some(id) = first_to_expire {
-                self.invites.remove(&id);
-            }
+            remove_least(&mut self.invites, |invite| invite.expires);
         }
         self.invites.insert(
             invite.token_id,
@@ -980,13 +974,7 @@ impl Endpoint {
         let mut response = Vec::new();
         handshake.write_message(&[], &mut response)?;
         if self.responders.len() >= self.config.max_pending_responders {
-            let oldest = self
-                .responders
-                .iter()
-                .min_by_key(|(_, r)| r.created)
-                .map(|(i, _)| *i);
-            if let Some(oldest) = oldest {
-                self.responders.remove(&oldest);
+            if let Some(oldest) = remove_least(&mut self.responders, |r| r.created) {
                 self.indices.remove(&oldest);
             }
         }
