@@ -53,6 +53,11 @@ pub struct Member {
     pub rtt: RttEstimate,
     /// When an authenticated packet last came from it.
     pub last_heard: Option<Timestamp>,
+    /// When it is probed if nothing comes from it before: `recently_heard` after
+    /// `last_heard`, give or take a random tenth, so that the devices that heard it at one
+    /// moment (it just started) do not probe it in step forever after, all missing the
+    /// same stretch of time.
+    pub probe_due: Option<Timestamp>,
     /// When its shown state last changed.
     pub since: Timestamp,
     /// The running suspicion, while suspect.
@@ -74,6 +79,7 @@ impl Member {
             address,
             rtt: RttEstimate::default(),
             last_heard: None,
+            probe_due: None,
             since: now,
             suspicion: None,
             fresh: false,

@@ -337,8 +337,10 @@ impl Membership {
         if self.leaving || !self.members.contains_key(&from) {
             return;
         }
+        let probe_due = now + self.jittered(self.config.recently_heard);
         if let Some(member) = self.members.get_mut(&from) {
             member.last_heard = Some(now);
+            member.probe_due = Some(probe_due);
             member.fresh = true;
         }
         // A direct message proves the direct path works again.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::identity::DeviceId;
 use crate::membership::message::{Body, Status};
@@ -52,23 +53,30 @@ fn due<T>(entries: &BTreeMap<u32, T>, now: Timestamp, deadline: impl Fn(&T) -> T
 }
 
 impl Membership {
-    /// The probe round: the monitored device heard from longest ago, unless even that
-    /// one proved itself alive within `recently_heard`. Every authenticated packet counts
-    /// as proof, so of two devices that monitor each other only one needs to probe, and
-    /// a device that falls silent is probed as soon as its silence is long enough.
+    /// The probe round: the monitored device whose probe is due first, if it is due: one
+    /// that did not prove itself alive for about `recently_heard` ([`Member::probe_due`]).
+    /// Every membership message counts as proof, so of two devices that monitor each
+    /// other only one needs to probe, and a device that falls silent is probed as soon
+    /// as its silence is long enough.
     pub(super) fn probe_next(&mut self, now: Timestamp) {
-        let stalest = self
+        let first_due = self
             .monitored()
             .into_iter()
             .filter(|id| !self.probes.values().any(|p| p.target == *id))
-            .min_by_key(|id| self.members.get(id).and_then(|m| m.last_heard));
-        let Some(target) = stalest else {
+            .min_by_key(|id| self.members.get(id).and_then(|m| m.probe_due));
+        let Some(target) = first_due else {
             return;
         };
-        let heard = self.members.get(&target).and_then(|m| m.last_heard);
-        if heard.is_none_or(|heard| now.saturating_since(heard) >= self.config.recently_heard) {
+        let due = self.members.get(&target).and_then(|m| m.probe_due);
+        if due.is_none_or(|due| due <= now) {
             self.start_probe(now, target, true);
         }
+    }
+
+    /// `base`, give or take a random tenth of it.
+    pub(super) fn jittered(&mut self, base: Duration) -> Duration {
+        let tenth = (base.as_micros() / 10).max(1) as u64;
+        base * 9 / 10 + Duration::from_micros(self.rng.next_u64() % (2 * tenth))
     }
 
     /// Pings `target` and starts waiting for its answer.
