@@ -12,7 +12,7 @@ use support::{cnspr_binary, stderr, Device, Root};
 fn init_creates_a_private_identity_once() {
     let root = Root::new();
     let device = Device::new(&root, "desk");
-    let key_mode = std::fs::metadata(device.home.join("data/identity.key"))
+    let key_mode = std::fs::metadata(device.home.join("data/device.key"))
         .expect("key")
         .permissions()
         .mode();

@@ -76,8 +76,8 @@ fn initiation(responder: &DeviceId, target: SocketAddr, secret: MeshSecret, seed
         EndpointConfig::default(),
     );
     stranger.set_mesh_secrets(vec![secret], Vec::new());
-    stranger.add_peer(responder.public_key(), Some(target));
-    stranger.connect(Timestamp::from_micros(1), &responder.public_key());
+    stranger.add_peer(*responder, Some(target));
+    stranger.connect(Timestamp::from_micros(1), responder);
     stranger.poll_transmit().expect("an initiation").datagram
 }
 

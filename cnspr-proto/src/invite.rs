@@ -6,7 +6,7 @@
 //! `CNSPR1` prefix (only characters a QR code's alphanumeric mode carries), with a
 //! checksum so that a mistyped token is caught before any packet is sent.
 //!
-//! Layout before base32: version 1, inviter (32), token ID (16), secret (32), expiry in
+//! Layout before base32: version 2 (1 named an inviter by its X25519 key), inviter (32), token ID (16), secret (32), expiry in
 //! Unix seconds (8, little-endian), address count (1), each address as family (4 or 6),
 //! IP (4 or 16) and port (2, big-endian), then 4 bytes of BLAKE2s over everything before.
 
@@ -18,7 +18,7 @@ use crate::crypto::hash::hash;
 use crate::identity::DeviceId;
 
 const PREFIX: &str = "CNSPR1";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const CHECKSUM_BYTES: usize = 4;
 /// Most addresses a token carries.
 pub const MAX_INVITE_ADDRESSES: usize = 8;
@@ -68,8 +68,11 @@ pub enum InviteError {
     #[error("the invite token has a typo (its checksum does not match)")]
     Checksum,
     /// A token version this program does not know.
-    #[error("invite token version {0} is not supported")]
+    #[error("invite token version {0} is not supported (this program makes and takes version {VERSION})")]
     Version(u8),
+    /// The inviter's ID names no device key: no handshake could prove it.
+    #[error("the invite token names no device (its inviter ID is not a device key)")]
+    NotADevice,
 }
 
 impl InviteToken {
@@ -129,6 +132,9 @@ impl InviteToken {
             return Err(InviteError::Version(version));
         }
         let inviter = DeviceId::from_bytes(reader.array()?);
+        if inviter.noise_key().is_none() {
+            return Err(InviteError::NotADevice);
+        }
         let token_id = reader.array()?;
         let secret = reader.array()?;
         let expires_unix_secs = u64::from_le_bytes(reader.array()?);
@@ -176,7 +182,7 @@ mod tests {
 
     fn token() -> InviteToken {
         InviteToken {
-            inviter: DeviceId::from_bytes([3; 32]),
+            inviter: crate::identity::DeviceKey::from_seed([3; 32]).device_id(),
             addresses: vec![
                 "192.0.2.1:3030".parse().expect("valid"),
                 "[2001:db8::1]:3031".parse().expect("valid"),
@@ -209,6 +215,25 @@ mod tests {
         }
         assert_eq!(InviteToken::decode("hello"), Err(InviteError::NotAToken));
         assert!(InviteToken::decode(&text[..text.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn a_token_naming_no_device_or_of_another_version_is_refused() {
+        let mut no_device = token();
+        no_device.inviter = DeviceId::from_bytes([0xff; 32]);
+        assert_eq!(
+            InviteToken::decode(&no_device.encode()),
+            Err(InviteError::NotADevice)
+        );
+        let mut bytes = data_encoding::BASE32_NOPAD
+            .decode(&token().encode().as_bytes()[PREFIX.len()..])
+            .expect("base32");
+        bytes[0] = 1;
+        let split = bytes.len() - CHECKSUM_BYTES;
+        let checksum = hash(&[b"cnspr invite", &bytes[..split]]);
+        bytes[split..].copy_from_slice(&checksum[..CHECKSUM_BYTES]);
+        let old = format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes));
+        assert_eq!(InviteToken::decode(&old), Err(InviteError::Version(1)));
     }
 
     proptest! {

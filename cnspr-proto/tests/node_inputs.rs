@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cnspr_proto::identity::StaticKeypair;
+use cnspr_proto::identity::DeviceKey;
 use cnspr_proto::node::{Durable, Node, NodeConfig, Output};
 use cnspr_proto::time::Timestamp;
 use proptest::prelude::*;
@@ -14,8 +14,8 @@ fn address(last: u8) -> SocketAddr {
 }
 
 fn pair(now: Timestamp) -> (Node, Node) {
-    let a = StaticKeypair::from_secret_bytes([1; 32]);
-    let b = StaticKeypair::from_secret_bytes([2; 32]);
+    let a = DeviceKey::from_seed([1; 32]);
+    let b = DeviceKey::from_seed([2; 32]);
     let roster = [
         (a.device_id(), Some(address(1))),
         (b.device_id(), Some(address(2))),

@@ -7,11 +7,11 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cnspr_proto::identity::{PublicKey, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::{Node, Output};
 use cnspr_proto::rng::Rng;
-use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY, RETIRED_ANSWERED_SECS};
+use cnspr_proto::roster::mesh_secret::{StoredSecrets, RETIRED_ANSWERED_SECS};
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
 use cnspr_proto::transport::{Endpoint, EndpointConfig};
@@ -20,14 +20,7 @@ use support::{address, Mesh};
 
 /// The stored mesh secret values of device `n` (every sibling).
 fn secrets_of(mesh: &Mesh, n: u8) -> Vec<StoredSecrets> {
-    let Some(read) = mesh.node(n).store().read(MESH_SECRET_KEY) else {
-        return Vec::new();
-    };
-    read.register
-        .siblings()
-        .iter()
-        .filter_map(|s| StoredSecrets::decode(s.value.as_deref()?).ok())
-        .collect()
+    mesh.secrets_of(n)
 }
 
 /// The one current secret every device of `devices` holds.
@@ -40,8 +33,8 @@ fn current_secret(mesh: &Mesh, devices: &[u8]) -> MeshSecret {
 
 /// An initiation to `responder` by a device that is not in its roster, keyed with
 /// `secret` (as a stranger who guessed it, or a removed device that kept it, would).
-fn initiation(responder: PublicKey, secret: MeshSecret, seed: u8, now: Timestamp) -> Vec<u8> {
-    let stranger = StaticKeypair::from_secret_bytes([seed; 32]);
+fn initiation(responder: DeviceId, secret: MeshSecret, seed: u8, now: Timestamp) -> Vec<u8> {
+    let stranger = DeviceKey::from_seed([seed; 32]).noise().clone();
     let mut endpoint = Endpoint::new(stranger, [seed; 32], EndpointConfig::default());
     endpoint.set_mesh_secrets(vec![secret], Vec::new());
     endpoint.add_peer(responder, Some(address(1)));
@@ -72,7 +65,7 @@ fn ten_thousand_stranger_initiations_get_no_answer_and_the_mesh_carries_on() {
     let (mut mesh, ids) = Mesh::paired(3);
     let secret = current_secret(&mesh, &[1, 2, 3]);
     assert_ne!(secret, OPEN_MESH, "the first pairing made a secret");
-    let responder = ids[0].public_key();
+    let responder = ids[0];
     let now = mesh.now;
     let open_invite = mesh.invite(1, 42);
     let mut rng = Rng::from_seed([5; 32]);
@@ -155,7 +148,7 @@ fn a_removal_rotates_the_secret_and_the_old_one_is_answered_for_two_weeks_only()
         secrets_of(&mesh, 3).iter().all(|v| v.current == old),
         "the removed device never hears of the new one"
     );
-    let responder = ids[1].public_key();
+    let responder = ids[1];
     let now = mesh.now;
     assert_eq!(
         answers(
@@ -214,9 +207,9 @@ fn a_device_away_through_a_rotation_and_past_its_grace_gets_back_in() {
 }
 
 /// A device's endpoint of seed `seed`, knowing `peers`.
-fn endpoint(seed: u8, peers: &[(PublicKey, SocketAddr)]) -> Endpoint {
+fn endpoint(seed: u8, peers: &[(DeviceId, SocketAddr)]) -> Endpoint {
     let mut endpoint = Endpoint::new(
-        StaticKeypair::from_secret_bytes([seed; 32]),
+        DeviceKey::from_seed([seed; 32]).noise().clone(),
         [seed; 32],
         EndpointConfig::default(),
     );
@@ -226,8 +219,8 @@ fn endpoint(seed: u8, peers: &[(PublicKey, SocketAddr)]) -> Endpoint {
     endpoint
 }
 
-fn key_of(seed: u8) -> PublicKey {
-    *StaticKeypair::from_secret_bytes([seed; 32]).public()
+fn key_of(seed: u8) -> DeviceId {
+    DeviceKey::from_seed([seed; 32]).device_id()
 }
 
 #[test]
@@ -306,7 +299,7 @@ fn under_a_flood_of_replayed_initiations_a_peer_still_connects_and_the_flood_get
 #[test]
 fn under_load_one_address_with_a_good_cookie_is_held_to_its_rate() {
     let responder_address = address(2);
-    let peers: Vec<(PublicKey, SocketAddr)> = (10..=60).map(|seed| (key_of(seed), address(seed))).collect();
+    let peers: Vec<(DeviceId, SocketAddr)> = (10..=60).map(|seed| (key_of(seed), address(seed))).collect();
     let mut responder = endpoint(2, &peers);
     let mut now = Timestamp::from_micros(1_000_000);
     // Load: 40 initiations from one device of the mesh in a second, each retried with the

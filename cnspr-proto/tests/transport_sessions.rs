@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cnspr_proto::identity::{PublicKey, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey, StaticKeypair};
 use cnspr_proto::rng::Rng;
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Transmit};
@@ -32,7 +32,11 @@ struct Link {
 }
 
 fn key(seed: u8) -> StaticKeypair {
-    StaticKeypair::from_secret_bytes([seed; 32])
+    DeviceKey::from_seed([seed; 32]).noise().clone()
+}
+
+fn id(seed: u8) -> DeviceId {
+    DeviceKey::from_seed([seed; 32]).device_id()
 }
 
 fn node(seed: u8, port: u16, config: &EndpointConfig) -> Node {
@@ -47,7 +51,7 @@ fn node(seed: u8, port: u16, config: &EndpointConfig) -> Node {
 impl Link {
     fn new(config: EndpointConfig) -> Self {
         let mut nodes = [node(1, 1001, &config), node(2, 1002, &config)];
-        let (a_key, b_key) = (*nodes[0].endpoint.local_key(), *nodes[1].endpoint.local_key());
+        let (a_key, b_key) = (id(1), id(2));
         let (a_addr, b_addr) = (nodes[0].address, nodes[1].address);
         nodes[0].endpoint.add_peer(b_key, Some(b_addr));
         nodes[1].endpoint.add_peer(a_key, Some(a_addr));
@@ -62,8 +66,8 @@ impl Link {
         }
     }
 
-    fn key(&self, node: usize) -> PublicKey {
-        *self.nodes[node].endpoint.local_key()
+    fn key(&self, node: usize) -> DeviceId {
+        id(node as u8 + 1)
     }
 
     fn send(&mut self, from: usize, payload: &[u8]) {
@@ -470,7 +474,7 @@ fn a_payload_larger_than_a_datagram_is_refused_and_the_largest_fits() {
     link.send(0, &largest);
     link.run_for(Duration::from_millis(100));
     assert_eq!(link.nodes[1].received.last(), Some(&largest));
-    let unknown = PublicKey([3; 32]);
+    let unknown = id(3);
     assert_eq!(
         link.nodes[0].endpoint.send(link.now, &unknown, b"x"),
         Err(SendError::UnknownPeer)

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::node::NodeConfig;
 use cnspr_proto::roster::Roster;
 use cnspr_proto::runs::QueueBounds;
@@ -51,7 +51,7 @@ pub fn init(paths: &Paths, name: Option<&str>) -> Result<(DeviceId, String), Dae
     Ok((identity.device_id(), name))
 }
 
-fn save_own_entry(paths: &Paths, identity: &StaticKeypair, name: &str) -> Result<(), DaemonError> {
+fn save_own_entry(paths: &Paths, identity: &DeviceKey, name: &str) -> Result<(), DaemonError> {
     let mut roster = Roster::new();
     roster.rename(identity.device_id(), name);
     SavedRoster::new(&roster, &Default::default()).save(&paths.data_dir)?;

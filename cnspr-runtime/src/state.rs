@@ -10,11 +10,15 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use zeroize::Zeroize;
+
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::roster::{KnownDevice, Roster};
 use serde::{Deserialize, Serialize};
 
-const IDENTITY_FILE: &str = "identity.key";
+const IDENTITY_FILE: &str = "device.key";
+/// Where the X25519 key of devices from before signing keys lived (protocol 1 and 2).
+const OLD_IDENTITY_FILE: &str = "identity.key";
 const BOOT_FILE: &str = "boot";
 const ROSTER_FILE: &str = "roster.json";
 
@@ -27,6 +31,9 @@ pub enum StateError {
     /// No identity yet.
     #[error("this device has no identity yet: run `cnspr init` (or `cnspr serve`)")]
     NoIdentity,
+    /// The data directory holds a key of the format before signing keys.
+    #[error("{0} is a device key of the format before signing keys, which no device of this version can reach: move the data directory aside, then `cnspr init` and pair again")]
+    OldIdentity(PathBuf),
     /// A file is damaged.
     #[error("{path} is damaged: {reason}")]
     Damaged {
@@ -73,8 +80,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     write().map_err(io_error(path))
 }
 
-/// Creates this device's key pair; refuses if one exists.
-pub fn create_identity(data_dir: &Path) -> Result<StaticKeypair, StateError> {
+/// Creates this device's key; refuses if one exists (of this format or the old one).
+pub fn create_identity(data_dir: &Path) -> Result<DeviceKey, StateError> {
+    refuse_old_identity(data_dir)?;
     let path = data_dir.join(IDENTITY_FILE);
     if path.exists() {
         return Err(StateError::IdentityExists(path));
@@ -84,24 +92,47 @@ pub fn create_identity(data_dir: &Path) -> Result<StaticKeypair, StateError> {
         path: path.clone(),
         source: io::Error::other(e.to_string()),
     })?;
-    let keys = StaticKeypair::from_secret_bytes(secret);
-    write_atomic(&path, &keys.secret_bytes())?;
-    Ok(keys)
+    let key = DeviceKey::from_seed(secret);
+    secret.zeroize();
+    let mut seed = key.seed_bytes();
+    let written = write_atomic(&path, &seed);
+    seed.zeroize();
+    written.map(|()| key)
 }
 
-/// This device's key pair.
-pub fn load_identity(data_dir: &Path) -> Result<StaticKeypair, StateError> {
+/// This device's key.
+pub fn load_identity(data_dir: &Path) -> Result<DeviceKey, StateError> {
+    refuse_old_identity(data_dir)?;
     let path = data_dir.join(IDENTITY_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(StateError::NoIdentity),
         Err(source) => return Err(StateError::Io { path, source }),
     };
-    let secret: [u8; 32] = bytes.try_into().map_err(|_| StateError::Damaged {
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| StateError::Damaged {
         path: path.clone(),
-        reason: "a secret key is exactly 32 bytes".into(),
+        reason: "a device key is exactly 32 bytes".into(),
     })?;
-    Ok(StaticKeypair::from_secret_bytes(secret))
+    let key = DeviceKey::from_seed(seed);
+    // A seed this version wrote is never stepped: anything else was not written by it.
+    if key.seed_bytes() != seed {
+        return Err(StateError::Damaged {
+            path,
+            reason: "not a device key this version wrote (its public key's sign bit is set)".into(),
+        });
+    }
+    Ok(key)
+}
+
+/// The key of a device from before signing keys cannot be carried over (an X25519 key is
+/// no Ed25519 seed): say so rather than start as a new device beside it.
+fn refuse_old_identity(data_dir: &Path) -> Result<(), StateError> {
+    let old = data_dir.join(OLD_IDENTITY_FILE);
+    if old.exists() {
+        return Err(StateError::OldIdentity(old));
+    }
+    Ok(())
 }
 
 /// Counts one more start of this device and returns the new count, durably, before the
@@ -192,6 +223,37 @@ mod tests {
             load_identity(&dir).expect("loads").device_id(),
             created.device_id()
         );
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_key_of_the_old_format_is_refused_in_one_sentence() {
+        let dir = temp_dir("old-identity");
+        fs::write(dir.join(OLD_IDENTITY_FILE), [7u8; 32]).expect("written");
+        for error in [load_identity(&dir).err(), create_identity(&dir).err()] {
+            let error = error.expect("refused");
+            assert!(matches!(error, StateError::OldIdentity(_)), "{error}");
+            let text = error.to_string();
+            assert!(text.contains("pair again") && !text.contains('\n'), "{text}");
+        }
+        assert!(
+            !dir.join(IDENTITY_FILE).exists(),
+            "no new identity beside the old one"
+        );
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_key_file_this_version_did_not_write_is_damaged() {
+        let dir = temp_dir("stepped-identity");
+        let stepped = (0..64u8)
+            .map(|seed| [seed; 32])
+            .find(|seed| DeviceKey::from_seed(*seed).seed_bytes() != *seed)
+            .expect("about half of all seeds are stepped");
+        fs::write(dir.join(IDENTITY_FILE), stepped).expect("written");
+        assert!(matches!(load_identity(&dir), Err(StateError::Damaged { .. })));
+        fs::write(dir.join(IDENTITY_FILE), [1u8; 31]).expect("written");
+        assert!(matches!(load_identity(&dir), Err(StateError::Damaged { .. })));
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 

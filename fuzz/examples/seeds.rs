@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cnspr_fuzz::paired::Paired;
 use cnspr_fuzz::steps;
-use cnspr_proto::identity::StaticKeypair;
+use cnspr_proto::identity::DeviceKey;
 use cnspr_proto::invite::InviteToken;
 use cnspr_proto::messaging::{Packet, Tag, Unit};
 use cnspr_proto::payload::Payload;
@@ -60,7 +60,13 @@ impl Seeds {
         self.add("messaging_decode", packet.to_vec());
         self.add("authenticated_messaging", steps::send(packet));
         // Units of one chunk are whole in the chunk; longer ones would make large seeds.
-        let Ok(Packet::Chunk { index: 0, count: 1, data, .. }) = Packet::decode(packet) else {
+        let Ok(Packet::Chunk {
+            index: 0,
+            count: 1,
+            data,
+            ..
+        }) = Packet::decode(packet)
+        else {
             return;
         };
         self.add("messaging_decode", data.clone());
@@ -83,12 +89,17 @@ fn traffic() -> Vec<Vec<u8>> {
     let peer = paired.peer_id();
     let now = paired.now();
     let node = paired.node();
-    node.kv_write(now, "notes/today", Some(b"milk".to_vec())).expect("a put");
-    node.kv_write(now, "notes/old", Some(b"x".to_vec())).expect("a put");
+    node.kv_write(now, "notes/today", Some(b"milk".to_vec()))
+        .expect("a put");
+    node.kv_write(now, "notes/old", Some(b"x".to_vec()))
+        .expect("a put");
     node.kv_write(now, "notes/old", None).expect("a delete");
-    node.publish_event(now, tag("deploy"), b"v2".to_vec()).expect("an event");
-    node.send_message(now, peer, tag("notify"), b"hello".to_vec()).expect("a message");
-    node.query(now, Some(vec![peer]), tag("uptime"), Vec::new()).expect("a query");
+    node.publish_event(now, tag("deploy"), b"v2".to_vec())
+        .expect("an event");
+    node.send_message(now, peer, tag("notify"), b"hello".to_vec())
+        .expect("a message");
+    node.query(now, Some(vec![peer]), tag("uptime"), Vec::new())
+        .expect("a query");
     sent.extend(paired.take_received());
     for _ in 0..20 {
         paired.advance(Duration::from_secs(3));
@@ -100,10 +111,10 @@ fn traffic() -> Vec<Vec<u8>> {
 /// The datagrams of a handshake and of one data packet, as two endpoints send them.
 fn datagrams() -> Vec<Vec<u8>> {
     // From the peer (key 2) to the node (key 1), as `node_datagrams` has them.
-    let keys = [2u8, 1].map(|seed| StaticKeypair::from_secret_bytes([seed; 32]));
-    let ids = [*keys[0].public(), *keys[1].public()];
+    let keys = [2u8, 1].map(|seed| DeviceKey::from_seed([seed; 32]));
+    let ids = [keys[0].device_id(), keys[1].device_id()];
     let address = "192.0.2.2:3030".parse().expect("valid address");
-    let [a, b] = keys.map(|key| Endpoint::new(key, [3; 32], EndpointConfig::default()));
+    let [a, b] = keys.map(|key| Endpoint::new(key.noise().clone(), [3; 32], EndpointConfig::default()));
     let (mut a, mut b) = (a, b);
     let now = Timestamp::from_micros(1_000_000);
     a.add_peer(ids[1], Some(address));
@@ -124,8 +135,11 @@ fn datagrams() -> Vec<Vec<u8>> {
 /// An invite token as `cnspr invite` prints it.
 fn invite() -> Vec<u8> {
     let token = InviteToken {
-        inviter: StaticKeypair::from_secret_bytes([1; 32]).device_id(),
-        addresses: vec!["192.0.2.1:3030".parse().expect("valid"), "[2001:db8::1]:3030".parse().expect("valid")],
+        inviter: DeviceKey::from_seed([1; 32]).device_id(),
+        addresses: vec![
+            "192.0.2.1:3030".parse().expect("valid"),
+            "[2001:db8::1]:3030".parse().expect("valid"),
+        ],
         token_id: [4; 16],
         secret: [5; 32],
         expires_unix_secs: 1_800_000_000,
@@ -137,7 +151,12 @@ fn invite() -> Vec<u8> {
 fn control_lines() -> Vec<Vec<u8>> {
     let mut lines: Vec<String> = api::catalogue()
         .iter()
-        .map(|info| format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{}","params":{{}}}}"#, info.name))
+        .map(|info| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"{}","params":{{}}}}"#,
+                info.name
+            )
+        })
         .collect();
     lines.extend(
         [

@@ -7,5 +7,7 @@ use cnspr_fuzz::paired::{self, Paired};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    paired::run(data, |_: &mut Paired, bytes: &[u8]| vec![[&[0u8][..], bytes].concat()]);
+    paired::run(data, |_: &mut Paired, bytes: &[u8]| {
+        vec![[&[0u8][..], bytes].concat()]
+    });
 });

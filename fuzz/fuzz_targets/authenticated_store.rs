@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     paired::run(data, |paired: &mut Paired, bytes: &[u8]| {
-        let unit = Unit::Store(bytes.to_vec()).encode().expect("a store unit encodes");
+        let unit = Unit::Store(bytes.to_vec())
+            .encode()
+            .expect("a store unit encodes");
         paired.unit_payloads(&unit)
     });
 });

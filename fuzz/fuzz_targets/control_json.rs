@@ -40,5 +40,8 @@ fn check_params(method: &str, params: Option<Value>) {
 fn answer_is_one_line(answer: &str) {
     assert!(!answer.contains('\n'), "an answer spans lines: {answer}");
     let parsed: Value = serde_json::from_str(answer).expect("an answer is JSON");
-    assert!(parsed.get("error").is_some(), "a refusal carries an error: {answer}");
+    assert!(
+        parsed.get("error").is_some(),
+        "a refusal carries an error: {answer}"
+    );
 }

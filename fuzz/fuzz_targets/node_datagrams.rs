@@ -4,14 +4,14 @@
 
 use std::net::SocketAddr;
 
-use cnspr_proto::identity::StaticKeypair;
+use cnspr_proto::identity::DeviceKey;
 use cnspr_proto::node::{Durable, Node, NodeConfig, Output};
 use cnspr_proto::time::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let own = StaticKeypair::from_secret_bytes([1; 32]);
-    let peer = StaticKeypair::from_secret_bytes([2; 32]);
+    let own = DeviceKey::from_seed([1; 32]);
+    let peer = DeviceKey::from_seed([2; 32]);
     let from: SocketAddr = "192.0.2.2:3030".parse().expect("valid address");
     let roster = [(peer.device_id(), Some(from))];
     let mut now = Timestamp::from_micros(1_000_000);

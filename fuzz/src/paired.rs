@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cnspr_proto::identity::{DeviceId, PublicKey, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::{Body, Envelope};
-use cnspr_proto::messaging::{Packet, Tag, CHUNK_BYTES};
+use cnspr_proto::messaging::{Packet, Tag};
 use cnspr_proto::node::{Durable, Event, Node, NodeConfig, Output};
 use cnspr_proto::payload::Payload;
 use cnspr_proto::runs::{HandlerTree, JobKind};
@@ -27,8 +27,9 @@ const HANDSHAKE_ROUNDS: usize = 10;
 pub struct Paired {
     node: Node,
     node_address: SocketAddr,
-    node_key: PublicKey,
+    node_key: DeviceId,
     peer: Endpoint,
+    peer_id: DeviceId,
     peer_address: SocketAddr,
     now: Timestamp,
     next_transfer: u64,
@@ -54,7 +55,10 @@ fn answer(payload: &[u8]) -> Option<Vec<u8>> {
         }),
         Payload::Messaging(packet) => match Packet::decode(&packet).ok()? {
             Packet::Chunk {
-                transfer, index, count, ..
+                transfer,
+                index,
+                count,
+                ..
             } => Payload::Messaging(
                 Packet::Ack {
                     transfer,
@@ -86,7 +90,10 @@ pub fn run(data: &[u8], encode: impl Fn(&mut Paired, &[u8]) -> Vec<Vec<u8>>) {
     for step in crate::steps::steps(data) {
         paired.step(step, &encode);
     }
-    assert!(paired.answers_echo(u64::MAX), "the node stopped answering its peer");
+    assert!(
+        paired.answers_echo(u64::MAX),
+        "the node stopped answering its peer"
+    );
 }
 
 impl Default for Paired {
@@ -98,16 +105,17 @@ impl Default for Paired {
 impl Paired {
     /// A node whose roster holds the peer, with an established session between them.
     pub fn new() -> Self {
-        let own = StaticKeypair::from_secret_bytes([1; 32]);
-        let hostile = StaticKeypair::from_secret_bytes([2; 32]);
+        let own = DeviceKey::from_seed([1; 32]);
+        let hostile = DeviceKey::from_seed([2; 32]);
         let node_address: SocketAddr = "192.0.2.1:3030".parse().expect("valid address");
         let peer_address: SocketAddr = "192.0.2.2:3030".parse().expect("valid address");
-        let node_key = *own.public();
+        let node_key = own.device_id();
         let now = Timestamp::from_micros(1_000_000);
         let durable = Durable::fresh(own, 1, [(hostile.device_id(), Some(peer_address))]);
         let mut node = Node::restore(NodeConfig::default(), durable, [7; 32], now, 0);
         node.set_handler_tree(Box::new(EveryTag));
-        let mut peer = Endpoint::new(hostile, [9; 32], EndpointConfig::default());
+        let peer_id = hostile.device_id();
+        let mut peer = Endpoint::new(hostile.noise().clone(), [9; 32], EndpointConfig::default());
         peer.add_peer(node_key, Some(node_address));
         peer.connect(now, &node_key);
         let mut paired = Self {
@@ -115,6 +123,7 @@ impl Paired {
             node_address,
             node_key,
             peer,
+            peer_id,
             peer_address,
             now,
             next_transfer: 1,
@@ -144,7 +153,7 @@ impl Paired {
 
     /// The peer's device ID.
     pub fn peer_id(&self) -> DeviceId {
-        self.peer.local_key().device_id()
+        self.peer_id
     }
 
     /// The payloads the node sent the peer since the last call, decrypted.
@@ -180,22 +189,9 @@ impl Paired {
     pub fn unit_payloads(&mut self, unit: &[u8]) -> Vec<Vec<u8>> {
         let transfer = self.next_transfer;
         self.next_transfer += 1;
-        let count = unit.len().div_ceil(CHUNK_BYTES).max(1);
-        let parts: Vec<&[u8]> = if unit.is_empty() {
-            vec![unit]
-        } else {
-            unit.chunks(CHUNK_BYTES).collect()
-        };
-        parts
-            .into_iter()
-            .enumerate()
-            .map(|(index, data)| {
-                let chunk = Packet::Chunk {
-                    transfer,
-                    index: index as u32,
-                    count: count as u32,
-                    data: data.to_vec(),
-                };
+        Packet::chunks_of(transfer, unit)
+            .iter()
+            .map(|chunk| {
                 Payload::Messaging(chunk.encode())
                     .encode()
                     .expect("a messaging payload encodes")
@@ -240,18 +236,15 @@ impl Paired {
             let mut outputs = 0;
             loop {
                 outputs += 1;
-                assert!(
-                    outputs < MAX_OUTPUTS_PER_STEP,
-                    "the node's outputs never end"
-                );
+                assert!(outputs < MAX_OUTPUTS_PER_STEP, "the node's outputs never end");
                 match self.node.poll_output() {
                     Output::Timeout(_) => break,
                     Output::Transmit(transmit) => {
                         moved = true;
                         if transmit.destination == self.peer_address {
-                            let _ = self
-                                .peer
-                                .handle_datagram(self.now, self.node_address, &transmit.datagram);
+                            let _ =
+                                self.peer
+                                    .handle_datagram(self.now, self.node_address, &transmit.datagram);
                         }
                     }
                     Output::Event(Event::RunStart(run)) => self.running.push((run.job, run.index)),
@@ -266,7 +259,11 @@ impl Paired {
                     self.received.push(payload);
                 }
             }
-            while let Some(transmit) = self.peer.poll_prompt_transmit().or_else(|| self.peer.poll_transmit()) {
+            while let Some(transmit) = self
+                .peer
+                .poll_prompt_transmit()
+                .or_else(|| self.peer.poll_transmit())
+            {
                 moved = true;
                 let _ = self
                     .node

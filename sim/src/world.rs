@@ -8,7 +8,7 @@ use std::time::Duration;
 use blake2::{Blake2s256, Digest};
 use cnspr_proto::crypto::hash::hash;
 use cnspr_proto::durable::{MemoryDisk, Write};
-use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MembershipEvent;
 use cnspr_proto::messaging::Tag;
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig, NodeStats};
@@ -148,7 +148,7 @@ pub struct RunResult {
 }
 
 struct Device {
-    key: StaticKeypair,
+    key: DeviceKey,
     /// Its name, as configured.
     name: String,
     /// The roster with the address last seen for each device, as the daemon keeps it in
@@ -242,8 +242,7 @@ impl World {
         let schedule = Schedule::new(config.plan, config.nodes, config.duration, calm, &mut rng);
         let mut devices: Vec<Device> = (0..config.nodes)
             .map(|i| {
-                let key =
-                    StaticKeypair::from_secret_bytes(seed_bytes(config.seed, &(i as u64).to_le_bytes()));
+                let key = DeviceKey::from_seed(seed_bytes(config.seed, &(i as u64).to_le_bytes()));
                 let clock = if config.clock_skew {
                     Clock {
                         offset_micros: rng.next_u64() % 60_000_000,

@@ -1,4 +1,5 @@
-//! Device IDs: the X25519 public key, shown in a Syncthing-style checked text form.
+//! Device IDs: the Ed25519 public key of the device's key, shown in a Syncthing-style
+//! checked text form.
 //!
 //! Text form: RFC 4648 base32 (no padding) of the 32 key bytes gives 52 chars;
 //! each 13-char group gets one Luhn mod 32 check char (56 chars); shown as 8
@@ -7,6 +8,7 @@
 use core::fmt;
 use core::str::FromStr;
 
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde::ser::{Serialize, Serializer};
 
@@ -26,10 +28,13 @@ const DISPLAY_GROUP: usize = 7;
 /// Canonical form length: 56 chars and 7 dashes.
 const DISPLAY_LEN: usize = TEXT_CHARS + TEXT_CHARS / DISPLAY_GROUP - 1;
 
-/// A device's identity: its static X25519 public key.
+/// A device's identity: the Ed25519 public key it signs with ([`super::DeviceKey`]).
 ///
-/// Using the key itself as the ID lets a pairing token's device ID be checked
-/// directly against the key proven in the handshake.
+/// The key itself as the ID lets a pairing token's device ID be checked directly against
+/// the key proven in the handshake (its X25519 form, [`DeviceId::noise_key`]) and every
+/// signature be checked against its author's ID. Any 32 bytes make a `DeviceId` (the text
+/// form is checked for typos, not for naming a key); one that names no key has no
+/// `noise_key`, verifies nothing and is never reached.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeviceId([u8; 32]);
 
@@ -67,19 +72,33 @@ pub enum DeviceIdError {
 }
 
 impl DeviceId {
-    /// Wraps X25519 public key bytes.
+    /// Wraps Ed25519 public key bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
-    /// The X25519 public key bytes.
+    /// The Ed25519 public key bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
-    /// The public key this ID denotes.
-    pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0)
+    /// The X25519 key this device's handshakes prove, if the ID names a device key: a
+    /// point of the curve in its one canonical encoding, with the sign bit clear, not of
+    /// small order.
+    pub fn noise_key(&self) -> Option<PublicKey> {
+        if !self.has_clear_sign() {
+            return None;
+        }
+        let point = CompressedEdwardsY(self.0).decompress()?;
+        if point.is_small_order() || point.compress().0 != self.0 {
+            return None;
+        }
+        Some(PublicKey(point.to_montgomery().to_bytes()))
+    }
+
+    /// Whether the sign bit of the key's x coordinate is clear, as every device key's is.
+    pub(super) fn has_clear_sign(&self) -> bool {
+        self.0[31] & 0x80 == 0
     }
 
     /// The first 7 characters of the canonical text.
@@ -397,7 +416,7 @@ mod tests {
         let id = DeviceId::from_bytes(seq());
         assert_eq!(id.short().to_string(), "AAAQEAY");
         assert_eq!(format!("{id:?}"), "DeviceId(AAAQEAY)");
-        assert_eq!(id.public_key(), PublicKey(seq()));
+        assert_eq!(DeviceId::from_bytes([0xff; 32]).noise_key(), None, "sign bit set");
         assert!(id.matches_prefix("aaaq"));
         assert!(id.matches_prefix("AAAQEAY-EAU"));
         assert!(id.matches_prefix("AAAQEAYEAU"));

@@ -1,7 +1,8 @@
-//! The device's long-term X25519 keypair.
+//! X25519 keypairs, as Noise uses them.
 
 use core::fmt;
 
+use curve25519_dalek::montgomery::MontgomeryPoint;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroize;
 
@@ -12,9 +13,14 @@ use super::device_id::DeviceId;
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
-    /// The device ID of the device holding this key (the same 32 bytes).
-    pub fn device_id(&self) -> DeviceId {
-        DeviceId::from_bytes(self.0)
+    /// The device whose key this is the X25519 form of: the Edwards point with the sign
+    /// bit clear. `None` for bytes that are not a device's key in canonical form (off the
+    /// curve, of small order, or an unreduced encoding), so one handshake key never names
+    /// two devices.
+    pub fn device_id(&self) -> Option<DeviceId> {
+        let point = MontgomeryPoint(self.0).to_edwards(0)?;
+        let id = DeviceId::from_bytes(point.compress().to_bytes());
+        (id.noise_key() == Some(*self)).then_some(id)
     }
 }
 
@@ -28,7 +34,7 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// The device's long-term static X25519 keypair.
+/// A static X25519 keypair: a device's is the X25519 form of its [`super::DeviceKey`].
 ///
 /// The secret is zeroized on drop (by `x25519-dalek`). The core never
 /// generates keys itself: the runtime supplies 32 random bytes.
@@ -58,11 +64,6 @@ impl StaticKeypair {
     /// The public half.
     pub fn public(&self) -> &PublicKey {
         &self.public
-    }
-
-    /// This device's ID (its public key bytes).
-    pub fn device_id(&self) -> DeviceId {
-        DeviceId::from_bytes(self.public.0)
     }
 
     /// Raw X25519 with a peer's public key.
@@ -107,13 +108,29 @@ mod tests {
     }
 
     #[test]
-    fn secret_round_trips_and_device_id_is_public_key() {
+    fn secret_round_trips() {
         let kp = StaticKeypair::from_secret_bytes([7; 32]);
         assert_eq!(kp.secret_bytes(), [7; 32]);
         let again = StaticKeypair::from_secret_bytes(kp.secret_bytes());
         assert_eq!(again.public(), kp.public());
-        assert_eq!(kp.device_id().as_bytes(), &kp.public().0);
         assert_eq!(kp.clone().public(), kp.public());
+    }
+
+    #[test]
+    fn only_canonical_curve_points_name_a_device() {
+        let kp = StaticKeypair::from_secret_bytes([7; 32]);
+        let id = kp.public().device_id().expect("a public key names its device");
+        assert_eq!(id.noise_key(), Some(*kp.public()));
+        // Small order (0 and 1), and u = 2, which lies on the twist, not the curve.
+        for u in [0u8, 1, 2] {
+            let mut bytes = [0u8; 32];
+            bytes[0] = u;
+            assert_eq!(PublicKey(bytes).device_id(), None, "u = {u}");
+        }
+        // The same point with the unused top bit set.
+        let mut unreduced = kp.public().0;
+        unreduced[31] |= 0x80;
+        assert_eq!(PublicKey(unreduced).device_id(), None);
     }
 
     #[test]

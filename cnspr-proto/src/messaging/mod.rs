@@ -32,7 +32,14 @@
 //! has room again, then this device asks the peers that offered them for what it lacks
 //! of that origin, from the events they keep, in order, until it has them
 //! ([`refusals`]). Store messages are never refused.
+//!
+//! **Origins are signed**: an event carries its origin's signature
+//! ([`event_signature`]), checked by every device before it keeps, runs or hands on
+//! anything of it; a forged one is dropped (and counted), and so is every event of a
+//! device removed from the roster, whenever it was made. A relay can hand events on, never
+//! make or change one.
 
+pub mod event_signature;
 mod handled;
 mod kept;
 mod order;
@@ -52,7 +59,7 @@ pub use transfer::TransferConfig;
 pub use wire::{Packet, Unit, WireError, CHUNK_BYTES, MAX_PAYLOAD_BYTES};
 
 use crate::durable::Write;
-use crate::identity::DeviceId;
+use crate::identity::{DeviceId, DeviceKey};
 use crate::runs::Intake;
 use crate::time::Timestamp;
 use crate::timers::Timers;
@@ -205,11 +212,18 @@ enum Purpose {
 /// One device's messaging state.
 pub struct Messaging {
     own: DeviceId,
+    /// Signs this device's events.
+    key: DeviceKey,
     config: MessagingConfig,
     transfers: Transfers,
     /// `(core time, Unix seconds)` at one moment: converts between the two.
     wall: (Timestamp, u64),
     members: BTreeSet<DeviceId>,
+    /// Devices removed from the roster: their events are dropped, not waited for (at most
+    /// the roster's size).
+    removed: BTreeSet<DeviceId>,
+    /// Events dropped because their origin's signature did not verify, since start.
+    forged: u64,
     live: BTreeSet<DeviceId>,
     /// This device's ring neighbours (from membership): where broadcasts go in a mesh
     /// larger than the direct fanout.
@@ -242,21 +256,24 @@ pub struct Messaging {
 }
 
 impl Messaging {
-    /// The messaging layer of device `own`, restored from `records` (empty at first start).
-    /// `first_transfer` must differ between starts (the node draws it at random).
+    /// The messaging layer of the device of `key`, restored from `records` (empty at first
+    /// start). `first_transfer` must differ between starts (the node draws it at random).
     pub fn new(
-        own: DeviceId,
+        key: DeviceKey,
         config: MessagingConfig,
         records: impl IntoIterator<Item = MessagingRecord>,
         first_transfer: u64,
         now: Timestamp,
     ) -> Self {
         let mut messaging = Self {
-            own,
+            own: key.device_id(),
+            key,
             transfers: Transfers::new(config.transfer.clone(), first_transfer),
             config,
             wall: (now, 0),
             members: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            forged: 0,
             live: BTreeSet::new(),
             neighbours: BTreeSet::new(),
             purposes: BTreeMap::new(),
@@ -310,7 +327,11 @@ impl Messaging {
                 tag,
                 payload,
                 expires_unix_secs,
-            } => self.insert_kept((origin, seq), Kept::new(tag, payload, expires_unix_secs)),
+                signature,
+            } => self.insert_kept(
+                (origin, seq),
+                Kept::signed(tag, payload, expires_unix_secs, signature),
+            ),
             MessagingRecord::EventPublished { seq } => self.event_published = seq,
             MessagingRecord::EventsHandled { origin, handled } => {
                 self.events_handled.insert(origin, handled);
@@ -334,6 +355,11 @@ impl Messaging {
     /// offer counts), since start.
     pub fn refused(&self) -> u64 {
         self.refusals.count()
+    }
+
+    /// Events dropped because their origin's signature did not verify, since start.
+    pub fn forged(&self) -> u64 {
+        self.forged
     }
 
     /// Whether a direct message to `to` numbered `seq` still waits.
@@ -373,9 +399,14 @@ impl Messaging {
         }
     }
 
-    /// A device left the roster for good: its messages and transfers are dropped.
+    /// A device left the roster for good: its messages, events and transfers are dropped,
+    /// and so is any event of it that comes later.
     pub fn remove_member(&mut self, device: &DeviceId) {
         self.members.remove(device);
+        self.removed.insert(*device);
+        for key in keys_of(&self.kept, device) {
+            self.drop_kept(key);
+        }
         self.live.remove(device);
         self.transfers.forget_peer(device);
         self.order.forget(device);
@@ -499,7 +530,8 @@ impl Messaging {
         self.writes
             .push_back(Write::put(MessagingRecord::EventPublished { seq }));
         let expires_unix_secs = self.unix_at(now + self.config.message_ttl);
-        let own = Kept::new(tag.clone(), payload.clone(), expires_unix_secs);
+        let signature = event_signature::sign(&self.key, seq, &tag, &payload);
+        let own = Kept::signed(tag.clone(), payload.clone(), expires_unix_secs, signature);
         self.accept_event(self.own, seq, own);
         let ttl_secs = self.config.message_ttl.as_secs();
         let unit = Unit::Event {
@@ -508,6 +540,7 @@ impl Messaging {
             tag,
             payload,
             ttl_secs,
+            signature,
         };
         for peer in self.spread_peers() {
             self.start(peer, &unit, Purpose::Other);
@@ -844,7 +877,21 @@ impl Messaging {
                 tag,
                 payload,
                 ttl_secs,
+                signature,
             } => {
+                if self.removed.contains(&origin) {
+                    return true;
+                }
+                if origin != self.own && !self.members.contains(&origin) {
+                    // Of a device this one has not heard of yet (its roster entry is on its
+                    // way): not acknowledged, so it comes again.
+                    return false;
+                }
+                if !event_signature::verifies(&origin, seq, &tag, &payload, &signature) {
+                    // Acknowledged and dropped: the sender's repeats could never verify.
+                    self.forged += 1;
+                    return true;
+                }
                 // No event is kept longer here than this device's own would be.
                 let ttl_secs = ttl_secs.min(self.config.message_ttl.as_secs());
                 let expires = self.unix_at(now).saturating_add(ttl_secs);
@@ -854,8 +901,10 @@ impl Messaging {
                     tag: tag.clone(),
                     payload: payload.clone(),
                     ttl_secs,
+                    signature,
                 });
-                if self.receive_event(now, from, origin, seq, Kept::new(tag, payload, expires), intake) {
+                let event = Kept::signed(tag, payload, expires, signature);
+                if self.receive_event(now, from, origin, seq, event, intake) {
                     // New here, in a mesh spread through the ring: on to the neighbours
                     // that did not bring it.
                     if let Some(unit) = relay {
@@ -964,6 +1013,10 @@ impl Messaging {
 
     fn keep(&mut self, origin: DeviceId, seq: u64, event: &Kept) {
         let len = event.payload.len();
+        // Only a signed event can be handed on (every event is; the check keeps it so).
+        let Some(signature) = event.signature else {
+            return;
+        };
         if len > self.config.event_log_bytes_max {
             return;
         }
@@ -979,6 +1032,7 @@ impl Messaging {
             tag: event.tag.clone(),
             payload: event.payload.clone(),
             expires_unix_secs: event.expires_unix_secs,
+            signature,
         }));
         self.insert_kept((origin, seq), event.clone());
     }
@@ -1030,14 +1084,17 @@ impl Messaging {
         };
         let missing: Vec<Unit> = wanted
             .filter(|((origin, seq), _)| *origin != to && *seq > their_through(origin))
-            .take(self.config.catch_up_batch)
-            .map(|((origin, seq), event)| Unit::Event {
-                origin: *origin,
-                seq: *seq,
-                tag: event.tag.clone(),
-                payload: event.payload.clone(),
-                ttl_secs: event.expires_unix_secs.saturating_sub(unix),
+            .filter_map(|((origin, seq), event)| {
+                Some(Unit::Event {
+                    origin: *origin,
+                    seq: *seq,
+                    tag: event.tag.clone(),
+                    payload: event.payload.clone(),
+                    ttl_secs: event.expires_unix_secs.saturating_sub(unix),
+                    signature: event.signature?,
+                })
             })
+            .take(self.config.catch_up_batch)
             .collect();
         for unit in missing {
             self.start(to, &unit, Purpose::Other);

@@ -116,11 +116,7 @@ mod tests {
     use crate::messaging::Tag;
 
     fn event(n: u8) -> Kept {
-        Kept {
-            tag: Tag::new("t").expect("valid"),
-            payload: vec![n],
-            expires_unix_secs: 100,
-        }
+        Kept::new(Tag::new("t").expect("valid"), vec![n], 100)
     }
 
     fn seqs(ready: &[(u64, Kept)]) -> Vec<u64> {

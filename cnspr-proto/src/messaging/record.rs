@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handled::Handled;
 use super::tag::Tag;
-use crate::identity::DeviceId;
+use crate::identity::{DeviceId, Signature};
 use crate::wire::cbor::CborError;
 
 /// One durable fact.
@@ -54,6 +54,8 @@ pub enum MessagingRecord {
         payload: Vec<u8>,
         /// When it is dropped, in Unix seconds.
         expires_unix_secs: u64,
+        /// Its origin's signature, to hand on with it.
+        signature: Signature,
     },
     /// The last number this device used for its events.
     EventPublished {

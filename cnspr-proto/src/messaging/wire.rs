@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::tag::Tag;
-use crate::identity::DeviceId;
+use crate::identity::{DeviceId, Signature};
 use crate::roster::MAX_ROSTER_DEVICES;
 use crate::store::sync::MAX_STORE_MESSAGE_BYTES;
 use crate::wire::cbor::{self, CborError};
@@ -71,6 +71,27 @@ pub enum WireError {
 }
 
 impl Packet {
+    /// The chunks that carry `unit` as transfer `transfer`, all at once (an empty unit is
+    /// one empty chunk): what a peer that sends a unit whole puts on the wire.
+    pub fn chunks_of(transfer: u64, unit: &[u8]) -> Vec<Packet> {
+        let count = unit.len().div_ceil(CHUNK_BYTES).max(1) as u32;
+        let parts: Vec<&[u8]> = if unit.is_empty() {
+            vec![unit]
+        } else {
+            unit.chunks(CHUNK_BYTES).collect()
+        };
+        parts
+            .into_iter()
+            .zip(0..)
+            .map(|(data, index)| Packet::Chunk {
+                transfer,
+                index,
+                count,
+                data: data.to_vec(),
+            })
+            .collect()
+    }
+
     /// The packet's bytes.
     pub fn encode(&self) -> Vec<u8> {
         match self {
@@ -174,6 +195,8 @@ pub enum Unit {
         /// Seconds of its lifetime left when sent: each device keeps it that long, to hand
         /// it on to devices that were away.
         ttl_secs: u64,
+        /// The origin's signature of it: checked by every device before anything else.
+        signature: Signature,
     },
     /// Which events the sender has handled: for each origin, every event up to this
     /// number. The receiver sends what is missing.
@@ -290,10 +313,11 @@ mod tests {
             tag: Tag::new("util.notify").expect("valid"),
             payload: vec![0xab; 1000],
             ttl_secs: 60,
+            signature: Signature([7; 64]),
         };
         let bytes = unit.encode().expect("encodes");
         assert!(
-            bytes.len() < 1100,
+            bytes.len() < 1200,
             "payload bytes are a CBOR byte string: {}",
             bytes.len()
         );

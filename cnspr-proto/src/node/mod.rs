@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 
 use crate::crypto::hash::hash;
 use crate::durable::Write;
-use crate::identity::{DeviceId, StaticKeypair};
+use crate::identity::{DeviceId, DeviceKey};
 use crate::membership::{Member, MemberState, Membership, MembershipConfig, MembershipEvent};
 use crate::messaging::{Messaging, MessagingConfig, MessagingEvent};
 use crate::payload::Payload;
@@ -220,10 +220,14 @@ pub struct NodeStats {
     pub runs_interrupted: u64,
     /// Store keys' states from peers refused as forged (see [`Event::StoreRefused`]).
     pub store_changes_refused: u64,
+    /// Events dropped because their origin's signature did not verify.
+    pub events_forged: u64,
 }
 
 /// One device's protocol state.
 pub struct Node {
+    /// This device's key: it signs its roster entry (its events are signed by messaging).
+    key: DeviceKey,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -271,7 +275,7 @@ impl Node {
     /// in).
     fn new(
         config: NodeConfig,
-        identity: StaticKeypair,
+        identity: DeviceKey,
         roster: impl IntoIterator<Item = (DeviceId, Option<SocketAddr>)>,
         boot: u32,
         rng_seed: [u8; 32],
@@ -284,9 +288,13 @@ impl Node {
         for id in std::iter::once(own).chain(roster.iter().map(|(id, _)| *id)) {
             devices.admit(id);
         }
-        let mut endpoint = Endpoint::new(identity, sub_seed(&rng_seed, b"endpoint"), config.endpoint);
+        let mut endpoint = Endpoint::new(
+            identity.noise().clone(),
+            sub_seed(&rng_seed, b"endpoint"),
+            config.endpoint,
+        );
         for (id, address) in &roster {
-            endpoint.add_peer(id.public_key(), *address);
+            endpoint.add_peer(*id, *address);
         }
         let membership_seed = sub_seed(&rng_seed, b"membership");
         let first_transfer = u64::from_le_bytes(
@@ -294,12 +302,13 @@ impl Node {
                 .try_into()
                 .unwrap_or([0; 8]),
         );
-        let mut messaging = Messaging::new(own, config.messaging, [], first_transfer, now);
+        let mut messaging = Messaging::new(identity.clone(), config.messaging, [], first_transfer, now);
         for (id, _) in &roster {
             messaging.add_member(*id);
         }
         let membership = Membership::new(config.membership, own, roster, boot, membership_seed, now);
         Self {
+            key: identity,
             endpoint,
             membership,
             messaging,
@@ -365,11 +374,7 @@ impl Node {
 
     /// Devices this node holds usable session keys with.
     pub fn session_peers(&self, now: Timestamp) -> Vec<DeviceId> {
-        self.endpoint
-            .peers_with_keys(now)
-            .into_iter()
-            .map(|key| key.device_id())
-            .collect()
+        self.endpoint.peers_with_keys(now).into_iter().collect()
     }
 
     /// Traffic counters.
@@ -377,6 +382,7 @@ impl Node {
         NodeStats {
             offers_refused: self.messaging.refused(),
             runs_interrupted: self.runs.interrupted_count() as u64,
+            events_forged: self.messaging.forged(),
             ..self.stats
         }
     }
@@ -438,7 +444,7 @@ impl Node {
     /// outcome comes as [`Event::Joined`] or [`Event::JoinFailed`].
     pub fn join(&mut self, now: Timestamp, inviter: DeviceId, address: SocketAddr, invite: InviteSecret) {
         self.joining = Some(inviter);
-        self.endpoint.join(now, inviter.public_key(), address, invite);
+        self.endpoint.join(now, inviter, address, invite);
         self.route_between_layers(now);
     }
 
@@ -523,13 +529,12 @@ impl Node {
             }
             while let Some(outgoing) = self.membership.poll_transmit() {
                 progressed = true;
-                let key = outgoing.to.public_key();
                 // Every address change the endpoint saw in an authenticated packet flows
                 // into membership, so an address there that differs from the endpoint's
                 // came from gossip: news of where the peer went that the endpoint missed.
                 let known = self.membership.member(&outgoing.to).and_then(|m| m.address);
-                if known.is_some() && known != self.endpoint.peer_address(&key) {
-                    self.endpoint.add_peer(key, known);
+                if known.is_some() && known != self.endpoint.peer_address(&outgoing.to) {
+                    self.endpoint.add_peer(outgoing.to, known);
                 }
                 // An envelope that cannot be encoded or sent is a lost message, which the
                 // protocol tolerates like any loss (piggybacked news is bounded to fit).
@@ -540,7 +545,7 @@ impl Node {
             }
             while let Some(peer) = self.membership.poll_rehandshake() {
                 progressed = true;
-                self.endpoint.connect(now, &peer.public_key());
+                self.endpoint.connect(now, &peer);
             }
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;
@@ -552,9 +557,8 @@ impl Node {
                 if let MembershipEvent::AddressChanged { member, address } = event {
                     // From gossip (what the endpoint sees itself it already knows): every
                     // send to the device, not only membership's, goes there now.
-                    let key = member.public_key();
-                    if self.endpoint.peer_address(&key) != Some(address) {
-                        self.endpoint.add_peer(key, Some(address));
+                    if self.endpoint.peer_address(&member) != Some(address) {
+                        self.endpoint.add_peer(member, Some(address));
                     }
                 }
                 if let MembershipEvent::Restarted { member } = event {
@@ -625,19 +629,18 @@ impl Node {
     fn on_endpoint_event(&mut self, now: Timestamp, event: EndpointEvent) {
         match event {
             EndpointEvent::Received { peer, payload } => {
-                self.membership.observe_direct(now, &peer.device_id());
+                self.membership.observe_direct(now, &peer);
                 // A payload this version does not understand is dropped like a lost one.
                 if let Ok(payload) = Payload::decode(&payload) {
-                    self.on_payload(now, peer.device_id(), payload);
+                    self.on_payload(now, peer, payload);
                 }
             }
             EndpointEvent::AddressChanged { peer, address } => {
-                self.membership.observe_address(&peer.device_id(), address);
+                self.membership.observe_address(&peer, address);
             }
-            EndpointEvent::Paired { peer } => self.on_paired(now, peer.device_id()),
+            EndpointEvent::Paired { peer } => self.on_paired(now, peer),
             EndpointEvent::Established { peer, rekey } => {
                 self.stats.sessions_established += 1;
-                let peer = peer.device_id();
                 // A handshake just completed with it: the direct path works.
                 self.membership.observe_direct(now, &peer);
                 self.speaks_our_version(&peer);
@@ -651,12 +654,11 @@ impl Node {
                     self.store_session_established(now, peer);
                 }
             }
-            EndpointEvent::HandshakeFailed { peer } => {
-                let inviter = peer.device_id();
+            EndpointEvent::HandshakeFailed { peer: inviter } => {
                 if self.joining == Some(inviter) {
                     self.joining = None;
                     if !self.roster.is_member(&inviter) {
-                        self.endpoint.remove_peer(&peer);
+                        self.endpoint.remove_peer(&inviter);
                     }
                     self.events.push_back(Event::JoinFailed { inviter });
                 }
@@ -722,14 +724,13 @@ impl Node {
         payload: &Payload,
     ) -> Result<Sent, PayloadError> {
         let bytes = payload.encode()?;
-        let key = peer.public_key();
         // Failure detection and echoes acknowledge nothing durable: they need not wait for
         // the round's writes to be synced.
         let sent = match payload {
             Payload::Membership(_) | Payload::Echo(_) | Payload::EchoReply(_) => {
-                self.endpoint.send_prompt(now, &key, &bytes)
+                self.endpoint.send_prompt(now, &peer, &bytes)
             }
-            Payload::Messaging(_) => self.endpoint.send(now, &key, &bytes),
+            Payload::Messaging(_) => self.endpoint.send(now, &peer, &bytes),
         };
         Ok(sent?)
     }

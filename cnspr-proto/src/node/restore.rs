@@ -13,14 +13,14 @@ use std::net::SocketAddr;
 
 use super::{Node, NodeConfig};
 use crate::durable::Record;
-use crate::identity::{DeviceId, StaticKeypair};
+use crate::identity::{DeviceId, DeviceKey};
 use crate::roster::KnownDevice;
 use crate::time::Timestamp;
 
 /// Everything a device keeps across restarts.
 pub struct Durable {
     /// Its keys.
-    pub identity: StaticKeypair,
+    pub identity: DeviceKey,
     /// This start's number: it must grow with every start (persisted before the node
     /// uses it), so that a restarted device's incarnations supersede all earlier ones.
     pub boot: u32,
@@ -35,7 +35,7 @@ pub struct Durable {
 impl Durable {
     /// A device that has kept nothing yet but its keys, whose roster lists `peers`.
     pub fn fresh(
-        identity: StaticKeypair,
+        identity: DeviceKey,
         boot: u32,
         peers: impl IntoIterator<Item = (DeviceId, Option<SocketAddr>)>,
     ) -> Self {

@@ -76,7 +76,7 @@ impl Node {
     pub(super) fn on_paired(&mut self, now: Timestamp, device: DeviceId) {
         if self.roster.get(&device).is_some_and(|e| e.removed) {
             // Revoked once, refused for good: a new invite does not bring it back.
-            self.endpoint.remove_peer(&device.public_key());
+            self.endpoint.remove_peer(&device);
             return;
         }
         self.admit(now, device);
@@ -94,7 +94,7 @@ impl Node {
     /// Adds a device by ID alone (its name comes with its roster key).
     pub(super) fn admit(&mut self, now: Timestamp, device: DeviceId) {
         let change = self.roster.admit(device);
-        let address = self.endpoint.peer_address(&device.public_key());
+        let address = self.endpoint.peer_address(&device);
         self.apply_roster_change(now, device, change, address);
     }
 
@@ -108,9 +108,14 @@ impl Node {
         let Some(device) = roster_device(key) else {
             return;
         };
-        for StoredEntry { entry, address } in self.stored_entries(&device) {
+        for stored in self.stored_entries(&device) {
+            let address = stored.address.filter(|_| self.address_of(&device).is_none());
+            let known_name = self.roster.name(&device).map(str::to_owned);
+            // What the device did not sign of its own entry is not taken in.
+            let Some(entry) = stored.trusted(&device, known_name.as_deref()) else {
+                continue;
+            };
             let change = self.roster.merge(device, entry);
-            let address = address.filter(|_| self.address_of(&device).is_none());
             self.apply_roster_change(now, device, change, address);
         }
     }
@@ -122,26 +127,41 @@ impl Node {
         self.decoded_siblings(&roster_key(device), StoredEntry::decode)
     }
 
-    /// The join of what the store holds for `device`.
+    /// The join of what the store holds for `device` and may be believed.
     fn stored_entry(&self, device: &DeviceId) -> Option<RosterEntry> {
         let mut joined = crate::roster::Roster::new();
+        let known_name = self.roster.name(device);
         for stored in self.stored_entries(device) {
-            joined.merge(*device, stored.entry);
+            if let Some(entry) = stored.trusted(device, known_name) {
+                joined.merge(*device, entry);
+            }
         }
         joined.get(device).cloned()
     }
 
     /// Writes the roster's entry for `device` to its store key (with where it was last
-    /// reached), so that it replicates.
+    /// reached), so that it replicates: this device's own, signed; another's only to admit
+    /// or remove it (its name is its own to sign, and an unsigned copy would only hide it).
     fn publish_entry(&mut self, now: Timestamp, device: DeviceId) {
         let Some(entry) = self.roster.get(&device).cloned() else {
             return;
         };
         let address = self
             .address_of(&device)
-            .or_else(|| self.endpoint.peer_address(&device.public_key()));
+            .or_else(|| self.endpoint.peer_address(&device));
+        let stored = if device == self.own_id() && !entry.removed {
+            StoredEntry::signed(&self.key, entry, address)
+        } else if entry.removed || entry == RosterEntry::admitted() {
+            StoredEntry {
+                entry,
+                address,
+                signature: None,
+            }
+        } else {
+            return;
+        };
         // Entries are checked when made and always encode within the store's limits.
-        if let Ok(value) = (StoredEntry { entry, address }).encode() {
+        if let Ok(value) = stored.encode() {
             let _ = self.write_key(now, &roster_key(&device), Some(value));
         }
     }
@@ -163,13 +183,13 @@ impl Node {
             RosterChange::Unchanged | RosterChange::Refused => return,
             RosterChange::Renamed => {}
             RosterChange::Added if !own => {
-                self.endpoint.add_peer(device.public_key(), address);
+                self.endpoint.add_peer(device, address);
                 self.membership.add_member(now, device, address);
                 self.messaging.add_member(device);
             }
             RosterChange::Added => {}
             RosterChange::Removed if !own => {
-                self.endpoint.remove_peer(&device.public_key());
+                self.endpoint.remove_peer(&device);
                 self.membership.remove_member(&device);
                 self.messaging.remove_member(&device);
                 self.echoes.retain(|_, (peer, _)| *peer != device);

@@ -33,7 +33,7 @@ impl Node {
         self.other_versions.last_look = Some(now);
         let sender = self.roster.members().copied().find(|id| {
             *id != self.own_id()
-                && (self.endpoint.peer_address(&id.public_key()) == Some(from)
+                && (self.endpoint.peer_address(id) == Some(from)
                     || self.membership.member(id).and_then(|m| m.address) == Some(from))
         });
         let Some(device) = sender else {

@@ -167,6 +167,7 @@ pub fn read_vector(input: &mut Reader) -> Result<Vec<(DeviceId, u64)>, CompactEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::register::nothing_permanent;
     use proptest::prelude::*;
 
     fn device(n: u8) -> DeviceId {
@@ -181,8 +182,14 @@ mod tests {
                 micros: 1_800_000_000_000_000 + seq,
                 counter: u32::from(*n),
             };
-            one.write(device(*n), *seq, hlc, value.map(<[u8]>::to_vec));
-            merged.merge(&one);
+            one.write(
+                device(*n),
+                *seq,
+                hlc,
+                value.map(<[u8]>::to_vec),
+                nothing_permanent,
+            );
+            merged.merge(&one, nothing_permanent);
         }
         merged
     }
@@ -200,7 +207,13 @@ mod tests {
     #[test]
     fn blocks_round_trip_siblings_deletes_and_context() {
         let mut superseded = register(&[(1, 4, Some(b"old"))]);
-        superseded.write(device(2), 9, Hlc::default(), Some(b"new".to_vec()));
+        superseded.write(
+            device(2),
+            9,
+            Hlc::default(),
+            Some(b"new".to_vec()),
+            nothing_permanent,
+        );
         let changes = vec![
             Change {
                 key: "notes/a".into(),
@@ -228,7 +241,13 @@ mod tests {
                     micros: 1_800_000_000_000_000 + i * 100,
                     counter: 0,
                 };
-                register.write(device(1), i + 1, hlc, Some(format!("value {i:06}").into_bytes()));
+                register.write(
+                    device(1),
+                    i + 1,
+                    hlc,
+                    Some(format!("value {i:06}").into_bytes()),
+                    nothing_permanent,
+                );
                 Change {
                     key: format!("catchup/{i:06}"),
                     register,

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use hlc::{Hlc, MAX_AHEAD_MICROS};
 pub use record::{key_record_key, StoreRecord};
-pub use register::{Register, Sibling};
+pub use register::{Permanence, Register, Sibling};
 
 use crate::identity::DeviceId;
 
@@ -333,7 +333,7 @@ impl Store {
         self.keys
             .entry(key.to_owned())
             .or_insert_with(|| Register::from_parts(Vec::new(), stable.iter().map(|(d, s)| (*d, *s))))
-            .write(self.own, self.seq, hlc, value);
+            .write(self.own, self.seq, hlc, value, permanence(key));
         self.track(key);
         self.version += 1;
         Ok(self.seq)
@@ -429,12 +429,19 @@ impl Store {
         if remote.siblings().iter().all(stale) {
             return false;
         }
+        let permanent = permanence(key);
         let changed = if remote.siblings().iter().any(stale) {
             let fresh: Vec<Sibling> = remote.siblings().iter().filter(|s| !stale(s)).cloned().collect();
             let filtered = Register::from_parts(fresh, remote.context().iter().map(|(d, s)| (*d, *s)));
-            self.keys.entry(key.to_owned()).or_default().merge(&filtered)
+            self.keys
+                .entry(key.to_owned())
+                .or_default()
+                .merge(&filtered, permanent)
         } else {
-            self.keys.entry(key.to_owned()).or_default().merge(remote)
+            self.keys
+                .entry(key.to_owned())
+                .or_default()
+                .merge(remote, permanent)
         };
         if changed {
             self.track(key);
@@ -457,6 +464,16 @@ impl Store {
     /// This device's last write number.
     pub fn last_seq(&self) -> u64 {
         self.seq
+    }
+}
+
+/// Which siblings of `key` stay whatever a context claims: the roster's removals, so that a
+/// removed device cannot undo its removal with a write claiming to have seen it.
+fn permanence(key: &str) -> register::Permanence {
+    if key.starts_with(crate::roster::ROSTER_PREFIX) {
+        crate::roster::stored::is_removal
+    } else {
+        register::nothing_permanent
     }
 }
 

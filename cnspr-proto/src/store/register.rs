@@ -6,6 +6,12 @@
 //! as siblings. Merging keeps a sibling unless the other side's context covers it without
 //! holding it, so merge is commutative, associative and idempotent, and concurrent writes
 //! are never lost. A delete is a write of no value (a tombstone sibling).
+//!
+//! Some values are facts that must never be undone, whatever a writer's context claims:
+//! the roster's removals. The store names them ([`Permanence`]); such a sibling, once
+//! held, stays, and of several the one with the least dot is kept (one says it all), so
+//! merge stays commutative, associative and idempotent and a forged context (a stolen
+//! device claiming to have seen every write) cannot drop it.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +40,14 @@ impl Sibling {
     fn rank(&self) -> (Hlc, DeviceId, u64) {
         (self.hlc, self.device, self.seq)
     }
+}
+
+/// Which siblings of a key are permanent: kept whatever a context covers.
+pub type Permanence = fn(&Sibling) -> bool;
+
+/// No sibling is permanent (every key but the roster's).
+pub fn nothing_permanent(_: &Sibling) -> bool {
+    false
 }
 
 /// A key's state: its current siblings and what has been seen of it.
@@ -112,39 +126,49 @@ impl Register {
             .any(|s| s.device == sibling.device && s.seq == sibling.seq)
     }
 
-    /// A local write: it supersedes every sibling this device holds.
-    pub fn write(&mut self, device: DeviceId, seq: u64, hlc: Hlc, value: Option<Vec<u8>>) {
+    /// A local write: it supersedes every sibling this device holds (but a permanent one).
+    pub fn write(
+        &mut self,
+        device: DeviceId,
+        seq: u64,
+        hlc: Hlc,
+        value: Option<Vec<u8>>,
+        permanent: Permanence,
+    ) {
         for sibling in &self.siblings {
             let seen = self.context.entry(sibling.device).or_default();
             *seen = (*seen).max(sibling.seq);
         }
         let own = self.context.entry(device).or_default();
         *own = (*own).max(seq);
-        self.siblings = vec![Sibling {
+        let mut siblings: Vec<Sibling> = self.siblings.drain(..).filter(&permanent).collect();
+        siblings.push(Sibling {
             device,
             seq,
             hlc,
             value,
-        }];
+        });
+        self.siblings = Self::settled(siblings, permanent);
     }
 
     /// Merges another replica's state of the same key; returns whether anything changed.
-    pub fn merge(&mut self, other: &Register) -> bool {
+    pub fn merge(&mut self, other: &Register, permanent: Permanence) -> bool {
         let mut siblings: Vec<Sibling> = self
             .siblings
             .iter()
-            .filter(|s| other.holds(s) || !Self::covers(&other.context, s))
+            .filter(|s| other.holds(s) || !Self::covers(&other.context, s) || permanent(s))
             .cloned()
             .collect();
         for sibling in &other.siblings {
             let known = siblings
                 .iter()
                 .any(|s| s.device == sibling.device && s.seq == sibling.seq);
-            if !known && (self.holds(sibling) || !Self::covers(&self.context, sibling)) {
+            let wanted = self.holds(sibling) || !Self::covers(&self.context, sibling) || permanent(sibling);
+            if !known && wanted {
                 siblings.push(sibling.clone());
             }
         }
-        siblings.sort_by_key(|s| std::cmp::Reverse(s.rank()));
+        let siblings = Self::settled(siblings, permanent);
         let mut context = self.context.clone();
         for (device, seq) in &other.context {
             let seen = context.entry(*device).or_default();
@@ -155,6 +179,18 @@ impl Register {
         self.context = context;
         changed
     }
+
+    /// Siblings in winner-first order, with one permanent sibling at most: the least dot.
+    fn settled(mut siblings: Vec<Sibling>, permanent: Permanence) -> Vec<Sibling> {
+        let first_permanent = siblings
+            .iter()
+            .filter(|s| permanent(s))
+            .map(|s| (s.device, s.seq))
+            .min();
+        siblings.retain(|s| !permanent(s) || Some((s.device, s.seq)) == first_permanent);
+        siblings.sort_by_key(|s| std::cmp::Reverse(s.rank()));
+        siblings
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +198,50 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn no_context_drops_a_permanent_sibling() {
+        let mut honest = Register::default();
+        honest.write(device(1), 5, at(10), Some(vec![1]), small_values_permanent);
+        // A forger claims to have seen every write of device 1.
+        let forged = Register::from_parts(
+            vec![Sibling {
+                device: device(9),
+                seq: 1,
+                hlc: at(99),
+                value: Some(vec![200]),
+            }],
+            [(device(1), u64::MAX)],
+        );
+        let mut plain = honest.clone();
+        plain.merge(&forged, nothing_permanent);
+        assert_eq!(
+            plain.siblings().len(),
+            1,
+            "without permanence the forger drops it"
+        );
+        let (mut a, mut b) = (honest.clone(), forged.clone());
+        a.merge(&forged, small_values_permanent);
+        b.merge(&honest, small_values_permanent);
+        assert_eq!(a, b);
+        assert!(a.holds(&honest.siblings()[0]), "the fact stays");
+        // A local write keeps it, and of two facts the least dot stays, either way round.
+        a.write(device(2), 1, at(100), Some(vec![201]), small_values_permanent);
+        assert!(a.holds(&honest.siblings()[0]));
+        let mut other = Register::default();
+        other.write(device(3), 1, at(5), Some(vec![2]), small_values_permanent);
+        let (mut ab, mut ba) = (a.clone(), other.clone());
+        ab.merge(&other, small_values_permanent);
+        ba.merge(&a, small_values_permanent);
+        assert_eq!(ab, ba);
+        let facts: Vec<u64> = ab
+            .siblings()
+            .iter()
+            .filter(|s| small_values_permanent(s))
+            .map(|s| s.seq)
+            .collect();
+        assert_eq!(facts, vec![5], "device 1's fact: the least dot");
+    }
 
     /// A write's dot in the model: (replica, write number).
     type Dot = (u8, u64);
@@ -177,10 +257,10 @@ mod tests {
     #[test]
     fn concurrent_writes_are_siblings_and_a_later_write_resolves_them() {
         let (mut a, mut b) = (Register::default(), Register::default());
-        a.write(device(1), 1, at(10), Some(b"from a".to_vec()));
-        b.write(device(2), 1, at(20), Some(b"from b".to_vec()));
+        a.write(device(1), 1, at(10), Some(b"from a".to_vec()), nothing_permanent);
+        b.write(device(2), 1, at(20), Some(b"from b".to_vec()), nothing_permanent);
         let mut merged = a.clone();
-        assert!(merged.merge(&b));
+        assert!(merged.merge(&b, nothing_permanent));
         assert!(merged.in_conflict());
         assert_eq!(
             merged.winner().map(|w| w.device),
@@ -188,11 +268,17 @@ mod tests {
             "later clock wins"
         );
         let mut other_way = b.clone();
-        other_way.merge(&a);
+        other_way.merge(&a, nothing_permanent);
         assert_eq!(merged, other_way);
         // A write made after seeing both resolves the conflict everywhere.
-        merged.write(device(1), 2, at(30), Some(b"resolved".to_vec()));
-        b.merge(&merged);
+        merged.write(
+            device(1),
+            2,
+            at(30),
+            Some(b"resolved".to_vec()),
+            nothing_permanent,
+        );
+        b.merge(&merged, nothing_permanent);
         assert!(!b.in_conflict());
         assert_eq!(
             b.winner().and_then(|w| w.value.clone()),
@@ -203,15 +289,15 @@ mod tests {
     #[test]
     fn a_delete_does_not_come_back() {
         let (mut a, mut b) = (Register::default(), Register::default());
-        a.write(device(1), 1, at(10), Some(b"v".to_vec()));
-        b.merge(&a);
-        b.write(device(2), 1, at(20), None);
-        a.merge(&b);
+        a.write(device(1), 1, at(10), Some(b"v".to_vec()), nothing_permanent);
+        b.merge(&a, nothing_permanent);
+        b.write(device(2), 1, at(20), None, nothing_permanent);
+        a.merge(&b, nothing_permanent);
         assert!(a.is_deleted());
         // The old value arriving again (a stale replica) changes nothing.
         let mut stale = Register::default();
-        stale.write(device(1), 1, at(10), Some(b"v".to_vec()));
-        assert!(!a.merge(&stale) || a.is_deleted());
+        stale.write(device(1), 1, at(10), Some(b"v".to_vec()), nothing_permanent);
+        assert!(!a.merge(&stale, nothing_permanent) || a.is_deleted());
         assert!(a.is_deleted());
     }
 
@@ -231,7 +317,15 @@ mod tests {
         proptest::collection::vec(step, 0..24)
     }
 
-    fn play(steps: &[Step]) -> Vec<Register> {
+    /// In the model, a write of a value below 32 is a permanent fact.
+    fn small_values_permanent(sibling: &Sibling) -> bool {
+        sibling
+            .value
+            .as_deref()
+            .is_some_and(|v| v.first().is_some_and(|b| *b < 32))
+    }
+
+    fn play(steps: &[Step], permanent: Permanence) -> Vec<Register> {
         let mut replicas = vec![Register::default(); 3];
         let mut seqs = [0u64; 3];
         for (time, step) in steps.iter().enumerate() {
@@ -244,11 +338,12 @@ mod tests {
                         seqs[*replica],
                         hlc,
                         value.map(|v| vec![v]),
+                        permanent,
                     );
                 }
                 Step::Merge { from, into } => {
                     let source = replicas[*from].clone();
-                    replicas[*into].merge(&source);
+                    replicas[*into].merge(&source, permanent);
                 }
             }
         }
@@ -258,17 +353,30 @@ mod tests {
     proptest! {
         #[test]
         fn merge_is_commutative_associative_and_idempotent(history in steps()) {
-            let [a, b, c]: [Register; 3] = play(&history).try_into().expect("three replicas");
-            let merged = |x: &Register, y: &Register| {
-                let mut m = x.clone();
-                m.merge(y);
-                m
-            };
-            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
-            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
-            prop_assert_eq!(merged(&a, &a), a.clone());
-            let mut twice = merged(&a, &b);
-            prop_assert!(!twice.merge(&b), "merging the same state again changes nothing");
+            for permanent in [nothing_permanent as Permanence, small_values_permanent] {
+                let [a, b, c]: [Register; 3] = play(&history, permanent).try_into().expect("three replicas");
+                let merged = |x: &Register, y: &Register| {
+                    let mut m = x.clone();
+                    m.merge(y, permanent);
+                    m
+                };
+                prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+                prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+                prop_assert_eq!(merged(&a, &a), a.clone());
+                let mut twice = merged(&a, &b);
+                prop_assert!(!twice.merge(&b, permanent), "merging the same state again changes nothing");
+            }
+        }
+
+        #[test]
+        fn a_permanent_write_once_made_is_never_undone(history in steps()) {
+            let replicas = play(&history, small_values_permanent);
+            let mut all = replicas[0].clone();
+            all.merge(&replicas[1], small_values_permanent);
+            all.merge(&replicas[2], small_values_permanent);
+            let made = history.iter().any(|step| matches!(step, Step::Write { value: Some(v), .. } if *v < 32));
+            let held = all.siblings().iter().filter(|s| small_values_permanent(s)).count();
+            prop_assert_eq!(held, usize::from(made), "one permanent sibling if any was written");
         }
 
         #[test]
@@ -291,10 +399,10 @@ mod tests {
                     }
                 }
             }
-            let replicas = play(&history);
+            let replicas = play(&history, nothing_permanent);
             let mut all = replicas[0].clone();
-            all.merge(&replicas[1]);
-            all.merge(&replicas[2]);
+            all.merge(&replicas[1], nothing_permanent);
+            all.merge(&replicas[2], nothing_permanent);
             let maximal: BTreeSet<Dot> = saw
                 .iter()
                 .map(|(dot, _)| *dot)

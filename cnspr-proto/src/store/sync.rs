@@ -235,6 +235,7 @@ fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::register::nothing_permanent;
     use proptest::prelude::*;
 
     #[test]
@@ -245,6 +246,7 @@ mod tests {
             3,
             crate::store::Hlc::default(),
             Some(b"v".to_vec()),
+            nothing_permanent,
         );
         let have = vec![(DeviceId::from_bytes([1; 32]), 3)];
         let changes = vec![Change {

@@ -30,6 +30,7 @@
 //! Both initiations end with `mac1` (`stealth.rs`), checked before anything else: without
 //! the mesh's secret or an invite's, a sender gets no answer at all.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,7 +38,7 @@ use std::time::Duration;
 use crate::bounded::remove_least;
 use crate::crypto::aead::TAG_BYTES;
 use crate::crypto::hash::{hash, Hash};
-use crate::identity::{PublicKey, StaticKeypair};
+use crate::identity::{DeviceId, PublicKey, StaticKeypair};
 use crate::noise::{Handshake, HandshakeError, Pattern, Role};
 use crate::rng::Rng;
 use crate::time::Timestamp;
@@ -50,7 +51,7 @@ use crate::wire::{self, Packet, PacketError};
 
 /// Bound into every handshake: devices speaking another protocol or version never agree on
 /// keys.
-pub const PROLOGUE: &[u8] = b"cnspr protocol v2";
+pub const PROLOGUE: &[u8] = b"cnspr protocol v3";
 
 /// Limits and timers of the endpoint.
 #[derive(Debug, Clone)]
@@ -101,14 +102,14 @@ pub enum EndpointEvent {
     /// An authenticated payload from a peer.
     Received {
         /// Who sent it.
-        peer: PublicKey,
+        peer: DeviceId,
         /// What it carried.
         payload: Vec<u8>,
     },
     /// New keys with the peer are confirmed by both sides.
     Established {
         /// The peer.
-        peer: PublicKey,
+        peer: DeviceId,
         /// They replaced keys that still worked (a rekey), rather than starting a session
         /// after none.
         rekey: bool,
@@ -116,19 +117,19 @@ pub enum EndpointEvent {
     /// An authenticated packet came from a new address: the peer moved.
     AddressChanged {
         /// The peer.
-        peer: PublicKey,
+        peer: DeviceId,
         /// Where it is now.
         address: SocketAddr,
     },
     /// A device proved the secret of one of our invites and is now a peer.
     Paired {
         /// The new peer.
-        peer: PublicKey,
+        peer: DeviceId,
     },
     /// Our handshake with the peer got no answer within the give-up time.
     HandshakeFailed {
         /// The peer.
-        peer: PublicKey,
+        peer: DeviceId,
     },
 }
 
@@ -225,6 +226,8 @@ impl Drop for OpenInvite {
 }
 
 struct Peer {
+    /// The X25519 form of its device ID: the key its handshakes prove.
+    noise: PublicKey,
     address: Option<SocketAddr>,
     session: Session,
     initiation: Option<Initiation>,
@@ -237,6 +240,22 @@ struct Peer {
     mesh_attempt: u32,
     /// The cookie the peer gave us under load, and when.
     cookie: Option<(Cookie, Timestamp)>,
+}
+
+impl Peer {
+    fn new(noise: PublicKey) -> Self {
+        Self {
+            noise,
+            address: None,
+            session: Session::default(),
+            initiation: None,
+            staged: VecDeque::new(),
+            last_finish: None,
+            joining: None,
+            mesh_attempt: 0,
+            cookie: None,
+        }
+    }
 }
 
 struct Initiation {
@@ -278,7 +297,7 @@ struct Responder {
 #[derive(Clone, Copy)]
 enum IndexOwner {
     /// A peer's session keys or its in-flight initiation.
-    Peer(PublicKey),
+    Peer(DeviceId),
     /// A half-finished responder handshake.
     Responder,
 }
@@ -288,10 +307,10 @@ pub struct Endpoint {
     local: StaticKeypair,
     rng: Rng,
     config: EndpointConfig,
-    peers: BTreeMap<PublicKey, Peer>,
+    peers: BTreeMap<DeviceId, Peer>,
     /// Each peer's next handshake retry or key expiry, kept as its state changes, so that
     /// neither the next deadline nor the due peers take a walk over every peer.
-    timers: Timers<PublicKey>,
+    timers: Timers<DeviceId>,
     indices: BTreeMap<u32, IndexOwner>,
     responders: BTreeMap<u32, Responder>,
     invites: BTreeMap<[u8; 16], OpenInvite>,
@@ -340,24 +359,24 @@ impl Endpoint {
     }
 
     /// Whether `peer` is known.
-    pub fn has_peer(&self, peer: &PublicKey) -> bool {
+    pub fn has_peer(&self, peer: &DeviceId) -> bool {
         self.peers.contains_key(peer)
     }
 
     /// The address `peer` last sent an authenticated packet from (or was added with).
-    pub fn peer_address(&self, peer: &PublicKey) -> Option<SocketAddr> {
+    pub fn peer_address(&self, peer: &DeviceId) -> Option<SocketAddr> {
         self.peers.get(peer).and_then(|p| p.address)
     }
 
     /// The current keys with `peer`, if any may be used now.
-    pub fn current_keys(&self, now: Timestamp, peer: &PublicKey) -> Option<&TransportKeys> {
+    pub fn current_keys(&self, now: Timestamp, peer: &DeviceId) -> Option<&TransportKeys> {
         self.peers.get(peer)?.session.current(now, &self.config.session)
     }
 
     /// Every peer this endpoint holds usable keys with.
-    pub fn peers_with_keys(&self, now: Timestamp) -> Vec<PublicKey> {
+    pub fn peers_with_keys(&self, now: Timestamp) -> Vec<DeviceId> {
         let config = &self.config.session;
-        let mut busy: Vec<PublicKey> = self.busy_peers().collect();
+        let mut busy: Vec<DeviceId> = self.busy_peers().collect();
         busy.sort_unstable();
         busy.dedup();
         busy.into_iter()
@@ -376,31 +395,32 @@ impl Endpoint {
     }
 
     /// Whether a handshake we started with `peer` is in flight.
-    pub fn is_handshaking(&self, peer: &PublicKey) -> bool {
+    pub fn is_handshaking(&self, peer: &DeviceId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.initiation.is_some())
     }
 
     // ----- commands -----
 
     /// Makes `peer` known (or updates its address). Only known peers finish handshakes.
-    pub fn add_peer(&mut self, peer: PublicKey, address: Option<SocketAddr>) {
-        let entry = self.peers.entry(peer).or_insert_with(|| Peer {
-            address: None,
-            session: Session::default(),
-            initiation: None,
-            staged: VecDeque::new(),
-            last_finish: None,
-            joining: None,
-            mesh_attempt: 0,
-            cookie: None,
-        });
+    /// An ID that names no device key ([`DeviceId::noise_key`]) is not added: no handshake
+    /// could ever prove it.
+    pub fn add_peer(&mut self, peer: DeviceId, address: Option<SocketAddr>) {
+        let entry = match self.peers.entry(peer) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let Some(noise) = peer.noise_key() else {
+                    return;
+                };
+                entry.insert(Peer::new(noise))
+            }
+        };
         if address.is_some() {
             entry.address = address;
         }
     }
 
     /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
-    pub fn remove_peer(&mut self, peer: &PublicKey) {
+    pub fn remove_peer(&mut self, peer: &DeviceId) {
         self.timers.clear(peer);
         if let Some(mut removed) = self.peers.remove(peer) {
             for index in removed.session.clear() {
@@ -443,7 +463,7 @@ impl Endpoint {
     /// pairing handshake. [`EndpointEvent::Established`] says it worked,
     /// [`EndpointEvent::HandshakeFailed`] that it did not (then call
     /// [`Endpoint::remove_peer`] unless it was a peer before).
-    pub fn join(&mut self, now: Timestamp, inviter: PublicKey, address: SocketAddr, invite: InviteSecret) {
+    pub fn join(&mut self, now: Timestamp, inviter: DeviceId, address: SocketAddr, invite: InviteSecret) {
         self.add_peer(inviter, Some(address));
         if let Some(state) = self.peers.get_mut(&inviter) {
             state.joining = Some(invite);
@@ -471,7 +491,7 @@ impl Endpoint {
     /// Starts a handshake with `peer`. One already in flight is not restarted, but it is
     /// given its full time again: a handshake asked for just before the one in flight would
     /// have given up (the peer was down, and has just come back) must not be lost.
-    pub fn connect(&mut self, now: Timestamp, peer: &PublicKey) {
+    pub fn connect(&mut self, now: Timestamp, peer: &DeviceId) {
         let Some(state) = self.peers.get_mut(peer) else {
             return;
         };
@@ -484,7 +504,7 @@ impl Endpoint {
     /// Sends `payload` to `peer`: at once if keys are confirmed, otherwise after a
     /// handshake (queued, bounded: the oldest queued payload is dropped beyond
     /// [`EndpointConfig::max_staged_per_peer`]).
-    pub fn send(&mut self, now: Timestamp, peer: &PublicKey, payload: &[u8]) -> Result<Sent, SendError> {
+    pub fn send(&mut self, now: Timestamp, peer: &DeviceId, payload: &[u8]) -> Result<Sent, SendError> {
         self.send_queued(now, peer, payload, false)
     }
 
@@ -495,7 +515,7 @@ impl Endpoint {
     pub fn send_prompt(
         &mut self,
         now: Timestamp,
-        peer: &PublicKey,
+        peer: &DeviceId,
         payload: &[u8],
     ) -> Result<Sent, SendError> {
         self.send_queued(now, peer, payload, true)
@@ -504,7 +524,7 @@ impl Endpoint {
     fn send_queued(
         &mut self,
         now: Timestamp,
-        peer: &PublicKey,
+        peer: &DeviceId,
         payload: &[u8],
         prompt: bool,
     ) -> Result<Sent, SendError> {
@@ -622,7 +642,7 @@ impl Endpoint {
 
     /// Sets `peer`'s deadline from its state: the next handshake retry, or the first of
     /// its keys to expire. Called wherever either changes.
-    fn reschedule(&mut self, peer: PublicKey) {
+    fn reschedule(&mut self, peer: DeviceId) {
         let deadline = self.peers.get(&peer).and_then(|state| {
             let retry = state.initiation.as_ref().map(|i| i.retry_at);
             retry
@@ -636,14 +656,14 @@ impl Endpoint {
     /// Peers with keys or a handshake in flight: only they have timers. Found through the
     /// index table, so the cost follows the sessions in use, not the roster size.
     /// A peer appears once per index it owns (at most a handful).
-    fn busy_peers(&self) -> impl Iterator<Item = PublicKey> + '_ {
+    fn busy_peers(&self) -> impl Iterator<Item = DeviceId> + '_ {
         self.indices.values().filter_map(|owner| match owner {
             IndexOwner::Peer(peer) => Some(*peer),
             IndexOwner::Responder => None,
         })
     }
 
-    fn peer_timeout(&mut self, now: Timestamp, peer: PublicKey) {
+    fn peer_timeout(&mut self, now: Timestamp, peer: DeviceId) {
         let config = &self.config;
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
@@ -779,7 +799,7 @@ impl Endpoint {
         )
     }
 
-    fn start_initiation(&mut self, now: Timestamp, peer: PublicKey, started: Timestamp) {
+    fn start_initiation(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp) {
         let local_index = self.new_index(IndexOwner::Peer(peer));
         let joining = self.peers.get(&peer).and_then(|p| p.joining.clone());
         let mut handshake = self.new_handshake(Role::Initiator, joining.as_ref().map(|j| j.psk));
@@ -816,7 +836,7 @@ impl Endpoint {
                         mac2: placeholder,
                     }
                     .encode(&mut datagram);
-                    stealth::pairing_mac1_key(&peer, &invite.psk)
+                    stealth::pairing_mac1_key(&state.noise, &invite.psk)
                 }
                 None => {
                     Packet::HandshakeInit {
@@ -828,7 +848,7 @@ impl Endpoint {
                     .encode(&mut datagram);
                     let secret = self.mesh.for_attempt(secret_attempt);
                     state.mesh_attempt = secret_attempt.wrapping_add(1);
-                    stealth::mesh_mac1_key(&peer, secret)
+                    stealth::mesh_mac1_key(&state.noise, secret)
                 }
             };
             mac1 = stealth::seal_mac1(&key, &mut datagram);
@@ -937,7 +957,7 @@ impl Endpoint {
             .filter(|i| matches!(i.stage, InitiationStage::AwaitResponse(_)))
             .ok_or(ReceiveError::StrayCookie)?;
         let cookie =
-            cookies::open_cookie(&peer, &initiation.mac1, sealed).ok_or(ReceiveError::StrayCookie)?;
+            cookies::open_cookie(&state.noise, &initiation.mac1, sealed).ok_or(ReceiveError::StrayCookie)?;
         state.cookie = Some((cookie, now));
         // The responder took this attempt's secret (it checks mac1 first): the retry
         // uses it again.
@@ -1024,7 +1044,7 @@ impl Endpoint {
         // Work on a copy: only a response from the very peer we called may advance it.
         let mut handshake = handshake.clone();
         handshake.read_message(noise)?;
-        if handshake.remote_static() != Some(peer) {
+        if handshake.remote_static() != Some(state.noise) {
             return Err(ReceiveError::NotAPeer);
         }
         let mut finish_noise = Vec::new();
@@ -1058,7 +1078,7 @@ impl Endpoint {
 
     /// After a session changed: forgets the indices of keys newer ones pushed out, and
     /// follows the peer to the address an authenticated packet just came from.
-    fn after_session_change(&mut self, peer: PublicKey, from: Option<SocketAddr>) {
+    fn after_session_change(&mut self, peer: DeviceId, from: Option<SocketAddr>) {
         self.reschedule(peer);
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
@@ -1097,7 +1117,7 @@ impl Endpoint {
         let mut handshake = responder.handshake.clone();
         handshake.read_message(noise)?;
         let secrets = handshake.into_transport()?;
-        let peer = secrets.remote_static;
+        let peer = secrets.remote_static.device_id().ok_or(ReceiveError::NotAPeer)?;
         if let Some(token_id) = invite {
             // The PSK verified: the joiner holds the token. Use the invite up, if nobody
             // else did meanwhile.
@@ -1132,7 +1152,7 @@ impl Endpoint {
     fn confirm_again(
         &mut self,
         now: Timestamp,
-        peer: PublicKey,
+        peer: DeviceId,
         local_index: u32,
         noise: &[u8],
     ) -> Result<(), ReceiveError> {
@@ -1210,7 +1230,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn seal_and_queue(&mut self, now: Timestamp, peer: PublicKey, payload: &[u8]) -> bool {
+    fn seal_and_queue(&mut self, now: Timestamp, peer: DeviceId, payload: &[u8]) -> bool {
         let config = &self.config.session;
         let Some(state) = self.peers.get_mut(&peer) else {
             return false;
@@ -1229,7 +1249,7 @@ impl Endpoint {
         true
     }
 
-    fn flush_staged(&mut self, now: Timestamp, peer: PublicKey) {
+    fn flush_staged(&mut self, now: Timestamp, peer: DeviceId) {
         let staged = match self.peers.get_mut(&peer) {
             Some(state) => std::mem::take(&mut state.staged),
             None => return,

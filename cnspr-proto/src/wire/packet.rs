@@ -7,8 +7,10 @@
 //! (`transport/cookies.rs`).
 
 /// Protocol version carried in byte 0 of every datagram. Version 2: initiations carry
-/// `mac1` and `mac2`, and a responder under load answers with a `CookieReply`.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// `mac1` and `mac2`, and a responder under load answers with a `CookieReply`. Version 3:
+/// the same packets, between devices whose ID is an Ed25519 key (a version 2 device's ID
+/// is its X25519 key, which names another device here).
+pub const PROTOCOL_VERSION: u8 = 3;
 /// Largest datagram we send or accept (fits a 1500-byte MTU over IPv6/UDP with room to spare).
 pub const MAX_DATAGRAM_BYTES: usize = 1452;
 /// Largest Noise handshake payload (beyond the mandatory keys and tags) we accept.
@@ -559,7 +561,7 @@ mod tests {
             ciphertext: &ciphertext,
         };
         let expected: &[u8] = &[
-            0x02, 0x05, // version, type
+            0x03, 0x05, // version, type
             0x44, 0x33, 0x22, 0x11, // receiver_index LE
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // counter LE
             0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, // ciphertext
@@ -663,13 +665,15 @@ mod tests {
 
     #[test]
     fn version_and_type_rejected() {
-        // Version 1 is what devices sent before initiations carried a MAC.
+        // Version 1 is what devices sent before initiations carried a MAC, version 2
+        // before device IDs were signing keys.
         assert_eq!(decode(&[1, 5]), Err(PacketError::UnsupportedVersion(1)));
+        assert_eq!(decode(&[2, 5]), Err(PacketError::UnsupportedVersion(2)));
         assert_eq!(decode(&[0]), Err(PacketError::UnsupportedVersion(0)));
-        assert_eq!(decode(&[2, 0]), Err(PacketError::UnknownType(0)));
-        assert_eq!(decode(&[2, 7, 0, 0]), Err(PacketError::UnknownType(7)));
-        let msg = PacketError::UnsupportedVersion(1).to_string();
-        assert!(msg.contains("version 1") && msg.contains("version 2"), "{msg}");
+        assert_eq!(decode(&[3, 0]), Err(PacketError::UnknownType(0)));
+        assert_eq!(decode(&[3, 7, 0, 0]), Err(PacketError::UnknownType(7)));
+        let msg = PacketError::UnsupportedVersion(2).to_string();
+        assert!(msg.contains("version 2") && msg.contains("version 3"), "{msg}");
     }
 
     fn arb_packet() -> impl Strategy<Value = (PacketType, u32, u32, u64, [u8; 16], Vec<u8>)> {

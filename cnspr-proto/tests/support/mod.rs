@@ -2,17 +2,21 @@
 //! optional loss rate, virtual time, crashes and restarts from exactly what was persisted.
 #![allow(dead_code)]
 
+mod insider;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use cnspr_proto::durable::{MemoryDisk, Write};
-use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
+use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY};
 use cnspr_proto::roster::KnownDevice;
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::{InviteSecret, Transmit};
+pub use insider::Insider;
 
 /// Unix time at the start of every test.
 pub const WALL_START_SECS: u64 = 1_800_000_000;
@@ -31,6 +35,8 @@ pub struct Mesh {
     pub now: Timestamp,
     pub devices: BTreeMap<SocketAddr, Device>,
     pub events: Vec<(SocketAddr, Event)>,
+    /// Stolen devices ([`Mesh::steal`]), by address.
+    pub insiders: BTreeMap<SocketAddr, Insider>,
     /// Percent of datagrams lost.
     pub loss_percent: u64,
     rng: u64,
@@ -76,6 +82,7 @@ impl Mesh {
             now: start,
             devices: BTreeMap::new(),
             events: Vec::new(),
+            insiders: BTreeMap::new(),
             loss_percent: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             start,
@@ -119,7 +126,7 @@ impl Mesh {
         let mut seed = device.keys;
         seed[0] ^= device.boot as u8;
         let durable = Durable {
-            identity: StaticKeypair::from_secret_bytes(device.keys),
+            identity: DeviceKey::from_seed(device.keys),
             boot: device.boot,
             name: Some(device.name.clone()),
             roster: roster
@@ -138,7 +145,7 @@ impl Mesh {
     fn address_of(&self, id: &DeviceId) -> Option<SocketAddr> {
         self.devices
             .iter()
-            .find(|(_, d)| StaticKeypair::from_secret_bytes(d.keys).device_id() == *id)
+            .find(|(_, d)| DeviceKey::from_seed(d.keys).device_id() == *id)
             .map(|(a, _)| *a)
     }
 
@@ -206,6 +213,16 @@ impl Mesh {
                 let Ok(at) = node.drive(&mut host);
                 next = next.min(at);
             }
+            for (from, insider) in &mut self.insiders {
+                while let Some(transmit) = insider.endpoint.poll_transmit() {
+                    in_flight.push((*from, transmit.destination, transmit.datagram));
+                }
+                // What it received is read and dropped: it answers nothing on its own.
+                while insider.endpoint.poll_event().is_some() {}
+                if let Some(at) = insider.endpoint.poll_timeout() {
+                    next = next.min(at);
+                }
+            }
             if !in_flight.is_empty() {
                 for (from, to, datagram) in in_flight {
                     if self.lost() {
@@ -214,6 +231,8 @@ impl Mesh {
                     let now = self.now;
                     if let Some(node) = self.devices.get_mut(&to).and_then(|d| d.node.as_mut()) {
                         let _ = node.handle_datagram(now, from, &datagram);
+                    } else if let Some(insider) = self.insiders.get_mut(&to) {
+                        let _ = insider.endpoint.handle_datagram(now, from, &datagram);
                     }
                 }
                 continue;
@@ -226,6 +245,9 @@ impl Mesh {
             let now = self.now;
             for node in self.devices.values_mut().filter_map(|d| d.node.as_mut()) {
                 node.handle_timeout(now);
+            }
+            for insider in self.insiders.values_mut() {
+                insider.endpoint.handle_timeout(now);
             }
         }
     }
@@ -268,6 +290,18 @@ impl Mesh {
         }
         mesh.events.clear();
         (mesh, ids)
+    }
+
+    /// The stored mesh secret values of device `n` (every sibling).
+    pub fn secrets_of(&self, n: u8) -> Vec<StoredSecrets> {
+        let Some(read) = self.node(n).store().read(MESH_SECRET_KEY) else {
+            return Vec::new();
+        };
+        read.register
+            .siblings()
+            .iter()
+            .filter_map(|s| StoredSecrets::decode(s.value.as_deref()?).ok())
+            .collect()
     }
 
     pub fn state(&self, observer: u8, of: &DeviceId) -> Option<MemberState> {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cnspr_proto::identity::{DeviceId, StaticKeypair};
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::{Durable, Node, NodeConfig, NodeStats, PeerError, QueryFailure};
 use cnspr_proto::transport::InviteSecret;
@@ -377,7 +377,7 @@ pub struct NodeSetup {
     /// Protocol settings.
     pub config: NodeConfig,
     /// This device's keys.
-    pub identity: StaticKeypair,
+    pub identity: DeviceKey,
     /// This device's name.
     pub name: String,
     /// The roster as last saved.
