@@ -182,7 +182,7 @@ pub enum RunRecord {
 }
 
 /// The first byte of each kind's disk key (the messaging layer's are 1–6, the store's
-/// 7 and 8).
+/// 7, 8 and 12).
 const JOB: u8 = 9;
 const STARTED: u8 = 10;
 const FINISHED: u8 = 11;

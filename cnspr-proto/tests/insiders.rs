@@ -8,11 +8,12 @@ mod support;
 
 use std::time::Duration;
 
-use cnspr_proto::identity::{DeviceId, Signature};
+use cnspr_proto::identity::{DeviceId, DeviceKey, Signature};
 use cnspr_proto::messaging::event_signature;
 use cnspr_proto::messaging::{MessagingEvent, Tag, Unit};
 use cnspr_proto::node::Event;
 use cnspr_proto::roster::{roster_key, RosterEntry, StoredEntry};
+use cnspr_proto::store::heads::SignedHead;
 use cnspr_proto::store::sync::{Change, StoreMessage};
 use cnspr_proto::store::{Hlc, Register, Sibling};
 use support::{address, Mesh, WALL_START_SECS};
@@ -140,32 +141,48 @@ fn a_stolen_devices_own_events_count_until_it_is_removed_and_never_after() {
 /// A push of `_roster/<device>` holding `stored`, written by the thief as its write `seq`
 /// with a context claiming to have seen `seen`.
 fn roster_push(
-    thief: DeviceId,
+    thief: &DeviceKey,
     device: &DeviceId,
     seq: u64,
     stored: &StoredEntry,
     seen: &[(DeviceId, u64)],
 ) -> Unit {
+    let value = stored.encode().expect("an entry encodes");
+    push(thief, &roster_key(device), seq, value, seen)
+}
+
+/// A push of `key` holding `value`, written by the thief as its write `seq` (with its
+/// signed head) with a context claiming to have seen `seen`.
+fn push(thief: &DeviceKey, key: &str, seq: u64, value: Vec<u8>, seen: &[(DeviceId, u64)]) -> Unit {
     let sibling = Sibling {
-        device: thief,
+        device: thief.device_id(),
         seq,
         // Later than any write of the test, within the clock skew a device accepts.
         hlc: Hlc {
             micros: (WALL_START_SECS + 120) * 1_000_000,
             counter: 0,
         },
-        value: Some(stored.encode().expect("an entry encodes")),
+        value: Some(value),
     };
     let change = Change {
-        key: roster_key(device),
+        key: key.to_owned(),
         register: Register::from_parts(vec![sibling], seen.iter().copied()),
     };
     Unit::Store(
         StoreMessage::Push {
             changes: vec![change],
+            heads: vec![SignedHead::sign(thief, seq)],
         }
         .encode(),
     )
+}
+
+/// How many store changes device `n` refused.
+fn refused(mesh: &Mesh, n: u8) -> usize {
+    mesh.events
+        .iter()
+        .filter(|(at, event)| *at == address(n) && matches!(event, Event::StoreRefused { .. }))
+        .count()
 }
 
 #[test]
@@ -174,7 +191,6 @@ fn only_a_device_names_itself() {
     mesh.steal(3);
     let now = mesh.now;
     let thief = mesh.insider(3);
-    let thief_id = thief.key.device_id();
     let impostor = RosterEntry {
         name: "impostor".into(),
         version: 1_000,
@@ -190,21 +206,17 @@ fn only_a_device_names_itself() {
     thief.send_unit(
         now,
         ids[0],
-        &roster_push(thief_id, &ids[1], 1 << 20, &unsigned, &[]),
+        &roster_push(&thief.key, &ids[1], 1 << 20, &unsigned, &[]),
     );
     thief.send_unit(
         now,
         ids[0],
-        &roster_push(thief_id, &ids[1], (1 << 20) + 1, &signed_by_thief, &[]),
+        &roster_push(&thief.key, &ids[1], (1 << 20) + 1, &signed_by_thief, &[]),
     );
     mesh.run(Duration::from_secs(5));
-    let refused = mesh
-        .events
-        .iter()
-        .filter(|(_, event)| matches!(event, Event::StoreRefused { .. }))
-        .count();
     assert_eq!(
-        refused, 0,
+        refused(&mesh, 1),
+        0,
         "the store took the pushes in: the roster is what refused them"
     );
     for n in [1, 2] {
@@ -244,9 +256,14 @@ fn a_stolen_device_cannot_block_its_own_removal_with_a_context_that_claims_it() 
     thief.send_unit(
         now,
         ids[1],
-        &roster_push(thief_id, &thief_id, 1 << 20, &stored, &seen),
+        &roster_push(&thief.key, &thief_id, 1 << 20, &stored, &seen),
     );
     mesh.run(Duration::from_secs(1));
+    assert_eq!(
+        refused(&mesh, 2),
+        1,
+        "a claim beyond device 1's signed head is refused"
+    );
 
     let now = mesh.now;
     mesh.node_mut(1).remove(now, ids[2]).expect("removed");
@@ -270,4 +287,67 @@ fn a_stolen_device_cannot_block_its_own_removal_with_a_context_that_claims_it() 
         .siblings()
         .iter()
         .any(cnspr_proto::roster::stored::is_removal));
+}
+
+#[test]
+fn a_stolen_device_can_neither_freeze_a_key_nor_make_a_device_believe_it_has_writes() {
+    let (mut mesh, ids) = Mesh::paired(3);
+    mesh.steal(3);
+    let now = mesh.now;
+    mesh.node_mut(1)
+        .kv_write(now, "notes/a", Some(b"first".to_vec()))
+        .expect("written");
+    mesh.run(Duration::from_secs(2));
+    // A write to the key claiming every write of device 1 to come, and a catch-up
+    // claiming to carry them all.
+    let now = mesh.now;
+    let thief = mesh.insider(3);
+    let frozen = push(
+        &thief.key,
+        "notes/a",
+        1 << 20,
+        b"frozen".to_vec(),
+        &[(ids[0], u64::MAX)],
+    );
+    thief.send_unit(now, ids[1], &frozen);
+    let seq = 1 << 20;
+    let catch_up = StoreMessage::CatchUp {
+        stream: 7,
+        part: 0,
+        parts: 1,
+        changes: Vec::new(),
+        have: vec![(ids[0], u64::MAX), (thief.key.device_id(), seq)],
+        heads: vec![SignedHead::sign(&thief.key, seq)],
+    };
+    thief.send_unit(now, ids[1], &Unit::Store(catch_up.encode()));
+    mesh.run(Duration::from_secs(2));
+    assert_eq!(refused(&mesh, 2), 1, "the frozen write is refused");
+    let have = mesh.node(2).store().have();
+    let of_device_1 = have.iter().find(|(d, _)| *d == ids[0]).map_or(0, |(_, s)| *s);
+    assert!(
+        of_device_1 <= mesh.node(1).store().last_seq(),
+        "device 2 believes it has device 1's writes up to {of_device_1}: more than exist"
+    );
+
+    // Device 1's later writes still reach device 2: pushed, and by catch-up after a stay away.
+    let now = mesh.now;
+    mesh.node_mut(1)
+        .kv_write(now, "notes/a", Some(b"second".to_vec()))
+        .expect("written");
+    mesh.run(Duration::from_secs(2));
+    let value = |mesh: &Mesh, key: &str| {
+        let read = mesh.node(2).store().read(key)?;
+        read.register.winner().and_then(|w| w.value.clone())
+    };
+    assert_eq!(value(&mesh, "notes/a").as_deref(), Some(&b"second"[..]));
+    let roster = mesh.roster_of(2);
+    mesh.crash(2);
+    let now = mesh.now;
+    mesh.node_mut(1)
+        .kv_write(now, "notes/b", Some(b"while away".to_vec()))
+        .expect("written");
+    mesh.run(Duration::from_secs(2));
+    mesh.restart(2, roster);
+    mesh.run(Duration::from_secs(10));
+    assert_eq!(value(&mesh, "notes/b").as_deref(), Some(&b"while away"[..]));
 }

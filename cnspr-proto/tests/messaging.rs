@@ -205,3 +205,26 @@ fn undelivered_messages_expire() {
     assert!(messaging_events(&mesh, 1).contains(&MessagingEvent::Expired { to: ids[1], seq: 1 }));
     assert_eq!(mesh.node(1).outbox_len(), 0);
 }
+
+#[test]
+fn a_device_that_joins_gets_the_kept_events_of_devices_it_did_not_know_yet() {
+    // More kept events than a peer's window of chunks, all of an origin the joiner learns
+    // of only from the catch-up that comes after them.
+    let (mut mesh, ids) = Mesh::paired(2);
+    let now = mesh.now;
+    for i in 0..100u8 {
+        mesh.node_mut(2)
+            .publish_event(now, tag("media.mpd"), vec![i])
+            .expect("published");
+    }
+    mesh.run(Duration::from_secs(10));
+    mesh.add(3, "device-3");
+    let invite = mesh.invite(1, 3);
+    mesh.join(3, 1, invite);
+    mesh.run(Duration::from_secs(30));
+    let handled: Vec<(DeviceId, u64)> = events_handled(&mesh, 3)
+        .into_iter()
+        .filter(|(origin, _)| *origin == ids[1])
+        .collect();
+    assert_eq!(handled, (1..=100).map(|seq| (ids[1], seq)).collect::<Vec<_>>());
+}

@@ -97,7 +97,7 @@ impl DeviceId {
     }
 
     /// Whether the sign bit of the key's x coordinate is clear, as every device key's is.
-    pub(super) fn has_clear_sign(&self) -> bool {
+    pub(crate) fn has_clear_sign(&self) -> bool {
         self.0[31] & 0x80 == 0
     }
 

@@ -19,7 +19,9 @@ impl DeviceId {
     /// canonical encodings and no small-order keys), so that a message has no second valid
     /// signature a relay could swap in.
     pub fn verifies(&self, message: &[u8], signature: &Signature) -> bool {
-        if self.noise_key().is_none() {
+        // A device key's sign bit is clear; decompressing the key (once, here) and the
+        // strict check refuse the rest of what names no key.
+        if !self.has_clear_sign() {
             return false;
         }
         let Ok(key) = VerifyingKey::from_bytes(self.as_bytes()) else {

@@ -394,8 +394,14 @@ impl Messaging {
 
     /// A device joined the roster.
     pub fn add_member(&mut self, device: DeviceId) {
-        if device != self.own {
-            self.members.insert(device);
+        if device == self.own || !self.members.insert(device) {
+            return;
+        }
+        // Its events may have come before its roster entry and been dropped: the peers
+        // that keep them send them again.
+        let live: Vec<DeviceId> = self.live.iter().copied().collect();
+        for peer in live {
+            self.send_summary_of(peer, false, vec![device]);
         }
     }
 
@@ -884,8 +890,16 @@ impl Messaging {
                 }
                 if origin != self.own && !self.members.contains(&origin) {
                     // Of a device this one has not heard of yet (its roster entry is on its
-                    // way): not acknowledged, so it comes again.
-                    return false;
+                    // way): dropped, and asked for again once the roster has it
+                    // (`add_member`). Not left unacknowledged: a joiner offered many such
+                    // events would keep its window full of them, and never get the roster.
+                    return true;
+                }
+                let handled = self.events_handled.get(&origin).is_some_and(|h| h.contains(seq));
+                if handled || self.order.is_held(&origin, seq) {
+                    // A repeat, through another neighbour or after a lost acknowledgement:
+                    // nothing to check or do.
+                    return true;
                 }
                 if !event_signature::verifies(&origin, seq, &tag, &payload, &signature) {
                     // Acknowledged and dropped: the sender's repeats could never verify.

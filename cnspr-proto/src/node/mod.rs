@@ -228,6 +228,8 @@ pub struct NodeStats {
 pub struct Node {
     /// This device's key: it signs its roster entry (its events are signed by messaging).
     key: DeviceKey,
+    /// The roster entry signatures checked so far (each checked once).
+    verified_names: crate::roster::stored::VerifiedNames,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -309,6 +311,7 @@ impl Node {
         let membership = Membership::new(config.membership, own, roster, boot, membership_seed, now);
         Self {
             key: identity,
+            verified_names: Default::default(),
             endpoint,
             membership,
             messaging,

@@ -112,7 +112,7 @@ impl Node {
             let address = stored.address.filter(|_| self.address_of(&device).is_none());
             let known_name = self.roster.name(&device).map(str::to_owned);
             // What the device did not sign of its own entry is not taken in.
-            let Some(entry) = stored.trusted(&device, known_name.as_deref()) else {
+            let Some(entry) = stored.trusted(&device, known_name.as_deref(), &mut self.verified_names) else {
                 continue;
             };
             let change = self.roster.merge(device, entry);
@@ -128,11 +128,11 @@ impl Node {
     }
 
     /// The join of what the store holds for `device` and may be believed.
-    fn stored_entry(&self, device: &DeviceId) -> Option<RosterEntry> {
+    fn stored_entry(&mut self, device: &DeviceId) -> Option<RosterEntry> {
         let mut joined = crate::roster::Roster::new();
-        let known_name = self.roster.name(device);
+        let known_name = self.roster.name(device).map(str::to_owned);
         for stored in self.stored_entries(device) {
-            if let Some(entry) = stored.trusted(device, known_name) {
+            if let Some(entry) = stored.trusted(device, known_name.as_deref(), &mut self.verified_names) {
                 joined.merge(*device, entry);
             }
         }

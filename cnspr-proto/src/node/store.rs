@@ -8,7 +8,8 @@ use super::{Event, Node};
 use crate::durable::Write;
 use crate::identity::DeviceId;
 use crate::roster::ROSTER_PREFIX;
-use crate::store::sync::{Change, StoreMessage};
+use crate::store::heads::SignedHead;
+use crate::store::sync::{authors_of, Change, StoreMessage};
 use crate::store::{key_record_key, least_of, StoreError, StoreRecord};
 use crate::time::Timestamp;
 
@@ -56,6 +57,8 @@ pub(super) struct Replication {
     /// twice goes once), so a burst of writes, or a peer that is gone but not yet known
     /// to be, does not pile up a transfer per write.
     unpushed: BTreeMap<DeviceId, BTreeSet<String>>,
+    /// This device's signed head, as last signed (a signature per write number at most).
+    own_head: Option<SignedHead>,
     /// When each peer was last asked: a peer that asks and wants to be asked back is not
     /// asked again if it just was (both sides ask when they meet).
     asked: BTreeMap<DeviceId, Timestamp>,
@@ -75,6 +78,7 @@ impl Replication {
             sync_turn: 0,
             answered: BTreeMap::new(),
             unpushed: BTreeMap::new(),
+            own_head: None,
             asked: BTreeMap::new(),
             caught_up: BTreeMap::new(),
         }
@@ -105,6 +109,9 @@ impl Node {
                     self.store.restore_key(key, register);
                 }
                 StoreRecord::Meta(meta) => self.store.restore_meta(&meta),
+                StoreRecord::Head(head) => {
+                    self.store.absorb_heads(&[head]);
+                }
             }
         }
         for key in roster_keys {
@@ -179,7 +186,7 @@ impl Node {
                 })
                 .collect();
             for part in StoreMessage::pushes(changes) {
-                self.send_store(now, peer, &part);
+                self.send_store(now, peer, part);
             }
         }
     }
@@ -199,10 +206,51 @@ impl Node {
         self.store_writes.push_back(Write::put(record));
     }
 
-    fn send_store(&mut self, now: Timestamp, to: DeviceId, message: &StoreMessage) {
+    fn send_store(&mut self, now: Timestamp, to: DeviceId, mut message: StoreMessage) {
+        // Writes travel with the signed heads of their authors, so that the receiver can
+        // tell they were made ([`crate::store::heads`]).
+        let authors = message.authors();
+        if !authors.is_empty() {
+            let own = self.own_id();
+            let mut heads = self.store.heads_of(authors.iter().copied());
+            if authors.contains(&own) {
+                heads.push(self.own_head());
+            }
+            message.set_heads(heads);
+        }
         // A message that cannot be sent (over the size limit, or the peer is gone) is
         // repaired by the next catch-up or a later write.
         let _ = self.messaging.send_store(now, to, message.encode());
+    }
+
+    /// This device's head at its last write, signed once per write number.
+    fn own_head(&mut self) -> SignedHead {
+        let seq = self.store.last_seq();
+        match self.replication.own_head {
+            Some(head) if head.seq == seq => head,
+            _ => {
+                let head = SignedHead::sign(&self.key, seq);
+                self.replication.own_head = Some(head);
+                head
+            }
+        }
+    }
+
+    /// Takes in the heads a message carried of the devices it names (`authors`, sorted),
+    /// persisting those of roster devices that were new: after a restart, what this
+    /// device sends on must still travel with heads that cover it. A head of a device
+    /// the message does not name is ignored unchecked.
+    fn take_heads(&mut self, authors: &[DeviceId], heads: &[SignedHead]) {
+        let named: Vec<SignedHead> = heads
+            .iter()
+            .filter(|head| authors.binary_search(&head.device).is_ok())
+            .copied()
+            .collect();
+        for head in self.store.absorb_heads(&named) {
+            if self.roster.get(&head.device).is_some() {
+                self.store_writes.push_back(Write::put(StoreRecord::Head(head)));
+            }
+        }
     }
 
     /// `peer` stopped being reachable: answers on their way to it may be lost, so its
@@ -238,7 +286,7 @@ impl Node {
             digest: self.store.digest(),
             reply: true,
         };
-        self.send_store(now, peer, &digest);
+        self.send_store(now, peer, digest);
     }
 
     fn ask(&mut self, now: Timestamp, peer: DeviceId, reply: bool) {
@@ -247,7 +295,7 @@ impl Node {
             reply,
         };
         self.replication.asked.insert(peer, now);
-        self.send_store(now, peer, &need);
+        self.send_store(now, peer, need);
     }
 
     /// Every [`super::NodeConfig::store_sync_interval`], one reachable peer in turn is asked for what this
@@ -309,7 +357,8 @@ impl Node {
         let wall = self.messaging.unix_micros_at(now);
         let mut all_taken = true;
         for change in changes {
-            let merged = match self.store.merge(&change.key, &change.register, wall) {
+            let checked = self.store.check_heads(&change.register);
+            let merged = match checked.and_then(|()| self.store.merge(&change.key, &change.register, wall)) {
                 Ok(merged) => merged,
                 Err(reason) => {
                     all_taken = false;
@@ -372,7 +421,8 @@ impl Node {
             return;
         };
         match message {
-            StoreMessage::Push { changes } => {
+            StoreMessage::Push { changes, heads } => {
+                self.take_heads(&authors_of(&changes, &[]), &heads);
                 self.apply_changes(now, from, &changes);
             }
             StoreMessage::Digest { digest, reply } => {
@@ -388,7 +438,7 @@ impl Node {
                         digest: own,
                         reply: false,
                     };
-                    self.send_store(now, from, &same);
+                    self.send_store(now, from, same);
                 }
             }
             StoreMessage::Need { have, reply } => {
@@ -412,7 +462,7 @@ impl Node {
                 self.replication.next_stream = self.replication.next_stream.wrapping_add(1);
                 let stream = self.replication.next_stream;
                 for part in StoreMessage::catch_up(stream, missing, self.store.have()) {
-                    self.send_store(now, from, &part);
+                    self.send_store(now, from, part);
                 }
             }
             StoreMessage::CatchUp {
@@ -421,7 +471,11 @@ impl Node {
                 parts,
                 changes,
                 have,
+                heads,
             } => {
+                self.take_heads(&authors_of(&changes, &have), &heads);
+                // The sender's vector is believed only as far as its devices signed.
+                let have = self.store.within_heads(&have);
                 let all_taken = self.apply_changes(now, from, &changes);
                 let streams = &mut self.replication.streams;
                 let received = streams.entry((from, stream)).or_default();

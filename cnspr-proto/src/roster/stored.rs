@@ -53,6 +53,24 @@ pub fn is_removal(sibling: &Sibling) -> bool {
         .is_some_and(|stored| stored.entry.removed)
 }
 
+/// The latest entry signature verified of each device: the same entry merged again (every
+/// catch-up and relay brings it) costs a hash, not a signature check.
+#[derive(Debug, Default)]
+pub struct VerifiedNames(std::collections::BTreeMap<DeviceId, (Hash, Signature)>);
+
+impl VerifiedNames {
+    fn verifies(&mut self, device: &DeviceId, digest: Hash, signature: Signature) -> bool {
+        if self.0.get(device) == Some(&(digest, signature)) {
+            return true;
+        }
+        let verified = device.verifies(&digest, &signature);
+        if verified {
+            self.0.insert(*device, (digest, signature));
+        }
+        verified
+    }
+}
+
 fn name_digest(device: &DeviceId, version: u64, name: &str) -> Hash {
     hash(&[
         NAME_LABEL,
@@ -87,7 +105,12 @@ impl StoredEntry {
     /// `known_name`: a name (at its version) only if `device` signed it; a removal, by
     /// whoever wrote it, with the name known before (a removal renames nothing); an
     /// admission (version 0, no name) as it is. `None` for anything else.
-    pub fn trusted(self, device: &DeviceId, known_name: Option<&str>) -> Option<RosterEntry> {
+    pub fn trusted(
+        self,
+        device: &DeviceId,
+        known_name: Option<&str>,
+        verified: &mut VerifiedNames,
+    ) -> Option<RosterEntry> {
         let entry = self.entry;
         if entry.removed {
             return Some(RosterEntry {
@@ -99,9 +122,8 @@ impl StoredEntry {
             return Some(entry);
         }
         let signature = self.signature?;
-        device
-            .verifies(&name_digest(device, entry.version, &entry.name), &signature)
-            .then_some(entry)
+        let digest = name_digest(device, entry.version, &entry.name);
+        verified.verifies(device, digest, signature).then_some(entry)
     }
 
     /// The value's bytes.
@@ -152,25 +174,31 @@ mod tests {
         let (laptop, thief) = (DeviceKey::from_seed([1; 32]), DeviceKey::from_seed([2; 32]));
         let id = laptop.device_id();
         let own = StoredEntry::signed(&laptop, named("laptop", 3), None);
-        assert_eq!(own.clone().trusted(&id, None), Some(named("laptop", 3)));
+        assert_eq!(
+            own.clone().trusted(&id, None, &mut VerifiedNames::default()),
+            Some(named("laptop", 3))
+        );
         // Signed by another key, altered after signing, or not signed at all.
         let by_thief = StoredEntry::signed(&thief, named("laptop", 3), None);
-        assert_eq!(by_thief.trusted(&id, None), None);
+        assert_eq!(by_thief.trusted(&id, None, &mut VerifiedNames::default()), None);
         let mut altered = own.clone();
         altered.entry.version = u64::MAX;
-        assert_eq!(altered.trusted(&id, None), None);
+        assert_eq!(altered.trusted(&id, None, &mut VerifiedNames::default()), None);
         let unsigned = StoredEntry {
             signature: None,
             ..own
         };
-        assert_eq!(unsigned.trusted(&id, None), None);
+        assert_eq!(unsigned.trusted(&id, None, &mut VerifiedNames::default()), None);
         // An admission needs no signature; a removal keeps the name known before it.
         let admitted = StoredEntry {
             entry: RosterEntry::admitted(),
             address: None,
             signature: None,
         };
-        assert_eq!(admitted.trusted(&id, None), Some(RosterEntry::admitted()));
+        assert_eq!(
+            admitted.trusted(&id, None, &mut VerifiedNames::default()),
+            Some(RosterEntry::admitted())
+        );
         let removal = StoredEntry {
             entry: RosterEntry {
                 name: "renamed by the remover".into(),
@@ -181,7 +209,7 @@ mod tests {
             signature: None,
         };
         assert_eq!(
-            removal.trusted(&id, Some("laptop")),
+            removal.trusted(&id, Some("laptop"), &mut VerifiedNames::default()),
             Some(RosterEntry {
                 name: "laptop".into(),
                 version: 4,

@@ -10,10 +10,11 @@
 //!
 //! Ten thousand small changes then cost little more than their keys and values.
 
+use super::heads::SignedHead;
 use super::register::{Register, Sibling};
 use super::sync::Change;
 use super::{Hlc, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use crate::identity::DeviceId;
+use crate::identity::{DeviceId, Signature, SIGNATURE_BYTES};
 use crate::wire::compact::{CompactError, Reader, Writer};
 
 /// Most devices one block names (writers of keys; removed devices included).
@@ -154,6 +155,36 @@ pub fn write_vector(out: &mut Writer, vector: &[(DeviceId, u64)]) {
         out.device(device);
         out.varint(*seq);
     }
+}
+
+/// Writes signed heads: a count, then device, write number and signature each.
+pub fn write_heads(out: &mut Writer, heads: &[SignedHead]) {
+    out.varint(heads.len() as u64);
+    for head in heads {
+        out.device(&head.device);
+        out.varint(head.seq);
+        out.raw(&head.signature.0);
+    }
+}
+
+/// Reads signed heads (not verified: [`super::heads::Heads::absorb`] does that).
+pub fn read_heads(input: &mut Reader) -> Result<Vec<SignedHead>, CompactError> {
+    // One per device a message names, of a roster of at most MAX_ROSTER_DEVICES: more
+    // would only cost signature checks.
+    let count = input.count("heads", crate::roster::MAX_ROSTER_DEVICES as u64)?;
+    (0..count)
+        .map(|_| {
+            let device = input.device("head")?;
+            let seq = input.varint("head write number")?;
+            let mut signature = [0u8; SIGNATURE_BYTES];
+            signature.copy_from_slice(input.raw("head signature", SIGNATURE_BYTES)?);
+            Ok(SignedHead {
+                device,
+                seq,
+                signature: Signature(signature),
+            })
+        })
+        .collect()
 }
 
 /// Reads a version vector.

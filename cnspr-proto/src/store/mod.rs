@@ -11,6 +11,7 @@
 //! replica has, so a device that was away gets exactly the keys it lacks.
 
 pub mod codec;
+pub mod heads;
 mod hlc;
 mod record;
 mod register;
@@ -65,6 +66,16 @@ pub enum MergeRefusal {
         /// How far ahead, in seconds.
         ahead_secs: u64,
     },
+    /// It names a write of another device beyond every head that device signed.
+    #[error("it claims write {claimed} of {device}, which has signed for {signed}")]
+    BeyondHead {
+        /// The device (its short ID).
+        device: crate::identity::ShortId,
+        /// The write number claimed.
+        claimed: u64,
+        /// The highest it signed for, as known here.
+        signed: u64,
+    },
 }
 
 /// What a read of one key gives.
@@ -102,6 +113,8 @@ pub struct Store {
     version: u64,
     /// Grows with every change of `have`.
     vector_version: u64,
+    /// The highest signed head known of each other device: what its writes are bounded by.
+    heads: heads::Heads,
     /// [`Store::digest`] as last computed; every change of the store clears it.
     digest: std::cell::Cell<Option<[u8; sync::DIGEST_BYTES]>>,
 }
@@ -130,6 +143,7 @@ impl Store {
             stable: BTreeMap::new(),
             version: 0,
             vector_version: 0,
+            heads: heads::Heads::default(),
             digest: std::cell::Cell::new(None),
         }
     }
@@ -182,6 +196,58 @@ impl Store {
             have: self.have(),
             stable: self.stable.iter().map(|(d, s)| (*d, *s)).collect(),
         }
+    }
+
+    /// Takes in the heads that are above those known and verify; returns those that were.
+    pub fn absorb_heads(&mut self, heads: &[heads::SignedHead]) -> Vec<heads::SignedHead> {
+        heads
+            .iter()
+            .filter(|head| head.device != self.own && self.heads.absorb(head))
+            .copied()
+            .collect()
+    }
+
+    /// The known heads of `devices` (other than this one).
+    pub fn heads_of(&self, devices: impl IntoIterator<Item = DeviceId>) -> Vec<heads::SignedHead> {
+        self.heads.of(devices)
+    }
+
+    /// Refuses a register that names a write of another device beyond the highest head
+    /// that device is known to have signed: a context claiming to have seen writes not yet
+    /// made (it would supersede them before they exist, and make this device believe it
+    /// has them).
+    pub fn check_heads(&self, register: &Register) -> Result<(), MergeRefusal> {
+        let dots = register
+            .siblings()
+            .iter()
+            .map(|s| (s.device, s.seq))
+            .chain(register.context().iter().map(|(d, s)| (*d, *s)));
+        for (device, claimed) in dots.filter(|(device, _)| *device != self.own) {
+            let signed = self.heads.bound(&device);
+            if claimed > signed {
+                return Err(MergeRefusal::BeyondHead {
+                    device: device.short(),
+                    claimed,
+                    signed,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `have` held to what each device signed for (and to this device's own writes): a
+    /// sender's vector is believed no further.
+    pub fn within_heads(&self, have: &[(DeviceId, u64)]) -> Vec<(DeviceId, u64)> {
+        have.iter()
+            .map(|(device, through)| {
+                let bound = if *device == self.own {
+                    self.seq
+                } else {
+                    self.heads.bound(device)
+                };
+                (*device, (*through).min(bound))
+            })
+            .collect()
     }
 
     /// Whether some key holds only deletes (something for [`Store::collect`] to look at).
@@ -470,7 +536,7 @@ impl Store {
 /// Which siblings of `key` stay whatever a context claims: the roster's removals, so that a
 /// removed device cannot undo its removal with a write claiming to have seen it.
 fn permanence(key: &str) -> register::Permanence {
-    if key.starts_with(crate::roster::ROSTER_PREFIX) {
+    if crate::roster::roster_device(key).is_some() {
         crate::roster::stored::is_removal
     } else {
         register::nothing_permanent

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::codec::{read_changes, write_block};
+use super::heads::SignedHead;
 use super::sync::Change;
 use super::{Meta, Register};
 use crate::durable::RecordError;
@@ -21,6 +22,8 @@ pub enum StoreRecord {
     },
     /// The store's write counter and version vectors.
     Meta(Meta),
+    /// The highest signed head known of one device ([`super::heads`]).
+    Head(SignedHead),
 }
 
 /// The first byte of a key record (never the first byte of a CBOR record, which is a map
@@ -31,6 +34,8 @@ const COMPACT_KEY: u8 = 0;
 const KEY_KIND: u8 = 7;
 /// The disk key of the meta record.
 const META_KIND: u8 = 8;
+/// The first byte of the disk key of a device's head record (9–11 are the run queue's).
+const HEAD_KIND: u8 = 12;
 
 /// Largest meta record read back: version vectors of a full roster, with room to spare.
 const MAX_META_BYTES: usize = 1 << 20;
@@ -39,6 +44,7 @@ const MAX_META_BYTES: usize = 1 << 20;
 #[derive(Serialize, Deserialize)]
 enum Tagged {
     StoreMeta(Meta),
+    StoreHead(SignedHead),
 }
 
 /// The disk key of the record of store key `key`.
@@ -54,6 +60,11 @@ impl StoreRecord {
         match self {
             StoreRecord::Key { key, .. } => key_record_key(key),
             StoreRecord::Meta(_) => vec![META_KIND],
+            StoreRecord::Head(head) => {
+                let mut stored = vec![HEAD_KIND];
+                stored.extend_from_slice(head.device.as_bytes());
+                stored
+            }
         }
     }
 
@@ -67,6 +78,7 @@ impl StoreRecord {
                 Ok(out.finish())
             }
             StoreRecord::Meta(meta) => Ok(crate::wire::cbor::encode(&Tagged::StoreMeta(meta.clone()))?),
+            StoreRecord::Head(head) => Ok(crate::wire::cbor::encode(&Tagged::StoreHead(*head))?),
         }
     }
 
@@ -80,8 +92,10 @@ impl StoreRecord {
             let Change { key, register } = change.ok_or(CompactError::Invalid("store key record"))?;
             return Ok(StoreRecord::Key { key, register });
         }
-        let Tagged::StoreMeta(meta) = crate::wire::cbor::decode_bounded(bytes, MAX_META_BYTES)?;
-        Ok(StoreRecord::Meta(meta))
+        Ok(match crate::wire::cbor::decode_bounded(bytes, MAX_META_BYTES)? {
+            Tagged::StoreMeta(meta) => StoreRecord::Meta(meta),
+            Tagged::StoreHead(head) => StoreRecord::Head(head),
+        })
     }
 
     /// Whether `bytes` can only be a store key record (the one layout that is not CBOR).

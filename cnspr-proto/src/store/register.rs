@@ -141,14 +141,16 @@ impl Register {
         }
         let own = self.context.entry(device).or_default();
         *own = (*own).max(seq);
-        let mut siblings: Vec<Sibling> = self.siblings.drain(..).filter(&permanent).collect();
-        siblings.push(Sibling {
+        self.siblings.retain(permanent);
+        self.siblings.push(Sibling {
             device,
             seq,
             hlc,
             value,
         });
-        self.siblings = Self::settled(siblings, permanent);
+        if self.siblings.len() > 1 {
+            self.siblings = Self::settled(std::mem::take(&mut self.siblings), permanent);
+        }
     }
 
     /// Merges another replica's state of the same key; returns whether anything changed.

@@ -9,7 +9,8 @@
 //! usual case when they meet again, settle it in one small message; only replicas that
 //! differ go on to exchange vectors.
 
-use super::codec::{read_changes, read_vector, write_changes, write_vector};
+use super::codec::{read_changes, read_heads, read_vector, write_changes, write_heads, write_vector};
+use super::heads::SignedHead;
 use super::{Register, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::identity::DeviceId;
 use crate::wire::compact::{CompactError, Reader, Writer};
@@ -45,6 +46,8 @@ pub enum StoreMessage {
     Push {
         /// Their states.
         changes: Vec<Change>,
+        /// The signed heads of the devices whose writes they name ([`super::heads`]).
+        heads: Vec<SignedHead>,
     },
     /// A digest of what the sender reflects ([`super::Store::digest`]): a receiver whose
     /// own digest differs answers with a `Need` asking back; one whose digest is the same
@@ -76,6 +79,8 @@ pub enum StoreMessage {
         changes: Vec<Change>,
         /// The sender's version vector: the receiver has it all once every part arrived.
         have: Vec<(DeviceId, u64)>,
+        /// The signed heads of the devices whose writes the part or `have` names.
+        heads: Vec<SignedHead>,
     },
 }
 
@@ -97,9 +102,10 @@ impl StoreMessage {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer::new();
         match self {
-            StoreMessage::Push { changes } => {
+            StoreMessage::Push { changes, heads } => {
                 out.u8(PUSH);
                 write_changes(&mut out, changes);
+                write_heads(&mut out, heads);
             }
             StoreMessage::Digest { digest, reply } => {
                 out.u8(DIGEST);
@@ -117,6 +123,7 @@ impl StoreMessage {
                 parts,
                 changes,
                 have,
+                heads,
             } => {
                 out.u8(CATCH_UP);
                 out.varint(*stream);
@@ -124,6 +131,7 @@ impl StoreMessage {
                 out.varint(u64::from(*parts));
                 write_vector(&mut out, have);
                 write_changes(&mut out, changes);
+                write_heads(&mut out, heads);
             }
         }
         out.finish()
@@ -142,6 +150,7 @@ impl StoreMessage {
         let message = match input.u8("message kind")? {
             PUSH => StoreMessage::Push {
                 changes: read_changes(&mut input)?,
+                heads: read_heads(&mut input)?,
             },
             DIGEST => {
                 let reply = read_flag(&mut input)?;
@@ -169,6 +178,7 @@ impl StoreMessage {
                     parts,
                     have: read_vector(&mut input)?,
                     changes: read_changes(&mut input)?,
+                    heads: read_heads(&mut input)?,
                 }
             }
             _ => return Err(CompactError::Invalid("message kind")),
@@ -182,7 +192,10 @@ impl StoreMessage {
         batches(changes)
             .into_iter()
             .filter(|changes| !changes.is_empty())
-            .map(|changes| StoreMessage::Push { changes })
+            .map(|changes| StoreMessage::Push {
+                changes,
+                heads: Vec::new(),
+            })
             .collect()
     }
 
@@ -200,9 +213,45 @@ impl StoreMessage {
                 parts,
                 changes,
                 have: have.clone(),
+                heads: Vec::new(),
             })
             .collect()
     }
+
+    /// Every device a write or vector of the message names (to find the heads it needs).
+    pub fn authors(&self) -> Vec<DeviceId> {
+        match self {
+            StoreMessage::Push { changes, .. } => authors_of(changes, &[]),
+            StoreMessage::CatchUp { changes, have, .. } => authors_of(changes, have),
+            StoreMessage::Digest { .. } | StoreMessage::Need { .. } => Vec::new(),
+        }
+    }
+
+    /// Sets the heads it carries (a push or a catch-up part; other messages carry none).
+    pub fn set_heads(&mut self, signed: Vec<SignedHead>) {
+        if let StoreMessage::Push { heads, .. } | StoreMessage::CatchUp { heads, .. } = self {
+            *heads = signed;
+        }
+    }
+}
+
+/// Every device the writes of `changes` and the vector `have` name, sorted, once each.
+pub fn authors_of(changes: &[Change], have: &[(DeviceId, u64)]) -> Vec<DeviceId> {
+    let mut authors: Vec<DeviceId> = changes
+        .iter()
+        .flat_map(|change| {
+            let register = &change.register;
+            register
+                .siblings()
+                .iter()
+                .map(|s| s.device)
+                .chain(register.context().keys().copied())
+        })
+        .chain(have.iter().map(|(device, _)| *device))
+        .collect();
+    authors.sort_unstable();
+    authors.dedup();
+    authors
 }
 
 fn read_flag(input: &mut Reader<'_>) -> Result<bool, CompactError> {
@@ -253,9 +302,14 @@ mod tests {
             key: "k".into(),
             register,
         }];
+        let heads = vec![SignedHead::sign(
+            &crate::identity::DeviceKey::from_seed([1; 32]),
+            3,
+        )];
         for message in [
             StoreMessage::Push {
                 changes: changes.clone(),
+                heads: heads.clone(),
             },
             StoreMessage::Need {
                 have: have.clone(),
@@ -271,6 +325,7 @@ mod tests {
                 parts: 2,
                 changes,
                 have,
+                heads,
             },
         ] {
             assert_eq!(StoreMessage::decode(&message.encode()), Ok(message));
