@@ -37,6 +37,16 @@ fn messages_received(mesh: &Mesh, n: u8) -> Vec<(DeviceId, Vec<u8>)> {
         .collect()
 }
 
+/// Device `n` publishes `count` events of one tag, now.
+fn publish(mesh: &mut Mesh, n: u8, count: u8) {
+    let now = mesh.now;
+    for i in 0..count {
+        mesh.node_mut(n)
+            .publish_event(now, tag("media.mpd"), vec![i])
+            .expect("published");
+    }
+}
+
 fn events_handled(mesh: &Mesh, n: u8) -> Vec<(DeviceId, u64)> {
     messaging_events(mesh, n)
         .into_iter()
@@ -101,12 +111,7 @@ fn events_reach_every_device_once_including_the_publisher_and_late_comers() {
     let roster = mesh.roster_of(3);
     mesh.crash(3);
     mesh.run(Duration::from_secs(20));
-    let now = mesh.now;
-    for i in 0..5u8 {
-        mesh.node_mut(1)
-            .publish_event(now, tag("media.mpd"), vec![i])
-            .expect("published");
-    }
+    publish(&mut mesh, 1, 5);
     mesh.run(Duration::from_secs(20));
     for n in [1, 2] {
         let handled = events_handled(&mesh, n);
@@ -211,12 +216,7 @@ fn a_device_that_joins_gets_the_kept_events_of_devices_it_did_not_know_yet() {
     // More kept events than a peer's window of chunks, all of an origin the joiner learns
     // of only from the catch-up that comes after them.
     let (mut mesh, ids) = Mesh::paired(2);
-    let now = mesh.now;
-    for i in 0..100u8 {
-        mesh.node_mut(2)
-            .publish_event(now, tag("media.mpd"), vec![i])
-            .expect("published");
-    }
+    publish(&mut mesh, 2, 100);
     mesh.run(Duration::from_secs(10));
     mesh.add(3, "device-3");
     let invite = mesh.invite(1, 3);
