@@ -447,6 +447,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
             outgoing: Vec::new(),
         },
         next_echo: 0,
+        next_recovery: now,
     };
     task.shell.daemon_event(&task.node, "start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -505,6 +506,10 @@ struct Task {
     clock: Clock,
     shell: Shell,
     next_echo: u64,
+    /// While the database is failed: the earliest time to try to bring it back. Not at
+    /// every command: each try reopens the database (replaying its journal), and a try
+    /// right after the failure only finds what the failed write just left.
+    next_recovery: cnspr_proto::time::Timestamp,
 }
 
 impl Task {
@@ -680,9 +685,15 @@ impl Task {
     /// next timer. With the database failed, tries to bring it back first, and returns
     /// when to try again if that did not work.
     async fn flush(&mut self) -> cnspr_proto::time::Timestamp {
-        let retry = |clock: &Clock| clock.now() + DISK_RETRY_INTERVAL;
-        if self.shell.disk_failed() && !self.shell.recover_disk() {
-            return retry(&self.clock);
+        let now = self.clock.now();
+        if self.shell.disk_failed() {
+            if now < self.next_recovery {
+                return self.next_recovery;
+            }
+            if !self.shell.recover_disk() {
+                self.next_recovery = now + DISK_RETRY_INTERVAL;
+                return self.next_recovery;
+            }
         }
         let driven = self.node.drive(&mut self.shell);
         self.shell.send_outgoing().await;
@@ -693,7 +704,10 @@ impl Task {
                 }
                 deadline
             }
-            Err(_) => retry(&self.clock),
+            Err(_) => {
+                self.next_recovery = now + DISK_RETRY_INTERVAL;
+                self.next_recovery
+            }
         }
     }
 
