@@ -18,14 +18,9 @@ use cnspr_proto::transport::{Endpoint, EndpointConfig};
 use cnspr_proto::wire::{Packet, MAC_BYTES};
 use support::{address, Mesh};
 
-/// The stored mesh secret values of device `n` (every sibling).
-fn secrets_of(mesh: &Mesh, n: u8) -> Vec<StoredSecrets> {
-    mesh.secrets_of(n)
-}
-
 /// The one current secret every device of `devices` holds.
 fn current_secret(mesh: &Mesh, devices: &[u8]) -> MeshSecret {
-    let values: Vec<Vec<StoredSecrets>> = devices.iter().map(|n| secrets_of(mesh, *n)).collect();
+    let values: Vec<Vec<StoredSecrets>> = devices.iter().map(|n| mesh.secrets_of(*n)).collect();
     assert!(values.iter().all(|v| v == &values[0]), "one value everywhere");
     assert_eq!(values[0].len(), 1, "one sibling");
     values[0][0].current
@@ -140,12 +135,12 @@ fn a_removal_rotates_the_secret_and_the_old_one_is_answered_for_two_weeks_only()
     let new = current_secret(&mesh, &[1, 2]);
     assert_ne!(new, old);
     assert_eq!(
-        secrets_of(&mesh, 2)[0].retired[0].secret,
+        mesh.secrets_of(2)[0].retired[0].secret,
         old,
         "the old one retired"
     );
     assert!(
-        secrets_of(&mesh, 3).iter().all(|v| v.current == old),
+        mesh.secrets_of(3).iter().all(|v| v.current == old),
         "the removed device never hears of the new one"
     );
     let responder = ids[1];
@@ -198,7 +193,7 @@ fn a_device_away_through_a_rotation_and_past_its_grace_gets_back_in() {
     // Device 4 comes back knowing only the old secret, which nobody answers any more; the
     // others call it with every secret they know, the old one included.
     mesh.restart(4, away);
-    assert!(secrets_of(&mesh, 4).iter().all(|v| v.current == old));
+    assert!(mesh.secrets_of(4).iter().all(|v| v.current == old));
     mesh.run(Duration::from_secs(60));
     assert_eq!(current_secret(&mesh, &[1, 2, 4]), new, "it learnt the new secret");
     for (observer, of) in [(1, ids[3]), (2, ids[3]), (4, ids[0]), (4, ids[1])] {

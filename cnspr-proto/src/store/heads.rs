@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::hash::{hash, Hash};
 use crate::identity::{DeviceId, DeviceKey, Signature};
 
 const LABEL: &[u8] = b"cnspr head v1";
@@ -23,11 +24,9 @@ pub struct SignedHead {
     pub signature: Signature,
 }
 
-fn message(device: &DeviceId, seq: u64) -> Vec<u8> {
-    let mut message = LABEL.to_vec();
-    message.extend_from_slice(device.as_bytes());
-    message.extend_from_slice(&seq.to_le_bytes());
-    message
+/// What a head's signature is over, framed as every signed fact is (a labelled BLAKE2s).
+fn digest(device: &DeviceId, seq: u64) -> Hash {
+    hash(&[LABEL, device.as_bytes(), &seq.to_le_bytes()])
 }
 
 impl SignedHead {
@@ -37,14 +36,14 @@ impl SignedHead {
         Self {
             device,
             seq,
-            signature: key.sign(&message(&device, seq)),
+            signature: key.sign(&digest(&device, seq)),
         }
     }
 
     /// Whether its author signed it.
     pub fn verifies(&self) -> bool {
         self.device
-            .verifies(&message(&self.device, self.seq), &self.signature)
+            .verifies(&digest(&self.device, self.seq), &self.signature)
     }
 }
 
