@@ -57,8 +57,8 @@ pub enum DiskError {
 /// `meta` partition. A database of before the marker (format 1 with no marker) gets it.
 pub const FORMAT: u32 = 1;
 
-/// Room kept free besides each batch: what the database needs to flush and compact
-/// in the meantime.
+/// Room kept free besides each batch and the background work it owes: for the small
+/// files (the roster, the start count, the database's manifests).
 const RESERVE_BYTES: u64 = 1 << 20;
 
 /// The open database.
@@ -144,9 +144,10 @@ impl Disk {
                 Write::Delete(_) => None,
             })
             .collect();
-        // Twice the bytes: the journal, then the table they are flushed to.
+        // The journal takes the batch, then a flush writes it into a table: room for
+        // both, and for the background work already owed.
         let bytes: usize = values.iter().flatten().map(Vec::len).sum();
-        check_room(&self.path, 2 * bytes as u64)?;
+        check_room(&self.path, 2 * bytes as u64 + self.settling_bytes())?;
         let mut batch = self.keyspace.batch();
         let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut logged: Vec<(String, u64, Option<u64>)> = Vec::new();
@@ -195,6 +196,15 @@ impl Disk {
             }
         }
         Ok(changes)
+    }
+
+    /// Room the database's background work may need at once: a flush writes every
+    /// buffered byte into a table, and a compaction may rewrite every table before it
+    /// deletes the old ones. Writes are taken only while that room is free, so the
+    /// background work never finds the disk full because of them.
+    pub fn settling_bytes(&self) -> u64 {
+        let tables = self.records.disk_space() + self.changes.disk_space();
+        self.keyspace.write_buffer_size() + tables
     }
 
     /// Makes every applied write durable.

@@ -9,11 +9,16 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use cnspr_proto::durable::Write;
 
 use crate::clock::unix_now;
 use crate::disk::{check_room, Disk, DiskError};
+
+/// While the disk has no room for the database's background work, how often it is
+/// opened again all the same, to clear what that work left half-written.
+const REOPEN_WHEN_FULL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Why the database takes no writes now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub struct Durability {
     /// `None` only while it is being opened again.
     disk: RwLock<Option<Arc<Disk>>>,
     failure: Mutex<Option<DiskFailure>>,
+    /// When the database was last opened.
+    opened: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for Durability {
@@ -48,6 +55,7 @@ impl Durability {
             data_dir,
             disk: RwLock::new(Some(Arc::new(disk))),
             failure: Mutex::new(None),
+            opened: Mutex::new(Instant::now()),
         })
     }
 
@@ -100,11 +108,21 @@ impl Durability {
     }
 
     /// Opens the database afresh and commits `unwritten` (every write not known durable,
-    /// in order). On success writes are taken again; on failure nothing changes and the
-    /// caller tries again later.
+    /// in order). On success writes are taken again; on failure the database stays
+    /// failed (still serving reads) and the caller tries again later.
     pub fn recover(&self, unwritten: &[Write]) -> Result<Vec<(String, u64)>, DiskError> {
-        // Not opened again while there is no room at all (opening replays the journal).
-        check_room(&self.data_dir.join("db"), 0)?;
+        let db = self.data_dir.join("db");
+        // Opening replays the journal and starts the background work again, so it waits
+        // for room for that work, except now and then: a flush or compaction that a full
+        // disk cut short leaves its half-written table taking the room until the
+        // database is opened again (opening deletes it).
+        let settling = self.disk().map_or(0, |disk| disk.settling_bytes());
+        if let Err(full) = check_room(&db, settling) {
+            let opened = *self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+            if opened.elapsed() < REOPEN_WHEN_FULL_INTERVAL {
+                return Err(full);
+            }
+        }
         let mut slot = self.disk.write().unwrap_or_else(PoisonError::into_inner);
         // The failed handle goes first: its background work stops before the files are
         // opened again. A reader holding it a moment longer keeps it open; the next try
@@ -115,11 +133,14 @@ impl Durability {
                 return Err(DiskError::Failed("the database is still in use".to_owned()));
             }
         }
-        let disk = Disk::open(&self.data_dir)?;
+        let disk = Arc::new(Disk::open(&self.data_dir)?);
+        *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        // The new handle serves reads whatever follows; writes wait for room.
+        *slot = Some(Arc::clone(&disk));
+        drop(slot);
+        check_room(&db, disk.settling_bytes())?;
         let changed = disk.apply_all(unwritten)?;
         disk.sync()?;
-        *slot = Some(Arc::new(disk));
-        drop(slot);
         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
         tracing::info!(rewritten = unwritten.len(), "the database works again");
         Ok(changed)

@@ -104,7 +104,7 @@ impl Device {
             .arg(&self.home)
             .arg("serve")
             .args(&listen)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "debug,fjall=debug,lsm_tree=info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
