@@ -49,6 +49,9 @@ use overlay::Ring;
 use probe::{Probe, RelayedProbe};
 use view::ViewDigest;
 
+/// Round-trip figures known of a device before hearing from it lets its probes wait.
+const RTT_FIGURES_WANTED: u64 = 3;
+
 /// A message for the node to seal and send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -340,7 +343,11 @@ impl Membership {
         let probe_due = now + self.jittered(self.config.recently_heard);
         if let Some(member) = self.members.get_mut(&from) {
             member.last_heard = Some(now);
-            member.probe_due = Some(probe_due);
+            // A device new to this one is probed all the same until the round trip
+            // shown rests on a few figures (measured here or reported by it): the first
+            // ones come while both are busy meeting.
+            let measured = member.rtt.figures() >= RTT_FIGURES_WANTED;
+            member.probe_due = Some(if measured { probe_due } else { now });
             member.fresh = true;
         }
         // A direct message proves the direct path works again.

@@ -110,7 +110,7 @@ impl Membership {
         let your_rtt_micros = self
             .members
             .get(&target)
-            .and_then(|m| m.rtt.smoothed())
+            .and_then(|m| m.rtt.own_least())
             .map(|rtt| u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX));
         let view = self.view_check(now);
         self.send_with_view(target, Body::Ping { seq, your_rtt_micros }, Vec::new(), view);
@@ -159,12 +159,11 @@ impl Membership {
     pub(super) fn handle_body(&mut self, now: Timestamp, from: DeviceId, body: Body) {
         match body {
             Body::Ping { seq, your_rtt_micros } => {
-                // The peer's figure only stands in until we measure our own.
-                let member = self.members.get_mut(&from).filter(|m| m.rtt.samples() == 0);
+                let member = self.members.get_mut(&from);
                 if let (Some(micros), Some(member)) = (your_rtt_micros, member) {
                     member
                         .rtt
-                        .record(std::time::Duration::from_micros(u64::from(micros)));
+                        .reported(std::time::Duration::from_micros(u64::from(micros)));
                 }
                 self.send(from, Body::Ack { seq }, Vec::new());
             }
