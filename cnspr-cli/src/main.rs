@@ -27,7 +27,7 @@ use cnspr_runtime::api::payload::{Message, StoredValue};
 use cnspr_runtime::api::store::{DeleteParams, GetParams, ListParams, PutParams, WatchParams};
 use cnspr_runtime::api::{
     Event, HandlersList, HandlersTest, Interfaces, Invite, Join, KvDelete, KvGet, KvList, KvPut, Members,
-    NoParams, Remove, Send, Status, Stop,
+    NoParams, Remove, Status, Stop,
 };
 use cnspr_runtime::paths::Paths;
 
@@ -324,8 +324,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 tag,
                 payload: message(argument.as_deref(), true)?,
                 wait: !no_wait,
+                // How far it is, on a terminal, while it is delivered.
+                progress: !no_wait && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
-            show::sent(json, &connect()?.call::<Send>(&params)?)?;
+            show::sent(json, &show::send(&mut connect()?, &params)?)?;
         }
         Command::Event {
             tag,

@@ -9,10 +9,10 @@ use cnspr_runtime::api::handlers::{HandlerList, HandlerRun, TestResult};
 use cnspr_runtime::api::members::{
     Identity, InterfacesResult, MembersResult, PingParams, RemoveResult, StatusResult,
 };
-use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendResult};
+use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendParams, SendResult};
 use cnspr_runtime::api::pairing::{InviteResult, JoinResult};
 use cnspr_runtime::api::store::{Entry, ListResult, WatchParams};
-use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, Ping, Query};
+use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, Ping, Query, Send};
 use cnspr_runtime::clock::unix_now;
 use serde::Serialize;
 
@@ -361,6 +361,25 @@ pub fn config(json: bool, config: &cnspr_runtime::config::Config) -> Result<(), 
 }
 
 /// `send`.
+/// Calls `send`; with `progress`, redraws one line on stderr as the receiver takes the
+/// message (a large one takes a while), and erases it before the answer.
+pub fn send(client: &mut Client, params: &SendParams) -> Result<SendResult, CliError> {
+    let mut drawn = false;
+    let result = client.call_streaming::<Send>(params, |progress| {
+        eprint!(
+            "\r\x1b[Ksending: {} of {}",
+            human_bytes(progress.bytes_acknowledged),
+            human_bytes(progress.bytes)
+        );
+        drawn = true;
+        Ok(())
+    });
+    if drawn {
+        eprint!("\r\x1b[K");
+    }
+    result
+}
+
 pub fn sent(json: bool, result: &SendResult) -> Result<(), CliError> {
     let text = if result.delivered {
         "Delivered."

@@ -195,6 +195,54 @@ fn a_megabyte_of_binary_arrives_intact() {
 }
 
 #[test]
+fn a_send_that_asks_for_progress_hears_how_far_it_is_until_delivered() {
+    let root = Root::new();
+    let devices = mesh(&root, &["desk", "laptop"]);
+    // The receiver is paused: the chunks go out and wait for acknowledgements.
+    devices[1].signal("STOP");
+    let mut connection = support::Connection::open(&devices[0]);
+    let payload = "x".repeat(512 << 10);
+    connection.send(
+        &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "send",
+            "params": {"peer": "laptop", "tag": "big", "message": payload, "progress": true}})
+        .to_string(),
+    );
+    let first = connection.read().expect("a progress notification");
+    assert_eq!(first["method"], "send.progress", "{first}");
+    let total = first["params"]["bytes"].as_u64().expect("bytes");
+    assert!(total > payload.len() as u64, "{first}");
+    assert!(
+        first["params"]["bytes_acknowledged"].as_u64() < Some(total),
+        "{first}"
+    );
+    devices[1].signal("CONT");
+    let mut acknowledged = 0;
+    let answer = loop {
+        let line = connection.read().expect("the answer");
+        if line["method"] != "send.progress" {
+            break line;
+        }
+        let now = line["params"]["bytes_acknowledged"].as_u64().expect("a count");
+        assert!(now >= acknowledged && now <= total, "{line}");
+        acknowledged = now;
+    };
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["result"]["delivered"], true, "{answer}");
+    // Without `progress`, and from the command line when stderr is not a terminal, the
+    // answer alone.
+    let mut plain = support::Connection::open(&devices[0]);
+    let answer = plain.ask(
+        &serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "send",
+            "params": {"peer": "laptop", "tag": "small", "message": "hi"}})
+        .to_string(),
+    );
+    assert_eq!(answer["result"]["delivered"], true, "{answer}");
+    let output = devices[0].run(&["send", "laptop", "small", "hello"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+}
+
+#[test]
 fn a_hanging_handler_is_killed_at_its_timeout_and_the_daemon_carries_on() {
     let root = Root::new();
     let mut desk = Device::new(&root, "desk");

@@ -620,6 +620,17 @@ impl Messaging {
         self.send_unit(now, to, Unit::Store(bytes), Purpose::Store)
     }
 
+    /// How far direct message `seq` to `peer` is on its way: bytes of its unit
+    /// acknowledged, of the unit's bytes. `None` while it waits its turn (or the peer)
+    /// and once it is delivered.
+    pub fn delivery_progress(&self, peer: &DeviceId, seq: u64) -> Option<(u64, u64)> {
+        let (&(_, id), _) = self
+            .purposes
+            .range((*peer, 0)..=(*peer, u64::MAX))
+            .find(|(_, purpose)| **purpose == Purpose::Direct(seq))?;
+        self.transfers.progress(peer, id)
+    }
+
     /// Store messages to `peer` not yet fully acknowledged.
     pub fn store_in_flight(&self, peer: &DeviceId) -> usize {
         self.purposes

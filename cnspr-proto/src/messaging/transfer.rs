@@ -180,6 +180,15 @@ impl Transfers {
         id
     }
 
+    /// How far outbound transfer `id` to `to` is: bytes acknowledged, of its bytes
+    /// (`None` once it is done, or if there is no such transfer).
+    pub fn progress(&self, to: &DeviceId, id: u64) -> Option<(u64, u64)> {
+        let outbound = self.peers.get(to)?.queue.iter().find(|o| o.id == id)?;
+        let total = outbound.data.len() as u64;
+        let acknowledged = (u64::from(outbound.acked_count) * CHUNK_BYTES as u64).min(total);
+        Some((acknowledged, total))
+    }
+
     /// Drops every outbound transfer to `peer` (it became unreachable); returns their
     /// numbers.
     pub fn cancel_peer(&mut self, peer: &DeviceId) -> Vec<u64> {
@@ -676,6 +685,33 @@ mod tests {
         b.accept(later, a_id, &arrival);
         carry(later, (b_id, &mut b), &mut a);
         assert_eq!(a.poll_event(), Some((b_id, 10)));
+    }
+
+    #[test]
+    fn progress_counts_acknowledged_bytes_until_the_unit_is_done() {
+        let Started {
+            a_id,
+            b_id,
+            mut a,
+            mut b,
+            data,
+            now,
+        } = three_chunks_started();
+        let total = data.len() as u64;
+        assert_eq!(a.progress(&b_id, 10), Some((0, total)));
+        assert_eq!(a.progress(&b_id, 11), None, "no such transfer");
+        let chunks: Vec<Packet> = std::iter::from_fn(|| a.poll_transmit()).map(|(_, p)| p).collect();
+        for packet in chunks.into_iter().take(2) {
+            assert!(b.handle_packet(now, a_id, packet).is_none());
+        }
+        carry(now, (b_id, &mut b), &mut a);
+        assert_eq!(a.progress(&b_id, 10), Some((2 * CHUNK_BYTES as u64, total)));
+        a.handle_timeout(now + Duration::from_secs(1));
+        let arrival = carry(now, (a_id, &mut a), &mut b).remove(0);
+        b.accept(now, a_id, &arrival);
+        carry(now, (b_id, &mut b), &mut a);
+        assert_eq!(a.poll_event(), Some((b_id, 10)));
+        assert_eq!(a.progress(&b_id, 10), None, "done");
     }
 
     #[test]

@@ -70,6 +70,12 @@ impl Node {
         result
     }
 
+    /// How far direct message `seq` to `peer` is on its way: bytes acknowledged, of its
+    /// bytes on the wire (`None` while it waits its turn, and once delivered).
+    pub fn delivery_progress(&self, peer: &DeviceId, seq: u64) -> Option<(u64, u64)> {
+        self.messaging.delivery_progress(peer, seq)
+    }
+
     /// Query `id` collects no more answers (its asker stopped waiting).
     pub fn query_done(&mut self, id: u64) {
         self.queries.done(id);

@@ -1,5 +1,6 @@
-//! Messages between devices: `send` (to one peer), `event` (to every device), `query`
-//! (ask peers' handlers; their answers stream back as `query.answer` notifications).
+//! Messages between devices: `send` (to one peer; with `progress`, how far it is comes
+//! as `send.progress` notifications), `event` (to every device), `query` (ask peers'
+//! handlers; their answers stream back as `query.answer` notifications).
 
 use cnspr_proto::identity::DeviceId;
 use schemars::JsonSchema;
@@ -26,6 +27,24 @@ pub struct SendParams {
     /// Answer once delivered (default), or at once once durably queued.
     #[serde(default = "yes")]
     pub wait: bool,
+    /// While waiting for delivery, say how far the message is as `send.progress`
+    /// notifications, a few a second (default: no).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub progress: bool,
+}
+
+/// How far a message being delivered is (a `send.progress` notification's `params`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SendProgress {
+    /// The receiver.
+    #[schemars(with = "DeviceIdText")]
+    pub peer: DeviceId,
+    /// The message's number.
+    pub seq: u64,
+    /// Bytes the receiver acknowledged so far, of `bytes`.
+    pub bytes_acknowledged: u64,
+    /// The message's bytes on the wire (its payload and a few bytes more).
+    pub bytes: u64,
 }
 
 /// `send`'s answer.

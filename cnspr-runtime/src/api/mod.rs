@@ -42,7 +42,9 @@ use members::{
     Identity, InterfacesResult, MembersResult, PingParams, PingResult, RemoveParams, RemoveResult,
     StatusResult, StopResult,
 };
-use messaging::{EventParams, EventResult, QueryAnswer, QueryParams, QueryResult, SendParams, SendResult};
+use messaging::{
+    EventParams, EventResult, QueryAnswer, QueryParams, QueryResult, SendParams, SendProgress, SendResult,
+};
 use pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use store::{
     Change, DeleteParams, Entry, GetParams, ListParams, ListResult, PutParams, WatchParams, Written,
@@ -66,8 +68,6 @@ methods! {
     Remove = "remove", RemoveParams => RemoveResult;
     /// `interfaces`: the addresses the daemon listens on and is reachable at.
     Interfaces = "interfaces", NoParams => InterfacesResult;
-    /// `send`: a direct message to one peer.
-    Send = "send", SendParams => SendResult;
     /// `event`: an event for every device of the mesh, this one included.
     Event = "event", EventParams => EventResult;
     /// `handlers.list`: every handler with what it takes, and the files ignored.
@@ -84,8 +84,11 @@ methods! {
     KvList = "kv.list", ListParams => ListResult;
     /// `stop`: stops the daemon cleanly.
     Stop = "stop", NoParams => StopResult;
-    // The methods that stream: notifications before their answer (`query`) or after it
-    // (the subscriptions).
+    // The methods that stream: notifications before their answer (`send` with
+    // `progress`, `query`) or after it (the subscriptions).
+    /// `send`: a direct message to one peer; with `progress`, `send.progress`
+    /// notifications while it is delivered.
+    Send = "send", SendParams => SendResult, notifies "send.progress": SendProgress;
     /// `query`: asks peers' handlers; each answer is a `query.answer` notification, then
     /// the answer says who answered, who is not reachable and who stayed silent.
     Query = "query", QueryParams => QueryResult, notifies "query.answer": QueryAnswer;

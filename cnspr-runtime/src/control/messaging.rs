@@ -14,10 +14,10 @@ use super::{failure, Context};
 use crate::api::handlers::{Family, HandlerEntry, HandlerList, Ignored, TestParams, TestResult, TestRun};
 use crate::api::messaging::{
     EventParams, EventResult, QueryAnswer, QueryFailed, QueryFailureReason, QueryResult, SendParams,
-    SendResult,
+    SendProgress, SendResult,
 };
 use crate::api::payload::{Message, Stdout};
-use crate::api::{ErrorKind, Peer, Query, RpcError, Streams};
+use crate::api::{ErrorKind, Peer, Query, RpcError, Send, Streams};
 use crate::driver::QueryReply;
 use crate::driver::Snapshot;
 use crate::handlers::{tree, Invocation, Topic};
@@ -51,8 +51,16 @@ fn peer(snapshot: &Snapshot, id: DeviceId) -> Peer {
     }
 }
 
-/// `send`: a direct message; waits for delivery unless `wait` is false.
-pub async fn send(context: &Context, params: SendParams) -> Result<SendResult, RpcError> {
+/// How often `send` with `progress` says how far the message is.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// `send`: a direct message; waits for delivery unless `wait` is false. With `progress`
+/// and a `writer` (not inside a batch), writes `send.progress` notifications meanwhile.
+pub async fn send(
+    context: &Context,
+    params: SendParams,
+    writer: Option<&mut OwnedWriteHalf>,
+) -> Result<SendResult, RpcError> {
     let tag = tag(&params.tag)?;
     let payload = payload(&params.payload, context.payload_bytes_max)?;
     let peer = peer_ref::resolve(&snapshot(context).await?, &params.peer)?;
@@ -61,7 +69,7 @@ pub async fn send(context: &Context, params: SendParams) -> Result<SendResult, R
         .send(peer, tag, payload, params.wait)
         .await?
         .map_err(|e| failure::messaging(Some(peer), e))?;
-    let Some(outcome) = delivered else {
+    let Some(mut outcome) = delivered else {
         return Ok(SendResult {
             delivered: false,
             peer,
@@ -69,7 +77,16 @@ pub async fn send(context: &Context, params: SendParams) -> Result<SendResult, R
             seq,
         });
     };
-    match outcome.await {
+    let delivered = match writer.filter(|_| params.progress) {
+        Some(writer) => loop {
+            match tokio::time::timeout(PROGRESS_INTERVAL, &mut outcome).await {
+                Ok(delivered) => break delivered,
+                Err(_) => tell_progress(context, peer, seq, writer).await,
+            }
+        },
+        None => outcome.await,
+    };
+    match delivered {
         Ok(true) => Ok(SendResult {
             delivered: true,
             peer,
@@ -85,6 +102,21 @@ pub async fn send(context: &Context, params: SendParams) -> Result<SendResult, R
             "the daemon stopped; the message stays queued",
         )),
     }
+}
+
+/// Writes how far message `seq` to `peer` is, if it is on its way (a client that went
+/// away is noticed when the answer is written).
+async fn tell_progress(context: &Context, peer: DeviceId, seq: u64, writer: &mut OwnedWriteHalf) {
+    let Ok(Some((bytes_acknowledged, bytes))) = context.driver.delivery_progress(peer, seq).await else {
+        return;
+    };
+    let notice = SendProgress {
+        peer,
+        seq,
+        bytes_acknowledged,
+        bytes,
+    };
+    let _ = super::write_line(writer, &rpc::notification(Send::NOTIFICATION, notice)).await;
 }
 
 /// `event`: to every device, this one included.

@@ -51,7 +51,7 @@ pub async fn call(context: &Context, method: &str, params: Option<Value>) -> Res
         api::Interfaces::NAME => {
             run::<api::Interfaces, _>(params, |NoParams {}| async { Ok(interfaces(context)) }).await
         }
-        api::Send::NAME => run::<api::Send, _>(params, |p| messaging::send(context, p)).await,
+        api::Send::NAME => run::<api::Send, _>(params, |p| messaging::send(context, p, None)).await,
         api::Event::NAME => run::<api::Event, _>(params, |p| messaging::event(context, p)).await,
         api::HandlersList::NAME => {
             run::<api::HandlersList, _>(params, |NoParams {}| async { Ok(messaging::list(context)) }).await

@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::api::error::INVALID_REQUEST;
 use crate::api::store::WatchParams;
-use crate::api::{KvWatch, Method, Monitor, NoParams, Notice, Query, RpcError, Streams, Subscribed};
+use crate::api::{KvWatch, Method, Monitor, NoParams, Notice, Query, RpcError, Send, Streams, Subscribed};
 use crate::driver::DriverHandle;
 use rpc::Incoming;
 
@@ -246,6 +246,13 @@ async fn connection(stream: UnixStream, context: Arc<Context>) {
             }
             Ok(Incoming::Single(request)) if request.method == Query::NAME => {
                 let result = messaging::query(&context, request.params, &mut writer).await;
+                request.id.map(|id| rpc::answer(&id, result))
+            }
+            Ok(Incoming::Single(request)) if request.method == Send::NAME => {
+                let result = match rpc::params(request.params) {
+                    Ok(params) => messaging::send(&context, params, Some(&mut writer)).await,
+                    Err(error) => Err(error),
+                };
                 request.id.map(|id| rpc::answer(&id, result))
             }
             Ok(Incoming::Single(request)) => {

@@ -162,6 +162,7 @@ enum Command {
         reply: oneshot::Sender<Result<QueryStarted, MessagingError>>,
     },
     QueryDone(u64),
+    DeliveryProgress(DeviceId, u64, oneshot::Sender<Option<(u64, u64)>>),
     /// A durable handler run ended.
     RunFinished(u64, u32),
     Answer(DeviceId, u64, Vec<u8>),
@@ -181,6 +182,7 @@ impl Command {
                 | Command::KvRead(..)
                 | Command::KvList(..)
                 | Command::QueryDone(_)
+                | Command::DeliveryProgress(..)
                 | Command::RunFinished(..)
                 | Command::Answer(..)
                 | Command::Leave(_)
@@ -332,6 +334,17 @@ impl DriverHandle {
     /// The keys under `prefix` that are not deleted.
     pub async fn kv_list(&self, prefix: String) -> Result<Vec<KvEntry>, Unavailable> {
         self.ask(|reply| Command::KvList(prefix, reply)).await
+    }
+
+    /// How far direct message `seq` to `peer` is: bytes acknowledged, of its bytes
+    /// (`None` while it waits its turn, and once delivered).
+    pub async fn delivery_progress(
+        &self,
+        peer: DeviceId,
+        seq: u64,
+    ) -> Result<Option<(u64, u64)>, Unavailable> {
+        self.ask(|reply| Command::DeliveryProgress(peer, seq, reply))
+            .await
     }
 
     /// Stops collecting answers to query `id`.
@@ -652,6 +665,9 @@ impl Task {
             Command::QueryDone(id) => {
                 self.shell.queries.remove(&id);
                 self.node.query_done(id);
+            }
+            Command::DeliveryProgress(peer, seq, reply) => {
+                let _ = reply.send(self.node.delivery_progress(&peer, seq));
             }
             Command::RunFinished(job, index) => self.node.finish_run(now, job, index),
             Command::KvWrite(key, value, reply) => {
