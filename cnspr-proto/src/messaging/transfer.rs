@@ -689,29 +689,25 @@ mod tests {
 
     #[test]
     fn progress_counts_acknowledged_bytes_until_the_unit_is_done() {
-        let Started {
-            a_id,
-            b_id,
-            mut a,
-            mut b,
-            data,
-            now,
-        } = three_chunks_started();
-        let total = data.len() as u64;
-        assert_eq!(a.progress(&b_id, 10), Some((0, total)));
-        assert_eq!(a.progress(&b_id, 11), None, "no such transfer");
-        let chunks: Vec<Packet> = std::iter::from_fn(|| a.poll_transmit()).map(|(_, p)| p).collect();
+        let mut s = three_chunks_started();
+        let total = s.data.len() as u64;
+        assert_eq!(s.a.progress(&s.b_id, 10), Some((0, total)));
+        assert_eq!(s.a.progress(&s.b_id, 11), None, "no such transfer");
+        let chunks: Vec<Packet> = std::iter::from_fn(|| s.a.poll_transmit())
+            .map(|(_, p)| p)
+            .collect();
         for packet in chunks.into_iter().take(2) {
-            assert!(b.handle_packet(now, a_id, packet).is_none());
+            assert!(s.b.handle_packet(s.now, s.a_id, packet).is_none());
         }
-        carry(now, (b_id, &mut b), &mut a);
-        assert_eq!(a.progress(&b_id, 10), Some((2 * CHUNK_BYTES as u64, total)));
-        a.handle_timeout(now + Duration::from_secs(1));
-        let arrival = carry(now, (a_id, &mut a), &mut b).remove(0);
-        b.accept(now, a_id, &arrival);
-        carry(now, (b_id, &mut b), &mut a);
-        assert_eq!(a.poll_event(), Some((b_id, 10)));
-        assert_eq!(a.progress(&b_id, 10), None, "done");
+        carry(s.now, (s.b_id, &mut s.b), &mut s.a);
+        let two_chunks = 2 * CHUNK_BYTES as u64;
+        assert_eq!(s.a.progress(&s.b_id, 10), Some((two_chunks, total)));
+        s.a.handle_timeout(s.now + Duration::from_secs(1));
+        let arrival = carry(s.now, (s.a_id, &mut s.a), &mut s.b).remove(0);
+        s.b.accept(s.now, s.a_id, &arrival);
+        carry(s.now, (s.b_id, &mut s.b), &mut s.a);
+        assert_eq!(s.a.poll_event(), Some((s.b_id, 10)));
+        assert_eq!(s.a.progress(&s.b_id, 10), None, "done");
     }
 
     #[test]
