@@ -135,10 +135,10 @@ impl Durability {
         }
         let disk = Arc::new(Disk::open(&self.data_dir)?);
         *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
-        // The new handle serves reads whatever follows; writes wait for room.
+        // The new handle serves reads whatever follows; writes wait for room (the batch
+        // checks it, as every batch does, even an empty one).
         *slot = Some(Arc::clone(&disk));
         drop(slot);
-        check_room(&db, disk.settling_bytes())?;
         let changed = disk.apply_all(unwritten)?;
         disk.sync()?;
         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
