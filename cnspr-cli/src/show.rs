@@ -230,6 +230,18 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             human_bytes(result.store.bytes_on_disk)
         ),
     ]);
+    for catch_up in &result.catching_up {
+        table.row(vec![
+            "catching up".into(),
+            format!(
+                "from {}: {} of {} parts, {} changes",
+                PeerLabel::new(&catch_up.peer, catch_up.name.as_deref()).brief(),
+                catch_up.parts_received,
+                catch_up.parts,
+                catch_up.changes
+            ),
+        ]);
+    }
     out!("{}", table.render());
     Ok(())
 }

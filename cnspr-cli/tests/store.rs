@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{mesh, stderr, wait_until, Device, Root};
+use support::{mesh, stderr, wait_until, Connection, Device, Root};
 
 fn get(device: &Device, key: &str) -> Option<String> {
     let output = device.run(&["kv", "get", key]);
@@ -318,4 +318,68 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         stderr(&output)
     );
     assert_eq!(stderr(&output), "", "no panic, no error: the reader simply left");
+}
+
+#[test]
+fn status_shows_a_catch_up_after_a_time_apart_until_its_last_part() {
+    let root = Root::new();
+    let mut devices = mesh(&root, &["desk", "laptop"]);
+    let desk_id = devices[0].id();
+    stop(&mut devices[1]);
+    // 24 MiB written while the laptop is away: an answer of at least 24 parts.
+    for i in 0..24 {
+        put_large(&devices[0], &format!("photos/{i:02}"), &largest_value(i));
+    }
+    devices[1].start();
+    let mut laptop = Connection::open(&devices[1]);
+    let status = r#"{"jsonrpc":"2.0","id":1,"method":"status"}"#;
+    // Asked without pause: the whole answer takes a few seconds.
+    let started = std::time::Instant::now();
+    let mut seen = None;
+    while seen.is_none() {
+        assert!(
+            started.elapsed() < support::DEADLINE,
+            "status never showed the catch-up"
+        );
+        let answer = laptop.ask(status);
+        if let Some(first) = answer["result"]["catching_up"].get(0) {
+            seen = Some(first.clone());
+        } else {
+            assert!(
+                get(&devices[1], "photos/23").is_none(),
+                "the laptop caught up before status showed it: {answer}"
+            );
+        }
+    }
+    // Freeze the desk mid-answer: the laptop shows where it stands.
+    devices[0].signal("STOP");
+    let first = seen.expect("seen");
+    let held = laptop.ask(status)["result"]["catching_up"][0].clone();
+    for progress in [&first, &held] {
+        assert_eq!(progress["name"], "desk", "{progress}");
+        assert_eq!(progress["peer"], desk_id, "{progress}");
+        let (received, parts) = (progress["parts_received"].as_u64(), progress["parts"].as_u64());
+        assert!(parts.is_some_and(|p| p >= 24), "{progress}");
+        assert!(received.is_some_and(|r| r >= 1 && Some(r) < parts), "{progress}");
+        assert!(progress["changes"].as_u64() >= received, "{progress}");
+    }
+    assert!(held["parts_received"].as_u64() >= first["parts_received"].as_u64());
+    let text = String::from_utf8_lossy(&devices[1].run(&["status"]).stdout).into_owned();
+    let line = format!(
+        "from desk: {} of {} parts, {} changes",
+        held["parts_received"], held["parts"], held["changes"]
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("catching up") && l.ends_with(&line)),
+        "{text}"
+    );
+    devices[0].signal("CONT");
+    wait_until("the answer is complete and no longer shown", || {
+        laptop.ask(status)["result"]["catching_up"] == serde_json::json!([])
+    });
+    let photos = devices[1].json(&["kv", "ls", "photos/"])["keys"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(photos, Some(24), "the laptop holds every photo");
 }

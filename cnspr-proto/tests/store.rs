@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use cnspr_proto::node::STORE_SYNC_INTERVAL;
+use cnspr_proto::node::{CatchUpProgress, CATCH_UP_SHOWN_FOR, STORE_SYNC_INTERVAL};
 use support::Mesh;
 
 fn value(mesh: &Mesh, n: u8, key: &str) -> Option<Vec<u8>> {
@@ -157,6 +157,70 @@ fn a_device_away_catches_up_in_parts_and_a_restart_keeps_everything() {
         120,
         "the store survives a restart"
     );
+}
+
+/// Device 2, away while device 1 wrote 120 values of 20 kB, restarts; the network loses
+/// a third of the datagrams so that the catch-up takes a while. Runs until device 2 shows
+/// an answer in progress, and returns the mesh and what it showed.
+fn catching_up_mesh() -> (Mesh, CatchUpProgress) {
+    let (mut mesh, _) = Mesh::paired(2);
+    let roster = mesh.roster_of(2);
+    mesh.crash(2);
+    for i in 0..120 {
+        write(
+            &mut mesh,
+            1,
+            &format!("file/{i:03}"),
+            Some(&vec![i as u8; 20_000]),
+        );
+    }
+    mesh.run(Duration::from_secs(5));
+    mesh.loss_percent = 30;
+    mesh.restart(2, roster);
+    for _ in 0..60_000 {
+        mesh.run(Duration::from_millis(1));
+        if let [progress] = mesh.node(2).catching_up(mesh.now)[..] {
+            return (mesh, progress);
+        }
+    }
+    panic!("device 2 never showed its catch-up in progress");
+}
+
+#[test]
+fn a_catch_up_shows_how_far_it_is_until_its_last_part() {
+    let (mut mesh, first) = catching_up_mesh();
+    assert_eq!(first.from, mesh.node(1).own_id());
+    assert!(first.parts >= 4, "2.4 MB come in parts of 512 kB: {first:?}");
+    assert!((1..first.parts).contains(&first.parts_received), "{first:?}");
+    assert!((1..120).contains(&first.changes), "{first:?}");
+    // Never falls, and is gone once the last part is in.
+    let mut last = first;
+    while let [progress] = mesh.node(2).catching_up(mesh.now)[..] {
+        assert!(
+            progress.parts_received >= last.parts_received,
+            "{progress:?} after {last:?}"
+        );
+        assert!(progress.changes >= last.changes, "{progress:?} after {last:?}");
+        assert_eq!(progress.parts, first.parts);
+        last = progress;
+        mesh.run(Duration::from_millis(1));
+    }
+    assert!(
+        last.parts_received > first.parts_received,
+        "{last:?} after {first:?}"
+    );
+    assert_eq!(mesh.node(2).store().list("file/").count(), 120);
+    assert_eq!(mesh.node(2).catching_up(mesh.now), Vec::new());
+}
+
+#[test]
+fn a_catch_up_whose_sender_stopped_is_shown_for_half_a_minute_only() {
+    let (mut mesh, shown) = catching_up_mesh();
+    mesh.crash(1);
+    mesh.run(CATCH_UP_SHOWN_FOR - Duration::from_secs(1));
+    assert_eq!(mesh.node(2).catching_up(mesh.now), vec![shown]);
+    mesh.run(Duration::from_secs(1));
+    assert_eq!(mesh.node(2).catching_up(mesh.now), Vec::new());
 }
 
 #[test]

@@ -113,6 +113,7 @@ mod tests {
             stats: Default::default(),
             runs: (0, 0),
             store_keys: 0,
+            catching_up: Vec::new(),
         }
     }
 

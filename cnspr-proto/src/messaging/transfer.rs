@@ -80,6 +80,10 @@ struct Outbound {
     resent: Vec<bool>,
     /// Acked prefix: chunks before it need no look.
     first_unacked: u32,
+    /// Chunks from here on were never sent (since the last restart): the search for the
+    /// next retransmission stops here, instead of walking a large unit's every chunk
+    /// at every acknowledgement.
+    sent_end: u32,
     backoff: u32,
 }
 
@@ -174,6 +178,7 @@ impl Transfers {
             sent: vec![None; chunks],
             resent: vec![false; chunks],
             first_unacked: 0,
+            sent_end: 0,
             backoff: 0,
         });
         self.touched.insert(to);
@@ -456,6 +461,7 @@ impl Transfers {
                 }
                 outbound.resent[i] |= outbound.sent[i].is_some();
                 outbound.sent[i] = Some(now);
+                outbound.sent_end = outbound.sent_end.max(index + 1);
                 in_flight += 1;
                 let packet = Packet::Chunk {
                     transfer: outbound.id,
@@ -512,6 +518,7 @@ impl Outbound {
         self.acked.fill(false);
         self.acked_count = 0;
         self.sent.fill(None);
+        self.sent_end = 0;
         // Acknowledgements of the earlier sends may still come: no round-trip samples.
         self.resent.fill(true);
         self.first_unacked = 0;
@@ -532,7 +539,7 @@ impl PeerOut {
             .iter()
             .filter_map(|outbound| {
                 let timeout = outbound.timeout(rto, config);
-                (outbound.first_unacked..outbound.count)
+                (outbound.first_unacked..outbound.sent_end)
                     .filter(|i| !outbound.acked[*i as usize])
                     .filter_map(|i| outbound.sent[i as usize])
                     .map(|sent| sent + timeout)

@@ -24,7 +24,7 @@ mod versions;
 pub use drive::Host;
 pub use queries::QueryFailure;
 pub use restore::Durable;
-pub use store::STORE_SYNC_INTERVAL;
+pub use store::{CatchUpProgress, CATCH_UP_SHOWN_FOR, STORE_SYNC_INTERVAL};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -25,6 +25,11 @@ const MAX_STREAMS: usize = 64;
 /// peer asks back when it hears one comes within a round trip or two).
 const SAME_QUESTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a catch-up answer is shown in [`Node::catching_up`] after its last part: one
+/// that stopped (its sender restarted or went away) lingers until `MAX_STREAMS` drops it,
+/// and is no longer news.
+pub const CATCH_UP_SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A version vector: for each device, every write of it up to this number is reflected.
 type Vector = Vec<(DeviceId, u64)>;
 
@@ -33,9 +38,29 @@ type Vector = Vec<(DeviceId, u64)>;
 struct Stream {
     /// The parts arrived so far (each counted once).
     received: BTreeSet<u32>,
+    /// How many parts the sender said the answer has (as its latest part said).
+    parts: u32,
+    /// The changes the parts arrived so far carried.
+    changes: u64,
+    /// When the latest part arrived.
+    last_part: Timestamp,
     /// Whether some change in them was refused: the sender's vector is then not taken
     /// as reflected here, so the refused writes are asked for again.
     refused: bool,
+}
+
+/// How far one catch-up answer being received has come: what `status` shows of a device
+/// catching up after a long absence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUpProgress {
+    /// The device answering.
+    pub from: DeviceId,
+    /// The answer's parts arrived so far.
+    pub parts_received: u32,
+    /// How many parts the answer has.
+    pub parts: u32,
+    /// The changes the arrived parts carried.
+    pub changes: u64,
 }
 
 /// Where replication with the peers stands (the replica itself is [`Node::store`]).
@@ -94,6 +119,22 @@ impl Node {
     /// The replica, for reads.
     pub fn store(&self) -> &crate::store::Store {
         &self.store
+    }
+
+    /// The catch-up answers being received that had a part within [`CATCH_UP_SHOWN_FOR`],
+    /// by sender. An answer leaves the list once its last part is in.
+    pub fn catching_up(&self, now: Timestamp) -> Vec<CatchUpProgress> {
+        self.replication
+            .streams
+            .iter()
+            .filter(|(_, stream)| now.saturating_since(stream.last_part) < CATCH_UP_SHOWN_FOR)
+            .map(|((from, _), stream)| CatchUpProgress {
+                from: *from,
+                parts_received: stream.received.len().try_into().unwrap_or(u32::MAX),
+                parts: stream.parts,
+                changes: stream.changes,
+            })
+            .collect()
     }
 
     /// Takes back the store's records from disk (at start, before any input), the
@@ -479,7 +520,11 @@ impl Node {
                 let all_taken = self.apply_changes(now, from, &changes);
                 let streams = &mut self.replication.streams;
                 let received = streams.entry((from, stream)).or_default();
-                received.received.insert(part);
+                if received.received.insert(part) {
+                    received.changes = received.changes.saturating_add(changes.len() as u64);
+                }
+                received.parts = parts;
+                received.last_part = now;
                 received.refused |= !all_taken;
                 let complete = received.received.len() >= parts as usize;
                 let clean = !received.refused;

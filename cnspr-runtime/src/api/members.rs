@@ -50,6 +50,25 @@ pub struct StatusResult {
     pub disk: DiskState,
     /// The replicated store's size here.
     pub store: StoreSize,
+    /// Catch-ups under way: answers from peers, to what this device missed while apart,
+    /// that had a part within the last 30 s and still lack some.
+    pub catching_up: Vec<CatchUp>,
+}
+
+/// A catch-up under way: how far one peer's answer to what this device missed has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CatchUp {
+    /// The device answering.
+    #[schemars(with = "DeviceIdText")]
+    pub peer: DeviceId,
+    /// Its name, if known.
+    pub name: Option<String>,
+    /// The answer's parts arrived so far.
+    pub parts_received: u32,
+    /// How many parts the answer has (each about 512 KiB).
+    pub parts: u32,
+    /// The changes the arrived parts carried.
+    pub changes: u64,
 }
 
 /// The replicated store's size on this device.

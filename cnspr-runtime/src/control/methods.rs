@@ -15,8 +15,8 @@ use super::rpc;
 use super::{failure, messaging, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
-    Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member, MembersResult,
-    PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult, StoreSize,
+    CatchUp, Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member,
+    MembersResult, PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult, StoreSize,
 };
 use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
@@ -117,6 +117,17 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
             keys: snapshot.store_keys,
             bytes_on_disk: context.durability.bytes_on_disk(),
         },
+        catching_up: snapshot
+            .catching_up
+            .iter()
+            .map(|(progress, name)| CatchUp {
+                peer: progress.from,
+                name: name.clone(),
+                parts_received: progress.parts_received,
+                parts: progress.parts,
+                changes: progress.changes,
+            })
+            .collect(),
         disk: match context.durability.failure() {
             None => DiskState {
                 state: DiskHealth::Ok,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MemberState;
-use cnspr_proto::node::{Durable, Node, NodeConfig, NodeStats, PeerError, QueryFailure};
+use cnspr_proto::node::{CatchUpProgress, Durable, Node, NodeConfig, NodeStats, PeerError, QueryFailure};
 use cnspr_proto::transport::InviteSecret;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -82,6 +82,8 @@ pub struct Snapshot {
     pub runs: (usize, usize),
     /// Keys the store holds (deletes not yet collected included).
     pub store_keys: usize,
+    /// Catch-up answers being received, with the sender's shown name.
+    pub catching_up: Vec<(CatchUpProgress, Option<String>)>,
 }
 
 /// One key as read from the store.
@@ -757,6 +759,12 @@ impl Task {
             stats: self.node.stats(),
             runs: self.node.queued_runs(),
             store_keys: self.node.store().key_count(),
+            catching_up: self
+                .node
+                .catching_up(now)
+                .into_iter()
+                .map(|progress| (progress, roster.shown_name(&progress.from)))
+                .collect(),
         }
     }
 }
