@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{stderr, wait_until, Device, Root};
+use support::{is_root, stderr, wait_until, Device, Root};
 
 /// Size of the tmpfs at first, and what each cycle adds besides the room a refusal said
 /// was missing (the daemon keeps room for its database to rewrite itself).
@@ -56,13 +56,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// 64 KiB that do not compress (the database compresses its tables), different for

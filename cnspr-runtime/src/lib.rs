@@ -22,6 +22,7 @@ pub mod driver;
 pub mod durability;
 pub mod handlers;
 pub mod logging;
+pub mod network_watch;
 pub mod paths;
 pub mod peer_ref;
 pub mod sockets;

@@ -3,6 +3,8 @@
 //! choosing, and is driven through the CLI exactly as a person would.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -57,6 +59,8 @@ pub struct Device {
     /// The UDP address of the first start, kept on restarts as a device with a configured
     /// port would (peers find it where they last saw it).
     address: Option<String>,
+    /// The network namespace its daemon runs in (a [`lab::Lab`]'s); `None`: this one.
+    pub netns: Option<String>,
 }
 
 impl Device {
@@ -67,6 +71,7 @@ impl Device {
             home: root.0.join(name),
             child: None,
             address: None,
+            netns: None,
         };
         let output = device.run(&["init", "--name", name]);
         assert!(output.status.success(), "init {name}: {}", stderr(&output));
@@ -99,7 +104,15 @@ impl Device {
             .append(true)
             .open(self.home.join("daemon.log"))
             .expect("log file");
-        let child = Command::new(cnspr_binary())
+        let mut command = match &self.netns {
+            None => Command::new(cnspr_binary()),
+            Some(ns) => {
+                let mut inside = Command::new("ip");
+                inside.args(["netns", "exec", ns, cnspr_binary()]);
+                inside
+            }
+        };
+        let child = command
             .arg("--home")
             .arg(&self.home)
             .arg("serve")
@@ -228,6 +241,14 @@ impl Drop for Device {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether the tests run as root (network namespaces, mounts).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 pub fn stderr(output: &Output) -> String {

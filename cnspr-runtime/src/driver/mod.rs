@@ -25,6 +25,7 @@ use crate::api::Notice;
 use crate::clock::{unix_now, Clock};
 use crate::durability::{DiskFailure, Durability};
 use crate::handlers::Dispatcher;
+use crate::network_watch::{self, NetworkState, NetworkWatch};
 use crate::sockets::Sockets;
 use crate::state::SavedRoster;
 use shell::Shell;
@@ -42,8 +43,8 @@ const COMMAND_BACKLOG: usize = 64;
 const STOP_HANDLERS_WAIT: Duration = Duration::from_secs(5);
 /// How often a failed database is opened again to see whether it works.
 const DISK_RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// How often the interface addresses are compared with the last seen ones (a netlink
-/// subscription would be quicker; polling is portable and costs one syscall).
+/// How often the network is read again whatever the kernel announced (and the wall clock
+/// taken): a change netlink cannot tell (no subscription) is seen within this.
 const NETWORK_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One roster device as the daemon shows it.
@@ -488,15 +489,6 @@ fn kv_entry(key: &str, read: &Read<'_>) -> KvEntry {
     }
 }
 
-/// This machine's interface addresses, sorted.
-fn interface_addresses() -> Vec<std::net::IpAddr> {
-    let mut addresses: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
-        .map(|list| list.into_iter().map(|i| i.ip()).collect())
-        .unwrap_or_default();
-    addresses.sort_unstable();
-    addresses
-}
-
 /// Reads one socket and hands its datagrams to the node task.
 async fn receive(
     socket: std::sync::Arc<tokio::net::UdpSocket>,
@@ -535,7 +527,10 @@ impl Task {
     ) {
         let mut network_check = tokio::time::interval(NETWORK_CHECK_INTERVAL);
         network_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut interfaces = interface_addresses();
+        let mut network = NetworkState::read();
+        let mut watch = NetworkWatch::open();
+        // Once the kernel announced a change: when to read the network (it settled).
+        let mut read_network_at: Option<tokio::time::Instant> = None;
         loop {
             let deadline = self.flush().await;
             // Every ephemeral key made in this step depends on the OS's fresh bytes, not
@@ -563,14 +558,16 @@ impl Task {
                         self.node.handle_timeout(self.clock.now());
                     }
                 }
+                () = watch.announced() => {
+                    read_network_at.get_or_insert_with(|| tokio::time::Instant::now() + network_watch::SETTLE);
+                }
+                () = tokio::time::sleep_until(read_network_at.unwrap_or_else(tokio::time::Instant::now)), if read_network_at.is_some() => {
+                    read_network_at = None;
+                    self.check_network(&mut network, paused, "announced by the kernel");
+                }
                 _ = network_check.tick() => {
-                    let now_interfaces = interface_addresses();
                     self.node.set_wall_clock(self.clock.now(), unix_now());
-                    if now_interfaces != interfaces && !paused {
-                        tracing::info!(addresses = ?now_interfaces, "network changed");
-                        interfaces = now_interfaces;
-                        self.node.handle_network_change(self.clock.now());
-                    }
+                    self.check_network(&mut network, paused, "seen by the periodic check");
                 }
                 command = commands.recv() => match command {
                     Some(Command::Leave(reply)) => {
@@ -588,6 +585,18 @@ impl Task {
                     None => return,
                 },
             }
+        }
+    }
+
+    /// Reads the network and, when it is not `known` (and the node is not paused by a
+    /// failed disk), tells the node: it renews its sessions and announces itself. `how`
+    /// says in the log what noticed it.
+    fn check_network(&mut self, known: &mut NetworkState, paused: bool, how: &str) {
+        let now_state = NetworkState::read();
+        if now_state != *known && !paused {
+            tracing::info!(addresses = ?now_state.addresses, routes = ?now_state.default_routes, "network changed ({how})");
+            *known = now_state;
+            self.node.handle_network_change(self.clock.now());
         }
     }
 

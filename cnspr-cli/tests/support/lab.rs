@@ -1,0 +1,130 @@
+//! A network lab for the daemon tests: network namespaces joined by veth pairs, with real
+//! kernel routing between them. Every namespace of a run is named `cnl-<pid>-<n>-<name>`,
+//! so that a run sweeps what killed runs left behind (their process is gone) and never
+//! touches another live run's. Everything is removed on drop, on every exit path a test
+//! has (a failed assertion unwinds through it).
+//!
+//! Namespaces need root: [`Lab::new`] says so and gives `None` otherwise, except under CI
+//! (`CI=true`), which runs as root, where that is a failure.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
+
+/// What namespace names of this project's labs start with.
+const PREFIX: &str = "cnl-";
+
+/// Namespaces made for one test, removed on drop.
+pub struct Lab {
+    /// `cnl-<pid>-<n>-`: what this lab's namespace names start with.
+    stem: String,
+    namespaces: Vec<String>,
+}
+
+impl Lab {
+    /// A new, empty lab; `None` when not root (outside CI), with a message.
+    pub fn new(test: &str) -> Option<Self> {
+        if !super::is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test} needs root (network namespaces), and CI runs as root"
+            );
+            eprintln!("skipped {test}: network namespaces need root");
+            return None;
+        }
+        if Command::new("ip").arg("-V").output().is_err() {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/install-lab-tools");
+            let installed = Command::new(script).status().expect("the install script runs");
+            assert!(installed.success(), "{script} failed");
+        }
+        sweep_leftovers();
+        let n = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
+        Some(Self {
+            stem: format!("{PREFIX}{}-{n}-", std::process::id()),
+            namespaces: Vec::new(),
+        })
+    }
+
+    /// A new namespace with its loopback up; returns its full name. A secondary address
+    /// takes over when the primary one of its subnet goes, as systemd sets every machine
+    /// up (the kernel's own default removes it too).
+    pub fn namespace(&mut self, name: &str) -> String {
+        let full = format!("{}{name}", self.stem);
+        ip(&["netns", "add", &full]);
+        self.namespaces.push(full.clone());
+        self.run(&full, &["ip", "link", "set", "lo", "up"]);
+        for scope in ["all", "default"] {
+            let key = format!("net.ipv4.conf.{scope}.promote_secondaries=1");
+            self.run(&full, &["sysctl", "-qw", &key]);
+        }
+        full
+    }
+
+    /// A cable: a veth pair between two namespaces, each end named `interface` there,
+    /// up and with its address (`198.51.100.1/24`; `None`: no address yet).
+    pub fn cable(&self, a: (&str, &str, Option<&str>), b: (&str, &str, Option<&str>)) {
+        let ((a_ns, a_if, a_address), (b_ns, b_if, b_address)) = (a, b);
+        ip(&[
+            "-n", a_ns, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b_ns,
+        ]);
+        for (ns, interface, address) in [(a_ns, a_if, a_address), (b_ns, b_if, b_address)] {
+            if let Some(address) = address {
+                ip(&["-n", ns, "address", "add", address, "dev", interface]);
+            }
+            ip(&["-n", ns, "link", "set", interface, "up"]);
+        }
+    }
+
+    /// Makes `ns` a router: it forwards IPv4 between its interfaces.
+    pub fn router(&self, ns: &str) {
+        self.run(ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    }
+
+    /// Runs `command` inside `ns`, which must succeed.
+    pub fn run(&self, ns: &str, command: &[&str]) {
+        let mut args = vec!["netns", "exec", ns];
+        args.extend_from_slice(command);
+        ip(&args);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.namespaces.drain(..).rev() {
+            let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
+        }
+    }
+}
+
+/// Runs `ip ARGS`, which must succeed.
+pub fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip runs (iproute2)");
+    assert!(
+        output.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Deletes the namespaces of runs whose process is gone (killed before their drop ran).
+fn sweep_leftovers() {
+    let Ok(listed) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let pid = name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next());
+        if let Some(pid) = pid {
+            if !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = Command::new("ip").args(["netns", "delete", name]).status();
+            }
+        }
+    }
+}
