@@ -207,3 +207,47 @@ fn a_running_device_moved_to_another_router_is_reached_there() {
         seen_at(&desk, "laptop").is_some_and(|(_, state)| state == "active")
     });
 }
+
+#[test]
+fn devices_on_one_lan_behind_a_nat_paired_through_a_public_host_meet_on_the_lan() {
+    let Some(mut lab) = Lab::new("same LAN behind one NAT") else {
+        return;
+    };
+    // A host of the user's on the internet; at home, a router with NAT and a stateful
+    // filter (no hairpin: its public address does not lead back inside), desk and laptop
+    // on its LAN.
+    let (public_ns, home) = (lab.namespace("public"), lab.namespace("home"));
+    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
+    lab.cable(
+        (&home, "wan", Some("203.0.113.21/24")),
+        (&public_ns, "eth0", Some("203.0.113.10/24")),
+    );
+    lab.switch(&home, "lan", "192.0.2.1/24");
+    lab.plug((&home, "lan"), (&desk_ns, "eth0", "192.0.2.2/24"));
+    lab.plug((&home, "lan"), (&laptop_ns, "eth0", "192.0.2.3/24"));
+    lab.home_router(&home, "lan", "wan");
+    for ns in [&desk_ns, &laptop_ns] {
+        lab.run(ns, &["ip", "route", "add", "default", "via", "192.0.2.1"]);
+    }
+    let root = Root::new();
+    let public = device_in(&root, "public", &public_ns);
+    let desk = device_in(&root, "desk", &desk_ns);
+    let laptop = device_in(&root, "laptop", &laptop_ns);
+    pair(&public, &desk);
+    let started = Instant::now();
+    pair(&public, &laptop);
+    // What the public host saw of each is the router's public address; the LAN address
+    // comes in each one's address record.
+    let lan_path = until_active_at(&desk, "laptop", &format!("192.0.2.3:{PORT}"), started);
+    until_active_at(&laptop, "desk", &format!("192.0.2.2:{PORT}"), started);
+    report("same LAN behind one NAT", &[lan_path]);
+    delivers(&desk, "laptop", "over the LAN");
+    delivers(&laptop, "desk", "and back");
+    let seen_by_public = seen_at(&public, "laptop").map(|(address, _)| address);
+    assert!(
+        seen_by_public
+            .as_deref()
+            .is_some_and(|a| a.starts_with("203.0.113.21:")),
+        "the public host reaches the laptop through the router: {seen_by_public:?}"
+    );
+}

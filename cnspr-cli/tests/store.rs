@@ -37,10 +37,16 @@ fn a_put_on_one_device_is_read_on_the_others() {
     }
     let listed = devices[2].json(&["kv", "ls"]);
     assert_eq!(listed["keys"][0]["key"], "greeting");
-    // status counts the key, the roster's three and its mesh secret, and the database's
-    // files.
+    // status counts the key, the roster's three and its mesh secret, the three address
+    // records (each device's own, replicated), and the database's files.
+    wait_until("the phone holds every device's address record", || {
+        devices[2].json(&["kv", "ls", "_addr/"])["keys"]
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
+    });
     let store = &devices[2].json(&["status"])["store"];
-    assert_eq!(store["keys"], 5, "{store}");
+    assert_eq!(store["keys"], 8, "{store}");
     assert!(store["bytes_on_disk"].as_u64().is_some_and(|b| b > 0), "{store}");
     // A delete propagates, and the key is gone everywhere.
     let deleted = devices[1].run(&["kv", "del", "greeting"]);
@@ -56,13 +62,16 @@ fn a_put_on_one_device_is_read_on_the_others() {
     // asked for, never writable.
     let roster = devices[2].json(&["kv", "ls", "_roster/"]);
     assert_eq!(roster["keys"].as_array().map(Vec::len), Some(4), "{roster}");
-    let forged = devices[0].run(&["kv", "put", "_roster/anything", "x"]);
-    assert_eq!(forged.status.code(), Some(1));
-    assert!(
-        stderr(&forged).contains("belong to the roster"),
-        "{}",
-        stderr(&forged)
-    );
+    // Nor are the address records, nor any key of the mesh's own.
+    for forged in ["_roster/anything", "_addr/anything"] {
+        let refused = devices[0].run(&["kv", "put", forged, "x"]);
+        assert_eq!(refused.status.code(), Some(1), "{forged}");
+        assert!(
+            stderr(&refused).contains("belong to the mesh"),
+            "{}",
+            stderr(&refused)
+        );
+    }
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub struct Lab {
     /// `cnl-<pid>-<n>-`: what this lab's namespace names start with.
     stem: String,
     namespaces: Vec<String>,
+    /// Switch ports made so far (each has its own name).
+    ports: usize,
 }
 
 impl Lab {
@@ -33,7 +35,13 @@ impl Lab {
             eprintln!("skipped {test}: network namespaces need root");
             return None;
         }
-        if Command::new("ip").arg("-V").output().is_err() {
+        let missing = |tool: &str| {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output();
+            !found.is_ok_and(|o| o.status.success())
+        };
+        if ["ip", "sysctl", "nft"].into_iter().any(missing) {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/install-lab-tools");
             let installed = Command::new(script).status().expect("the install script runs");
             assert!(installed.success(), "{script} failed");
@@ -43,6 +51,7 @@ impl Lab {
         Some(Self {
             stem: format!("{PREFIX}{}-{n}-", std::process::id()),
             namespaces: Vec::new(),
+            ports: 0,
         })
     }
 
@@ -74,6 +83,56 @@ impl Lab {
             }
             ip(&["-n", ns, "link", "set", interface, "up"]);
         }
+    }
+
+    /// A switch: a bridge `name` in `ns`, up, with `address` (the router's side of a LAN).
+    pub fn switch(&self, ns: &str, name: &str, address: &str) {
+        ip(&["-n", ns, "link", "add", name, "type", "bridge"]);
+        ip(&["-n", ns, "address", "add", address, "dev", name]);
+        ip(&["-n", ns, "link", "set", name, "up"]);
+    }
+
+    /// Plugs a device into the switch `bridge` of `switch_ns`: a cable whose far end is
+    /// `interface` in `ns` with `address`, and whose near end is a port of the bridge.
+    pub fn plug(&mut self, (switch_ns, bridge): (&str, &str), (ns, interface, address): (&str, &str, &str)) {
+        self.ports += 1;
+        let port = format!("port{}", self.ports);
+        self.cable((switch_ns, &port, None), (ns, interface, Some(address)));
+        ip(&["-n", switch_ns, "link", "set", &port, "master", bridge]);
+    }
+
+    /// Makes `ns` a home router in front of its `lan` interface: IPv4 forwarding, every
+    /// connection from the LAN masqueraded behind the address of `wan`, and a stateful
+    /// filter that lets in only what answers a connection from inside (nftables).
+    pub fn home_router(&self, ns: &str, lan: &str, wan: &str) {
+        self.router(ns);
+        let rules = format!(
+            r#"
+table ip nat {{
+    chain postrouting {{
+        type nat hook postrouting priority 100
+        oifname "{wan}" masquerade
+    }}
+}}
+table inet filter {{
+    chain forward {{
+        type filter hook forward priority 0; policy drop
+        ct state established,related accept
+        iifname "{lan}" accept
+    }}
+}}
+"#
+        );
+        self.nft(ns, &rules);
+    }
+
+    /// Loads an nftables ruleset into `ns` (through a file: `nft -f`).
+    pub fn nft(&self, ns: &str, rules: &str) {
+        let file = std::env::temp_dir().join(format!("{ns}.nft"));
+        std::fs::write(&file, rules).expect("ruleset file");
+        let path = file.to_string_lossy().into_owned();
+        self.run(ns, &["nft", "-f", &path]);
+        let _ = std::fs::remove_file(&file);
     }
 
     /// Makes `ns` a router: it forwards IPv4 between its interfaces.

@@ -12,6 +12,7 @@
 //! the same, one output at a time. The node never reads a clock: `now` is always the
 //! caller's.
 
+mod addresses;
 mod drive;
 mod mesh_secret;
 mod messages;

@@ -186,6 +186,9 @@ impl Node {
                 self.endpoint.add_peer(device, address);
                 self.membership.add_member(now, device, address);
                 self.messaging.add_member(device);
+                // Its record may have come first (a catch-up brings `_addr/` before
+                // `_roster/`).
+                self.apply_address_record(now, device);
             }
             RosterChange::Added => {}
             RosterChange::Removed if !own => {

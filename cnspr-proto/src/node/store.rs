@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Event, Node};
 use crate::durable::Write;
 use crate::identity::DeviceId;
-use crate::roster::ROSTER_PREFIX;
+use crate::roster::{ADDRESS_PREFIX, ROSTER_PREFIX};
 use crate::store::heads::SignedHead;
 use crate::store::sync::{authors_of, Change, StoreMessage};
 use crate::store::{key_record_key, least_of, StoreError, StoreRecord};
@@ -140,12 +140,14 @@ impl Node {
     /// Takes back the store's records from disk (at start, before any input), the
     /// roster's keys included.
     pub(super) fn restore_store(&mut self, now: Timestamp, records: impl IntoIterator<Item = StoreRecord>) {
-        let mut roster_keys = Vec::new();
+        let (mut roster_keys, mut address_keys) = (Vec::new(), Vec::new());
         for record in records {
             match record {
                 StoreRecord::Key { key, register } => {
                     if key.starts_with(ROSTER_PREFIX) {
                         roster_keys.push(key.clone());
+                    } else if key.starts_with(ADDRESS_PREFIX) {
+                        address_keys.push(key.clone());
                     }
                     self.store.restore_key(key, register);
                 }
@@ -158,14 +160,19 @@ impl Node {
         for key in roster_keys {
             self.on_roster_key(now, &key);
         }
+        // After the roster: a record counts only for a device of it.
+        for key in address_keys {
+            self.on_address_key(now, &key);
+        }
         self.route_between_layers(now);
     }
 
     /// Writes `value` to `key` (`None` deletes). The write is durable once the
     /// [`crate::node::Output::Persist`] outputs that follow are applied; it then goes to
-    /// every reachable device. Keys under [`ROSTER_PREFIX`] are the roster's.
+    /// every reachable device. Keys of a [`crate::roster::SYSTEM_NAMESPACES`] are the
+    /// mesh's own: refused.
     pub fn kv_write(&mut self, now: Timestamp, key: &str, value: Option<Vec<u8>>) -> Result<u64, StoreError> {
-        if key.starts_with(ROSTER_PREFIX) {
+        if crate::roster::system_namespace(key).is_some() {
             return Err(StoreError::Reserved);
         }
         self.write_key(now, key, value)
@@ -416,6 +423,8 @@ impl Node {
                 self.persist_key(&change.key);
                 if change.key.starts_with(ROSTER_PREFIX) {
                     self.on_roster_key(now, &change.key);
+                } else if change.key.starts_with(ADDRESS_PREFIX) {
+                    self.on_address_key(now, &change.key);
                 }
                 self.events.push_back(Event::StoreChanged {
                     key: change.key.clone(),

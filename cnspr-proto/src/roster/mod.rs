@@ -8,6 +8,7 @@
 //! renames at one version settle on the same name everywhere. Merging is commutative,
 //! associative and idempotent, so copies converge however entries travel.
 
+pub mod address_record;
 mod known;
 pub mod mesh_secret;
 pub mod stored;
@@ -16,11 +17,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use address_record::{address_device, address_key, AddressRecord, ADDRESS_PREFIX};
 pub use known::KnownDevice;
 pub use stored::{roster_device, roster_key, StoredEntry, ROSTER_PREFIX};
 
 use crate::crypto::hash::hash;
 use crate::identity::DeviceId;
+
+/// The store's namespaces that belong to the mesh itself: the roster, and the address
+/// records beside it. Applications read them, never write them; a listing shows them only
+/// when its prefix is within one.
+pub const SYSTEM_NAMESPACES: [&str; 2] = [ROSTER_PREFIX, ADDRESS_PREFIX];
+
+/// The system namespace `key` (or a prefix) is in, if any.
+pub fn system_namespace(key: &str) -> Option<&'static str> {
+    SYSTEM_NAMESPACES
+        .into_iter()
+        .find(|namespace| key.starts_with(namespace))
+}
 
 /// Longest device name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 64;

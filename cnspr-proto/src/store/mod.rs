@@ -42,9 +42,9 @@ pub enum StoreError {
     /// Over 1 MiB.
     #[error("a value has at most {MAX_VALUE_BYTES} bytes, not {0}")]
     ValueTooLarge(usize),
-    /// Under `_roster/`: the roster's keys change only through pairing, naming and
-    /// removing devices.
-    #[error("keys under _roster/ belong to the roster; they change through pairing, names and removal")]
+    /// Under `_roster/` or `_addr/` ([`crate::roster::SYSTEM_NAMESPACES`]): the mesh's own
+    /// keys change only through pairing, naming and removing devices, and network changes.
+    #[error("keys under _roster/ and _addr/ belong to the mesh; they change through pairing, names, removal and network changes")]
     Reserved,
 }
 
@@ -418,11 +418,11 @@ impl Store {
     /// Keys under `prefix` whose winner is not a delete, in order. The roster's keys
     /// are listed only when the prefix asks for them.
     pub fn list<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, Read<'a>)> + 'a {
-        let roster_too = prefix.starts_with(crate::roster::ROSTER_PREFIX);
+        let within = crate::roster::system_namespace(prefix);
         self.keys
             .range(prefix.to_owned()..)
             .take_while(move |(k, _)| k.starts_with(prefix))
-            .filter(move |(k, _)| roster_too || !k.starts_with(crate::roster::ROSTER_PREFIX))
+            .filter(move |(k, _)| crate::roster::system_namespace(k).is_none_or(|ns| within == Some(ns)))
             .filter(|(_, r)| !r.is_deleted())
             .filter_map(|(k, _)| self.read(k).map(|read| (k.as_str(), read)))
     }

@@ -225,10 +225,16 @@ impl Drop for OpenInvite {
     }
 }
 
+/// Most addresses an initiation to one peer goes to besides its own (its candidates).
+pub const MAX_CANDIDATES: usize = 8;
+
 struct Peer {
     /// The X25519 form of its device ID: the key its handshakes prove.
     noise: PublicKey,
     address: Option<SocketAddr>,
+    /// Other addresses it may be reached at (its address record): each initiation goes to
+    /// every one of them as well, and the path that answers becomes its address.
+    candidates: Vec<SocketAddr>,
     session: Session,
     initiation: Option<Initiation>,
     staged: VecDeque<Vec<u8>>,
@@ -243,10 +249,17 @@ struct Peer {
 }
 
 impl Peer {
+    /// Where an initiation goes: its address, then every other candidate.
+    fn destinations(&self) -> Vec<SocketAddr> {
+        let others = self.candidates.iter().filter(|c| Some(**c) != self.address);
+        self.address.iter().chain(others).copied().collect()
+    }
+
     fn new(noise: PublicKey) -> Self {
         Self {
             noise,
             address: None,
+            candidates: Vec::new(),
             session: Session::default(),
             initiation: None,
             staged: VecDeque::new(),
@@ -416,6 +429,15 @@ impl Endpoint {
         };
         if address.is_some() {
             entry.address = address;
+        }
+    }
+
+    /// Sets the other addresses `peer` may be reached at (its address record, best first,
+    /// at most [`MAX_CANDIDATES`]): every initiation goes to each of them too, and the
+    /// first path whose answer proves the peer becomes its address.
+    pub fn set_candidates(&mut self, peer: &DeviceId, candidates: &[SocketAddr]) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.candidates = candidates.iter().take(MAX_CANDIDATES).copied().collect();
         }
     }
 
@@ -590,7 +612,7 @@ impl Endpoint {
                 sender_index,
                 receiver_index,
                 noise,
-            } => self.on_response(now, sender_index, receiver_index, noise),
+            } => self.on_response(now, from, sender_index, receiver_index, noise),
             Packet::HandshakeFinish {
                 sender_index,
                 receiver_index,
@@ -823,7 +845,8 @@ impl Endpoint {
             .map(|(cookie, _)| cookie);
         let mut mac1 = [0; wire::MAC_BYTES];
         let secret_attempt = state.mesh_attempt;
-        let datagram = state.address.map(|destination| {
+        let destinations = state.destinations();
+        let datagram = (!destinations.is_empty()).then(|| {
             let mut datagram = Vec::new();
             let placeholder = [0; wire::MAC_BYTES];
             let key = match &state.joining {
@@ -855,10 +878,7 @@ impl Endpoint {
             if let Some(cookie) = &cookie {
                 cookies::seal_mac2(cookie, &mut datagram);
             }
-            Transmit {
-                destination,
-                datagram,
-            }
+            datagram
         });
         state.initiation = Some(Initiation {
             local_index,
@@ -870,7 +890,13 @@ impl Endpoint {
             secret_attempt,
         });
         self.reschedule(peer);
-        self.transmits.extend(datagram);
+        if let Some(datagram) = datagram {
+            self.transmits
+                .extend(destinations.into_iter().map(|destination| Transmit {
+                    destination,
+                    datagram: datagram.clone(),
+                }));
+        }
     }
 
     /// The PSK of the open invite a pairing initiation names, if its `mac1` proves it.
@@ -1022,6 +1048,7 @@ impl Endpoint {
     fn on_response(
         &mut self,
         now: Timestamp,
+        from: SocketAddr,
         sender_index: u32,
         receiver_index: u32,
         noise: &[u8],
@@ -1066,13 +1093,13 @@ impl Endpoint {
             finish: finish.clone(),
             sent: now,
         };
-        if let Some(destination) = state.address {
-            self.transmits.push_back(Transmit {
-                destination,
-                datagram: finish,
-            });
-        }
-        self.after_session_change(peer, None);
+        // The initiation went to every candidate: the path this proven answer came by is
+        // the peer's address from now on.
+        self.transmits.push_back(Transmit {
+            destination: from,
+            datagram: finish,
+        });
+        self.after_session_change(peer, Some(from));
         Ok(())
     }
 

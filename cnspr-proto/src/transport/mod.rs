@@ -11,7 +11,7 @@ pub mod stealth;
 
 pub use endpoint::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
-    MAX_PAYLOAD_BYTES, PROLOGUE,
+    MAX_CANDIDATES, MAX_PAYLOAD_BYTES, PROLOGUE,
 };
 pub use keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGES};
 pub use replay::{ReplayWindow, WINDOW_COUNTERS};

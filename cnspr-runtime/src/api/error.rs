@@ -109,7 +109,7 @@ error_kinds! {
         /// The key.
         key: String,
     },
-    /// the key belongs to the roster (`_roster/`).
+    /// the key belongs to the mesh itself (`_roster/`, `_addr/`).
     31 => KeyReserved {
         /// The key.
         key: String,

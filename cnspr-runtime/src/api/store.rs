@@ -12,7 +12,7 @@ use super::peer::DeviceIdText;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutParams {
-    /// The key: 1 to 1024 bytes of UTF-8, not under `_roster/`.
+    /// The key: 1 to 1024 bytes of UTF-8, not under `_roster/` or `_addr/`.
     pub key: String,
     /// The value, up to 1 MiB.
     #[serde(flatten)]

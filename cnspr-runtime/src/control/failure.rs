@@ -128,7 +128,7 @@ mod tests {
         );
         assert!(reserved
             .message
-            .starts_with("keys under _roster/ belong to the roster"));
+            .starts_with("keys under _roster/ and _addr/ belong to the mesh"));
         let stopped = RpcError::from(Unavailable::Stopping);
         assert_eq!(
             (stopped.code, stopped.message.as_str()),

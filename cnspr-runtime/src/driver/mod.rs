@@ -436,6 +436,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     };
     let mut node = Node::restore(config, durable, os_random()?, now, unix_now());
     node.set_handler_tree(Box::new(dispatcher.tree()));
+    node.set_local_addresses(now, &sockets.reachable());
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -596,7 +597,10 @@ impl Task {
         if now_state != *known && !paused {
             tracing::info!(addresses = ?now_state.addresses, routes = ?now_state.default_routes, "network changed ({how})");
             *known = now_state;
-            self.node.handle_network_change(self.clock.now());
+            let now = self.clock.now();
+            self.node.handle_network_change(now);
+            self.node
+                .set_local_addresses(now, &self.shell.sockets.reachable());
         }
     }
 

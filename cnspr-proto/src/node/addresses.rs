@@ -1,0 +1,72 @@
+//! Address records (`roster/address_record.rs`): this device's own, written whenever the
+//! host says where it can be reached, and the peers', whose candidates every handshake to
+//! them tries.
+
+use std::net::SocketAddr;
+
+use super::Node;
+use crate::identity::DeviceId;
+use crate::roster::address_record::publishable;
+use crate::roster::{address_device, address_key, AddressRecord};
+use crate::time::Timestamp;
+
+impl Node {
+    /// Where this device can be reached: every address of every socket (a wildcard bind
+    /// as each interface's address). The host tells it at start and after every network
+    /// change; when the addresses worth telling differ from the record the mesh has, a new
+    /// one is written (signed) and replicates like any key.
+    pub fn set_local_addresses(&mut self, now: Timestamp, addresses: &[SocketAddr]) {
+        let candidates = publishable(addresses);
+        let own = self.own_id();
+        let current = self.address_record(&own);
+        if current.as_ref().map(|record| &record.candidates) == Some(&candidates) {
+            return;
+        }
+        let version = current.map_or(1, |record| record.version.saturating_add(1));
+        let record = AddressRecord::signed(&self.key, version, candidates);
+        // A record is bounded by its candidates and always encodes within the store's
+        // limits; a write refused here leaves the older record, which is still the truth
+        // for every address it names that remains.
+        if let Ok(bytes) = record.encode() {
+            let _ = self.write_key(now, &address_key(&own), Some(bytes));
+        }
+    }
+
+    /// The record of `device` with the greatest version that `device` signed.
+    pub fn address_record(&self, device: &DeviceId) -> Option<AddressRecord> {
+        self.decoded_siblings(&address_key(device), AddressRecord::decode)
+            .into_iter()
+            .filter(|record| record.verified(device))
+            .max_by_key(|record| record.version)
+    }
+
+    /// A key of the store changed: if it is a peer's address record, its handshakes try
+    /// the candidates from now on.
+    pub(super) fn on_address_key(&mut self, now: Timestamp, key: &str) {
+        if let Some(device) = address_device(key) {
+            self.apply_address_record(now, device);
+        }
+    }
+
+    /// Gives the endpoint `device`'s candidates; a device the membership has no address
+    /// for yet is probed at its first one (the others go with every initiation).
+    pub(super) fn apply_address_record(&mut self, now: Timestamp, device: DeviceId) {
+        let on_roster = self.roster.get(&device).is_some_and(|entry| !entry.removed);
+        if device == self.own_id() || !on_roster {
+            return;
+        }
+        let Some(record) = self.address_record(&device) else {
+            return;
+        };
+        self.endpoint.set_candidates(&device, &record.candidates);
+        if let Some(first) = record.candidates.first() {
+            if self
+                .membership
+                .member(&device)
+                .is_some_and(|m| m.address.is_none())
+            {
+                self.membership.add_member(now, device, Some(*first));
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Address records: where each device can be reached, kept in the replicated store under
+//! [`ADDRESS_PREFIX`] beside the roster, so that meeting any one device brings everyone's
+//! latest addresses (a catch-up carries them like any key).
+//!
+//! A device writes only its own record, and signs it: a reader takes in a record only
+//! with the signature of the device its key names ([`AddressRecord::verified`]), so a
+//! device of the roster, stolen or not, can neither send the others to an address of its
+//! choosing nor hide a device's addresses behind a version far ahead (a forged sibling is
+//! not believed, and the device's next record replaces its own).
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::hash::{hash, Hash};
+use crate::identity::{DeviceId, DeviceKey, Signature, SIGNATURE_BYTES};
+use crate::wire::cbor::{self, CborError};
+
+/// The store's namespace for address records; applications cannot write under it.
+pub const ADDRESS_PREFIX: &str = "_addr/";
+
+/// Most candidates a record holds (a device with more interfaces publishes its best): as
+/// many as an initiation goes to.
+pub use crate::transport::MAX_CANDIDATES;
+
+/// Largest encoded record: every candidate an IPv6 address with its port, the signature.
+const MAX_RECORD_BYTES: usize = 32 + MAX_CANDIDATES * 40 + SIGNATURE_BYTES + 16;
+
+/// What a device's signature of its own record is over.
+const RECORD_LABEL: &[u8] = b"cnspr addresses v1";
+
+/// One device's addresses, as it wrote and signed them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressRecord {
+    /// Grows with every record the device writes (a reader keeps the greatest it can
+    /// verify).
+    pub version: u64,
+    /// Where it can be reached, best first.
+    pub candidates: Vec<SocketAddr>,
+    /// The device's signature of the version and the candidates.
+    pub signature: Signature,
+}
+
+/// The store key of `device`'s address record.
+pub fn address_key(device: &DeviceId) -> String {
+    format!("{ADDRESS_PREFIX}{device}")
+}
+
+/// The device a store key names, if it is an address record's key.
+pub fn address_device(key: &str) -> Option<DeviceId> {
+    key.strip_prefix(ADDRESS_PREFIX)?.parse().ok()
+}
+
+/// The addresses of `candidates` worth telling the mesh: loopback only when there is
+/// nothing else (devices on one machine), at most [`MAX_CANDIDATES`], each once, in order.
+pub fn publishable(candidates: &[SocketAddr]) -> Vec<SocketAddr> {
+    let elsewhere = candidates.iter().any(|a| !a.ip().is_loopback());
+    let mut chosen: Vec<SocketAddr> = Vec::new();
+    for candidate in candidates {
+        let ip = candidate.ip();
+        let unusable = ip.is_unspecified() || (elsewhere && ip.is_loopback());
+        if !unusable && !chosen.contains(candidate) && chosen.len() < MAX_CANDIDATES {
+            chosen.push(*candidate);
+        }
+    }
+    chosen
+}
+
+fn record_digest(device: &DeviceId, version: u64, candidates: &[SocketAddr]) -> Hash {
+    let mut addresses = Vec::with_capacity(candidates.len() * 19);
+    for candidate in candidates {
+        match candidate.ip() {
+            IpAddr::V4(ip) => {
+                addresses.push(4);
+                addresses.extend_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                addresses.push(6);
+                addresses.extend_from_slice(&ip.octets());
+            }
+        }
+        addresses.extend_from_slice(&candidate.port().to_le_bytes());
+    }
+    hash(&[
+        RECORD_LABEL,
+        device.as_bytes(),
+        &version.to_le_bytes(),
+        &addresses,
+    ])
+}
+
+impl AddressRecord {
+    /// The record of the device of `key`, signed by it.
+    pub fn signed(key: &DeviceKey, version: u64, candidates: Vec<SocketAddr>) -> Self {
+        let digest = record_digest(&key.device_id(), version, &candidates);
+        Self {
+            version,
+            signature: key.sign(&digest),
+            candidates,
+        }
+    }
+
+    /// Whether `device` signed this record, and it is within bounds.
+    pub fn verified(&self, device: &DeviceId) -> bool {
+        self.candidates.len() <= MAX_CANDIDATES
+            && device.verifies(
+                &record_digest(device, self.version, &self.candidates),
+                &self.signature,
+            )
+    }
+
+    /// The value's bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, CborError> {
+        cbor::encode(self)
+    }
+
+    /// Parses a value written by any device; never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CborError> {
+        cbor::decode_bounded(bytes, MAX_RECORD_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(text: &str) -> SocketAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn only_the_device_itself_writes_a_record_that_is_believed() {
+        let key = DeviceKey::from_seed([3; 32]);
+        let device = key.device_id();
+        let candidates = vec![address("192.0.2.2:3030"), address("[2001:db8::2]:3030")];
+        let record = AddressRecord::signed(&key, 7, candidates.clone());
+        let decoded = AddressRecord::decode(&record.encode().expect("encodes")).expect("decodes");
+        assert_eq!(decoded, record);
+        assert!(decoded.verified(&device));
+        // Another device's key, another version, another address: not believed.
+        let thief = DeviceKey::from_seed([4; 32]);
+        assert!(!AddressRecord::signed(&thief, 7, candidates.clone()).verified(&device));
+        let ahead = AddressRecord {
+            version: u64::MAX,
+            ..record.clone()
+        };
+        assert!(!ahead.verified(&device));
+        let elsewhere = AddressRecord {
+            candidates: vec![address("203.0.113.66:3030")],
+            ..record
+        };
+        assert!(!elsewhere.verified(&device));
+        assert_eq!(address_device(&address_key(&device)), Some(device));
+        assert_eq!(address_device("_roster/x"), None);
+    }
+
+    #[test]
+    fn loopback_is_published_only_when_there_is_nothing_else() {
+        let lan = address("192.0.2.2:3030");
+        let loopback = address("127.0.0.1:3030");
+        assert_eq!(publishable(&[lan, loopback, lan]), vec![lan]);
+        assert_eq!(publishable(&[loopback]), vec![loopback]);
+        let many: Vec<SocketAddr> = (1..=20).map(|n| address(&format!("192.0.2.{n}:3030"))).collect();
+        assert_eq!(publishable(&many).len(), MAX_CANDIDATES);
+    }
+
+    #[test]
+    fn decoding_anything_never_panics_and_is_bounded() {
+        for bytes in [&[][..], &[0xff; 4][..], &[0xa3, 0x01][..], &vec![0x42; 4096][..]] {
+            let _ = AddressRecord::decode(bytes);
+        }
+        assert!(AddressRecord::decode(&vec![0; MAX_RECORD_BYTES + 1]).is_err());
+    }
+}
