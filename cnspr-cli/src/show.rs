@@ -205,8 +205,8 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
     table.row(vec![
         "datagrams".into(),
         format!(
-            "{} sent, {} received, {} rejected",
-            datagrams.sent, datagrams.received, datagrams.rejected
+            "{} sent, {} received, {} rejected, {} beacons answered",
+            datagrams.sent, datagrams.received, datagrams.rejected, datagrams.beacons_answered
         ),
     ]);
     let runs = &result.handler_runs;

@@ -251,3 +251,178 @@ fn devices_on_one_lan_behind_a_nat_paired_through_a_public_host_meet_on_the_lan(
         "the public host reaches the laptop through the router: {seen_by_public:?}"
     );
 }
+
+/// Writes `config.toml` in `device`'s home: beacons every `interval` seconds.
+fn beacon_every(device: &Device, interval: u64) {
+    let config = format!("[discovery]\ninterval_secs = {interval}\n");
+    std::fs::write(device.home().join("config.toml"), config).expect("config.toml");
+}
+
+#[test]
+fn devices_both_renumbered_while_off_find_each_other_by_their_beacons() {
+    let Some(mut lab) = Lab::new("both renumbered while off") else {
+        return;
+    };
+    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
+    lab.cable(
+        (&desk_ns, "eth0", Some("198.51.100.1/24")),
+        (&laptop_ns, "eth0", Some("198.51.100.2/24")),
+    );
+    let root = Root::new();
+    let mut desk = device_in(&root, "desk", &desk_ns);
+    let mut laptop = device_in(&root, "laptop", &laptop_ns);
+    pair(&desk, &laptop);
+    until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
+    for device in [&mut desk, &mut laptop] {
+        assert!(device.run(&["stop"]).status.success());
+        device.wait_exit();
+    }
+    // New leases for both while they are off: each only knows the other's old address,
+    // and nothing else on the network knows either.
+    for (ns, old, new) in [(&desk_ns, "1", "11"), (&laptop_ns, "2", "12")] {
+        lab.run(
+            ns,
+            &[
+                "ip",
+                "address",
+                "add",
+                &format!("198.51.100.{new}/24"),
+                "dev",
+                "eth0",
+            ],
+        );
+        lab.run(
+            ns,
+            &[
+                "ip",
+                "address",
+                "del",
+                &format!("198.51.100.{old}/24"),
+                "dev",
+                "eth0",
+            ],
+        );
+    }
+    desk.start_on(&[LISTEN]);
+    let started = Instant::now();
+    laptop.start_on(&[LISTEN]);
+    let found = until_active_at(&desk, "laptop", &format!("198.51.100.12:{PORT}"), started);
+    until_active_at(&laptop, "desk", &format!("198.51.100.11:{PORT}"), started);
+    report("both renumbered while off", &[found]);
+    delivers(&desk, "laptop", "found you");
+    // The desk found the laptop by its beacon, not by luck: it answered one.
+    let answered = desk.json(&["status"])["datagrams"]["beacons_answered"].clone();
+    assert!(answered.as_u64().is_some_and(|n| n >= 1), "{answered}");
+}
+
+/// Runs a capture of UDP datagrams to port [`PORT`] inside `ns` (IPv4 broadcast and the
+/// IPv6 all-nodes group) for `seconds`; returns every datagram.
+fn capture(lab: &Lab, ns: &str, seconds: u64) -> Vec<Vec<u8>> {
+    let script = format!(
+        r#"
+import select, socket, sys, time
+four = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+four.bind(("0.0.0.0", {PORT}))
+six = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+six.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+six.bind(("::", {PORT}))
+end = time.time() + {seconds}
+while time.time() < end:
+    ready, _, _ = select.select([four, six], [], [], max(0, end - time.time()))
+    for s in ready:
+        print(s.recv(2048).hex(), flush=True)
+"#
+    );
+    let _ = lab;
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            (0..line.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_stranger_on_the_lan_learns_nothing_from_the_beacons_it_records() {
+    let Some(mut lab) = Lab::new("a stranger's capture of beacons") else {
+        return;
+    };
+    let switch = lab.namespace("switch");
+    let (desk_ns, laptop_ns, stranger) = (
+        lab.namespace("desk"),
+        lab.namespace("laptop"),
+        lab.namespace("stranger"),
+    );
+    lab.switch(&switch, "lan", "198.51.100.254/24");
+    lab.plug((&switch, "lan"), (&desk_ns, "eth0", "198.51.100.1/24"));
+    lab.plug((&switch, "lan"), (&laptop_ns, "eth0", "198.51.100.2/24"));
+    lab.plug((&switch, "lan"), (&stranger, "eth0", "198.51.100.66/24"));
+    let root = Root::new();
+    let desk = device_in(&root, "desk", &desk_ns);
+    let laptop = device_in(&root, "laptop", &laptop_ns);
+    pair(&desk, &laptop);
+    // Beacons every second from now on (the default is every 30 s).
+    let (mut desk, mut laptop) = (desk, laptop);
+    for device in [&mut desk, &mut laptop] {
+        beacon_every(device, 1);
+        assert!(device.run(&["stop"]).status.success());
+        device.wait_exit();
+        device.start_on(&[LISTEN]);
+    }
+    let recorded = capture(&lab, &stranger, 8);
+    let beacons: Vec<&Vec<u8>> = recorded.iter().filter(|d| d.len() == 72).collect();
+    assert!(
+        beacons.len() >= 16,
+        "{} beacons of {} datagrams",
+        beacons.len(),
+        recorded.len()
+    );
+    assert_eq!(
+        beacons.len(),
+        recorded.len(),
+        "the stranger hears nothing but beacons"
+    );
+    // Nothing of either device: not its ID (as bytes or as text), not its name.
+    let mut secrets: Vec<Vec<u8>> = vec![b"desk".to_vec(), b"laptop".to_vec()];
+    for device in [&desk, &laptop] {
+        let id = device.id();
+        let parsed: cnspr_proto::identity::DeviceId = id.parse().expect("a device ID");
+        secrets.push(parsed.as_bytes().to_vec());
+        secrets.push(id.replace('-', "").into_bytes());
+    }
+    for beacon in &beacons {
+        for secret in &secrets {
+            let windows = secret.len().min(8);
+            for window in secret.windows(windows) {
+                assert!(
+                    !beacon.windows(windows).any(|w| w == window),
+                    "a beacon holds {:?}",
+                    String::from_utf8_lossy(window)
+                );
+            }
+        }
+    }
+    // No eight bytes in common between any two beacons.
+    let mut windows = std::collections::BTreeMap::new();
+    for (n, beacon) in beacons.iter().enumerate() {
+        for window in beacon.windows(8) {
+            if let Some(other) = windows.insert(window.to_vec(), n) {
+                assert_eq!(other, n, "beacons {other} and {n} share {window:02x?}");
+            }
+        }
+    }
+    // And they work: the devices are active with each other, and answered beacons.
+    until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
+}

@@ -201,6 +201,27 @@ fn a_device_away_through_a_rotation_and_past_its_grace_gets_back_in() {
     }
 }
 
+#[test]
+fn after_a_network_change_a_device_calls_with_the_secret_that_worked_even_if_a_call_was_lost() {
+    let (mut mesh, _) = Mesh::paired(2);
+    // The network changes in two steps: at the first the new address has no route yet,
+    // and the initiation it makes is lost; at the second it has one.
+    mesh.loss_percent = 100;
+    let now = mesh.now;
+    mesh.node_mut(2).handle_network_change(now);
+    mesh.run(Duration::from_millis(10));
+    mesh.loss_percent = 0;
+    let rejected = mesh.node(1).stats().datagrams_rejected;
+    let established = mesh.node(2).stats().sessions_established;
+    let now = mesh.now;
+    mesh.node_mut(2).handle_network_change(now);
+    mesh.run(Duration::from_millis(100));
+    // The next initiation is keyed with the current secret, not the next one it knows
+    // (the open mesh's, which device 1 does not answer: a second's retry).
+    assert_eq!(mesh.node(1).stats().datagrams_rejected, rejected);
+    assert!(mesh.node(2).stats().sessions_established > established);
+}
+
 /// A device's endpoint of seed `seed`, knowing `peers`.
 fn endpoint(seed: u8, peers: &[(DeviceId, SocketAddr)]) -> Endpoint {
     let mut endpoint = Endpoint::new(

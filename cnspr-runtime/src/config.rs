@@ -25,6 +25,51 @@ pub struct Config {
     pub log: String,
     /// Limits.
     pub limits: Limits,
+    /// LAN discovery: beacons announcing this device to the others of its mesh.
+    pub discovery: Discovery,
+}
+
+/// LAN discovery (`docs/reachability.md`, "LAN beacons").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Discovery {
+    /// `announce` (send beacons and answer the mesh's), `listen` (answer only: for a
+    /// network you do not trust to see that a device is there) or `off`.
+    pub mode: DiscoveryMode,
+    /// Seconds between beacons (besides one at start and one after every network change).
+    pub interval_secs: u64,
+    /// The mode on particular interfaces, by name (`wlan0 = "listen"`); others take `mode`.
+    pub interfaces: std::collections::BTreeMap<String, DiscoveryMode>,
+}
+
+/// Whether beacons are sent and answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryMode {
+    /// Send beacons and answer the mesh's.
+    #[default]
+    Announce,
+    /// Answer the mesh's beacons, send none.
+    Listen,
+    /// Neither.
+    Off,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self {
+            mode: DiscoveryMode::Announce,
+            interval_secs: 30,
+            interfaces: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl Discovery {
+    /// The mode on interface `name`.
+    pub fn mode_on(&self, name: &str) -> DiscoveryMode {
+        self.interfaces.get(name).copied().unwrap_or(self.mode)
+    }
 }
 
 /// Bounds on what the daemon accepts.
@@ -70,6 +115,7 @@ impl Default for Config {
             profile: "responsive".into(),
             log: "info".into(),
             limits: Limits::default(),
+            discovery: Discovery::default(),
         }
     }
 }
@@ -152,6 +198,9 @@ impl Config {
         }
         if self.listen.is_empty() {
             return Err("listen must name at least one address".into());
+        }
+        if self.discovery.interval_secs == 0 {
+            return Err("discovery.interval_secs must be at least 1".into());
         }
         Ok(())
     }

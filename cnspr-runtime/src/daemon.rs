@@ -180,6 +180,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         data_dir: paths.data_dir.clone(),
         durability: durability.clone(),
         dispatcher: dispatcher.clone(),
+        discovery: config.discovery.clone(),
     };
     let driver = driver::spawn(sockets.clone(), setup)?;
     let reporter = driver.clone();

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod beacons;
 pub mod clock;
 pub mod config;
 pub mod control;

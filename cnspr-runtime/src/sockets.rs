@@ -100,6 +100,9 @@ fn bind_one(address: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
+    } else {
+        // LAN beacons go to broadcast addresses (`crate::beacons`).
+        socket.set_broadcast(true)?;
     }
     // Best effort: a smaller buffer only means more loss under bursts.
     let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES);

@@ -17,6 +17,9 @@ impl Node {
     pub(super) fn apply_mesh_secrets(&mut self, now: Timestamp) {
         let unix_secs = self.messaging.unix_micros_at(now) / 1_000_000;
         let (known, answered) = endpoint_secrets(&self.stored_secrets(), unix_secs);
+        // Beacons are sealed with the current secret (the first known) and opened with
+        // every one answered.
+        self.beacons.set_secrets(known.first().copied(), &answered);
         self.endpoint.set_mesh_secrets(known, answered);
     }
 

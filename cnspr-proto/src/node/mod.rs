@@ -13,6 +13,7 @@
 //! caller's.
 
 mod addresses;
+mod beacons;
 mod drive;
 mod mesh_secret;
 mod messages;
@@ -41,6 +42,7 @@ use crate::roster::Roster;
 use crate::runs::{HandlerTree, Job, JobKind, NoHandlers, QueueBounds, RunInterrupted, RunQueue, RunStart};
 use crate::store::Store;
 use crate::time::Timestamp;
+use crate::transport::beacon::{Beacons, BEACON_BYTES};
 use crate::transport::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
 };
@@ -223,6 +225,9 @@ pub struct NodeStats {
     pub store_changes_refused: u64,
     /// Events dropped because their origin's signature did not verify.
     pub events_forged: u64,
+    /// LAN beacons of roster devices answered with a handshake (fresh, from an address
+    /// no session worked at).
+    pub beacons_answered: u64,
 }
 
 /// One device's protocol state.
@@ -231,6 +236,12 @@ pub struct Node {
     key: DeviceKey,
     /// The roster entry signatures checked so far (each checked once).
     verified_names: crate::roster::stored::VerifiedNames,
+    /// LAN beacons: the secrets they are sealed and opened with, the ones heard lately.
+    beacons: Beacons,
+    /// Whether beacons heard are answered, and the networks whose beacons are not
+    /// ([`Node::set_beacons_heard`]).
+    beacons_heard: bool,
+    beacons_ignored_from: Vec<(std::net::IpAddr, u8)>,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -313,6 +324,9 @@ impl Node {
         Self {
             key: identity,
             verified_names: Default::default(),
+            beacons: Beacons::default(),
+            beacons_heard: true,
+            beacons_ignored_from: Vec::new(),
             endpoint,
             membership,
             messaging,
@@ -402,6 +416,10 @@ impl Node {
         datagram: &[u8],
     ) -> Result<(), ReceiveError> {
         self.stats.datagrams_received += 1;
+        if datagram.len() == BEACON_BYTES && self.take_beacon(now, from, datagram) {
+            self.route_between_layers(now);
+            return Ok(());
+        }
         let result = self.endpoint.handle_datagram(now, from, datagram);
         if result.is_err() {
             self.stats.datagrams_rejected += 1;

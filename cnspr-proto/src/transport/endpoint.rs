@@ -244,6 +244,8 @@ struct Peer {
     /// Which mesh secret the next initiation to this peer is keyed with
     /// ([`MeshSecrets::for_attempt`]): one more each attempt, back to the one that worked.
     mesh_attempt: u32,
+    /// The attempt whose secret the peer last answered.
+    answered_attempt: u32,
     /// The cookie the peer gave us under load, and when.
     cookie: Option<(Cookie, Timestamp)>,
 }
@@ -266,6 +268,7 @@ impl Peer {
             last_finish: None,
             joining: None,
             mesh_attempt: 0,
+            answered_attempt: 0,
             cookie: None,
         }
     }
@@ -441,6 +444,16 @@ impl Endpoint {
         }
     }
 
+    /// Puts `address` first among `peer`'s candidates (it was heard there: a LAN beacon),
+    /// the last one going if there are too many.
+    pub fn add_candidate(&mut self, peer: &DeviceId, address: SocketAddr) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.candidates.retain(|candidate| *candidate != address);
+            state.candidates.insert(0, address);
+            state.candidates.truncate(MAX_CANDIDATES);
+        }
+    }
+
     /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
     pub fn remove_peer(&mut self, peer: &DeviceId) {
         self.timers.clear(peer);
@@ -464,6 +477,7 @@ impl Endpoint {
         self.mesh = mesh;
         for peer in self.peers.values_mut() {
             peer.mesh_attempt = 0;
+            peer.answered_attempt = 0;
         }
     }
 
@@ -504,6 +518,9 @@ impl Endpoint {
         for state in self.peers.values_mut() {
             state.session.clear();
             state.initiation = None;
+            // An initiation made while the network was changing may never have left (no
+            // route yet): the next one calls with the secret that worked, not the next.
+            state.mesh_attempt = state.answered_attempt;
         }
         self.timers = Timers::new();
         self.indices
@@ -1081,6 +1098,7 @@ impl Endpoint {
         state.session.install_unconfirmed(keys);
         // The peer answered the secret of this attempt: the next handshake starts with it.
         state.mesh_attempt = initiation.secret_attempt;
+        state.answered_attempt = initiation.secret_attempt;
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,

@@ -2,6 +2,7 @@
 //! counters, the anti-replay window, key rotation, and the [`Endpoint`] that routes
 //! datagrams to handshakes and sessions.
 
+pub mod beacon;
 pub mod cookies;
 mod endpoint;
 mod keys;

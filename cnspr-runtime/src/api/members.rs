@@ -125,6 +125,9 @@ pub struct HandlerRuns {
 /// Datagram counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Datagrams {
+    /// LAN beacons of devices of the mesh answered with a handshake (fresh, from an
+    /// address no session worked at): `docs/reachability.md`.
+    pub beacons_answered: u64,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Datagrams received.

@@ -94,6 +94,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
     Ok(StatusResult {
         boot: context.boot,
         datagrams: Datagrams {
+            beacons_answered: snapshot.stats.beacons_answered,
             bytes_sent: snapshot.stats.bytes_sent,
             received: snapshot.stats.datagrams_received,
             rejected: snapshot.stats.datagrams_rejected,

@@ -22,7 +22,9 @@ use cnspr_proto::messaging::{MessagingError, Tag};
 use cnspr_proto::store::{Read, StoreError};
 
 use crate::api::Notice;
+use crate::beacons;
 use crate::clock::{unix_now, Clock};
+use crate::config::{Discovery, DiscoveryMode};
 use crate::durability::{DiskFailure, Durability};
 use crate::handlers::Dispatcher;
 use crate::network_watch::{self, NetworkState, NetworkWatch};
@@ -406,6 +408,8 @@ pub struct NodeSetup {
     pub boot: u32,
     /// Where the roster is saved.
     pub data_dir: PathBuf,
+    /// LAN discovery: where beacons go and which are answered.
+    pub discovery: Discovery,
 }
 
 /// Starts the node task on `sockets`. It runs until the node leaves or every socket
@@ -422,6 +426,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         data_dir,
         durability,
         dispatcher,
+        discovery,
     } = setup;
     let durable = Durable {
         identity,
@@ -437,6 +442,10 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     let mut node = Node::restore(config, durable, os_random()?, now, unix_now());
     node.set_handler_tree(Box::new(dispatcher.tree()));
     node.set_local_addresses(now, &sockets.reachable());
+    node.set_beacons_heard(
+        discovery.mode != DiscoveryMode::Off,
+        beacons::ignored_networks(&network_interfaces(), &discovery),
+    );
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -465,6 +474,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         },
         next_echo: 0,
         next_recovery: now,
+        discovery,
     };
     task.shell.daemon_event(&task.node, "start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -488,6 +498,11 @@ fn kv_entry(key: &str, read: &Read<'_>) -> KvEntry {
             .map(|s| (s.device, s.hlc.micros, s.value.clone()))
             .collect(),
     }
+}
+
+/// This machine's interfaces with their addresses (none if they cannot be read).
+fn network_interfaces() -> Vec<if_addrs::Interface> {
+    if_addrs::get_if_addrs().unwrap_or_default()
 }
 
 /// Reads one socket and hands its datagrams to the node task.
@@ -518,6 +533,8 @@ struct Task {
     /// every command: each try reopens the database (replaying its journal), and a try
     /// right after the failure only finds what the failed write just left.
     next_recovery: cnspr_proto::time::Timestamp,
+    /// LAN discovery: where beacons go and which are answered.
+    discovery: Discovery,
 }
 
 impl Task {
@@ -528,6 +545,9 @@ impl Task {
     ) {
         let mut network_check = tokio::time::interval(NETWORK_CHECK_INTERVAL);
         network_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is at once: a beacon as the daemon starts.
+        let mut beacon_tick = tokio::time::interval(Duration::from_secs(self.discovery.interval_secs.max(1)));
+        beacon_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut network = NetworkState::read();
         let mut watch = NetworkWatch::open();
         // Once the kernel announced a change: when to read the network (it settled).
@@ -566,6 +586,11 @@ impl Task {
                     read_network_at = None;
                     self.check_network(&mut network, paused, "announced by the kernel");
                 }
+                _ = beacon_tick.tick() => {
+                    if !paused {
+                        self.send_beacons();
+                    }
+                }
                 _ = network_check.tick() => {
                     self.node.set_wall_clock(self.clock.now(), unix_now());
                     self.check_network(&mut network, paused, "seen by the periodic check");
@@ -601,6 +626,36 @@ impl Task {
             self.node.handle_network_change(now);
             self.node
                 .set_local_addresses(now, &self.shell.sockets.reachable());
+            let ignored = beacons::ignored_networks(&network_interfaces(), &self.discovery);
+            self.node
+                .set_beacons_heard(self.discovery.mode != DiscoveryMode::Off, ignored);
+            self.send_beacons();
+        }
+    }
+
+    /// Broadcasts a beacon on every network this device announces on (none while the
+    /// mesh has no secret). A send that fails (a network going away) is only logged.
+    fn send_beacons(&mut self) {
+        let destinations = beacons::destinations(
+            &self.shell.sockets.bound(),
+            &network_interfaces(),
+            &self.discovery,
+        );
+        if destinations.is_empty() {
+            return;
+        }
+        let Some(beacon) = self.node.seal_beacon(self.clock.now()) else {
+            return;
+        };
+        tracing::debug!(?destinations, "beacon");
+        for destination in destinations {
+            let sent = match self.shell.sockets.for_destination(&destination) {
+                Some(socket) => socket.try_send_to(&beacon, destination).map(drop),
+                None => continue,
+            };
+            if let Err(error) = sent {
+                tracing::debug!(%destination, %error, "beacon not sent");
+            }
         }
     }
 
