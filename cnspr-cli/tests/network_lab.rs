@@ -19,10 +19,7 @@ const PORT: u16 = 3030;
 const LISTEN: &str = "0.0.0.0:3030";
 
 fn trials() -> usize {
-    std::env::var("CNSPR_LAB_TRIALS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
+    env_or("CNSPR_LAB_TRIALS", 1) as usize
 }
 
 /// A device of the lab: initialised, started inside `ns` on [`LISTEN`].
@@ -97,27 +94,11 @@ fn a_running_device_renumbered_on_its_link_is_reached_at_its_new_address() {
         // The new lease comes, then the old one goes: as DHCP renumbers a link.
         let (old, new) = (2 + (trial % 2) * 100, 102 - (trial % 2) * 100);
         let started = Instant::now();
-        lab.run(
+        lab.renumber(
             &laptop_ns,
-            &[
-                "ip",
-                "address",
-                "add",
-                &format!("198.51.100.{new}/24"),
-                "dev",
-                "eth0",
-            ],
-        );
-        lab.run(
-            &laptop_ns,
-            &[
-                "ip",
-                "address",
-                "del",
-                &format!("198.51.100.{old}/24"),
-                "dev",
-                "eth0",
-            ],
+            "eth0",
+            &format!("198.51.100.{old}/24"),
+            &format!("198.51.100.{new}/24"),
         );
         let address = format!("198.51.100.{new}:{PORT}");
         moved.push(until_active_at(&desk, "laptop", &address, started));
@@ -199,9 +180,11 @@ fn a_running_device_moved_to_another_router_is_reached_there() {
     report("moved to another router", &moved);
     // The laptop heard of it from the kernel, not from a poll: it says so in its log.
     let log = std::fs::read_to_string(laptop.home().join("daemon.log")).expect("log");
+    let announced = log.matches("network changed (announced by the kernel)").count();
     assert!(
-        log.contains("network changed"),
-        "the laptop saw no network change"
+        announced >= trials(),
+        "{announced} changes announced for {} moves",
+        trials()
     );
     wait_until("the desk still has the laptop active", || {
         seen_at(&desk, "laptop").is_some_and(|(_, state)| state == "active")
@@ -252,6 +235,14 @@ fn devices_on_one_lan_behind_a_nat_paired_through_a_public_host_meet_on_the_lan(
     );
 }
 
+/// A number from the environment (`bench/lab` sets them), else `default`.
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Writes `config.toml` in `device`'s home: beacons every `interval` seconds.
 fn beacon_every(device: &Device, interval: u64) {
     let config = format!("[discovery]\ninterval_secs = {interval}\n");
@@ -280,27 +271,11 @@ fn devices_both_renumbered_while_off_find_each_other_by_their_beacons() {
     // New leases for both while they are off: each only knows the other's old address,
     // and nothing else on the network knows either.
     for (ns, old, new) in [(&desk_ns, "1", "11"), (&laptop_ns, "2", "12")] {
-        lab.run(
+        lab.renumber(
             ns,
-            &[
-                "ip",
-                "address",
-                "add",
-                &format!("198.51.100.{new}/24"),
-                "dev",
-                "eth0",
-            ],
-        );
-        lab.run(
-            ns,
-            &[
-                "ip",
-                "address",
-                "del",
-                &format!("198.51.100.{old}/24"),
-                "dev",
-                "eth0",
-            ],
+            "eth0",
+            &format!("198.51.100.{old}/24"),
+            &format!("198.51.100.{new}/24"),
         );
     }
     desk.start_on(&[LISTEN]);
@@ -317,7 +292,7 @@ fn devices_both_renumbered_while_off_find_each_other_by_their_beacons() {
 
 /// Runs a capture of UDP datagrams to port [`PORT`] inside `ns` (IPv4 broadcast and the
 /// IPv6 all-nodes group) for `seconds`; returns every datagram.
-fn capture(lab: &Lab, ns: &str, seconds: u64) -> Vec<Vec<u8>> {
+fn capture(ns: &str, seconds: u64) -> Vec<Vec<u8>> {
     let script = format!(
         r#"
 import select, socket, sys, time
@@ -333,7 +308,6 @@ while time.time() < end:
         print(s.recv(2048).hex(), flush=True)
 "#
     );
-    let _ = lab;
     let output = std::process::Command::new("ip")
         .args(["netns", "exec", ns, "python3", "-c", &script])
         .output()
@@ -373,18 +347,37 @@ fn a_stranger_on_the_lan_learns_nothing_from_the_beacons_it_records() {
     let desk = device_in(&root, "desk", &desk_ns);
     let laptop = device_in(&root, "laptop", &laptop_ns);
     pair(&desk, &laptop);
-    // Beacons every second from now on (the default is every 30 s).
+    // Beacons every second from now on (the default is every 30 s; `bench/lab` records
+    // 70 s at the default), on IPv4 and IPv6 alike.
+    let interval = env_or("CNSPR_LAB_BEACON_SECS", 1);
+    let seconds = env_or("CNSPR_LAB_CAPTURE_SECS", 8);
     let (mut desk, mut laptop) = (desk, laptop);
     for device in [&mut desk, &mut laptop] {
-        beacon_every(device, 1);
+        beacon_every(device, interval);
         assert!(device.run(&["stop"]).status.success());
         device.wait_exit();
-        device.start_on(&[LISTEN]);
+        device.start_on(&[LISTEN, "[::]:3030"]);
     }
-    let recorded = capture(&lab, &stranger, 8);
+    let sent = |devices: [&Device; 2]| -> u64 {
+        devices
+            .iter()
+            .map(|d| d.json(&["status"])["datagrams"]["sent"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let sent_before = sent([&desk, &laptop]);
+    let recorded = capture(&stranger, seconds);
+    let per_device_minute = |n: u64| n as f64 * 60.0 / 2.0 / seconds as f64;
+    let idle = per_device_minute(sent([&desk, &laptop]) - sent_before);
     let beacons: Vec<&Vec<u8>> = recorded.iter().filter(|d| d.len() == 72).collect();
+    eprintln!(
+        "{}",
+        serde_json::json!({"lab": "beacons on a LAN", "capture_secs": seconds, "beacon_interval_secs": interval,
+            "beacons": beacons.len(), "beacons_per_device_per_min": per_device_minute(beacons.len() as u64),
+            "datagrams_sent_per_device_per_min": idle})
+    );
+    let expected = 2 * 2 * (seconds / interval);
     assert!(
-        beacons.len() >= 16,
+        beacons.len() as u64 >= expected.max(4) / 2,
         "{} beacons of {} datagrams",
         beacons.len(),
         recorded.len()
@@ -423,6 +416,6 @@ fn a_stranger_on_the_lan_learns_nothing_from_the_beacons_it_records() {
             }
         }
     }
-    // And they work: the devices are active with each other, and answered beacons.
+    // And the mesh works all the while.
     until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
 }

@@ -14,7 +14,7 @@ use cnspr_proto::rng::Rng;
 use cnspr_proto::roster::mesh_secret::{StoredSecrets, RETIRED_ANSWERED_SECS};
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
-use cnspr_proto::transport::{Endpoint, EndpointConfig};
+use cnspr_proto::transport::{beacon, Endpoint, EndpointConfig};
 use cnspr_proto::wire::{Packet, MAC_BYTES};
 use support::{address, Mesh};
 
@@ -220,6 +220,45 @@ fn after_a_network_change_a_device_calls_with_the_secret_that_worked_even_if_a_c
     // (the open mesh's, which device 1 does not answer: a second's retry).
     assert_eq!(mesh.node(1).stats().datagrams_rejected, rejected);
     assert!(mesh.node(2).stats().sessions_established > established);
+}
+
+#[test]
+fn a_beacon_forged_in_a_devices_name_moves_nothing_and_is_answered_at_most_every_two_seconds() {
+    let (mut mesh, ids) = Mesh::paired(3);
+    let secret = current_secret(&mesh, &[1, 2, 3]);
+    mesh.crash(2);
+    mesh.run(Duration::from_secs(30));
+    assert_eq!(mesh.state(1, &ids[1]), Some(MemberState::Unreachable));
+    // Device 3 (a thief: it has the mesh secret) says "device 2 is here", at its own
+    // address.
+    let forged = |mesh: &Mesh, salt: u8| beacon::seal(&secret, [salt; 16], &ids[1], mesh.unix_now());
+    let answered = |mesh: &Mesh| mesh.node(1).stats().beacons_answered;
+    let now = mesh.now;
+    let first = forged(&mesh, 1);
+    // Device 1 calls device 2 there too, once.
+    assert!(answers(mesh.node_mut(1), now, address(3), &first) >= 1);
+    assert_eq!(answered(&mesh), 1);
+    // The same beacon again, or another within two seconds: not answered.
+    assert_eq!(answers(mesh.node_mut(1), now, address(3), &first), 0);
+    let second = forged(&mesh, 2);
+    assert_eq!(answers(mesh.node_mut(1), now, address(3), &second), 0);
+    assert_eq!(answered(&mesh), 1);
+    mesh.run(Duration::from_secs(5));
+    let third = forged(&mesh, 3);
+    let now = mesh.now;
+    assert!(answers(mesh.node_mut(1), now, address(3), &third) >= 1);
+    assert_eq!(answered(&mesh), 2);
+    // Device 3 cannot answer as device 2: device 1 still looks for it where it was.
+    mesh.run(Duration::from_secs(10));
+    let member = mesh.node(1).member(&ids[1]).expect("a member");
+    assert_eq!(member.address, Some(address(2)));
+    assert_eq!(mesh.state(1, &ids[1]), Some(MemberState::Unreachable));
+    // A beacon under another mesh's secret is nothing to device 1.
+    let stranger = beacon::seal(&[0x77; 32], [4; 16], &ids[1], mesh.unix_now());
+    mesh.run(Duration::from_secs(5));
+    let now = mesh.now;
+    let _ = answers(mesh.node_mut(1), now, address(3), &stranger);
+    assert_eq!(answered(&mesh), 2);
 }
 
 /// A device's endpoint of seed `seed`, knowing `peers`.

@@ -1,6 +1,8 @@
 //! Where this device's LAN beacons go (the core seals them: `Node::seal_beacon`): the
 //! broadcast address of every IPv4 network and the all-nodes group of every IPv6 link
-//! this device announces on, at the port of the socket that listens there.
+//! this device announces on, at the port of the socket that listens there. IPv6 links
+//! are those with a link-local address in `/proc/net/if_inet6` (`getifaddrs` as the
+//! `if-addrs` crate reads it leaves link-local addresses out).
 //!
 //! A beacon leaves only through an interface a socket is bound to (a wildcard, or that
 //! interface's own address), never through loopback: a daemon listening on 127.0.0.1
@@ -16,15 +18,14 @@ use crate::config::{Discovery, DiscoveryMode};
 /// to join.
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
-/// The port of the socket bound to `ip`'s interface: to a wildcard of its family or to
-/// `ip` itself.
-fn listening_port(bound: &[SocketAddr], ip: IpAddr) -> Option<u16> {
-    bound
+/// The socket bound to `ip`'s interface (its bound address): to `ip` itself, else to a
+/// wildcard of its family.
+fn serving(bound: &[SocketAddr], ip: IpAddr) -> Option<SocketAddr> {
+    let own = bound.iter().find(|socket| socket.ip() == ip);
+    let wildcard = bound
         .iter()
-        .find(|socket| {
-            socket.is_ipv4() == ip.is_ipv4() && (socket.ip().is_unspecified() || socket.ip() == ip)
-        })
-        .map(SocketAddr::port)
+        .find(|socket| socket.is_ipv4() == ip.is_ipv4() && socket.ip().is_unspecified());
+    own.or(wildcard).copied()
 }
 
 /// The broadcast address of `ip`'s network of `prefix` bits (none for /31 and /32, which
@@ -35,52 +36,114 @@ fn network_broadcast(ip: Ipv4Addr, prefix: u8) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(u32::from(ip) | host_mask))
 }
 
-/// Every address a beacon goes to, for sockets `bound` and this machine's `interfaces`.
+/// A link with IPv6: its interface's name and index (it has a link-local address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Link {
+    /// The interface's name.
+    pub name: String,
+    /// Its index: the scope of its link-local addresses.
+    pub index: u32,
+}
+
+/// The IPv6 links of `/proc/net/if_inet6` (`address index prefix scope flags name`, hex;
+/// scope 0x20 is link-local), loopback left out.
+pub fn ipv6_links(if_inet6: &str) -> Vec<Ipv6Link> {
+    let mut links: Vec<Ipv6Link> = Vec::new();
+    for line in if_inet6.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, index, _, "20", _, name] = fields[..] else {
+            continue;
+        };
+        let Ok(index) = u32::from_str_radix(index, 16) else {
+            continue;
+        };
+        if name != "lo" && !links.iter().any(|link| link.index == index) {
+            links.push(Ipv6Link {
+                name: name.to_owned(),
+                index,
+            });
+        }
+    }
+    links
+}
+
+/// This machine's IPv6 links (none without IPv6).
+pub fn read_ipv6_links() -> Vec<Ipv6Link> {
+    std::fs::read_to_string("/proc/net/if_inet6")
+        .map(|table| ipv6_links(&table))
+        .unwrap_or_default()
+}
+
+/// Every address a beacon goes to, each with the socket (its bound address) it leaves
+/// from and whose port it goes to, for sockets `bound`, this machine's `interfaces` and
+/// its IPv6 `links`.
 pub fn destinations(
     bound: &[SocketAddr],
     interfaces: &[Interface],
+    links: &[Ipv6Link],
     discovery: &Discovery,
-) -> Vec<SocketAddr> {
+) -> Vec<(SocketAddr, SocketAddr)> {
     let mut destinations = Vec::new();
     for interface in interfaces {
         if interface.is_loopback() || discovery.mode_on(&interface.name) != DiscoveryMode::Announce {
             continue;
         }
-        let Some(port) = listening_port(bound, interface.ip()) else {
+        let IfAddr::V4(v4) = &interface.addr else {
             continue;
         };
-        let destination = match &interface.addr {
-            // An address added without `brd` has no broadcast address set (the system then
-            // gives none, or the address itself): the network's own is the same thing.
-            IfAddr::V4(v4) => v4
-                .broadcast
-                .filter(|broadcast| *broadcast != v4.ip && !broadcast.is_unspecified())
-                .or_else(|| network_broadcast(v4.ip, v4.prefixlen))
-                .map(|broadcast| SocketAddr::from((broadcast, port))),
-            // One per link: its link-local address stands for it.
-            IfAddr::V6(v6) if v6.ip.is_unicast_link_local() => interface
-                .index
-                .map(|index| SocketAddr::V6(SocketAddrV6::new(ALL_NODES, port, 0, index))),
-            IfAddr::V6(_) => None,
+        let Some(socket) = serving(bound, IpAddr::V4(v4.ip)) else {
+            continue;
         };
-        if let Some(destination) = destination.filter(|d| !destinations.contains(d)) {
-            destinations.push(destination);
+        // An address added without `brd` has no broadcast address set (the system then
+        // gives none, or the address itself): the network's own is the same thing.
+        let broadcast = v4
+            .broadcast
+            .filter(|broadcast| *broadcast != v4.ip && !broadcast.is_unspecified())
+            .or_else(|| network_broadcast(v4.ip, v4.prefixlen));
+        if let Some(destination) = broadcast.map(|b| (socket, SocketAddr::from((b, socket.port())))) {
+            if !destinations.contains(&destination) {
+                destinations.push(destination);
+            }
+        }
+    }
+    // A link-local address cannot be bound without its scope: only a wildcard serves it.
+    let wildcard = bound
+        .iter()
+        .find(|socket| socket.is_ipv6() && socket.ip().is_unspecified());
+    if let Some(socket) = wildcard {
+        for link in links {
+            if discovery.mode_on(&link.name) == DiscoveryMode::Announce {
+                let group = SocketAddrV6::new(ALL_NODES, socket.port(), 0, link.index);
+                destinations.push((*socket, SocketAddr::V6(group)));
+            }
         }
     }
     destinations
 }
 
-/// The networks (address, prefix length) of the interfaces set `off`: beacons from them
-/// are not answered.
-pub fn ignored_networks(interfaces: &[Interface], discovery: &Discovery) -> Vec<(IpAddr, u8)> {
-    interfaces
+/// What of the interfaces set `off` beacons are not answered from: their networks
+/// (address, prefix length), and their IPv6 links (by index: a link-local source carries
+/// it as its scope).
+pub fn ignored(
+    interfaces: &[Interface],
+    links: &[Ipv6Link],
+    discovery: &Discovery,
+) -> (Vec<(IpAddr, u8)>, Vec<u32>) {
+    let off = |name: &str| discovery.mode_on(name) == DiscoveryMode::Off;
+    let networks = interfaces
         .iter()
-        .filter(|interface| discovery.mode_on(&interface.name) == DiscoveryMode::Off)
+        .filter(|interface| off(&interface.name))
         .map(|interface| match &interface.addr {
             IfAddr::V4(v4) => (IpAddr::V4(v4.ip), v4.prefixlen),
             IfAddr::V6(v6) => (IpAddr::V6(v6.ip), v6.prefixlen),
         })
-        .collect()
+        .collect();
+    let scopes = links
+        .iter()
+        .filter(|link| off(&link.name))
+        .map(|link| link.index)
+        .collect();
+    (networks, scopes)
 }
 
 #[cfg(test)]
@@ -119,9 +182,18 @@ mod tests {
             v4("lo", [127, 0, 0, 1], None),
             v4("eth0", [192, 0, 2, 5], Some([192, 0, 2, 255])),
             v4("wlan0", [198, 51, 100, 5], Some([198, 51, 100, 255])),
-            v6("eth0", "fe80::5".parse().expect("ip"), 2),
             v6("eth0", "2001:db8::5".parse().expect("ip"), 2),
         ]
+    }
+
+    /// `/proc/net/if_inet6` of the same machine: eth0's link-local and global addresses,
+    /// loopback's.
+    const IF_INET6: &str = "fe800000000000000000000000000005 02 40 20 80     eth0\n\
+                            20010db8000000000000000000000005 02 40 00 00     eth0\n\
+                            00000000000000000000000000000001 01 80 10 80       lo\n";
+
+    fn links() -> Vec<Ipv6Link> {
+        ipv6_links(IF_INET6)
     }
 
     fn at(text: &str) -> SocketAddr {
@@ -131,24 +203,37 @@ mod tests {
     #[test]
     fn beacons_go_to_every_network_a_wildcard_socket_serves_and_never_to_loopback() {
         let wildcard = [at("0.0.0.0:3030"), at("[::]:3030")];
-        let all = destinations(&wildcard, &machine(), &Discovery::default());
+        assert_eq!(
+            links(),
+            vec![Ipv6Link {
+                name: "eth0".into(),
+                index: 2
+            }]
+        );
+        let all = destinations(&wildcard, &machine(), &links(), &Discovery::default());
         assert_eq!(
             all,
             vec![
-                at("192.0.2.255:3030"),
-                at("198.51.100.255:3030"),
-                at("[ff02::1%2]:3030")
+                (wildcard[0], at("192.0.2.255:3030")),
+                (wildcard[0], at("198.51.100.255:3030")),
+                (wildcard[1], at("[ff02::1%2]:3030"))
             ]
         );
         // Bound to one address: that network only. Bound to loopback: nothing at all.
         assert_eq!(
-            destinations(&[at("198.51.100.5:4000")], &machine(), &Discovery::default()),
-            vec![at("198.51.100.255:4000")]
+            destinations(
+                &[at("198.51.100.5:4000")],
+                &machine(),
+                &links(),
+                &Discovery::default()
+            ),
+            vec![(at("198.51.100.5:4000"), at("198.51.100.255:4000"))]
         );
         assert_eq!(
             destinations(
                 &[at("127.0.0.1:0"), at("[::1]:0")],
                 &machine(),
+                &links(),
                 &Discovery::default()
             ),
             vec![]
@@ -160,13 +245,13 @@ mod tests {
         let wildcard = [at("0.0.0.0:3030")];
         let bare = [v4("eth0", [198, 51, 100, 1], None)];
         assert_eq!(
-            destinations(&wildcard, &bare, &Discovery::default()),
-            vec![at("198.51.100.255:3030")]
+            destinations(&wildcard, &bare, &[], &Discovery::default()),
+            vec![(wildcard[0], at("198.51.100.255:3030"))]
         );
         let itself = [v4("eth0", [198, 51, 100, 1], Some([198, 51, 100, 1]))];
         assert_eq!(
-            destinations(&wildcard, &itself, &Discovery::default()),
-            vec![at("198.51.100.255:3030")]
+            destinations(&wildcard, &itself, &[], &Discovery::default()),
+            vec![(wildcard[0], at("198.51.100.255:3030"))]
         );
         assert_eq!(
             network_broadcast([10, 1, 2, 3].into(), 8),
@@ -185,14 +270,15 @@ mod tests {
         discovery.interfaces.insert("wlan0".into(), DiscoveryMode::Listen);
         discovery.interfaces.insert("eth0".into(), DiscoveryMode::Off);
         let wildcard = [at("0.0.0.0:3030"), at("[::]:3030")];
-        assert_eq!(destinations(&wildcard, &machine(), &discovery), vec![]);
-        let ignored = ignored_networks(&machine(), &discovery);
-        assert_eq!(ignored.len(), 3, "{ignored:?}");
-        assert!(ignored.contains(&("192.0.2.5".parse().expect("ip"), 24)));
+        assert_eq!(destinations(&wildcard, &machine(), &links(), &discovery), vec![]);
+        let (networks, scopes) = ignored(&machine(), &links(), &discovery);
+        assert_eq!(networks.len(), 2, "{networks:?}");
+        assert!(networks.contains(&("192.0.2.5".parse().expect("ip"), 24)));
+        assert_eq!(scopes, vec![2]);
         let quiet = Discovery {
             mode: DiscoveryMode::Listen,
             ..Discovery::default()
         };
-        assert_eq!(destinations(&wildcard, &machine(), &quiet), vec![]);
+        assert_eq!(destinations(&wildcard, &machine(), &links(), &quiet), vec![]);
     }
 }

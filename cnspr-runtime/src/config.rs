@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// The default UDP port.
 pub const DEFAULT_PORT: u16 = 3030;
+/// The longest time between beacons that may be configured (a day).
+pub const MAX_BEACON_INTERVAL_SECS: u64 = 86_400;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +71,12 @@ impl Discovery {
     /// The mode on interface `name`.
     pub fn mode_on(&self, name: &str) -> DiscoveryMode {
         self.interfaces.get(name).copied().unwrap_or(self.mode)
+    }
+
+    /// Whether beacons are answered on some interface (the ones set `off` are left out
+    /// by their networks).
+    pub fn heard_anywhere(&self) -> bool {
+        self.mode != DiscoveryMode::Off || self.interfaces.values().any(|mode| *mode != DiscoveryMode::Off)
     }
 }
 
@@ -199,8 +207,10 @@ impl Config {
         if self.listen.is_empty() {
             return Err("listen must name at least one address".into());
         }
-        if self.discovery.interval_secs == 0 {
-            return Err("discovery.interval_secs must be at least 1".into());
+        if !(1..=MAX_BEACON_INTERVAL_SECS).contains(&self.discovery.interval_secs) {
+            return Err(format!(
+                "discovery.interval_secs must be 1 to {MAX_BEACON_INTERVAL_SECS}"
+            ));
         }
         Ok(())
     }

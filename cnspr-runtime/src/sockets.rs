@@ -64,6 +64,14 @@ impl Sockets {
             .map(Arc::as_ref)
     }
 
+    /// The socket bound to `address`.
+    pub fn bound_to(&self, address: &SocketAddr) -> Option<&UdpSocket> {
+        self.sockets
+            .iter()
+            .find(|s| s.local_addr().is_ok_and(|l| l == *address))
+            .map(Arc::as_ref)
+    }
+
     /// The addresses the sockets are bound to (wildcards as bound).
     pub fn bound(&self) -> Vec<SocketAddr> {
         self.sockets.iter().filter_map(|s| s.local_addr().ok()).collect()
@@ -80,7 +88,8 @@ impl Sockets {
             if bound.ip().is_unspecified() {
                 let same_family = interfaces.iter().filter(|ip| ip.is_ipv4() == bound.is_ipv4());
                 // Link-local IPv6 needs a scope to be usable; leave it out.
-                let usable = same_family.filter(|ip| !is_link_local_v6(ip));
+                let usable =
+                    same_family.filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()));
                 addresses.extend(usable.map(|ip| SocketAddr::new(*ip, bound.port())));
             } else {
                 addresses.push(bound);
@@ -90,10 +99,6 @@ impl Sockets {
         addresses.dedup();
         addresses
     }
-}
-
-fn is_link_local_v6(ip: &IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
 fn bind_one(address: SocketAddr) -> io::Result<UdpSocket> {

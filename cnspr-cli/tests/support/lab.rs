@@ -35,17 +35,7 @@ impl Lab {
             eprintln!("skipped {test}: network namespaces need root");
             return None;
         }
-        let missing = |tool: &str| {
-            let found = Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output();
-            !found.is_ok_and(|o| o.status.success())
-        };
-        if ["ip", "sysctl", "nft"].into_iter().any(missing) {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/install-lab-tools");
-            let installed = Command::new(script).status().expect("the install script runs");
-            assert!(installed.success(), "{script} failed");
-        }
+        install_tools();
         sweep_leftovers();
         let n = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
         Some(Self {
@@ -131,8 +121,23 @@ table inet filter {{
         let file = std::env::temp_dir().join(format!("{ns}.nft"));
         std::fs::write(&file, rules).expect("ruleset file");
         let path = file.to_string_lossy().into_owned();
-        self.run(ns, &["nft", "-f", &path]);
+        let loaded = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "-f", &path])
+            .output();
         let _ = std::fs::remove_file(&file);
+        let output = loaded.expect("nft runs");
+        assert!(
+            output.status.success(),
+            "nft -f: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Renumbers `interface` of `ns` as DHCP does: the new lease comes, then the old
+    /// one goes.
+    pub fn renumber(&self, ns: &str, interface: &str, old: &str, new: &str) {
+        self.run(ns, &["ip", "address", "add", new, "dev", interface]);
+        self.run(ns, &["ip", "address", "del", old, "dev", interface]);
     }
 
     /// Makes `ns` a router: it forwards IPv4 between its interfaces.
@@ -154,6 +159,25 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
         }
     }
+}
+
+/// Installs what the lab needs when some of it is missing (`.ci/install-lab-tools`),
+/// once for all the tests of a run (they run in parallel; apt takes one at a time).
+fn install_tools() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let missing = |tool: &str| {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output();
+            !found.is_ok_and(|o| o.status.success())
+        };
+        if ["ip", "sysctl", "nft", "python3"].into_iter().any(missing) {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/install-lab-tools");
+            let installed = Command::new(script).status().expect("the install script runs");
+            assert!(installed.success(), "{script} failed");
+        }
+    });
 }
 
 /// Runs `ip ARGS`, which must succeed.

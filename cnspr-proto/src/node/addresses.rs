@@ -32,6 +32,11 @@ impl Node {
         }
     }
 
+    /// Whether `device` is on the roster and not removed.
+    pub(super) fn is_peer(&self, device: &DeviceId) -> bool {
+        self.roster.get(device).is_some_and(|entry| !entry.removed)
+    }
+
     /// The record of `device` with the greatest version that `device` signed.
     pub fn address_record(&self, device: &DeviceId) -> Option<AddressRecord> {
         self.decoded_siblings(&address_key(device), AddressRecord::decode)
@@ -51,8 +56,7 @@ impl Node {
     /// Gives the endpoint `device`'s candidates; a device the membership has no address
     /// for yet is probed at its first one (the others go with every initiation).
     pub(super) fn apply_address_record(&mut self, now: Timestamp, device: DeviceId) {
-        let on_roster = self.roster.get(&device).is_some_and(|entry| !entry.removed);
-        if device == self.own_id() || !on_roster {
+        if device == self.own_id() || !self.is_peer(&device) {
             return;
         }
         let Some(record) = self.address_record(&device) else {

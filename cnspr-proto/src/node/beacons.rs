@@ -5,7 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::Node;
 use crate::identity::DeviceId;
+use crate::membership::MemberState;
 use crate::time::Timestamp;
+
+/// The least time between two handshakes started for beacons of one device.
+pub const BEACON_ANSWER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Node {
     /// A beacon to broadcast on the LAN now; `None` while the mesh has no secret (its
@@ -19,20 +23,24 @@ impl Node {
     }
 
     /// Whether beacons heard are answered (the host's discovery setting: `off` ignores
-    /// them; `listen` and `announce` answer), and the networks (address and prefix
-    /// length) whose beacons are ignored all the same (interfaces set `off`).
-    pub fn set_beacons_heard(&mut self, heard: bool, except_from: Vec<(IpAddr, u8)>) {
+    /// them; `listen` and `announce` answer), and where beacons are ignored all the same
+    /// (interfaces set `off`): networks (address and prefix length), and IPv6 links by
+    /// the scope a link-local source carries.
+    pub fn set_beacons_heard(&mut self, heard: bool, networks: Vec<(IpAddr, u8)>, links: Vec<u32>) {
         self.beacons_heard = heard;
-        self.beacons_ignored_from = except_from;
+        self.beacons_ignored_from = (networks, links);
     }
 
     /// Takes `datagram` from `from` if it is a fresh beacon of this mesh not heard before;
     /// whether it was one (taken or not, it is nothing else then).
     pub(super) fn take_beacon(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) -> bool {
-        let ignored = self
-            .beacons_ignored_from
-            .iter()
-            .any(|network| within(from.ip(), *network));
+        let (networks, links) = &self.beacons_ignored_from;
+        let scope = match from {
+            SocketAddr::V6(v6) => v6.scope_id(),
+            SocketAddr::V4(_) => 0,
+        };
+        let on_ignored_link = scope != 0 && links.contains(&scope);
+        let ignored = on_ignored_link || networks.iter().any(|network| within(from.ip(), *network));
         if !self.beacons_heard || ignored {
             return false;
         }
@@ -44,28 +52,33 @@ impl Node {
         true
     }
 
-    /// `device` says it is at `from`: unless a session already works there, that address
-    /// becomes a candidate tried first, and a handshake starts.
+    /// `device` says it is at `from`: unless it is active with a working session (by
+    /// whatever path: a device heard on IPv4 and IPv6 alike is not called again at every
+    /// beacon), a handshake starts that tries `from` too, at most once per
+    /// [`BEACON_ANSWER_INTERVAL`] for each device (a beacon is only as trustworthy as the
+    /// mesh secret: the handshake's proven answer is what moves the device).
     fn answer_beacon(&mut self, now: Timestamp, device: DeviceId, from: SocketAddr) {
-        let on_roster = self.roster.get(&device).is_some_and(|entry| !entry.removed);
-        if device == self.own_id() || !on_roster {
+        if device == self.own_id() || !self.is_peer(&device) {
             return;
         }
-        let working = self.endpoint.peer_address(&device) == Some(from)
-            && self.endpoint.current_keys(now, &device).is_some();
-        if working {
-            return;
-        }
-        self.stats.beacons_answered += 1;
-        self.endpoint.add_candidate(&device, from);
-        if self
+        let active = self
             .membership
             .member(&device)
-            .is_some_and(|m| m.address.is_none())
-        {
-            self.membership.add_member(now, device, Some(from));
+            .is_some_and(|m| m.state() == MemberState::Active);
+        if active && self.endpoint.current_keys(now, &device).is_some() {
+            return;
         }
-        self.endpoint.connect(now, &device);
+        let answered_lately = self
+            .beacons_answered
+            .get(&device)
+            .is_some_and(|at| now.saturating_since(*at) < BEACON_ANSWER_INTERVAL);
+        if answered_lately {
+            return;
+        }
+        self.beacons_answered.insert(device, now);
+        self.stats.beacons_answered += 1;
+        self.endpoint.set_heard_at(&device, from);
+        self.endpoint.connect_now(now, &device);
     }
 }
 

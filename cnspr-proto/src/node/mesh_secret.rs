@@ -17,9 +17,10 @@ impl Node {
     pub(super) fn apply_mesh_secrets(&mut self, now: Timestamp) {
         let unix_secs = self.messaging.unix_micros_at(now) / 1_000_000;
         let (known, answered) = endpoint_secrets(&self.stored_secrets(), unix_secs);
-        // Beacons are sealed with the current secret (the first known) and opened with
-        // every one answered.
-        self.beacons.set_secrets(known.first().copied(), &answered);
+        // Beacons are sealed and opened with the current secrets only: a retired one is
+        // still known to a device removed less than two weeks ago.
+        let current: Vec<_> = self.stored_secrets().iter().map(|value| value.current).collect();
+        self.beacons.set_secrets(known.first().copied(), &current);
         self.endpoint.set_mesh_secrets(known, answered);
     }
 

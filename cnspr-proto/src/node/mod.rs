@@ -241,7 +241,10 @@ pub struct Node {
     /// Whether beacons heard are answered, and the networks whose beacons are not
     /// ([`Node::set_beacons_heard`]).
     beacons_heard: bool,
-    beacons_ignored_from: Vec<(std::net::IpAddr, u8)>,
+    beacons_ignored_from: (Vec<(std::net::IpAddr, u8)>, Vec<u32>),
+    /// When a beacon of each device was last answered with a handshake (roster devices
+    /// only, so bounded by the roster).
+    beacons_answered: BTreeMap<DeviceId, Timestamp>,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -326,7 +329,8 @@ impl Node {
             verified_names: Default::default(),
             beacons: Beacons::default(),
             beacons_heard: true,
-            beacons_ignored_from: Vec::new(),
+            beacons_ignored_from: (Vec::new(), Vec::new()),
+            beacons_answered: BTreeMap::new(),
             endpoint,
             membership,
             messaging,

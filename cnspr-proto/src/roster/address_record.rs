@@ -51,12 +51,16 @@ pub fn address_device(key: &str) -> Option<DeviceId> {
     key.strip_prefix(ADDRESS_PREFIX)?.parse().ok()
 }
 
-/// The addresses of `candidates` worth telling the mesh: loopback only when there is
-/// nothing else (devices on one machine), at most [`MAX_CANDIDATES`], each once, in order.
+/// The addresses of `candidates` worth telling the mesh, best first: LAN addresses
+/// (private IPv4, unique-local IPv6), then global IPv6, then other IPv4; loopback only
+/// when there is nothing else (devices on one machine). At most [`MAX_CANDIDATES`], each
+/// once.
 pub fn publishable(candidates: &[SocketAddr]) -> Vec<SocketAddr> {
     let elsewhere = candidates.iter().any(|a| !a.ip().is_loopback());
+    let mut ranked = candidates.to_vec();
+    ranked.sort_by_key(|candidate| rank(candidate.ip()));
     let mut chosen: Vec<SocketAddr> = Vec::new();
-    for candidate in candidates {
+    for candidate in &ranked {
         let ip = candidate.ip();
         let unusable = ip.is_unspecified() || (elsewhere && ip.is_loopback());
         if !unusable && !chosen.contains(candidate) && chosen.len() < MAX_CANDIDATES {
@@ -64,6 +68,17 @@ pub fn publishable(candidates: &[SocketAddr]) -> Vec<SocketAddr> {
         }
     }
     chosen
+}
+
+/// Where an address stands in the order tried: a nearer path first.
+fn rank(ip: IpAddr) -> u8 {
+    match ip {
+        _ if ip.is_loopback() => 3,
+        IpAddr::V4(v4) if v4.is_private() => 0,
+        IpAddr::V6(v6) if v6.is_unique_local() => 0,
+        IpAddr::V6(_) => 1,
+        IpAddr::V4(_) => 2,
+    }
 }
 
 fn record_digest(device: &DeviceId, version: u64, candidates: &[SocketAddr]) -> Hash {
@@ -159,6 +174,12 @@ mod tests {
         let lan = address("192.0.2.2:3030");
         let loopback = address("127.0.0.1:3030");
         assert_eq!(publishable(&[lan, loopback, lan]), vec![lan]);
+        let home = address("192.168.1.20:3030");
+        let global = address("[2001:db8::20]:3030");
+        assert_eq!(
+            publishable(&[loopback, lan, global, home]),
+            vec![home, global, lan]
+        );
         assert_eq!(publishable(&[loopback]), vec![loopback]);
         let many: Vec<SocketAddr> = (1..=20).map(|n| address(&format!("192.0.2.{n}:3030"))).collect();
         assert_eq!(publishable(&many).len(), MAX_CANDIDATES);

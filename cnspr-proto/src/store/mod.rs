@@ -66,6 +66,15 @@ pub enum MergeRefusal {
         /// How far ahead, in seconds.
         ahead_secs: u64,
     },
+    /// A write to a key that only the device it names may write (an address record),
+    /// made by another.
+    #[error("it holds a write of {writer} to a key only {owner} writes")]
+    NotTheOwner {
+        /// Who wrote it (its short ID).
+        writer: crate::identity::ShortId,
+        /// The device the key names (its short ID).
+        owner: crate::identity::ShortId,
+    },
     /// It names a write of another device beyond every head that device signed.
     #[error("it claims write {claimed} of {device}, which has signed for {signed}")]
     BeyondHead {
@@ -436,6 +445,7 @@ impl Store {
             return Ok(false);
         }
         self.verify(remote, wall_micros)?;
+        owned_by_its_device(key, remote)?;
         // Once merged, every write the register holds or replaced is reflected here (a
         // context entry is the latest write of that device to this key).
         let dots: Vec<(DeviceId, u64)> = remote.context().iter().map(|(d, s)| (*d, *s)).collect();
@@ -535,6 +545,27 @@ impl Store {
 
 /// Which siblings of `key` stay whatever a context claims: the roster's removals, so that a
 /// removed device cannot undo its removal with a write claiming to have seen it.
+/// Refuses a state of a key that only the device it names writes (an address record:
+/// `_addr/<ID>`) holding a write of any other device: a sibling, or a context entry (a
+/// write that replaced one of the owner's, a delete included).
+fn owned_by_its_device(key: &str, remote: &Register) -> Result<(), MergeRefusal> {
+    let Some(owner) = crate::roster::address_device(key) else {
+        return Ok(());
+    };
+    let writers = remote
+        .siblings()
+        .iter()
+        .map(|s| s.device)
+        .chain(remote.context().keys().copied());
+    match writers.into_iter().find(|writer| *writer != owner) {
+        Some(writer) => Err(MergeRefusal::NotTheOwner {
+            writer: writer.short(),
+            owner: owner.short(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn permanence(key: &str) -> register::Permanence {
     if crate::roster::roster_device(key).is_some() {
         crate::roster::stored::is_removal
@@ -679,6 +710,28 @@ mod tests {
             "same winner everywhere (equal clocks: greater device ID)"
         );
         assert_eq!(ra.value, Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn only_the_device_an_address_record_names_writes_it_a_delete_included() {
+        let (a_id, b_id, mut a, mut b) = two_stores();
+        let key = crate::roster::address_key(&a_id);
+        a.write(&key, Some(b"a's addresses".to_vec()), 100)
+            .expect("valid");
+        let own = a.read(&key).expect("written").register.clone();
+        assert_eq!(b.merge(&key, &own, NOW), Ok(true), "the owner's write is taken");
+        // b erases it (or puts its own record in its place): nobody takes that.
+        b.write(&key, None, 200)
+            .expect("the store itself does not know owners");
+        let erased = b.read(&key).map(|r| r.register.clone()).unwrap_or_default();
+        assert_eq!(
+            a.merge(&key, &erased, NOW),
+            Err(MergeRefusal::NotTheOwner {
+                writer: b_id.short(),
+                owner: a_id.short()
+            })
+        );
+        assert_eq!(a.read(&key).and_then(|r| r.value), Some(&b"a's addresses"[..]));
     }
 
     #[test]

@@ -235,6 +235,9 @@ struct Peer {
     /// Other addresses it may be reached at (its address record): each initiation goes to
     /// every one of them as well, and the path that answers becomes its address.
     candidates: Vec<SocketAddr>,
+    /// Where a LAN beacon in its name came from last: tried too, but believed only once a
+    /// proven answer comes from there (anyone with the mesh secret can make a beacon).
+    heard_at: Option<SocketAddr>,
     session: Session,
     initiation: Option<Initiation>,
     staged: VecDeque<Vec<u8>>,
@@ -251,10 +254,16 @@ struct Peer {
 }
 
 impl Peer {
-    /// Where an initiation goes: its address, then every other candidate.
+    /// Where an initiation goes: its address, where a beacon was heard, then its
+    /// candidates, each once.
     fn destinations(&self) -> Vec<SocketAddr> {
-        let others = self.candidates.iter().filter(|c| Some(**c) != self.address);
-        self.address.iter().chain(others).copied().collect()
+        let mut destinations: Vec<SocketAddr> = Vec::new();
+        for destination in self.address.iter().chain(&self.heard_at).chain(&self.candidates) {
+            if !destinations.contains(destination) {
+                destinations.push(*destination);
+            }
+        }
+        destinations
     }
 
     fn new(noise: PublicKey) -> Self {
@@ -262,6 +271,7 @@ impl Peer {
             noise,
             address: None,
             candidates: Vec::new(),
+            heard_at: None,
             session: Session::default(),
             initiation: None,
             staged: VecDeque::new(),
@@ -444,13 +454,13 @@ impl Endpoint {
         }
     }
 
-    /// Puts `address` first among `peer`'s candidates (it was heard there: a LAN beacon),
-    /// the last one going if there are too many.
-    pub fn add_candidate(&mut self, peer: &DeviceId, address: SocketAddr) {
+    /// Notes that a LAN beacon in `peer`'s name came from `address`: initiations go
+    /// there too (one address, the latest: it displaces none of the peer's own
+    /// candidates), and it becomes the peer's address only if a proven answer comes from
+    /// there.
+    pub fn set_heard_at(&mut self, peer: &DeviceId, address: SocketAddr) {
         if let Some(state) = self.peers.get_mut(peer) {
-            state.candidates.retain(|candidate| *candidate != address);
-            state.candidates.insert(0, address);
-            state.candidates.truncate(MAX_CANDIDATES);
+            state.heard_at = Some(address);
         }
     }
 
@@ -537,6 +547,25 @@ impl Endpoint {
         match &mut state.initiation {
             Some(initiation) => initiation.started = initiation.started.max(now),
             None => self.start_initiation(now, *peer, now),
+        }
+    }
+
+    /// Calls `peer` now: an initiation waiting for its answer is made again at once (to
+    /// every destination, a new one included), without more time to live than it had; a
+    /// finish in flight goes on; with nothing in flight a handshake starts.
+    pub fn connect_now(&mut self, now: Timestamp, peer: &DeviceId) {
+        let Some(state) = self.peers.get(peer) else {
+            return;
+        };
+        match &state.initiation {
+            None => self.start_initiation(now, *peer, now),
+            Some(initiation) => {
+                if let InitiationStage::AwaitResponse(_) = initiation.stage {
+                    let (index, started) = (initiation.local_index, initiation.started);
+                    self.indices.remove(&index);
+                    self.start_initiation(now, *peer, started);
+                }
+            }
         }
     }
 
@@ -1003,8 +1032,9 @@ impl Endpoint {
             cookies::open_cookie(&state.noise, &initiation.mac1, sealed).ok_or(ReceiveError::StrayCookie)?;
         state.cookie = Some((cookie, now));
         // The responder took this attempt's secret (it checks mac1 first): the retry
-        // uses it again.
+        // uses it again, and so does the first call after a network change.
         state.mesh_attempt = initiation.secret_attempt;
+        state.answered_attempt = initiation.secret_attempt;
         if !initiation.with_cookie {
             let (index, started) = (initiation.local_index, initiation.started);
             self.indices.remove(&index);
@@ -1130,6 +1160,10 @@ impl Endpoint {
         };
         for index in state.session.take_evicted() {
             self.indices.remove(&index);
+        }
+        if from.is_some() {
+            // A proven path: a beacon's address has served its turn.
+            state.heard_at = None;
         }
         if let Some(address) = from.filter(|address| state.address != Some(*address)) {
             state.address = Some(address);

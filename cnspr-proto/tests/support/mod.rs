@@ -90,7 +90,8 @@ impl Mesh {
         }
     }
 
-    fn unix_now(&self) -> u64 {
+    /// The devices' wall clock now (Unix seconds).
+    pub fn unix_now(&self) -> u64 {
         WALL_START_SECS + self.wall_skipped_secs + self.now.saturating_since(self.start).as_secs()
     }
 

@@ -24,7 +24,7 @@ use cnspr_proto::store::{Read, StoreError};
 use crate::api::Notice;
 use crate::beacons;
 use crate::clock::{unix_now, Clock};
-use crate::config::{Discovery, DiscoveryMode};
+use crate::config::Discovery;
 use crate::durability::{DiskFailure, Durability};
 use crate::handlers::Dispatcher;
 use crate::network_watch::{self, NetworkState, NetworkWatch};
@@ -441,11 +441,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     };
     let mut node = Node::restore(config, durable, os_random()?, now, unix_now());
     node.set_handler_tree(Box::new(dispatcher.tree()));
-    node.set_local_addresses(now, &sockets.reachable());
-    node.set_beacons_heard(
-        discovery.mode != DiscoveryMode::Off,
-        beacons::ignored_networks(&network_interfaces(), &discovery),
-    );
+    follow_network(&mut node, now, &sockets, &discovery);
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
     for socket in sockets.all() {
@@ -498,6 +494,19 @@ fn kv_entry(key: &str, read: &Read<'_>) -> KvEntry {
             .map(|s| (s.device, s.hlc.micros, s.value.clone()))
             .collect(),
     }
+}
+
+/// Tells the node what of this machine's network it uses: where it can be reached (its
+/// address record), and where beacons are heard.
+fn follow_network(
+    node: &mut Node,
+    now: cnspr_proto::time::Timestamp,
+    sockets: &Sockets,
+    discovery: &Discovery,
+) {
+    node.set_local_addresses(now, &sockets.reachable());
+    let (networks, links) = beacons::ignored(&network_interfaces(), &beacons::read_ipv6_links(), discovery);
+    node.set_beacons_heard(discovery.heard_anywhere(), networks, links);
 }
 
 /// This machine's interfaces with their addresses (none if they cannot be read).
@@ -624,32 +633,28 @@ impl Task {
             *known = now_state;
             let now = self.clock.now();
             self.node.handle_network_change(now);
-            self.node
-                .set_local_addresses(now, &self.shell.sockets.reachable());
-            let ignored = beacons::ignored_networks(&network_interfaces(), &self.discovery);
-            self.node
-                .set_beacons_heard(self.discovery.mode != DiscoveryMode::Off, ignored);
+            follow_network(&mut self.node, now, &self.shell.sockets, &self.discovery);
             self.send_beacons();
         }
     }
 
     /// Broadcasts a beacon on every network this device announces on (none while the
-    /// mesh has no secret). A send that fails (a network going away) is only logged.
+    /// mesh has no secret): a beacon of its own for each, so that nothing links this
+    /// device's IPv4 and IPv6 presence or two of its networks. A send that fails (a
+    /// network going away, an IPv6 link-local address still being checked) is only logged.
     fn send_beacons(&mut self) {
         let destinations = beacons::destinations(
             &self.shell.sockets.bound(),
             &network_interfaces(),
+            &beacons::read_ipv6_links(),
             &self.discovery,
         );
-        if destinations.is_empty() {
-            return;
-        }
-        let Some(beacon) = self.node.seal_beacon(self.clock.now()) else {
-            return;
-        };
-        tracing::debug!(?destinations, "beacon");
-        for destination in destinations {
-            let sent = match self.shell.sockets.for_destination(&destination) {
+        tracing::debug!(?destinations, "beacons");
+        for (from, destination) in destinations {
+            let Some(beacon) = self.node.seal_beacon(self.clock.now()) else {
+                return;
+            };
+            let sent = match self.shell.sockets.bound_to(&from) {
                 Some(socket) => socket.try_send_to(&beacon, destination).map(drop),
                 None => continue,
             };
