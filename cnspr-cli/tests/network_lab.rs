@@ -68,6 +68,20 @@ fn report(what: &str, moved: &[Duration]) {
     );
 }
 
+/// Desk (198.51.100.1) and laptop (198.51.100.2) on one cable, running and paired;
+/// returns the laptop's namespace and both devices.
+fn paired_on_a_link(lab: &mut Lab, root: &Root) -> (String, Device, Device) {
+    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
+    lab.cable(
+        (&desk_ns, "eth0", Some("198.51.100.1/24")),
+        (&laptop_ns, "eth0", Some("198.51.100.2/24")),
+    );
+    let desk = device_in(root, "desk", &desk_ns);
+    let laptop = device_in(root, "laptop", &laptop_ns);
+    pair(&desk, &laptop);
+    (laptop_ns, desk, laptop)
+}
+
 /// A message from `from` to `to` is delivered (`send` waits for the acknowledgement).
 fn delivers(from: &Device, to: &str, text: &str) {
     let sent = from.json(&["send", to, "lab.note", text]);
@@ -79,15 +93,8 @@ fn a_running_device_renumbered_on_its_link_is_reached_at_its_new_address() {
     let Some(mut lab) = Lab::new("renumbering") else {
         return;
     };
-    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
-    lab.cable(
-        (&desk_ns, "eth0", Some("198.51.100.1/24")),
-        (&laptop_ns, "eth0", Some("198.51.100.2/24")),
-    );
     let root = Root::new();
-    let desk = device_in(&root, "desk", &desk_ns);
-    let laptop = device_in(&root, "laptop", &laptop_ns);
-    pair(&desk, &laptop);
+    let (laptop_ns, desk, _laptop) = paired_on_a_link(&mut lab, &root);
     until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
     let mut moved = Vec::new();
     for trial in 0..trials() {
@@ -254,15 +261,9 @@ fn devices_both_renumbered_while_off_find_each_other_by_their_beacons() {
     let Some(mut lab) = Lab::new("both renumbered while off") else {
         return;
     };
-    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
-    lab.cable(
-        (&desk_ns, "eth0", Some("198.51.100.1/24")),
-        (&laptop_ns, "eth0", Some("198.51.100.2/24")),
-    );
     let root = Root::new();
-    let mut desk = device_in(&root, "desk", &desk_ns);
-    let mut laptop = device_in(&root, "laptop", &laptop_ns);
-    pair(&desk, &laptop);
+    let (laptop_ns, mut desk, mut laptop) = paired_on_a_link(&mut lab, &root);
+    let desk_ns = desk.netns.clone().expect("in the lab");
     until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
     for device in [&mut desk, &mut laptop] {
         assert!(device.run(&["stop"]).status.success());

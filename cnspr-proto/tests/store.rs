@@ -6,7 +6,9 @@ mod support;
 
 use std::time::Duration;
 
+use cnspr_proto::identity::DeviceId;
 use cnspr_proto::node::{CatchUpProgress, CATCH_UP_SHOWN_FOR, STORE_SYNC_INTERVAL};
+use cnspr_proto::roster::RosterEntry;
 use support::Mesh;
 
 fn value(mesh: &Mesh, n: u8, key: &str) -> Option<Vec<u8>> {
@@ -122,21 +124,23 @@ fn a_delete_is_collected_once_every_device_has_it_and_not_before() {
     }
 }
 
+/// Crashes device 2 and has device 1 write 120 values of 20 kB meanwhile; returns
+/// device 2's roster, to restart it with.
+fn away_while_written(mesh: &mut Mesh) -> Vec<(DeviceId, RosterEntry)> {
+    let roster = mesh.roster_of(2);
+    mesh.crash(2);
+    for i in 0..120 {
+        write(mesh, 1, &format!("file/{i:03}"), Some(&vec![i as u8; 20_000]));
+    }
+    mesh.run(Duration::from_secs(5));
+    roster
+}
+
 #[test]
 fn a_device_away_catches_up_in_parts_and_a_restart_keeps_everything() {
     let (mut mesh, _) = Mesh::paired(2);
     mesh.loss_percent = 5;
-    let roster = mesh.roster_of(2);
-    mesh.crash(2);
-    for i in 0..120 {
-        write(
-            &mut mesh,
-            1,
-            &format!("file/{i:03}"),
-            Some(&vec![i as u8; 20_000]),
-        );
-    }
-    mesh.run(Duration::from_secs(5));
+    let roster = away_while_written(&mut mesh);
     mesh.restart(2, roster.clone());
     mesh.run(Duration::from_secs(60));
     assert_eq!(mesh.node(2).store().list("file/").count(), 120);
@@ -164,17 +168,7 @@ fn a_device_away_catches_up_in_parts_and_a_restart_keeps_everything() {
 /// an answer in progress, and returns the mesh and what it showed.
 fn catching_up_mesh() -> (Mesh, CatchUpProgress) {
     let (mut mesh, _) = Mesh::paired(2);
-    let roster = mesh.roster_of(2);
-    mesh.crash(2);
-    for i in 0..120 {
-        write(
-            &mut mesh,
-            1,
-            &format!("file/{i:03}"),
-            Some(&vec![i as u8; 20_000]),
-        );
-    }
-    mesh.run(Duration::from_secs(5));
+    let roster = away_while_written(&mut mesh);
     mesh.loss_percent = 30;
     mesh.restart(2, roster);
     for _ in 0..60_000 {
