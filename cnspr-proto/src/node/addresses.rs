@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::Node;
 use crate::identity::DeviceId;
+use crate::membership::MemberState;
 use crate::roster::address_record::publishable;
 use crate::roster::{address_device, address_key, AddressRecord};
 use crate::time::Timestamp;
@@ -53,8 +54,10 @@ impl Node {
         }
     }
 
-    /// Gives the endpoint `device`'s candidates; a device the membership has no address
-    /// for yet is probed at its first one (the others go with every initiation).
+    /// Gives the endpoint `device`'s candidates, and calls it on them at once unless it is
+    /// active (a record is how a device that cannot be reached where it was last seen is
+    /// found: waiting for the next probe of an unreachable device took up to 10 s). A
+    /// device the membership has no address for yet is probed at its first candidate.
     pub(super) fn apply_address_record(&mut self, now: Timestamp, device: DeviceId) {
         if device == self.own_id() || !self.is_peer(&device) {
             return;
@@ -63,6 +66,13 @@ impl Node {
             return;
         };
         self.endpoint.set_candidates(&device, &record.candidates);
+        let active = self
+            .membership
+            .member(&device)
+            .is_some_and(|m| m.state() == MemberState::Active);
+        if !active {
+            self.endpoint.connect_now(now, &device);
+        }
         if let Some(first) = record.candidates.first() {
             if self
                 .membership

@@ -404,6 +404,7 @@ impl Node {
         let relay = self.messaging.spreads_through_ring();
         let wall = self.messaging.unix_micros_at(now);
         let mut all_taken = true;
+        let mut records = Vec::new();
         for change in changes {
             let checked = self.store.check_heads(&change.register);
             let merged = match checked.and_then(|()| self.store.merge(&change.key, &change.register, wall)) {
@@ -424,7 +425,7 @@ impl Node {
                 if change.key.starts_with(ROSTER_PREFIX) {
                     self.on_roster_key(now, &change.key);
                 } else if change.key.starts_with(ADDRESS_PREFIX) {
-                    self.on_address_key(now, &change.key);
+                    records.push(change.key.clone());
                 }
                 self.events.push_back(Event::StoreChanged {
                     key: change.key.clone(),
@@ -433,6 +434,12 @@ impl Node {
                     self.push_later(&change.key, Some(&from));
                 }
             }
+        }
+        // Address records last: the calls they start are keyed with the mesh secret the
+        // same changes may bring (`_addr/` sorts before `_roster/mesh-secret`; keyed with an
+        // older one, a call waits a second's retry).
+        for key in records {
+            self.on_address_key(now, &key);
         }
         // Pushed writes moved the vector: kept, so that a restart does not ask for them
         // again.
