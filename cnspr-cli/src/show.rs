@@ -12,7 +12,7 @@ use cnspr_runtime::api::members::{
 use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendParams, SendResult};
 use cnspr_runtime::api::pairing::{InviteResult, JoinResult};
 use cnspr_runtime::api::store::{Entry, ListResult, WatchParams};
-use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, Ping, Query, Send};
+use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, PeerPath, Ping, Query, Send};
 use cnspr_runtime::clock::unix_now;
 use serde::Serialize;
 
@@ -95,7 +95,7 @@ pub fn members(json: bool, result: &MembersResult) -> Result<(), CliError> {
     if json {
         return print_json(result);
     }
-    let mut table = Table::new(&["NAME", "ID", "STATE", "ADDRESS", "RTT", "LAST SEEN"]);
+    let mut table = Table::new(&["NAME", "ID", "STATE", "PATH", "ADDRESS", "RTT", "LAST SEEN"]);
     for member in &result.members {
         let name = member.name.as_deref().filter(|n| !n.is_empty());
         table.row(vec![
@@ -106,6 +106,7 @@ pub fn members(json: bool, result: &MembersResult) -> Result<(), CliError> {
                 Some(version) => format!("{} (speaks protocol {version}: upgrade)", member.state),
                 None => member.state.to_string(),
             },
+            member.path.map_or("-", PeerPath::as_str).to_owned(),
             member.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             millis_text(member.rtt_ms),
             if member.is_self {

@@ -420,3 +420,69 @@ fn a_stranger_on_the_lan_learns_nothing_from_the_beacons_it_records() {
     // And the mesh works all the while.
     until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
 }
+
+#[test]
+fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
+    let Some(mut lab) = Lab::new("behind two NATs") else {
+        return;
+    };
+    // A public host between two homes, each behind its own router with NAT and a
+    // stateful filter: desk and laptop cannot reach each other directly (no hole
+    // punching yet), only the public host can reach either.
+    let (public_ns, internet) = (lab.namespace("public"), lab.namespace("internet"));
+    lab.switch(&internet, "wan", "203.0.113.1/24");
+    lab.plug((&internet, "wan"), (&public_ns, "eth0", "203.0.113.10/24"));
+    let mut devices = Vec::new();
+    let root = Root::new();
+    for (name, wan, lan) in [
+        ("desk", "203.0.113.21", "192.0.2"),
+        ("laptop", "203.0.113.22", "198.51.100"),
+    ] {
+        let home = lab.namespace(&format!("{name}-home"));
+        let ns = lab.namespace(name);
+        lab.plug((&internet, "wan"), (&home, "wan", &format!("{wan}/24")));
+        lab.cable(
+            (&home, "lan", Some(&format!("{lan}.1/24"))),
+            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
+        );
+        lab.home_router(&home, "lan", "wan");
+        lab.run(
+            &ns,
+            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
+        );
+        devices.push(device_in(&root, name, &ns));
+    }
+    let public = device_in(&root, "public", &public_ns);
+    for device in &devices {
+        pair(&public, device);
+    }
+    let (desk, laptop) = (&devices[0], &devices[1]);
+    for device in [desk, laptop] {
+        wait_until("the public host has both active, directly", || {
+            public.members().into_iter().any(|m| {
+                let direct = m["path"] == "direct" || m["path"] == "lan";
+                m["name"] == device.name.as_str() && m["state"] == "active" && direct
+            })
+        });
+    }
+    // The desk knows the laptop by name, alive through the public host: `indirect`, not
+    // `active`, however long it looks.
+    wait_until("the desk shows the laptop indirect", || {
+        desk.members()
+            .into_iter()
+            .any(|m| m["name"] == "laptop" && m["state"] == "indirect")
+    });
+    let laptop_seen = desk
+        .members()
+        .into_iter()
+        .find(|m| m["name"] == "laptop")
+        .expect("listed");
+    assert_eq!(laptop_seen["path"], "indirect", "{laptop_seen}");
+    // The laptop sees the desk the same way.
+    wait_until("the laptop shows the desk indirect", || {
+        laptop
+            .members()
+            .into_iter()
+            .any(|m| m["name"] == "desk" && m["state"] == "indirect")
+    });
+}

@@ -8,6 +8,7 @@ pub mod durable;
 pub mod duration;
 pub mod identity;
 pub mod invite;
+pub mod ip_network;
 pub mod membership;
 pub mod messaging;
 pub mod node;

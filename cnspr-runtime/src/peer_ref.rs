@@ -97,6 +97,7 @@ mod tests {
             id: DeviceId::from_bytes([byte; 32]),
             name: Some(name.to_owned()),
             state: MemberState::Active,
+            path: None,
             address: None,
             rtt: None,
             last_seen: None,

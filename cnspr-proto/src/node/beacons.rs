@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::Node;
 use crate::identity::DeviceId;
+use crate::ip_network::contains;
 use crate::membership::MemberState;
 use crate::time::Timestamp;
 
@@ -40,7 +41,7 @@ impl Node {
             SocketAddr::V4(_) => 0,
         };
         let on_ignored_link = scope != 0 && links.contains(&scope);
-        let ignored = on_ignored_link || networks.iter().any(|network| within(from.ip(), *network));
+        let ignored = on_ignored_link || networks.iter().any(|network| contains(*network, from.ip()));
         if !self.beacons_heard || ignored {
             return false;
         }
@@ -79,41 +80,5 @@ impl Node {
         self.stats.beacons_answered += 1;
         self.endpoint.set_heard_at(&device, from);
         self.endpoint.connect_now(now, &device);
-    }
-}
-
-/// Whether `ip` is in the network `(address, prefix length)`.
-fn within(ip: IpAddr, (network, prefix): (IpAddr, u8)) -> bool {
-    fn masked(bytes: &[u8], prefix: u8) -> Vec<u8> {
-        bytes
-            .iter()
-            .enumerate()
-            .map(|(i, byte)| {
-                let bits = (usize::from(prefix)).saturating_sub(i * 8).min(8);
-                byte & (0xffu16 << (8 - bits)) as u8
-            })
-            .collect()
-    }
-    match (ip, network) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => masked(&a.octets(), prefix) == masked(&n.octets(), prefix),
-        (IpAddr::V6(a), IpAddr::V6(n)) => masked(&a.octets(), prefix) == masked(&n.octets(), prefix),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::within;
-
-    #[test]
-    fn an_address_is_within_its_network_only() {
-        let ip = |text: &str| text.parse().expect("an address");
-        assert!(within(ip("192.0.2.77"), (ip("192.0.2.1"), 24)));
-        assert!(!within(ip("192.0.3.77"), (ip("192.0.2.1"), 24)));
-        assert!(within(ip("192.0.2.77"), (ip("192.0.2.64"), 26)));
-        assert!(!within(ip("192.0.2.7"), (ip("192.0.2.64"), 26)));
-        assert!(within(ip("10.1.2.3"), (ip("0.0.0.0"), 0)));
-        assert!(within(ip("fe80::1"), (ip("fe80::99"), 64)));
-        assert!(!within(ip("fe80::1"), (ip("192.0.2.1"), 24)));
     }
 }

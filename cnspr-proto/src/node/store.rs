@@ -430,7 +430,10 @@ impl Node {
                 self.events.push_back(Event::StoreChanged {
                     key: change.key.clone(),
                 });
-                if relay {
+                // The mesh's own keys (the roster, address records) go on even when every
+                // device pushes its own writes: a device that cannot reach their author
+                // (behind another NAT) still learns its name and where it is.
+                if relay || crate::roster::system_namespace(&change.key).is_some() {
                     self.push_later(&change.key, Some(&from));
                 }
             }

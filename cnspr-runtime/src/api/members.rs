@@ -8,7 +8,7 @@ use cnspr_proto::identity::DeviceId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::peer::{DeviceIdText, PeerState};
+use super::peer::{DeviceIdText, PeerPath, PeerState};
 
 /// A device's ID and name (`id`'s answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -157,6 +157,9 @@ pub struct Member {
     pub last_seen_secs: Option<u64>,
     /// Its name (`null` until it has told the mesh).
     pub name: Option<String>,
+    /// How it is reached: `lan` or `direct` (a direct session), `indirect` (known alive
+    /// through others only); `null` when it is not reachable (or is this device).
+    pub path: Option<PeerPath>,
     /// The smoothed probe round trip in milliseconds (`null` until measured).
     pub rtt_ms: Option<f64>,
     /// Whether it is this device.

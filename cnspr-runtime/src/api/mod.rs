@@ -35,7 +35,7 @@ pub mod store;
 pub use error::{ErrorKind, RpcError};
 pub use method::{Method, NoParams, Streams, Subscribed};
 pub use notice::Notice;
-pub use peer::{Peer, PeerLabel, PeerState};
+pub use peer::{Peer, PeerLabel, PeerPath, PeerState};
 
 use handlers::{HandlerList, TestParams, TestResult};
 use members::{

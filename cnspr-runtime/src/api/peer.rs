@@ -44,6 +44,29 @@ pub enum PeerState {
     Left,
 }
 
+/// How a device is reached (`members`' PATH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerPath {
+    /// A direct session, on a network this device is on.
+    Lan,
+    /// A direct session, across other networks.
+    Direct,
+    /// No direct session: known alive through other devices.
+    Indirect,
+}
+
+impl PeerPath {
+    /// The lower-case name shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerPath::Lan => "lan",
+            PeerPath::Direct => "direct",
+            PeerPath::Indirect => "indirect",
+        }
+    }
+}
+
 impl From<MemberState> for PeerState {
     fn from(state: MemberState) -> Self {
         match state {

@@ -158,6 +158,7 @@ fn member(member: &MemberView) -> Member {
         is_self: false,
         short_id: member.id.short().to_string(),
         state: member.state.into(),
+        path: member.path,
         protocol_version: member.other_version,
     }
 }
@@ -173,6 +174,7 @@ async fn members(context: &Context) -> Result<MembersResult, RpcError> {
         is_self: true,
         short_id: snapshot.own_id.short().to_string(),
         state: PeerState::Active,
+        path: None,
         protocol_version: None,
     };
     let mut members = vec![own];

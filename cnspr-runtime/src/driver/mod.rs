@@ -21,7 +21,7 @@ mod shell;
 use cnspr_proto::messaging::{MessagingError, Tag};
 use cnspr_proto::store::{Read, StoreError};
 
-use crate::api::Notice;
+use crate::api::{Notice, PeerPath};
 use crate::beacons;
 use crate::clock::{unix_now, Clock};
 use crate::config::Discovery;
@@ -56,8 +56,11 @@ pub struct MemberView {
     pub id: DeviceId,
     /// Its name, once known.
     pub name: Option<String>,
-    /// Its state.
+    /// Its state as shown: `Active` only with a working direct session (the failure
+    /// detector's `Active` without one is `Indirect`: alive as far as others know).
     pub state: MemberState,
+    /// How it is reached (`None`: it is not).
+    pub path: Option<PeerPath>,
     /// Where it is reached.
     pub address: Option<SocketAddr>,
     /// Smoothed round-trip time, once measured.
@@ -509,6 +512,40 @@ fn follow_network(
     node.set_beacons_heard(discovery.heard_anywhere(), networks, links);
 }
 
+/// The networks (an address and its prefix length) of this machine's interfaces.
+fn local_networks() -> Vec<(std::net::IpAddr, u8)> {
+    network_interfaces()
+        .iter()
+        .map(|interface| match &interface.addr {
+            if_addrs::IfAddr::V4(v4) => (std::net::IpAddr::V4(v4.ip), v4.prefixlen),
+            if_addrs::IfAddr::V6(v6) => (std::net::IpAddr::V6(v6.ip), v6.prefixlen),
+        })
+        .collect()
+}
+
+/// A device's state and path as shown, from the failure detector's state, whether a
+/// session with it works, where it is reached and this machine's `networks`: `active`
+/// only with a working direct session (`lan` when its address is on one of `networks`),
+/// `indirect` when it is alive only as far as others know.
+fn shown_state(
+    detected: MemberState,
+    session: bool,
+    address: Option<SocketAddr>,
+    networks: &[(std::net::IpAddr, u8)],
+) -> (MemberState, Option<PeerPath>) {
+    let on_lan = address.is_some_and(|a| {
+        networks
+            .iter()
+            .any(|n| cnspr_proto::ip_network::contains(*n, a.ip()))
+    });
+    match detected {
+        MemberState::Active if session && on_lan => (MemberState::Active, Some(PeerPath::Lan)),
+        MemberState::Active if session => (MemberState::Active, Some(PeerPath::Direct)),
+        MemberState::Active | MemberState::Indirect => (MemberState::Indirect, Some(PeerPath::Indirect)),
+        other => (other, None),
+    }
+}
+
 /// This machine's interfaces with their addresses (none if they cannot be read).
 fn network_interfaces() -> Vec<if_addrs::Interface> {
     if_addrs::get_if_addrs().unwrap_or_default()
@@ -806,13 +843,25 @@ impl Task {
         let now = self.clock.now();
         let roster = self.node.roster();
         let own_id = self.node.own_id();
+        let sessions = self.node.session_peers(now);
+        let networks = local_networks();
         let members = self
             .node
             .members()
-            .map(|member| MemberView {
+            .map(|member| {
+                let (state, path) = shown_state(
+                    member.state(),
+                    sessions.contains(&member.id),
+                    member.address,
+                    &networks,
+                );
+                (member, state, path)
+            })
+            .map(|(member, state, path)| MemberView {
                 id: member.id,
                 name: roster.shown_name(&member.id),
-                state: member.state(),
+                state,
+                path,
                 address: member.address,
                 rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
@@ -839,5 +888,38 @@ impl Task {
                 .map(|progress| (progress, roster.shown_name(&progress.from)))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_is_shown_active_only_with_a_working_session() {
+        let lan = [("192.0.2.5".parse().expect("ip"), 24)];
+        let near = Some("192.0.2.9:3030".parse().expect("address"));
+        let far = Some("203.0.113.9:3030".parse().expect("address"));
+        let shown = |state, session, address| shown_state(state, session, address, &lan);
+        assert_eq!(
+            shown(MemberState::Active, true, near),
+            (MemberState::Active, Some(PeerPath::Lan))
+        );
+        assert_eq!(
+            shown(MemberState::Active, true, far),
+            (MemberState::Active, Some(PeerPath::Direct))
+        );
+        // Alive as far as others know, no session of its own: indirect.
+        let indirect = (MemberState::Indirect, Some(PeerPath::Indirect));
+        assert_eq!(shown(MemberState::Active, false, far), indirect);
+        assert_eq!(shown(MemberState::Indirect, true, far), indirect);
+        assert_eq!(
+            shown(MemberState::Unreachable, false, near),
+            (MemberState::Unreachable, None)
+        );
+        assert_eq!(
+            shown(MemberState::Suspect, true, near),
+            (MemberState::Suspect, None)
+        );
     }
 }
