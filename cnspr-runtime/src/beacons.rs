@@ -121,6 +121,14 @@ pub fn destinations(
     destinations
 }
 
+/// The network of an interface address: the address and its prefix length.
+pub fn network_of(interface: &Interface) -> (IpAddr, u8) {
+    match &interface.addr {
+        IfAddr::V4(v4) => (IpAddr::V4(v4.ip), v4.prefixlen),
+        IfAddr::V6(v6) => (IpAddr::V6(v6.ip), v6.prefixlen),
+    }
+}
+
 /// What of the interfaces set `off` beacons are not answered from: their networks
 /// (address, prefix length), and their IPv6 links (by index: a link-local source carries
 /// it as its scope).
@@ -133,10 +141,7 @@ pub fn ignored(
     let networks = interfaces
         .iter()
         .filter(|interface| off(&interface.name))
-        .map(|interface| match &interface.addr {
-            IfAddr::V4(v4) => (IpAddr::V4(v4.ip), v4.prefixlen),
-            IfAddr::V6(v6) => (IpAddr::V6(v6.ip), v6.prefixlen),
-        })
+        .map(network_of)
         .collect();
     let scopes = links
         .iter()

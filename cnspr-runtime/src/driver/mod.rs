@@ -474,6 +474,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         next_echo: 0,
         next_recovery: now,
         discovery,
+        networks: local_networks(),
     };
     task.shell.daemon_event(&task.node, "start", None);
     tokio::spawn(task.run(command_receiver, datagram_receiver));
@@ -514,13 +515,7 @@ fn follow_network(
 
 /// The networks (an address and its prefix length) of this machine's interfaces.
 fn local_networks() -> Vec<(std::net::IpAddr, u8)> {
-    network_interfaces()
-        .iter()
-        .map(|interface| match &interface.addr {
-            if_addrs::IfAddr::V4(v4) => (std::net::IpAddr::V4(v4.ip), v4.prefixlen),
-            if_addrs::IfAddr::V6(v6) => (std::net::IpAddr::V6(v6.ip), v6.prefixlen),
-        })
-        .collect()
+    network_interfaces().iter().map(beacons::network_of).collect()
 }
 
 /// A device's state and path as shown, from the failure detector's state, whether a
@@ -581,6 +576,9 @@ struct Task {
     next_recovery: cnspr_proto::time::Timestamp,
     /// LAN discovery: where beacons go and which are answered.
     discovery: Discovery,
+    /// This machine's networks as last read (at start and at every network change): what
+    /// `members` calls `lan`, without reading the interfaces at every snapshot.
+    networks: Vec<(std::net::IpAddr, u8)>,
 }
 
 impl Task {
@@ -671,6 +669,7 @@ impl Task {
             let now = self.clock.now();
             self.node.handle_network_change(now);
             follow_network(&mut self.node, now, &self.shell.sockets, &self.discovery);
+            self.networks = local_networks();
             self.send_beacons();
         }
     }
@@ -844,7 +843,7 @@ impl Task {
         let roster = self.node.roster();
         let own_id = self.node.own_id();
         let sessions = self.node.session_peers(now);
-        let networks = local_networks();
+        let networks = &self.networks;
         let members = self
             .node
             .members()
@@ -853,7 +852,7 @@ impl Task {
                     member.state(),
                     sessions.contains(&member.id),
                     member.address,
-                    &networks,
+                    networks,
                 );
                 (member, state, path)
             })
