@@ -488,3 +488,71 @@ fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
         "{desk_seen}"
     );
 }
+
+#[test]
+fn a_device_at_home_is_found_by_its_anchor_after_its_public_address_changed() {
+    let Some(mut lab) = Lab::new("static anchors") else {
+        return;
+    };
+    // The desk at home behind a router with NAT, a stateful filter and a port forward to
+    // it; its dynamic DNS name is `home.lab.test`. The laptop at a cafe, behind another.
+    let internet = lab.namespace("internet");
+    lab.switch(&internet, "wan", "203.0.113.1/24");
+    let mut homes = Vec::new();
+    for (name, wan, lan) in [
+        ("desk", "203.0.113.21", "192.0.2"),
+        ("laptop", "203.0.113.22", "198.51.100"),
+    ] {
+        let router = lab.namespace(&format!("{name}-router"));
+        let ns = lab.namespace(name);
+        lab.plug((&internet, "wan"), (&router, "wan", &format!("{wan}/24")));
+        lab.cable(
+            (&router, "lan", Some(&format!("{lan}.1/24"))),
+            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
+        );
+        lab.home_router(&router, "lan", "wan");
+        lab.run(
+            &ns,
+            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
+        );
+        homes.push((router, ns));
+    }
+    let ((home_router, desk_ns), (cafe_router, laptop_ns)) = (homes[0].clone(), homes[1].clone());
+    lab.port_forward(&home_router, "wan", PORT, &format!("192.0.2.2:{PORT}"));
+    lab.hosts(&laptop_ns, "203.0.113.21 home.lab.test\n");
+    let root = Root::new();
+    let mut desk = Device::new(&root, "desk");
+    desk.netns = Some(desk_ns);
+    std::fs::write(
+        desk.home().join("config.toml"),
+        "anchors = [\"home.lab.test:3030\"]\n",
+    )
+    .expect("config.toml");
+    desk.start_on(&[LISTEN]);
+    let laptop = device_in(&root, "laptop", &laptop_ns);
+    // The invite names the desk's LAN address, which the cafe cannot reach, and its
+    // anchor, which the laptop looks up: pairing goes through the port forward.
+    pair(&desk, &laptop);
+    until_active_at(&laptop, "desk", &format!("203.0.113.21:{PORT}"), Instant::now());
+    delivers(&laptop, "desk", "hello from the cafe");
+    // The home's public address changes (a new lease from the provider), and the dynamic
+    // DNS name follows it. Nothing else tells the laptop where the desk went. The old
+    // address leads nowhere any more, both ways (the kernels here would otherwise keep
+    // the old flow alive from their caches: the cafe's ARP entry, the home's conntrack).
+    let started = Instant::now();
+    lab.renumber(&home_router, "wan", "203.0.113.21/24", "203.0.113.31/24");
+    lab.nft(
+        &cafe_router,
+        r#"
+table ip provider {
+    chain inbound { type filter hook prerouting priority -300; ip saddr 203.0.113.21 drop; }
+    chain outbound { type filter hook forward priority -300; ip daddr 203.0.113.21 drop; }
+}
+"#,
+    );
+    lab.hosts(&laptop_ns, "203.0.113.31 home.lab.test\n");
+    let found = until_active_at(&laptop, "desk", &format!("203.0.113.31:{PORT}"), started);
+    report("public address changed, found by its anchor", &[found]);
+    delivers(&laptop, "desk", "found you by name");
+    delivers(&desk, "laptop", "and back");
+}

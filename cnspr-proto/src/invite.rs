@@ -6,19 +6,26 @@
 //! `CNSPR1` prefix (only characters a QR code's alphanumeric mode carries), with a
 //! checksum so that a mistyped token is caught before any packet is sent.
 //!
-//! Layout before base32: version 2 (1 named an inviter by its X25519 key), inviter (32), token ID (16), secret (32), expiry in
-//! Unix seconds (8, little-endian), address count (1), each address as family (4 or 6),
-//! IP (4 or 16) and port (2, big-endian), then 4 bytes of BLAKE2s over everything before.
+//! Layout before base32: version 3 (2 had no anchors; 1 named an inviter by its X25519
+//! key), inviter (32), token ID (16), secret (32), expiry in Unix seconds (8,
+//! little-endian), address count (1), each address as family (4 or 6), IP (4 or 16) and
+//! port (2, big-endian), then (version 3) anchor count (1) and each anchor as its length
+//! (1) and its text (`home.example.org:3030`), then 4 bytes of BLAKE2s over everything
+//! before. A token without anchors is written as version 2, which older programs take.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use zeroize::Zeroize;
 
+use crate::anchor::{Anchor, MAX_ANCHORS};
 use crate::crypto::hash::hash;
 use crate::identity::DeviceId;
 
 const PREFIX: &str = "CNSPR1";
-const VERSION: u8 = 2;
+/// The version of a token with anchors.
+const VERSION: u8 = 3;
+/// The version of a token without: the same layout, without the anchor count.
+const VERSION_WITHOUT_ANCHORS: u8 = 2;
 const CHECKSUM_BYTES: usize = 4;
 /// Most addresses a token carries.
 pub const MAX_INVITE_ADDRESSES: usize = 8;
@@ -30,6 +37,8 @@ pub struct InviteToken {
     pub inviter: DeviceId,
     /// Where it listens.
     pub addresses: Vec<SocketAddr>,
+    /// Names it is reached at from anywhere (its static anchors), looked up by the joiner.
+    pub anchors: Vec<Anchor>,
     /// Names the invite on the wire (public).
     pub token_id: [u8; 16],
     /// The pairing handshake's pre-shared key (secret).
@@ -50,6 +59,7 @@ impl std::fmt::Debug for InviteToken {
         f.debug_struct("InviteToken")
             .field("inviter", &self.inviter)
             .field("addresses", &self.addresses)
+            .field("anchors", &self.anchors)
             .field("expires_unix_secs", &self.expires_unix_secs)
             .finish_non_exhaustive()
     }
@@ -78,7 +88,13 @@ pub enum InviteError {
 impl InviteToken {
     /// The token as text.
     pub fn encode(&self) -> String {
-        let mut bytes = vec![VERSION];
+        let anchors = &self.anchors[..self.anchors.len().min(MAX_ANCHORS)];
+        let version = if anchors.is_empty() {
+            VERSION_WITHOUT_ANCHORS
+        } else {
+            VERSION
+        };
+        let mut bytes = vec![version];
         bytes.extend_from_slice(self.inviter.as_bytes());
         bytes.extend_from_slice(&self.token_id);
         bytes.extend_from_slice(&self.secret);
@@ -97,6 +113,15 @@ impl InviteToken {
                 }
             }
             bytes.extend_from_slice(&address.port().to_be_bytes());
+        }
+        if !anchors.is_empty() {
+            bytes.push(anchors.len() as u8);
+            for anchor in anchors {
+                // At most 253 bytes of host, a colon and five digits: one length byte.
+                let text = anchor.to_string();
+                bytes.push(text.len() as u8);
+                bytes.extend_from_slice(text.as_bytes());
+            }
         }
         let checksum = hash(&[b"cnspr invite", &bytes]);
         bytes.extend_from_slice(&checksum[..CHECKSUM_BYTES]);
@@ -128,7 +153,7 @@ impl InviteToken {
         }
         let mut reader = Reader(content);
         let version = reader.array::<1>()?[0];
-        if version != VERSION {
+        if version != VERSION && version != VERSION_WITHOUT_ANCHORS {
             return Err(InviteError::Version(version));
         }
         let inviter = DeviceId::from_bytes(reader.array()?);
@@ -152,12 +177,29 @@ impl InviteToken {
             let port = u16::from_be_bytes(reader.array()?);
             addresses.push(SocketAddr::new(ip, port));
         }
+        let mut anchors = Vec::new();
+        if version == VERSION {
+            let count = usize::from(reader.array::<1>()?[0]);
+            if count > MAX_ANCHORS {
+                return Err(InviteError::Damaged);
+            }
+            for _ in 0..count {
+                let len = usize::from(reader.array::<1>()?[0]);
+                let text = reader.bytes(len)?;
+                let anchor = std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .ok_or(InviteError::Damaged)?;
+                anchors.push(anchor);
+            }
+        }
         if !reader.0.is_empty() {
             return Err(InviteError::Damaged);
         }
         Ok(Self {
             inviter,
             addresses,
+            anchors,
             token_id,
             secret,
             expires_unix_secs,
@@ -173,6 +215,12 @@ impl Reader<'_> {
         self.0 = rest;
         head.try_into().map_err(|_| InviteError::Damaged)
     }
+
+    fn bytes(&mut self, n: usize) -> Result<&[u8], InviteError> {
+        let (head, rest) = self.0.split_at_checked(n).ok_or(InviteError::Damaged)?;
+        self.0 = rest;
+        Ok(head)
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +235,7 @@ mod tests {
                 "192.0.2.1:3030".parse().expect("valid"),
                 "[2001:db8::1]:3031".parse().expect("valid"),
             ],
+            anchors: vec!["home.example.org:3030".parse().expect("valid")],
             token_id: [4; 16],
             secret: [5; 32],
             expires_unix_secs: 1_800_000_000,
@@ -234,6 +283,19 @@ mod tests {
         bytes[split..].copy_from_slice(&checksum[..CHECKSUM_BYTES]);
         let old = format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes));
         assert_eq!(InviteToken::decode(&old), Err(InviteError::Version(1)));
+    }
+
+    #[test]
+    fn a_token_without_anchors_is_a_version_2_token() {
+        let mut plain = token();
+        plain.anchors.clear();
+        let text = plain.encode();
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(&text.as_bytes()[PREFIX.len()..])
+            .expect("base32");
+        assert_eq!(bytes[0], VERSION_WITHOUT_ANCHORS);
+        assert_eq!(InviteToken::decode(&text), Ok(plain));
+        assert!(token().encode().len() > text.len());
     }
 
     proptest! {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod anchor;
 mod bounded;
 pub mod crypto;
 pub mod durable;

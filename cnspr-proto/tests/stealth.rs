@@ -427,3 +427,43 @@ fn a_cookie_that_keeps_failing_makes_no_loop() {
         "one at once with the cookie, then wait for the retry"
     );
 }
+
+#[test]
+fn a_call_on_news_of_where_a_peer_is_is_keyed_with_the_secret_it_last_answered() {
+    let (peer_address, responder_address) = (address(1), address(2));
+    let mut responder = endpoint(2, &[(key_of(1), peer_address)]);
+    let mut peer = endpoint(1, &[(key_of(2), responder_address)]);
+    let secret = [9; 32];
+    responder.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    peer.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    let mut now = Timestamp::from_micros(1_000_000);
+    // Whether the responder answers the peer's next datagram (an initiation).
+    let answered = |peer: &mut Endpoint, responder: &mut Endpoint, now: Timestamp| {
+        let initiation = peer.poll_transmit().expect("an initiation").datagram;
+        while peer.poll_transmit().is_some() {}
+        let _ = responder.handle_datagram(now, peer_address, &initiation);
+        let answer = responder.poll_transmit().is_some();
+        while responder.poll_transmit().is_some() {}
+        answer
+    };
+    peer.connect(now, &key_of(2));
+    for _ in 0..3 {
+        while let Some(transmit) = peer.poll_transmit() {
+            let _ = responder.handle_datagram(now, peer_address, &transmit.datagram);
+        }
+        while let Some(transmit) = responder.poll_transmit() {
+            let _ = peer.handle_datagram(now, responder_address, &transmit.datagram);
+        }
+    }
+    assert!(responder.current_keys(now, &key_of(1)).is_some());
+    // The path goes: a call is lost, so the next in turn would take the open mesh's
+    // secret, which this mesh does not answer.
+    peer.reset_sessions();
+    peer.connect(now, &key_of(2));
+    while peer.poll_transmit().is_some() {}
+    now = now + Duration::from_millis(100);
+    // News of where the peer is (a record, a beacon, an anchor): the call it makes is
+    // answered at once.
+    peer.connect_now(now, &key_of(2));
+    assert!(answered(&mut peer, &mut responder, now));
+}

@@ -25,6 +25,11 @@ pub struct Config {
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a `tracing` directive);
     /// `RUST_LOG` overrides it.
     pub log: String,
+    /// Static anchors: names (or fixed public addresses) this device is reached at from
+    /// anywhere, `home.example.org:3030` behind dynamic DNS and a port forward. Its
+    /// address record and its invites carry them; the others look them up whenever they
+    /// cannot reach it (`docs/reachability.md`). At most four.
+    pub anchors: Vec<cnspr_proto::anchor::Anchor>,
     /// Limits.
     pub limits: Limits,
     /// LAN discovery: beacons announcing this device to the others of its mesh.
@@ -124,6 +129,7 @@ impl Default for Config {
             log: "info".into(),
             limits: Limits::default(),
             discovery: Discovery::default(),
+            anchors: Vec::new(),
         }
     }
 }
@@ -207,6 +213,12 @@ impl Config {
         if self.listen.is_empty() {
             return Err("listen must name at least one address".into());
         }
+        if self.anchors.len() > cnspr_proto::anchor::MAX_ANCHORS {
+            return Err(format!(
+                "anchors may name at most {} host names",
+                cnspr_proto::anchor::MAX_ANCHORS
+            ));
+        }
         if !(1..=MAX_BEACON_INTERVAL_SECS).contains(&self.discovery.interval_secs) {
             return Err(format!(
                 "discovery.interval_secs must be 1 to {MAX_BEACON_INTERVAL_SECS}"
@@ -253,6 +265,21 @@ mod tests {
             toml::from_str("profile = \"frugal\"\n[limits]\nhandlers_max = 2").expect("valid");
         assert_eq!(partial.limits.handlers_max, 2);
         assert_eq!(partial.limits.handler_timeout_secs, 30);
+    }
+
+    #[test]
+    fn anchors_are_host_names_with_ports() {
+        let config: Config =
+            toml::from_str("anchors = [\"Home.Example.org:3030\", \"[2001:db8::7]:3031\"]").expect("valid");
+        let shown: Vec<String> = config.anchors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["home.example.org:3030", "[2001:db8::7]:3031"]);
+        let printed = config.to_toml();
+        assert_eq!(
+            toml::from_str::<Config>(&printed).expect("parses").anchors,
+            config.anchors
+        );
+        let error = toml::from_str::<Config>("anchors = [\"home.example.org\"]").expect_err("no port");
+        assert!(error.to_string().contains("HOST:PORT"), "{error}");
     }
 
     #[test]

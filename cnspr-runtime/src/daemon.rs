@@ -181,6 +181,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         durability: durability.clone(),
         dispatcher: dispatcher.clone(),
         discovery: config.discovery.clone(),
+        anchors: config.anchors.clone(),
     };
     let driver = driver::spawn(sockets.clone(), setup)?;
     let reporter = driver.clone();
@@ -202,6 +203,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         dispatcher,
         durability,
         payload_bytes_max: config.limits.payload_bytes_max,
+        anchors: config.anchors.clone(),
     });
     let control_task = tokio::spawn(control::serve(listener, context));
     tracing::info!(id = %own_id, name, listening = ?sockets.bound(), socket = %paths.socket.display(), boot, "cnspr is running");

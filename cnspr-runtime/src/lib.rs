@@ -12,6 +12,7 @@
 //!   device state.
 #![forbid(unsafe_code)]
 
+pub mod anchors;
 pub mod api;
 pub mod beacons;
 pub mod clock;

@@ -140,6 +140,7 @@ fn invite() -> Vec<u8> {
             "192.0.2.1:3030".parse().expect("valid"),
             "[2001:db8::1]:3030".parse().expect("valid"),
         ],
+        anchors: vec!["home.example.org:3030".parse().expect("valid")],
         token_id: [4; 16],
         secret: [5; 32],
         expires_unix_secs: 1_800_000_000,

@@ -116,6 +116,33 @@ table inet filter {{
         self.nft(ns, &rules);
     }
 
+    /// Forwards UDP `port` arriving on `wan` of the home router `ns` to `to` (an
+    /// `address:port` on its LAN), as a user sets up a port forward for a device at home.
+    pub fn port_forward(&self, ns: &str, wan: &str, port: u16, to: &str) {
+        let rules = format!(
+            r#"
+table ip nat {{
+    chain prerouting {{
+        type nat hook prerouting priority -100
+        iifname "{wan}" udp dport {port} dnat to {to}
+    }}
+}}
+add rule inet filter forward ct status dnat accept
+"#
+        );
+        self.nft(ns, &rules);
+    }
+
+    /// Writes what `ns` finds in `/etc/hosts` (`ip netns exec` shows `/etc/netns/<ns>/hosts`
+    /// there). Written in place, so that a process already running in `ns` reads the new
+    /// text at its next lookup; write it once before starting one (the file is bound
+    /// over `/etc/hosts` as the process starts).
+    pub fn hosts(&self, ns: &str, text: &str) {
+        let dir = std::path::Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).expect("/etc/netns/<ns>");
+        std::fs::write(dir.join("hosts"), text).expect("hosts file");
+    }
+
     /// Loads an nftables ruleset into `ns` (through a file: `nft -f`).
     pub fn nft(&self, ns: &str, rules: &str) {
         let file = std::env::temp_dir().join(format!("{ns}.nft"));
@@ -157,6 +184,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for ns in self.namespaces.drain(..).rev() {
             let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
+            let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(&ns));
         }
     }
 }
@@ -208,6 +236,17 @@ fn sweep_leftovers() {
             if !std::path::Path::new("/proc").join(pid).exists() {
                 let _ = Command::new("ip").args(["netns", "delete", name]).status();
             }
+        }
+    }
+    // Their hosts files too ([`Lab::hosts`]).
+    let Ok(dirs) = std::fs::read_dir("/etc/netns") else {
+        return;
+    };
+    for dir in dirs.flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next());
+        if pid.is_some_and(|pid| !std::path::Path::new("/proc").join(pid).exists()) {
+            let _ = std::fs::remove_dir_all(dir.path());
         }
     }
 }

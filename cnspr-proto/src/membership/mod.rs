@@ -332,6 +332,21 @@ impl Membership {
         }
     }
 
+    /// A handshake with `member` just completed: the direct path works now. An
+    /// unreachable member is probed at once (its answer, with its incarnation, brings it
+    /// back) rather than at the next reconnect round: a path found from news (an address
+    /// record, a beacon, an anchor) otherwise waited up to `reconnect_interval` to count.
+    pub fn observe_handshake(&mut self, now: Timestamp, member: &DeviceId) {
+        self.observe_direct(now, member);
+        let unreachable = self
+            .members
+            .get(member)
+            .is_some_and(|m| m.status == Status::Unreachable && m.address.is_some());
+        if unreachable && !self.leaving {
+            self.start_probe(now, *member, false);
+        }
+    }
+
     // ----- inputs -----
 
     /// Takes a message that arrived, authenticated, from `from`.

@@ -7,24 +7,28 @@ use std::net::SocketAddr;
 use super::Node;
 use crate::identity::DeviceId;
 use crate::membership::MemberState;
-use crate::roster::address_record::publishable;
+use crate::roster::address_record::{publishable, MAX_CANDIDATES};
 use crate::roster::{address_device, address_key, AddressRecord};
 use crate::time::Timestamp;
 
 impl Node {
     /// Where this device can be reached: every address of every socket (a wildcard bind
     /// as each interface's address). The host tells it at start and after every network
-    /// change; when the addresses worth telling differ from the record the mesh has, a new
-    /// one is written (signed) and replicates like any key.
+    /// change; when the addresses worth telling (or this device's anchors) differ from the
+    /// record the mesh has, a new one is written (signed) and replicates like any key.
     pub fn set_local_addresses(&mut self, now: Timestamp, addresses: &[SocketAddr]) {
         let candidates = publishable(addresses);
+        let anchors = self.anchors.own.clone();
         let own = self.own_id();
         let current = self.address_record(&own);
-        if current.as_ref().map(|record| &record.candidates) == Some(&candidates) {
+        if current
+            .as_ref()
+            .is_some_and(|record| record.candidates == candidates && record.anchors == anchors)
+        {
             return;
         }
         let version = current.map_or(1, |record| record.version.saturating_add(1));
-        let record = AddressRecord::signed(&self.key, version, candidates);
+        let record = AddressRecord::signed(&self.key, version, candidates, anchors);
         // A record is bounded by its candidates and always encodes within the store's
         // limits; a write refused here leaves the older record, which is still the truth
         // for every address it names that remains.
@@ -54,17 +58,26 @@ impl Node {
         }
     }
 
-    /// Gives the endpoint `device`'s candidates, and calls it on them at once unless it is
-    /// active (a record is how a device that cannot be reached where it was last seen is
-    /// found: waiting for the next probe of an unreachable device took up to 10 s). A
-    /// device the membership has no address for yet is probed at its first candidate.
+    /// Gives the endpoint `device`'s candidates (its record's, then where its anchors
+    /// were found), and calls it on them at once unless it is active (a record is how a
+    /// device that cannot be reached where it was last seen is found: waiting for the
+    /// next probe of an unreachable device took up to 10 s). A device the membership has
+    /// no address for yet is probed at its first candidate.
     pub(super) fn apply_address_record(&mut self, now: Timestamp, device: DeviceId) {
         if device == self.own_id() || !self.is_peer(&device) {
             return;
         }
-        let Some(record) = self.address_record(&device) else {
+        let Some(mut record) = self.address_record(&device) else {
             return;
         };
+        self.note_anchors(now, device, &record.anchors);
+        let found = self.anchor_addresses(&device);
+        record.candidates.truncate(MAX_CANDIDATES - found.len());
+        for address in found {
+            if !record.candidates.contains(address) {
+                record.candidates.push(*address);
+            }
+        }
         self.endpoint.set_candidates(&device, &record.candidates);
         let active = self
             .membership

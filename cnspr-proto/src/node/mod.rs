@@ -13,6 +13,7 @@
 //! caller's.
 
 mod addresses;
+mod anchors;
 mod beacons;
 mod drive;
 mod mesh_secret;
@@ -23,6 +24,7 @@ mod roster_sync;
 mod store;
 mod versions;
 
+pub use anchors::ANCHOR_LOOKUP_INTERVAL;
 pub use drive::Host;
 pub use queries::QueryFailure;
 pub use restore::Durable;
@@ -135,6 +137,14 @@ pub enum Event {
     RunStart(RunStart),
     /// A handler run that was running when this device stopped: it is not run again.
     RunInterrupted(RunInterrupted),
+    /// Look up these static anchors of `device` (it cannot be reached) and give what they
+    /// name to [`Node::anchors_found`].
+    LookUpAnchors {
+        /// The device.
+        device: DeviceId,
+        /// Its anchors.
+        anchors: Vec<crate::anchor::Anchor>,
+    },
     /// A target of one of our queries will not answer it (it restarted or became
     /// unreachable before its first answer).
     QueryFailed {
@@ -245,6 +255,8 @@ pub struct Node {
     /// When a beacon of each device was last answered with a handshake (roster devices
     /// only, so bounded by the roster).
     beacons_answered: BTreeMap<DeviceId, Timestamp>,
+    /// Static anchors: this device's, and the peers' to look up.
+    anchors: anchors::Anchors,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -331,6 +343,7 @@ impl Node {
             beacons_heard: true,
             beacons_ignored_from: (Vec::new(), Vec::new()),
             beacons_answered: BTreeMap::new(),
+            anchors: anchors::Anchors::default(),
             endpoint,
             membership,
             messaging,
@@ -441,6 +454,7 @@ impl Node {
         self.membership.handle_timeout(now);
         self.messaging.handle_timeout(now, &mut self.runs);
         self.store_timeout(now);
+        self.anchors_timeout(now);
         self.route_between_layers(now);
     }
 
@@ -451,6 +465,7 @@ impl Node {
     pub fn handle_network_change(&mut self, now: Timestamp) {
         self.endpoint.reset_sessions();
         self.membership.announce(now);
+        self.anchors_after_network_change(now);
         self.route_between_layers(now);
     }
 
@@ -524,6 +539,7 @@ impl Node {
             self.membership.poll_timeout(),
             self.messaging.poll_timeout(),
             Some(self.replication.next_sync()),
+            self.anchors.poll_timeout(),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
@@ -595,6 +611,9 @@ impl Node {
                     let live = matches!(state, MemberState::Active | MemberState::Suspect);
                     if !live {
                         self.fail_queries(member, QueryFailure::Unreachable);
+                    }
+                    if matches!(state, MemberState::Suspect | MemberState::Unreachable) {
+                        self.anchors_on_unreachable(now, &member);
                     }
                     let was_live = self.messaging.is_live(&member);
                     for peer in self.messaging.set_live(now, member, live) {
@@ -668,7 +687,7 @@ impl Node {
             EndpointEvent::Established { peer, rekey } => {
                 self.stats.sessions_established += 1;
                 // A handshake just completed with it: the direct path works.
-                self.membership.observe_direct(now, &peer);
+                self.membership.observe_handshake(now, &peer);
                 self.speaks_our_version(&peer);
                 if self.joining == Some(peer) {
                     self.joining = None;

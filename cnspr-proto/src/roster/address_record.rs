@@ -7,11 +7,15 @@
 //! device of the roster, stolen or not, can neither send the others to an address of its
 //! choosing nor hide a device's addresses behind a version far ahead (a forged sibling is
 //! not believed, and the device's next record replaces its own).
+//!
+//! A record also carries the device's static anchors (`anchor.rs`): names the others look
+//! up when they cannot reach it.
 
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::anchor::{Anchor, MAX_ANCHORS, MAX_HOST_BYTES};
 use crate::crypto::hash::{hash, Hash};
 use crate::identity::{DeviceId, DeviceKey, Signature, SIGNATURE_BYTES};
 use crate::wire::cbor::{self, CborError};
@@ -23,8 +27,10 @@ pub const ADDRESS_PREFIX: &str = "_addr/";
 /// many as an initiation goes to.
 pub use crate::transport::MAX_CANDIDATES;
 
-/// Largest encoded record: every candidate an IPv6 address with its port, the signature.
-const MAX_RECORD_BYTES: usize = 32 + MAX_CANDIDATES * 40 + SIGNATURE_BYTES + 16;
+/// Largest encoded record: every candidate an IPv6 address with its port, every anchor
+/// the longest name, the signature.
+const MAX_RECORD_BYTES: usize =
+    48 + MAX_CANDIDATES * 40 + MAX_ANCHORS * (MAX_HOST_BYTES + 12) + SIGNATURE_BYTES + 16;
 
 /// What a device's signature of its own record is over.
 const RECORD_LABEL: &[u8] = b"cnspr addresses v1";
@@ -37,6 +43,9 @@ pub struct AddressRecord {
     pub version: u64,
     /// Where it can be reached, best first.
     pub candidates: Vec<SocketAddr>,
+    /// Names it is reached at from anywhere, looked up when it cannot be reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<Anchor>,
     /// The device's signature of the version and the candidates.
     pub signature: Signature,
 }
@@ -81,7 +90,7 @@ fn rank(ip: IpAddr) -> u8 {
     }
 }
 
-fn record_digest(device: &DeviceId, version: u64, candidates: &[SocketAddr]) -> Hash {
+fn record_digest(device: &DeviceId, version: u64, candidates: &[SocketAddr], anchors: &[Anchor]) -> Hash {
     let mut addresses = Vec::with_capacity(candidates.len() * 19);
     for candidate in candidates {
         match candidate.ip() {
@@ -96,30 +105,40 @@ fn record_digest(device: &DeviceId, version: u64, candidates: &[SocketAddr]) -> 
         }
         addresses.extend_from_slice(&candidate.port().to_le_bytes());
     }
+    // A record without anchors signs what records signed before there were any.
+    let mut names = Vec::new();
+    for anchor in anchors {
+        let text = anchor.to_string();
+        names.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        names.extend_from_slice(text.as_bytes());
+    }
     hash(&[
         RECORD_LABEL,
         device.as_bytes(),
         &version.to_le_bytes(),
         &addresses,
+        &names,
     ])
 }
 
 impl AddressRecord {
     /// The record of the device of `key`, signed by it.
-    pub fn signed(key: &DeviceKey, version: u64, candidates: Vec<SocketAddr>) -> Self {
-        let digest = record_digest(&key.device_id(), version, &candidates);
+    pub fn signed(key: &DeviceKey, version: u64, candidates: Vec<SocketAddr>, anchors: Vec<Anchor>) -> Self {
+        let digest = record_digest(&key.device_id(), version, &candidates, &anchors);
         Self {
             version,
             signature: key.sign(&digest),
             candidates,
+            anchors,
         }
     }
 
     /// Whether `device` signed this record, and it is within bounds.
     pub fn verified(&self, device: &DeviceId) -> bool {
         self.candidates.len() <= MAX_CANDIDATES
+            && self.anchors.len() <= MAX_ANCHORS
             && device.verifies(
-                &record_digest(device, self.version, &self.candidates),
+                &record_digest(device, self.version, &self.candidates, &self.anchors),
                 &self.signature,
             )
     }
@@ -148,13 +167,14 @@ mod tests {
         let key = DeviceKey::from_seed([3; 32]);
         let device = key.device_id();
         let candidates = vec![address("192.0.2.2:3030"), address("[2001:db8::2]:3030")];
-        let record = AddressRecord::signed(&key, 7, candidates.clone());
+        let anchors = vec!["home.example.org:3030".parse().expect("an anchor")];
+        let record = AddressRecord::signed(&key, 7, candidates.clone(), anchors);
         let decoded = AddressRecord::decode(&record.encode().expect("encodes")).expect("decodes");
         assert_eq!(decoded, record);
         assert!(decoded.verified(&device));
         // Another device's key, another version, another address: not believed.
         let thief = DeviceKey::from_seed([4; 32]);
-        assert!(!AddressRecord::signed(&thief, 7, candidates.clone()).verified(&device));
+        assert!(!AddressRecord::signed(&thief, 7, candidates.clone(), Vec::new()).verified(&device));
         let ahead = AddressRecord {
             version: u64::MAX,
             ..record.clone()
@@ -162,9 +182,14 @@ mod tests {
         assert!(!ahead.verified(&device));
         let elsewhere = AddressRecord {
             candidates: vec![address("203.0.113.66:3030")],
-            ..record
+            ..record.clone()
         };
         assert!(!elsewhere.verified(&device));
+        let renamed = AddressRecord {
+            anchors: vec!["thief.example.net:3030".parse().expect("an anchor")],
+            ..record
+        };
+        assert!(!renamed.verified(&device));
         assert_eq!(address_device(&address_key(&device)), Some(device));
         assert_eq!(address_device("_roster/x"), None);
     }

@@ -553,10 +553,16 @@ impl Endpoint {
     /// Calls `peer` now: an initiation waiting for its answer is made again at once (to
     /// every destination, a new one included), without more time to live than it had; a
     /// finish in flight goes on; with nothing in flight a handshake starts.
+    ///
+    /// It is keyed with the mesh secret the peer last answered: this is news of where the
+    /// peer is (a record, a beacon, an anchor), and the calls that failed before it failed
+    /// for want of a path, not of the secret (taking the next secret in turn sent every
+    /// other such call with one the peer does not answer, and its answer a retry later).
     pub fn connect_now(&mut self, now: Timestamp, peer: &DeviceId) {
-        let Some(state) = self.peers.get(peer) else {
+        let Some(state) = self.peers.get_mut(peer) else {
             return;
         };
+        state.mesh_attempt = state.answered_attempt;
         match &state.initiation {
             None => self.start_initiation(now, *peer, now),
             Some(initiation) => {

@@ -213,6 +213,7 @@ async fn invite(context: &Context, params: InviteParams) -> Result<InviteResult,
     let token = InviteToken {
         inviter: snapshot.own_id,
         addresses: addresses.clone(),
+        anchors: context.anchors.clone(),
         token_id: secret.token_id,
         secret: secret.psk,
         expires_unix_secs: unix_now() + ttl_secs,
@@ -249,14 +250,16 @@ async fn join(context: &Context, params: JoinParams) -> Result<JoinResult, RpcEr
             "the invite has expired; ask for a new one",
         ));
     }
-    // Only addresses this device can send to: an IPv6-only device skips IPv4 ones.
+    // The token's addresses, then where its anchors lead now; only addresses this device
+    // can send to: an IPv6-only device skips IPv4 ones.
     let sockets = context.driver.sockets();
-    let usable: Vec<SocketAddr> = token
-        .addresses
-        .iter()
-        .copied()
-        .filter(|a| sockets.for_destination(a).is_some())
-        .collect();
+    let mut usable: Vec<SocketAddr> = token.addresses.clone();
+    for address in crate::anchors::look_up(&token.anchors).await {
+        if !usable.contains(&address) {
+            usable.push(address);
+        }
+    }
+    usable.retain(|a| sockets.for_destination(a).is_some());
     if usable.is_empty() {
         return Err(RpcError::failed(
             ErrorKind::NoUsableAddress {

@@ -47,6 +47,8 @@ pub struct Context {
     pub durability: Arc<crate::durability::Durability>,
     /// Largest message, event or query payload.
     pub payload_bytes_max: usize,
+    /// This device's static anchors, which its invites carry.
+    pub anchors: Vec<cnspr_proto::anchor::Anchor>,
 }
 
 impl Context {

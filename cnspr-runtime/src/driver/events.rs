@@ -177,6 +177,14 @@ impl Shell {
             }
             // Logged and announced to watchers with the key's record, when it is durable.
             Event::StoreChanged { .. } => None,
+            Event::LookUpAnchors { device, anchors } => {
+                let commands = self.commands.clone();
+                tokio::spawn(async move {
+                    let found = crate::anchors::look_up(&anchors).await;
+                    let _ = commands.send(Command::AnchorsFound(device, found)).await;
+                });
+                None
+            }
         };
         if let Some(notice) = notice {
             let _ = self.notices.send(notice);

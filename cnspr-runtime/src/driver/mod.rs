@@ -173,6 +173,8 @@ enum Command {
     DeliveryProgress(DeviceId, u64, oneshot::Sender<Option<(u64, u64)>>),
     /// A durable handler run ended.
     RunFinished(u64, u32),
+    /// A device's static anchors were looked up.
+    AnchorsFound(DeviceId, Vec<SocketAddr>),
     Answer(DeviceId, u64, Vec<u8>),
     KvWrite(String, Option<Vec<u8>>, oneshot::Sender<Result<u64, StoreError>>),
     KvRead(String, oneshot::Sender<Option<KvEntry>>),
@@ -413,6 +415,8 @@ pub struct NodeSetup {
     pub data_dir: PathBuf,
     /// LAN discovery: where beacons go and which are answered.
     pub discovery: Discovery,
+    /// This device's static anchors, for its address record.
+    pub anchors: Vec<cnspr_proto::anchor::Anchor>,
 }
 
 /// Starts the node task on `sockets`. It runs until the node leaves or every socket
@@ -430,6 +434,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
         durability,
         dispatcher,
         discovery,
+        anchors,
     } = setup;
     let durable = Durable {
         identity,
@@ -444,6 +449,7 @@ pub fn spawn(sockets: Sockets, setup: NodeSetup) -> io::Result<DriverHandle> {
     };
     let mut node = Node::restore(config, durable, os_random()?, now, unix_now());
     node.set_handler_tree(Box::new(dispatcher.tree()));
+    node.set_own_anchors(anchors);
     follow_network(&mut node, now, &sockets, &discovery);
     let (commands, command_receiver) = mpsc::channel(COMMAND_BACKLOG);
     let (datagrams, datagram_receiver) = mpsc::channel(DATAGRAM_BACKLOG);
@@ -781,6 +787,11 @@ impl Task {
                 let _ = reply.send(self.node.delivery_progress(&peer, seq));
             }
             Command::RunFinished(job, index) => self.node.finish_run(now, job, index),
+            Command::AnchorsFound(device, mut addresses) => {
+                addresses.retain(|a| self.shell.sockets.for_destination(a).is_some());
+                tracing::debug!(peer = %device.short(), ?addresses, "anchors looked up");
+                self.node.anchors_found(now, device, &addresses);
+            }
             Command::KvWrite(key, value, reply) => {
                 let result = self.node.kv_write(now, &key, value);
                 self.shell.after_durable(move || drop(reply.send(result)));

@@ -1,0 +1,155 @@
+//! Static anchors (`anchor.rs`): this device's own, which its address record carries, and
+//! the other devices', which the host looks up ([`Event::LookUpAnchors`]) whenever such a
+//! device cannot be reached: at once when its record arrives or it becomes suspect or
+//! unreachable, after every network change, and every [`ANCHOR_LOOKUP_INTERVAL`] while it stays
+//! unreachable. The addresses found join the device's candidates, after its own.
+//!
+//! Only devices that list anchors are kept here, so the periodic check walks those, not
+//! the roster.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Event, Node};
+use crate::anchor::{Anchor, MAX_ANCHORS};
+use crate::identity::DeviceId;
+use crate::membership::MemberState;
+use crate::time::Timestamp;
+use crate::transport::MAX_CANDIDATES;
+
+/// How often the anchors of a device that stays unreachable are looked up again.
+pub const ANCHOR_LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
+/// Addresses kept from one device's lookups (its own candidates keep the rest of the room).
+const MAX_ANCHOR_ADDRESSES: usize = MAX_CANDIDATES / 2;
+
+/// Anchors: this device's and its peers'.
+#[derive(Debug, Default)]
+pub(super) struct Anchors {
+    /// This device's own, for its address record.
+    pub(super) own: Vec<Anchor>,
+    /// Peers that list anchors.
+    peers: BTreeMap<DeviceId, PeerAnchors>,
+    /// When the periodic check is due (none while no peer lists anchors).
+    next_check: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+struct PeerAnchors {
+    anchors: Vec<Anchor>,
+    /// What the last lookup found.
+    found: Vec<SocketAddr>,
+    /// When they were last asked for (none: never, or a network change since).
+    asked: Option<Timestamp>,
+}
+
+impl Anchors {
+    /// When [`Node::handle_timeout`] should look again.
+    pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next_check
+    }
+}
+
+impl Node {
+    /// This device's static anchors: its next address record ([`Node::set_local_addresses`])
+    /// carries them (the first [`MAX_ANCHORS`]).
+    pub fn set_own_anchors(&mut self, mut anchors: Vec<Anchor>) {
+        anchors.truncate(MAX_ANCHORS);
+        self.anchors.own = anchors;
+    }
+
+    /// What a lookup of `device`'s anchors found ([`Event::LookUpAnchors`]): they become
+    /// candidates of its handshakes, and it is called on them at once if it still cannot
+    /// be reached.
+    pub fn anchors_found(&mut self, now: Timestamp, device: DeviceId, addresses: &[SocketAddr]) {
+        let Some(peer) = self.anchors.peers.get_mut(&device) else {
+            return;
+        };
+        peer.found = addresses.iter().copied().take(MAX_ANCHOR_ADDRESSES).collect();
+        self.apply_address_record(now, device);
+        self.route_between_layers(now);
+    }
+
+    /// The addresses `device`'s anchors were last found at.
+    pub(super) fn anchor_addresses(&self, device: &DeviceId) -> &[SocketAddr] {
+        self.anchors.peers.get(device).map_or(&[], |peer| &peer.found)
+    }
+
+    /// `device`'s record lists `anchors` (perhaps none): kept, and looked up at once if the
+    /// device cannot be reached and they are new.
+    pub(super) fn note_anchors(&mut self, now: Timestamp, device: DeviceId, anchors: &[Anchor]) {
+        if anchors.is_empty() {
+            self.anchors.peers.remove(&device);
+            if self.anchors.peers.is_empty() {
+                self.anchors.next_check = None;
+            }
+            return;
+        }
+        let peer = self.anchors.peers.entry(device).or_insert_with(|| PeerAnchors {
+            anchors: Vec::new(),
+            found: Vec::new(),
+            asked: None,
+        });
+        if peer.anchors != anchors {
+            peer.anchors = anchors.to_vec();
+            peer.asked = None;
+        }
+        self.anchors.next_check.get_or_insert(now);
+    }
+
+    /// After a network change every anchor may lead elsewhere (another resolver, another
+    /// route): each unreachable device's are looked up again.
+    pub(super) fn anchors_after_network_change(&mut self, now: Timestamp) {
+        for peer in self.anchors.peers.values_mut() {
+            peer.asked = None;
+        }
+        if !self.anchors.peers.is_empty() {
+            self.anchors.next_check = Some(now);
+        }
+    }
+
+    /// `device` was just found suspect or unreachable: its anchors are looked up now,
+    /// unless they were less than [`ANCHOR_LOOKUP_INTERVAL`] ago.
+    pub(super) fn anchors_on_unreachable(&mut self, now: Timestamp, device: &DeviceId) {
+        if self.anchors.peers.contains_key(device) {
+            self.anchors.next_check = Some(now);
+        }
+    }
+
+    /// Asks the host to look up the anchors of every device with anchors that cannot be
+    /// reached and was not asked for within [`ANCHOR_LOOKUP_INTERVAL`].
+    pub(super) fn anchors_timeout(&mut self, now: Timestamp) {
+        if self.anchors.next_check.is_none_or(|at| now < at) {
+            return;
+        }
+        let mut next = now + ANCHOR_LOOKUP_INTERVAL;
+        let reached: Vec<bool> = self
+            .anchors
+            .peers
+            .keys()
+            .map(|device| self.reached(now, device))
+            .collect();
+        for ((device, peer), reached) in self.anchors.peers.iter_mut().zip(reached) {
+            let due = peer.asked.is_none_or(|at| now >= at + ANCHOR_LOOKUP_INTERVAL);
+            if !reached && due {
+                peer.asked = Some(now);
+                self.events.push_back(Event::LookUpAnchors {
+                    device: *device,
+                    anchors: peer.anchors.clone(),
+                });
+            } else if let Some(asked) = peer.asked.filter(|_| !reached) {
+                next = next.min(asked + ANCHOR_LOOKUP_INTERVAL);
+            }
+        }
+        self.anchors.next_check = Some(next);
+    }
+
+    /// Whether `device` is reached directly: active, with keys of a session.
+    fn reached(&self, now: Timestamp, device: &DeviceId) -> bool {
+        let active = self
+            .membership
+            .member(device)
+            .is_some_and(|m| m.state() == MemberState::Active);
+        active && self.endpoint.current_keys(now, device).is_some()
+    }
+}
