@@ -231,6 +231,17 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             human_bytes(result.store.bytes_on_disk)
         ),
     ]);
+    let mapping = serde_json::to_value(result.nat.mapping)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let seen_at: Vec<String> = result.nat.translated.iter().map(ToString::to_string).collect();
+    let nat = if seen_at.is_empty() {
+        mapping
+    } else {
+        format!("{mapping}, seen at {}", seen_at.join(", "))
+    };
+    table.row(vec!["nat".into(), nat]);
     for catch_up in &result.catching_up {
         table.row(vec![
             "catching up".into(),

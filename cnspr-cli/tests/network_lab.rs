@@ -11,6 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use cnspr_proto::roster::AddressRecord;
 use support::lab::Lab;
 use support::{pair, wait_until, Device, Root};
 
@@ -421,19 +422,15 @@ fn a_stranger_on_the_lan_learns_nothing_from_the_beacons_it_records() {
     until_active_at(&desk, "laptop", &format!("198.51.100.2:{PORT}"), Instant::now());
 }
 
-#[test]
-fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
-    let Some(mut lab) = Lab::new("behind two NATs") else {
-        return;
-    };
-    // A public host between two homes, each behind its own router with NAT and a
-    // stateful filter: desk and laptop cannot reach each other directly (no hole
-    // punching yet), only the public host can reach either.
+/// A public host between two homes, each behind its own router with NAT and a stateful
+/// filter: the desk's and the laptop's. The desk's router is a carrier NAT (a mapping
+/// per destination) when `desk_behind_carrier_nat`. Returns the public host, the desk and
+/// the laptop, each paired with the public host and active there, directly.
+fn two_homes_and_a_public_host(lab: &mut Lab, root: &Root, desk_behind_carrier_nat: bool) -> [Device; 3] {
     let (public_ns, internet) = (lab.namespace("public"), lab.namespace("internet"));
     lab.switch(&internet, "wan", "203.0.113.1/24");
     lab.plug((&internet, "wan"), (&public_ns, "eth0", "203.0.113.10/24"));
     let mut devices = Vec::new();
-    let root = Root::new();
     for (name, wan, lan) in [
         ("desk", "203.0.113.21", "192.0.2"),
         ("laptop", "203.0.113.22", "198.51.100"),
@@ -446,18 +443,20 @@ fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
             (&ns, "eth0", Some(&format!("{lan}.2/24"))),
         );
         lab.home_router(&home, "lan", "wan");
+        if name == "desk" && desk_behind_carrier_nat {
+            lab.carrier_nat(&home, "wan");
+        }
         lab.run(
             &ns,
             &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
         );
-        devices.push(device_in(&root, name, &ns));
+        devices.push(device_in(root, name, &ns));
     }
-    let public = device_in(&root, "public", &public_ns);
+    let public = device_in(root, "public", &public_ns);
     for device in &devices {
         pair(&public, device);
     }
-    let (desk, laptop) = (&devices[0], &devices[1]);
-    for device in [desk, laptop] {
+    for device in &devices {
         wait_until("the public host has both active, directly", || {
             public.members().into_iter().any(|m| {
                 let direct = m["path"] == "direct" || m["path"] == "lan";
@@ -465,6 +464,22 @@ fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
             })
         });
     }
+    let laptop = devices.pop().expect("two homes");
+    let desk = devices.pop().expect("two homes");
+    [public, desk, laptop]
+}
+
+#[test]
+fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
+    let Some(mut lab) = Lab::new("behind two NATs") else {
+        return;
+    };
+    // The desk's carrier NAT gives each destination its own port, so neither can reach
+    // the other directly (no hole punching through such a NAT yet): only the public host
+    // reaches either.
+    let root = Root::new();
+    let [_public, desk, laptop] = two_homes_and_a_public_host(&mut lab, &root, true);
+    let (desk, laptop) = (&desk, &laptop);
     // Each knows the other alive through the public host: `indirect`, or unreachable
     // (the laptop's failure detector holds the desk so), never `active`, never a direct
     // path. (By ID: a name a device cannot hear from its owner comes with the periodic
@@ -555,4 +570,124 @@ table ip provider {
     report("public address changed, found by its anchor", &[found]);
     delivers(&laptop, "desk", "found you by name");
     delivers(&desk, "laptop", "and back");
+}
+
+#[test]
+fn devices_behind_two_port_keeping_nats_reach_each_other_through_their_mappings() {
+    let Some(mut lab) = Lab::new("behind two port-keeping NATs") else {
+        return;
+    };
+    // Both routers keep a LAN device's port for every destination (Linux does, unless the
+    // port is taken): each device calls the other where the public host sees it, and
+    // the two calls open both NATs' filters for the other's (simultaneous open).
+    let root = Root::new();
+    let started = Instant::now();
+    let [_public, desk, laptop] = two_homes_and_a_public_host(&mut lab, &root, false);
+    let paired = started.elapsed();
+    let met = until_active_at(&desk, "laptop", &format!("203.0.113.22:{PORT}"), started);
+    until_active_at(&laptop, "desk", &format!("203.0.113.21:{PORT}"), started);
+    for (device, other) in [(&desk, "laptop"), (&laptop, "desk")] {
+        let seen = device
+            .members()
+            .into_iter()
+            .find(|m| m["name"] == other)
+            .expect("listed");
+        assert_eq!(seen["path"], "direct", "{seen}");
+    }
+    report(
+        "two port-keeping NATs: direct after pairing",
+        &[met.saturating_sub(paired)],
+    );
+    delivers(&desk, "laptop", "through both NATs");
+}
+
+/// What `device`'s `status` says of its NAT: the mapping, and the addresses seen.
+fn nat_of(device: &Device) -> (String, Vec<String>) {
+    let nat = device.json(&["status"])["nat"].clone();
+    let seen = nat["translated"].as_array().cloned().unwrap_or_default();
+    (
+        nat["mapping"].as_str().unwrap_or_default().to_owned(),
+        seen.iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+#[test]
+fn each_device_learns_what_its_nat_does_from_where_its_peers_see_it() {
+    let Some(mut lab) = Lab::new("NAT mapping") else {
+        return;
+    };
+    // Two public hosts; a laptop behind a home router (Linux keeps the source port: one
+    // mapping for every destination), a phone behind a carrier NAT that picks a random
+    // port for each destination (`masquerade random`: a mapping per destination).
+    let internet = lab.namespace("internet");
+    lab.switch(&internet, "wan", "203.0.113.1/24");
+    let root = Root::new();
+    let mut public = Vec::new();
+    for (name, address) in [("public-a", "203.0.113.10"), ("public-b", "203.0.113.11")] {
+        let ns = lab.namespace(name);
+        lab.plug((&internet, "wan"), (&ns, "eth0", &format!("{address}/24")));
+        public.push(device_in(&root, name, &ns));
+    }
+    let mut behind = Vec::new();
+    for (name, wan, lan, random) in [
+        ("laptop", "203.0.113.21", "192.0.2", false),
+        ("phone", "203.0.113.22", "198.51.100", true),
+    ] {
+        let router = lab.namespace(&format!("{name}-router"));
+        let ns = lab.namespace(name);
+        lab.plug((&internet, "wan"), (&router, "wan", &format!("{wan}/24")));
+        lab.cable(
+            (&router, "lan", Some(&format!("{lan}.1/24"))),
+            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
+        );
+        lab.home_router(&router, "lan", "wan");
+        if random {
+            lab.carrier_nat(&router, "wan");
+        }
+        lab.run(
+            &ns,
+            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
+        );
+        behind.push(device_in(&root, name, &ns));
+    }
+    for device in public.iter().skip(1).chain(&behind) {
+        pair(&public[0], device);
+    }
+    let (laptop, phone) = (&behind[0], &behind[1]);
+    wait_until("the laptop knows its NAT keeps one mapping", || {
+        nat_of(laptop)
+            == (
+                "endpoint-independent".to_owned(),
+                vec![format!("203.0.113.21:{PORT}")],
+            )
+    });
+    wait_until("the phone knows its NAT makes a mapping per destination", || {
+        nat_of(phone).0 == "endpoint-dependent"
+    });
+    for device in &public {
+        assert_eq!(nat_of(device).0, "none", "{}", device.name);
+    }
+    // The laptop's one mapping is a candidate the others learn from its address record;
+    // the phone's mappings, one per destination, are of no use to anyone else.
+    let record_of = |device: &Device| {
+        let key = format!("_addr/{}", device.id());
+        let output = public[1].run(&["kv", "get", &key, "--raw"]);
+        AddressRecord::decode(&output.stdout)
+            .map(|r| r.candidates)
+            .unwrap_or_default()
+    };
+    let mapping: std::net::SocketAddr = format!("203.0.113.21:{PORT}").parse().expect("an address");
+    wait_until("public-b has the laptop's mapping in its record", || {
+        record_of(laptop).contains(&mapping)
+    });
+    let phone_candidates = record_of(phone);
+    assert!(!phone_candidates.is_empty());
+    assert!(
+        phone_candidates
+            .iter()
+            .all(|a| a.ip().to_string() != "203.0.113.22"),
+        "{phone_candidates:?}"
+    );
 }

@@ -17,6 +17,8 @@ struct Node {
     address: SocketAddr,
     received: Vec<Vec<u8>>,
     established: usize,
+    /// Where the peer said it sees this node, in the order told.
+    observed: Vec<SocketAddr>,
 }
 
 /// Two endpoints, A (index 0) and B (index 1), and the datagrams in flight between them.
@@ -45,6 +47,7 @@ fn node(seed: u8, port: u16, config: &EndpointConfig) -> Node {
         address: SocketAddr::from(([127, 0, 0, 1], port)),
         received: Vec::new(),
         established: 0,
+        observed: Vec::new(),
     }
 }
 
@@ -101,6 +104,7 @@ impl Link {
                 match event {
                     EndpointEvent::Received { payload, .. } => self.nodes[from].received.push(payload),
                     EndpointEvent::Established { .. } => self.nodes[from].established += 1,
+                    EndpointEvent::Observed { address, .. } => self.nodes[from].observed.push(address),
                     EndpointEvent::HandshakeFailed { .. }
                     | EndpointEvent::AddressChanged { .. }
                     | EndpointEvent::Paired { .. } => {}
@@ -191,6 +195,9 @@ fn first_payload_waits_for_the_handshake_then_flows_both_ways() {
     link.send(1, b"back");
     link.run_for(Duration::from_millis(100));
     assert_eq!(link.nodes[0].received, vec![b"back".to_vec()]);
+    // Each side heard, inside the handshake, where the other sees it.
+    assert_eq!(link.nodes[0].observed, vec![link.nodes[0].address]);
+    assert_eq!(link.nodes[1].observed, vec![link.nodes[1].address]);
 }
 
 #[test]

@@ -115,6 +115,10 @@ mod tests {
             runs: (0, 0),
             store_keys: 0,
             catching_up: Vec::new(),
+            nat: cnspr_proto::node::NatReport {
+                mapping: cnspr_proto::node::NatMapping::Unknown,
+                translated: Vec::new(),
+            },
         }
     }
 

@@ -93,7 +93,10 @@ impl Lab {
 
     /// Makes `ns` a home router in front of its `lan` interface: IPv4 forwarding, every
     /// connection from the LAN masqueraded behind the address of `wan`, and a stateful
-    /// filter that lets in only what answers a connection from inside (nftables).
+    /// filter that lets in only what answers a connection from inside (nftables), to the
+    /// LAN and to the router itself. (A router that took in a datagram to itself at a
+    /// port a LAN device uses would hold that port in its connection table, and the
+    /// device's own flow to that sender would get another port.)
     pub fn home_router(&self, ns: &str, lan: &str, wan: &str) {
         self.router(ns);
         let rules = format!(
@@ -110,9 +113,22 @@ table inet filter {{
         ct state established,related accept
         iifname "{lan}" accept
     }}
+    chain input {{
+        type filter hook input priority 0; policy accept
+        iifname "{wan}" ct state established,related accept
+        iifname "{wan}" drop
+    }}
 }}
 "#
         );
+        self.nft(ns, &rules);
+    }
+
+    /// Turns the home router `ns` into a carrier-grade NAT: every flow out of `wan` gets a
+    /// random port (`masquerade random`), so each destination sees another mapping
+    /// (endpoint-dependent, "symmetric").
+    pub fn carrier_nat(&self, ns: &str, wan: &str) {
+        let rules = format!("flush chain ip nat postrouting\nadd rule ip nat postrouting oifname \"{wan}\" masquerade random\n");
         self.nft(ns, &rules);
     }
 

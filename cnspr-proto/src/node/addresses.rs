@@ -14,10 +14,23 @@ use crate::time::Timestamp;
 impl Node {
     /// Where this device can be reached: every address of every socket (a wildcard bind
     /// as each interface's address). The host tells it at start and after every network
-    /// change; when the addresses worth telling (or this device's anchors) differ from the
-    /// record the mesh has, a new one is written (signed) and replicates like any key.
+    /// change. With the addresses peers see it at behind a NAT (`node/nat.rs`), they make
+    /// its address record.
     pub fn set_local_addresses(&mut self, now: Timestamp, addresses: &[SocketAddr]) {
-        let candidates = publishable(addresses);
+        self.nat.local = Some(addresses.to_vec());
+        self.publish_addresses(now);
+    }
+
+    /// Writes this device's address record when the addresses worth telling (its own and
+    /// the reflexive ones) or its anchors differ from the record the mesh has: a new one,
+    /// signed, replicates like any key. Nothing before the host told its addresses.
+    pub(super) fn publish_addresses(&mut self, now: Timestamp) {
+        let Some(local) = &self.nat.local else {
+            return;
+        };
+        let mut addresses = local.clone();
+        addresses.extend(self.nat.reflexive_candidates());
+        let candidates = publishable(&addresses);
         let anchors = self.anchors.own.clone();
         let own = self.own_id();
         let current = self.address_record(&own);

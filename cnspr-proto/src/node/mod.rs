@@ -18,6 +18,7 @@ mod beacons;
 mod drive;
 mod mesh_secret;
 mod messages;
+mod nat;
 mod queries;
 mod restore;
 mod roster_sync;
@@ -26,6 +27,7 @@ mod versions;
 
 pub use anchors::ANCHOR_LOOKUP_INTERVAL;
 pub use drive::Host;
+pub use nat::{NatMapping, NatReport};
 pub use queries::QueryFailure;
 pub use restore::Durable;
 pub use store::{CatchUpProgress, CATCH_UP_SHOWN_FOR, STORE_SYNC_INTERVAL};
@@ -257,6 +259,8 @@ pub struct Node {
     beacons_answered: BTreeMap<DeviceId, Timestamp>,
     /// Static anchors: this device's, and the peers' to look up.
     anchors: anchors::Anchors,
+    /// Where peers see this device, and its own addresses.
+    nat: nat::NatView,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -344,6 +348,7 @@ impl Node {
             beacons_ignored_from: (Vec::new(), Vec::new()),
             beacons_answered: BTreeMap::new(),
             anchors: anchors::Anchors::default(),
+            nat: nat::NatView::default(),
             endpoint,
             membership,
             messaging,
@@ -464,6 +469,7 @@ impl Node {
     /// authenticated packet from the new address is how they learn it.
     pub fn handle_network_change(&mut self, now: Timestamp) {
         self.endpoint.reset_sessions();
+        self.forget_observed();
         self.membership.announce(now);
         self.anchors_after_network_change(now);
         self.route_between_layers(now);
@@ -684,6 +690,7 @@ impl Node {
                 self.membership.observe_address(&peer, address);
             }
             EndpointEvent::Paired { peer } => self.on_paired(now, peer),
+            EndpointEvent::Observed { peer, address } => self.on_observed(now, peer, address),
             EndpointEvent::Established { peer, rekey } => {
                 self.stats.sessions_established += 1;
                 // A handshake just completed with it: the direct path works.

@@ -45,6 +45,7 @@ use crate::time::Timestamp;
 use crate::timers::Timers;
 use crate::transport::cookies::{self, Admission, Cookie, CookieConfig, CookieGate, COOKIE_USE};
 use crate::transport::keys::{SealError, TransportKeys};
+use crate::transport::observed;
 use crate::transport::session::{KeySlot, Session, SessionConfig};
 use crate::transport::stealth::{self, MeshSecrets};
 use crate::wire::{self, Packet, PacketError};
@@ -125,6 +126,14 @@ pub enum EndpointEvent {
     Paired {
         /// The new peer.
         peer: DeviceId,
+    },
+    /// The peer says it sees this device at a new address (told in a handshake): behind a
+    /// NAT, the NAT's mapping towards that peer.
+    Observed {
+        /// The peer.
+        peer: DeviceId,
+        /// Where it sees this device.
+        address: SocketAddr,
     },
     /// Our handshake with the peer got no answer within the give-up time.
     HandshakeFailed {
@@ -238,6 +247,8 @@ struct Peer {
     /// Where a LAN beacon in its name came from last: tried too, but believed only once a
     /// proven answer comes from there (anyone with the mesh secret can make a beacon).
     heard_at: Option<SocketAddr>,
+    /// Where it last said it sees this device (`transport/observed.rs`).
+    observed_as: Option<SocketAddr>,
     session: Session,
     initiation: Option<Initiation>,
     staged: VecDeque<Vec<u8>>,
@@ -272,6 +283,7 @@ impl Peer {
             address: None,
             candidates: Vec::new(),
             heard_at: None,
+            observed_as: None,
             session: Session::default(),
             initiation: None,
             staged: VecDeque::new(),
@@ -878,8 +890,8 @@ impl Endpoint {
         let joining = self.peers.get(&peer).and_then(|p| p.joining.clone());
         let mut handshake = self.new_handshake(Role::Initiator, joining.as_ref().map(|j| j.psk));
         let padding: &[u8] = match joining {
-            Some(_) => &[0; wire::PAIRING_INIT_PADDING_BYTES],
-            None => &[0; wire::INIT_PADDING_BYTES],
+            Some(_) => &[0; wire::PAIRING_INIT_PADDING_SENT_BYTES],
+            None => &[0; wire::INIT_PADDING_SENT_BYTES],
         };
         let mut noise = Vec::new();
         let written = handshake.write_message(padding, &mut noise);
@@ -1069,9 +1081,20 @@ impl Endpoint {
         invite: Option<([u8; 16], [u8; 32])>,
     ) -> Result<(), ReceiveError> {
         let mut handshake = self.new_handshake(Role::Responder, invite.map(|(_, psk)| psk));
-        handshake.read_message(noise)?;
+        let padding = handshake.read_message(noise)?;
+        // Where the initiation came from, if it carried room for it: a response is never
+        // longer than the initiation that asked for it.
+        let room = match invite {
+            Some(_) => wire::PAIRING_INIT_PADDING_SENT_BYTES,
+            None => wire::INIT_PADDING_SENT_BYTES,
+        };
+        let told = if padding.len() >= room {
+            observed::encode(from)
+        } else {
+            Vec::new()
+        };
         let mut response = Vec::new();
-        handshake.write_message(&[], &mut response)?;
+        handshake.write_message(&told, &mut response)?;
         if self.responders.len() >= self.config.max_pending_responders {
             if let Some(oldest) = remove_least(&mut self.responders, |r| r.created) {
                 self.indices.remove(&oldest);
@@ -1123,12 +1146,12 @@ impl Endpoint {
         };
         // Work on a copy: only a response from the very peer we called may advance it.
         let mut handshake = handshake.clone();
-        handshake.read_message(noise)?;
+        let told = handshake.read_message(noise)?;
         if handshake.remote_static() != Some(state.noise) {
             return Err(ReceiveError::NotAPeer);
         }
         let mut finish_noise = Vec::new();
-        handshake.write_message(&[], &mut finish_noise)?;
+        handshake.write_message(&observed::encode(from), &mut finish_noise)?;
         let secrets = handshake.into_transport()?;
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
@@ -1154,7 +1177,20 @@ impl Endpoint {
             datagram: finish,
         });
         self.after_session_change(peer, Some(from));
+        self.note_observed(peer, observed::decode(&told));
         Ok(())
+    }
+
+    /// Notes where `peer` says it sees this device (told in a handshake), and reports a
+    /// change.
+    fn note_observed(&mut self, peer: DeviceId, address: Option<SocketAddr>) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if let Some(address) = address.filter(|a| state.observed_as != Some(*a)) {
+            state.observed_as = Some(address);
+            self.events.push_back(EndpointEvent::Observed { peer, address });
+        }
     }
 
     /// After a session changed: forgets the indices of keys newer ones pushed out, and
@@ -1200,7 +1236,7 @@ impl Endpoint {
             .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
         let invite = responder.invite;
         let mut handshake = responder.handshake.clone();
-        handshake.read_message(noise)?;
+        let told = handshake.read_message(noise)?;
         let secrets = handshake.into_transport()?;
         let peer = secrets.remote_static.device_id().ok_or(ReceiveError::NotAPeer)?;
         if let Some(token_id) = invite {
@@ -1225,6 +1261,7 @@ impl Endpoint {
             answered: now,
         });
         self.after_session_change(peer, Some(from));
+        self.note_observed(peer, observed::decode(&told));
         self.seal_and_queue(now, peer, &[]);
         self.flush_staged(now, peer);
         self.events.push_back(EndpointEvent::Established { peer, rekey });

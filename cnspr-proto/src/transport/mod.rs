@@ -6,6 +6,7 @@ pub mod beacon;
 pub mod cookies;
 mod endpoint;
 mod keys;
+pub mod observed;
 mod replay;
 mod session;
 pub mod stealth;

@@ -23,6 +23,11 @@ const RESPONSE_MIN_DATAGRAM_BYTES: usize =
 /// Payload bytes a `HandshakeInit` carries at least (padding; the responder ignores it).
 pub const INIT_PADDING_BYTES: usize =
     RESPONSE_MIN_DATAGRAM_BYTES - HEADER_BYTES - INDEX_BYTES - DH_BYTES - 2 * MAC_BYTES;
+/// Padding bytes a device sends in its initiations: room for the address the response
+/// tells (`transport/observed.rs`), which a responder adds only to an initiation that
+/// long (older devices send [`INIT_PADDING_BYTES`], and are still answered).
+pub const INIT_PADDING_SENT_BYTES: usize =
+    INIT_PADDING_BYTES + crate::transport::observed::MAX_OBSERVED_BYTES;
 /// Payload bytes a `PairingInit` carries at least (padding).
 pub const PAIRING_INIT_PADDING_BYTES: usize = RESPONSE_MIN_DATAGRAM_BYTES
     - HEADER_BYTES
@@ -31,6 +36,9 @@ pub const PAIRING_INIT_PADDING_BYTES: usize = RESPONSE_MIN_DATAGRAM_BYTES
     - DH_BYTES
     - TAG_BYTES
     - 2 * MAC_BYTES;
+/// Padding bytes a device sends in its pairing initiations (as [`INIT_PADDING_SENT_BYTES`]).
+pub const PAIRING_INIT_PADDING_SENT_BYTES: usize =
+    PAIRING_INIT_PADDING_BYTES + crate::transport::observed::MAX_OBSERVED_BYTES;
 /// Length of each of the two MACs that end every initiation.
 pub const MAC_BYTES: usize = 16;
 /// Length of a `CookieReply`'s encrypted cookie: the cookie and its tag.
@@ -581,6 +589,16 @@ mod tests {
         assert_eq!(total(PacketType::HandshakeResponse), RESPONSE_MIN_DATAGRAM_BYTES);
         assert_eq!(total(PacketType::HandshakeInit), RESPONSE_MIN_DATAGRAM_BYTES);
         assert_eq!(total(PacketType::PairingInit), RESPONSE_MIN_DATAGRAM_BYTES);
+        // What is sent: room for the address a response tells.
+        let told = crate::transport::observed::MAX_OBSERVED_BYTES;
+        assert_eq!(
+            total(PacketType::HandshakeInit) - INIT_PADDING_BYTES + INIT_PADDING_SENT_BYTES,
+            RESPONSE_MIN_DATAGRAM_BYTES + told
+        );
+        assert_eq!(
+            total(PacketType::PairingInit) - PAIRING_INIT_PADDING_BYTES + PAIRING_INIT_PADDING_SENT_BYTES,
+            RESPONSE_MIN_DATAGRAM_BYTES + told
+        );
     }
 
     #[test]

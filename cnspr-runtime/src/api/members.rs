@@ -53,6 +53,47 @@ pub struct StatusResult {
     /// Catch-ups under way: answers from peers, to what this device missed while apart,
     /// that had a part within the last 30 s and still lack some.
     pub catching_up: Vec<CatchUp>,
+    /// What lies between this device and its peers, from where they see it (told in
+    /// every handshake): `docs/reachability.md`, "Reflexive addresses".
+    pub nat: Nat,
+}
+
+/// This device's NAT, as its peers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Nat {
+    /// What its mapping does.
+    pub mapping: NatMapping,
+    /// Addresses peers see this device at that are not its own (the NAT's mappings).
+    pub translated: Vec<std::net::SocketAddr>,
+}
+
+/// What a NAT's mapping does (RFC 4787).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NatMapping {
+    /// No peer has said yet where it sees this device.
+    Unknown,
+    /// Every peer sees one of this device's own addresses.
+    None,
+    /// A NAT, seen by one peer only: the kind of its mapping is not known yet.
+    Translated,
+    /// Peers see the same address and port: one mapping for every destination.
+    EndpointIndependent,
+    /// Peers see the same address with different ports: a mapping per destination.
+    EndpointDependent,
+}
+
+impl From<cnspr_proto::node::NatMapping> for NatMapping {
+    fn from(mapping: cnspr_proto::node::NatMapping) -> Self {
+        use cnspr_proto::node::NatMapping as Core;
+        match mapping {
+            Core::Unknown => Self::Unknown,
+            Core::None => Self::None,
+            Core::Translated => Self::Translated,
+            Core::EndpointIndependent => Self::EndpointIndependent,
+            Core::EndpointDependent => Self::EndpointDependent,
+        }
+    }
 }
 
 /// A catch-up under way: how far one peer's answer to what this device missed has come.

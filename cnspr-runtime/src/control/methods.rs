@@ -16,7 +16,8 @@ use super::{failure, messaging, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
     CatchUp, Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member,
-    MembersResult, PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult, StoreSize,
+    MembersResult, Nat, PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult,
+    StoreSize,
 };
 use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
@@ -129,6 +130,10 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
                 changes: progress.changes,
             })
             .collect(),
+        nat: Nat {
+            mapping: snapshot.nat.mapping.into(),
+            translated: snapshot.nat.translated.clone(),
+        },
         disk: match context.durability.failure() {
             None => DiskState {
                 state: DiskHealth::Ok,

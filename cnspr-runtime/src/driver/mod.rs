@@ -90,6 +90,8 @@ pub struct Snapshot {
     pub store_keys: usize,
     /// Catch-up answers being received, with the sender's shown name.
     pub catching_up: Vec<(CatchUpProgress, Option<String>)>,
+    /// This device's NAT, as its peers see it.
+    pub nat: cnspr_proto::node::NatReport,
 }
 
 /// One key as read from the store.
@@ -897,6 +899,7 @@ impl Task {
                 .into_iter()
                 .map(|progress| (progress, roster.shown_name(&progress.from)))
                 .collect(),
+            nat: self.node.nat(),
         }
     }
 }
