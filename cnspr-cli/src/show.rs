@@ -242,6 +242,15 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
         format!("{mapping}, seen at {}", seen_at.join(", "))
     };
     table.row(vec!["nat".into(), nat]);
+    if result.nat.kept_alive > 0 {
+        table.row(vec![
+            "keepalive".into(),
+            format!(
+                "every {} s on {} session(s) through the NAT",
+                result.nat.keepalive_secs, result.nat.kept_alive
+            ),
+        ]);
+    }
     for catch_up in &result.catching_up {
         table.row(vec![
             "catching up".into(),

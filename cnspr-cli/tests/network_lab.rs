@@ -668,6 +668,35 @@ fn each_device_learns_what_its_nat_does_from_where_its_peers_see_it() {
     });
     for device in &public {
         assert_eq!(nat_of(device).0, "none", "{}", device.name);
+        assert_eq!(
+            device.json(&["status"])["nat"]["kept_alive"],
+            0,
+            "{}",
+            device.name
+        );
+    }
+    // The laptop keeps its sessions through its NAT alive (those with its ring
+    // neighbours: here every device it reaches).
+    let kept = laptop.json(&["status"])["nat"]["kept_alive"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(kept >= 2, "{kept}");
+    // Its idle cost behind the NAT, for `bench/lab` (CNSPR_LAB_IDLE_SECS).
+    let idle_secs = env_or("CNSPR_LAB_IDLE_SECS", 0);
+    if idle_secs > 0 {
+        let sent = || {
+            laptop.json(&["status"])["datagrams"]["sent"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        let before = sent();
+        std::thread::sleep(Duration::from_secs(idle_secs));
+        let per_minute = (sent() - before) as f64 * 60.0 / idle_secs as f64;
+        eprintln!(
+            "{}",
+            serde_json::json!({"lab": "behind a NAT, idle", "idle_secs": idle_secs,
+                "datagrams_sent_per_device_per_min": per_minute, "peers": 3})
+        );
     }
     // The laptop's one mapping is a candidate the others learn from its address record;
     // the phone's mappings, one per destination, are of no use to anyone else.

@@ -487,3 +487,52 @@ fn a_payload_larger_than_a_datagram_is_refused_and_the_largest_fits() {
         Err(SendError::UnknownPeer)
     );
 }
+
+#[test]
+fn a_kept_alive_path_gets_an_empty_datagram_after_each_silence_and_only_then() {
+    // Keys that last the whole test: no rekey's datagrams among those counted.
+    let mut config = EndpointConfig::default();
+    config.session.rekey_after = Duration::from_secs(3600);
+    config.session.reject_after = Duration::from_secs(7200);
+    let mut link = Link::new(config);
+    link.send(0, b"hello");
+    link.run_for(Duration::from_millis(100));
+    let b = link.key(1);
+    // The session datagrams A sent B during `seconds` of virtual time, sending `every` so
+    // often meanwhile.
+    let data_to_b = |link: &Link| {
+        let data = cnspr_proto::wire::PacketType::Data as u8;
+        link.delivered
+            .iter()
+            .filter(|(to, t)| *to == 1 && t.datagram[1] == data)
+            .count()
+    };
+    let sent_by_a = |link: &mut Link, seconds: u64, every: Option<u64>| {
+        let before = data_to_b(link);
+        for second in 0..seconds {
+            if every.is_some_and(|every| second % every == 0) {
+                link.send(0, b"tick");
+            }
+            link.run_for(Duration::from_secs(1));
+        }
+        data_to_b(link) - before
+    };
+    assert_eq!(sent_by_a(&mut link, 60, None), 0, "nothing without a keepalive");
+    link.nodes[0]
+        .endpoint
+        .set_keepalive(&b, Some(Duration::from_secs(15)));
+    // One at once (nothing went since the hello, a minute ago), then one every 15 s.
+    assert_eq!(sent_by_a(&mut link, 62, None), 5);
+    // Traffic every 10 s keeps the path alive by itself: no keepalive comes between.
+    assert_eq!(sent_by_a(&mut link, 60, Some(10)), 6);
+    link.nodes[0].endpoint.set_keepalive(&b, None);
+    assert_eq!(sent_by_a(&mut link, 60, None), 0);
+    assert_eq!(
+        link.nodes[1]
+            .received
+            .iter()
+            .filter(|p| p.as_slice() == b"tick")
+            .count(),
+        6
+    );
+}

@@ -30,6 +30,10 @@ pub struct Config {
     /// address record and its invites carry them; the others look them up whenever they
     /// cannot reach it (`docs/reachability.md`). At most four.
     pub anchors: Vec<cnspr_proto::anchor::Anchor>,
+    /// Seconds between keepalives on a session through a NAT, at first (15 to 120): it
+    /// comes down by itself to what the NAT shows (`docs/reachability.md`, "NAT
+    /// keepalive").
+    pub nat_keepalive_secs: u64,
     /// Limits.
     pub limits: Limits,
     /// LAN discovery: beacons announcing this device to the others of its mesh.
@@ -130,6 +134,7 @@ impl Default for Config {
             limits: Limits::default(),
             discovery: Discovery::default(),
             anchors: Vec::new(),
+            nat_keepalive_secs: 25,
         }
     }
 }
@@ -212,6 +217,15 @@ impl Config {
         }
         if self.listen.is_empty() {
             return Err("listen must name at least one address".into());
+        }
+        let keepalive =
+            cnspr_proto::node::MIN_KEEPALIVE.as_secs()..=cnspr_proto::node::MAX_KEEPALIVE.as_secs();
+        if !keepalive.contains(&self.nat_keepalive_secs) {
+            return Err(format!(
+                "nat_keepalive_secs must be from {} to {}",
+                keepalive.start(),
+                keepalive.end()
+            ));
         }
         if self.anchors.len() > cnspr_proto::anchor::MAX_ANCHORS {
             return Err(format!(

@@ -119,6 +119,7 @@ mod tests {
                 mapping: cnspr_proto::node::NatMapping::Unknown,
                 translated: Vec::new(),
             },
+            keepalive: (std::time::Duration::from_secs(25), 0),
         }
     }
 

@@ -252,6 +252,13 @@ impl Membership {
         if let Some(address) = reached_at {
             self.set_address(target, address);
         }
+        // Alive, as a relay proved: probed again after the usual silence, not at the next
+        // tick (a device reachable only through relays cost a probe round every tick:
+        // ten datagrams a second behind a NAT).
+        let probe_due = now + self.jittered(self.config.recently_heard);
+        if let Some(member) = self.members.get_mut(&target) {
+            member.probe_due = Some(probe_due);
+        }
         self.mark_reached(now, target, true);
     }
 

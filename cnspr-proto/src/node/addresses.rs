@@ -19,6 +19,7 @@ impl Node {
     pub fn set_local_addresses(&mut self, now: Timestamp, addresses: &[SocketAddr]) {
         self.nat.local = Some(addresses.to_vec());
         self.publish_addresses(now);
+        self.review_all_keepalives();
     }
 
     /// Writes this device's address record when the addresses worth telling (its own and

@@ -16,6 +16,7 @@ mod addresses;
 mod anchors;
 mod beacons;
 mod drive;
+mod keepalive;
 mod mesh_secret;
 mod messages;
 mod nat;
@@ -27,6 +28,7 @@ mod versions;
 
 pub use anchors::ANCHOR_LOOKUP_INTERVAL;
 pub use drive::Host;
+pub use keepalive::{MAX_KEEPALIVE, MIN_KEEPALIVE};
 pub use nat::{NatMapping, NatReport};
 pub use queries::QueryFailure;
 pub use restore::Durable;
@@ -72,6 +74,8 @@ pub struct NodeConfig {
     pub handlers_max: usize,
     /// Messages and events waiting for their handler runs, per origin and in all.
     pub handler_queue: QueueBounds,
+    /// How often a session through a NAT is kept alive at first (`node/keepalive.rs`).
+    pub nat_keepalive: std::time::Duration,
 }
 
 impl NodeConfig {
@@ -92,6 +96,7 @@ impl NodeConfig {
             store_sync_interval: store::STORE_SYNC_INTERVAL,
             handlers_max: 8,
             handler_queue: QueueBounds::default(),
+            nat_keepalive: std::time::Duration::from_secs(25),
         })
     }
 }
@@ -261,6 +266,8 @@ pub struct Node {
     anchors: anchors::Anchors,
     /// Where peers see this device, and its own addresses.
     nat: nat::NatView,
+    /// Which sessions through a NAT are kept alive.
+    keepalive: keepalive::Keepalive,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -349,6 +356,7 @@ impl Node {
             beacons_answered: BTreeMap::new(),
             anchors: anchors::Anchors::default(),
             nat: nat::NatView::default(),
+            keepalive: keepalive::Keepalive::new(config.nat_keepalive),
             endpoint,
             membership,
             messaging,
@@ -460,6 +468,7 @@ impl Node {
         self.messaging.handle_timeout(now, &mut self.runs);
         self.store_timeout(now);
         self.anchors_timeout(now);
+        self.keepalive_timeout(now);
         self.route_between_layers(now);
     }
 
@@ -546,6 +555,7 @@ impl Node {
             self.messaging.poll_timeout(),
             Some(self.replication.next_sync()),
             self.anchors.poll_timeout(),
+            self.keepalive.poll_timeout(),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
@@ -611,6 +621,7 @@ impl Node {
                 }
                 if let MembershipEvent::Restarted { member } = event {
                     self.fail_queries(member, QueryFailure::Restarted);
+                    self.keepalive_on_restart(&member);
                 }
                 if let MembershipEvent::StateChanged { member, state, .. } = event {
                     states_changed = true;
@@ -621,6 +632,7 @@ impl Node {
                     if matches!(state, MemberState::Suspect | MemberState::Unreachable) {
                         self.anchors_on_unreachable(now, &member);
                     }
+                    self.keepalive_on_state(now, member, state);
                     let was_live = self.messaging.is_live(&member);
                     for peer in self.messaging.set_live(now, member, live) {
                         self.store_need(now, peer);
@@ -634,6 +646,7 @@ impl Node {
             if states_changed {
                 // Who is live moves the ring neighbourhood, where broadcasts go in a large mesh.
                 let neighbours = self.membership.neighbours();
+                self.keepalive_neighbours(neighbours.clone());
                 for peer in self.messaging.set_neighbours(now, neighbours) {
                     self.store_need(now, peer);
                 }
@@ -722,6 +735,7 @@ impl Node {
         match payload {
             Payload::Membership(envelope) => self.membership.handle_envelope(now, from, envelope),
             Payload::Messaging(bytes) => {
+                self.peer_used(now, from);
                 // A malformed packet from a peer is dropped like a lost one.
                 let _ = self.messaging.handle_packet(now, from, &bytes, &mut self.runs);
             }
@@ -782,7 +796,10 @@ impl Node {
             Payload::Membership(_) | Payload::Echo(_) | Payload::EchoReply(_) => {
                 self.endpoint.send_prompt(now, &peer, &bytes)
             }
-            Payload::Messaging(_) => self.endpoint.send(now, &peer, &bytes),
+            Payload::Messaging(_) => {
+                self.peer_used(now, peer);
+                self.endpoint.send(now, &peer, &bytes)
+            }
         };
         Ok(sent?)
     }

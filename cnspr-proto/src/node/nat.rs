@@ -63,6 +63,22 @@ pub(super) struct NatView {
 }
 
 impl NatView {
+    /// Whether `peer` sees this device at an address not its own (never before the host
+    /// told this device's addresses).
+    pub(super) fn translated_for(&self, peer: &DeviceId) -> bool {
+        let (Some(local), Some(seen)) = (&self.local, self.observed.get(peer)) else {
+            return false;
+        };
+        !local
+            .iter()
+            .any(|l| l.ip() == seen.ip() && l.port() == seen.port())
+    }
+
+    /// The peers that told where they see this device.
+    pub(super) fn observers(&self) -> Vec<DeviceId> {
+        self.observed.keys().copied().collect()
+    }
+
     /// What the views say.
     pub(super) fn report(&self) -> NatReport {
         let local = self.local.as_deref().unwrap_or(&[]);
@@ -110,16 +126,22 @@ impl Node {
         if self.nat.reflexive_candidates() != before {
             self.publish_addresses(now);
         }
+        self.review_keepalive(peer);
     }
 
     /// This device's network changed: what peers saw of it belongs to the old one.
     pub(super) fn forget_observed(&mut self) {
+        let observers = self.nat.observers();
         self.nat.observed.clear();
+        for peer in observers {
+            self.review_keepalive(peer);
+        }
     }
 
     /// `peer` left the roster: its view goes with it.
     pub(super) fn forget_observed_by(&mut self, peer: &DeviceId) {
         self.nat.observed.remove(peer);
+        self.review_keepalive(*peer);
     }
 }
 

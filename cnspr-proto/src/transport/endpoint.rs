@@ -249,6 +249,12 @@ struct Peer {
     heard_at: Option<SocketAddr>,
     /// Where it last said it sees this device (`transport/observed.rs`).
     observed_as: Option<SocketAddr>,
+    /// When a session datagram last went to it, and last came from it.
+    last_sent: Option<Timestamp>,
+    last_heard: Option<Timestamp>,
+    /// Keep the session's path alive: an empty datagram after this long without sending
+    /// ([`Endpoint::set_keepalive`]).
+    keepalive: Option<Duration>,
     session: Session,
     initiation: Option<Initiation>,
     staged: VecDeque<Vec<u8>>,
@@ -277,6 +283,21 @@ impl Peer {
         destinations
     }
 
+    /// When the next keepalive is due, if the path is kept alive and a session datagram
+    /// ever went there.
+    fn keepalive_due(&self) -> Option<Timestamp> {
+        Some(self.last_sent? + self.keepalive?)
+    }
+
+    /// When its timer is due: a handshake retry, keys expiring, or (while it has keys) a
+    /// keepalive.
+    fn deadline(&self, config: &SessionConfig) -> Option<Timestamp> {
+        let retry = self.initiation.as_ref().map(|i| i.retry_at);
+        let expiry = self.session.next_expiry(config);
+        let keepalive = expiry.and(self.keepalive_due());
+        retry.into_iter().chain(expiry).chain(keepalive).min()
+    }
+
     fn new(noise: PublicKey) -> Self {
         Self {
             noise,
@@ -284,6 +305,9 @@ impl Peer {
             candidates: Vec::new(),
             heard_at: None,
             observed_as: None,
+            last_sent: None,
+            last_heard: None,
+            keepalive: None,
             session: Session::default(),
             initiation: None,
             staged: VecDeque::new(),
@@ -466,6 +490,23 @@ impl Endpoint {
         }
     }
 
+    /// Keeps the path to `peer` alive (a NAT's mapping on it): an empty session datagram
+    /// whenever nothing went to it for `interval`, while a session works; `None` stops.
+    pub fn set_keepalive(&mut self, peer: &DeviceId, interval: Option<Duration>) {
+        let Some(state) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if state.keepalive != interval {
+            state.keepalive = interval;
+            self.reschedule(*peer);
+        }
+    }
+
+    /// When an authenticated session datagram last came from `peer`.
+    pub fn last_heard(&self, peer: &DeviceId) -> Option<Timestamp> {
+        self.peers.get(peer)?.last_heard
+    }
+
     /// Notes that a LAN beacon in `peer`'s name came from `address`: initiations go
     /// there too (one address, the latest: it displaces none of the peer's own
     /// candidates), and it becomes the peer's address only if a proven answer comes from
@@ -621,6 +662,8 @@ impl Endpoint {
         let state = self.peers.get_mut(peer).ok_or(SendError::UnknownPeer)?;
         let destination = state.address.ok_or(SendError::NoAddress)?;
         let needs_rekey = state.session.needs_rekey(now, &config.session) && state.initiation.is_none();
+        // A send moves a kept-alive path's keepalive on.
+        let mut rescheduled = false;
         let mut datagram = Vec::new();
         let sent = match state.session.seal(now, &config.session, payload, &mut datagram) {
             Ok(()) => {
@@ -633,6 +676,8 @@ impl Endpoint {
                     destination,
                     datagram,
                 });
+                state.last_sent = Some(now);
+                rescheduled = state.keepalive.is_some();
                 Sent::Now
             }
             Err(SealError::NoUsableKeys | SealError::CounterExhausted) => {
@@ -643,6 +688,9 @@ impl Endpoint {
                 Sent::Queued
             }
         };
+        if rescheduled {
+            self.reschedule(*peer);
+        }
         if needs_rekey {
             self.start_initiation(now, *peer, now);
         }
@@ -729,13 +777,10 @@ impl Endpoint {
     /// Sets `peer`'s deadline from its state: the next handshake retry, or the first of
     /// its keys to expire. Called wherever either changes.
     fn reschedule(&mut self, peer: DeviceId) {
-        let deadline = self.peers.get(&peer).and_then(|state| {
-            let retry = state.initiation.as_ref().map(|i| i.retry_at);
-            retry
-                .into_iter()
-                .chain(state.session.next_expiry(&self.config.session))
-                .min()
-        });
+        let deadline = self
+            .peers
+            .get(&peer)
+            .and_then(|state| state.deadline(&self.config.session));
         self.timers.set(peer, deadline);
     }
 
@@ -749,7 +794,27 @@ impl Endpoint {
         })
     }
 
+    /// Sends `peer` an empty session datagram if its keepalive is due (sends since the
+    /// timer was set move it on) and a session works.
+    fn keepalive_if_due(&mut self, now: Timestamp, peer: DeviceId) {
+        let config = &self.config.session;
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if state.keepalive_due().is_none_or(|due| now < due) {
+            return;
+        }
+        if state.session.current(now, config).is_some() {
+            self.seal_and_queue(now, peer, &[]);
+        } else {
+            // No session to keep alive: look again an interval later, not at once.
+            state.last_sent = Some(now);
+            self.reschedule(peer);
+        }
+    }
+
     fn peer_timeout(&mut self, now: Timestamp, peer: DeviceId) {
+        self.keepalive_if_due(now, peer);
         let config = &self.config;
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
@@ -848,10 +913,7 @@ impl Endpoint {
         let session_config = &self.config.session;
         self.busy_peers()
             .filter_map(|key| self.peers.get(&key))
-            .flat_map(|peer| {
-                let retry = peer.initiation.as_ref().map(|i| i.retry_at);
-                retry.into_iter().chain(peer.session.next_expiry(session_config))
-            })
+            .filter_map(|peer| peer.deadline(session_config))
             .min()
     }
 
@@ -1321,6 +1383,7 @@ impl Endpoint {
             .open(now, config, receiver_index, counter, &mut buffer)
             .map_err(|_| ReceiveError::Rejected)?;
         buffer.truncate(len);
+        state.last_heard = Some(now);
         if slot == KeySlot::Confirmed {
             if state
                 .initiation
@@ -1364,10 +1427,15 @@ impl Endpoint {
         if state.session.seal(now, config, payload, &mut datagram).is_err() {
             return false;
         }
+        state.last_sent = Some(now);
+        let kept_alive = state.keepalive.is_some();
         self.transmits.push_back(Transmit {
             destination,
             datagram,
         });
+        if kept_alive {
+            self.reschedule(peer);
+        }
         true
     }
 

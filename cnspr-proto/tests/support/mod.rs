@@ -43,6 +43,10 @@ pub struct Mesh {
     start: Timestamp,
     /// Seconds the wall clock was moved on beyond virtual time ([`Mesh::skip_wall_clock`]).
     wall_skipped_secs: u64,
+    /// What every device starts with.
+    pub config: NodeConfig,
+    /// Pairs of addresses between which nothing passes, either way ([`Mesh::cut`]).
+    pub cuts: std::collections::BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
 pub fn address(n: u8) -> SocketAddr {
@@ -87,6 +91,8 @@ impl Mesh {
             rng: 0x9e37_79b9_7f4a_7c15,
             start,
             wall_skipped_secs: 0,
+            config: NodeConfig::default(),
+            cuts: Default::default(),
         }
     }
 
@@ -140,7 +146,7 @@ impl Mesh {
                 .collect(),
             records: device.disk.records(),
         };
-        Node::restore(NodeConfig::default(), durable, seed, self.now, self.unix_now())
+        Node::restore(self.config.clone(), durable, seed, self.now, self.unix_now())
     }
 
     fn address_of(&self, id: &DeviceId) -> Option<SocketAddr> {
@@ -226,7 +232,7 @@ impl Mesh {
             }
             if !in_flight.is_empty() {
                 for (from, to, datagram) in in_flight {
-                    if self.lost() {
+                    if self.lost() || self.cuts.contains(&(from, to)) {
                         continue;
                     }
                     let now = self.now;
@@ -272,7 +278,13 @@ impl Mesh {
 
     /// Devices `1..=count`, all paired through device 1, run until all see each other.
     pub fn paired(count: u8) -> (Self, Vec<DeviceId>) {
+        Self::paired_with(count, NodeConfig::default())
+    }
+
+    /// As [`Mesh::paired`], every device with `config`.
+    pub fn paired_with(count: u8, config: NodeConfig) -> (Self, Vec<DeviceId>) {
         let mut mesh = Self::new();
+        mesh.config = config;
         let ids: Vec<DeviceId> = (1..=count).map(|n| mesh.add(n, &format!("device-{n}"))).collect();
         for n in 2..=count {
             let invite = mesh.invite(1, n);
@@ -291,6 +303,13 @@ impl Mesh {
         }
         mesh.events.clear();
         (mesh, ids)
+    }
+
+    /// Nothing passes between devices `a` and `b` from now on, either way (each still
+    /// reaches the others).
+    pub fn cut(&mut self, a: u8, b: u8) {
+        self.cuts.insert((address(a), address(b)));
+        self.cuts.insert((address(b), address(a)));
     }
 
     /// The stored mesh secret values of device `n` (every sibling).

@@ -65,6 +65,11 @@ pub struct Nat {
     pub mapping: NatMapping,
     /// Addresses peers see this device at that are not its own (the NAT's mappings).
     pub translated: Vec<std::net::SocketAddr>,
+    /// Seconds between keepalives on sessions through the NAT (the configured interval,
+    /// or less once the NAT showed it forgets a path sooner).
+    pub keepalive_secs: u64,
+    /// Peers whose sessions through the NAT are kept alive now (wanted ones only).
+    pub kept_alive: usize,
 }
 
 /// What a NAT's mapping does (RFC 4787).

@@ -133,6 +133,8 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         nat: Nat {
             mapping: snapshot.nat.mapping.into(),
             translated: snapshot.nat.translated.clone(),
+            keepalive_secs: snapshot.keepalive.0.as_secs(),
+            kept_alive: snapshot.keepalive.1,
         },
         disk: match context.durability.failure() {
             None => DiskState {

@@ -92,6 +92,8 @@ pub struct Snapshot {
     pub catching_up: Vec<(CatchUpProgress, Option<String>)>,
     /// This device's NAT, as its peers see it.
     pub nat: cnspr_proto::node::NatReport,
+    /// The keepalive interval on sessions through it, and how many are kept alive.
+    pub keepalive: (Duration, usize),
 }
 
 /// One key as read from the store.
@@ -900,6 +902,10 @@ impl Task {
                 .map(|progress| (progress, roster.shown_name(&progress.from)))
                 .collect(),
             nat: self.node.nat(),
+            keepalive: {
+                let (interval, kept) = self.node.keepalive();
+                (interval, kept.len())
+            },
         }
     }
 }

@@ -1,0 +1,181 @@
+//! NAT keepalive: a session whose path crosses a NAT (the peer sees this device at an
+//! address not its own: `node/nat.rs`) is kept alive by the endpoint
+//! ([`crate::transport::Endpoint::set_keepalive`]) while the peer is wanted: a ring
+//! neighbour of the failure detector, or a device messages or the store went to or came
+//! from within [`WANTED_FOR`]. Others get nothing, so the frugal profile stays frugal.
+//!
+//! The interval starts at the configuration's (25 s by default) and comes down to what the
+//! NAT shows: when a device behind it turns suspect after a silence of at least
+//! [`MIN_KEEPALIVE`] and is back within [`RECOVERY`] without having restarted, the NAT
+//! most likely dropped the mapping after that silence, and the keepalive becomes four
+//! fifths of it (never below [`MIN_KEEPALIVE`], never above [`MAX_KEEPALIVE`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::Node;
+use crate::identity::DeviceId;
+use crate::membership::MemberState;
+use crate::time::Timestamp;
+
+/// Shortest keepalive interval (and the shortest silence taken for a NAT's timeout).
+pub const MIN_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Longest keepalive interval.
+pub const MAX_KEEPALIVE: Duration = Duration::from_secs(120);
+/// How long a device stays wanted after messages or the store last went to or came from it.
+pub const WANTED_FOR: Duration = Duration::from_secs(600);
+/// How soon a device must be back after its suspicion for the silence before it to count
+/// as a NAT's timeout.
+pub const RECOVERY: Duration = Duration::from_secs(30);
+
+/// Which sessions are kept alive, and how often.
+#[derive(Debug)]
+pub(super) struct Keepalive {
+    interval: Duration,
+    /// Peers with a keepalive on.
+    kept: BTreeSet<DeviceId>,
+    /// The failure detector's ring neighbours, as last heard.
+    neighbours: BTreeSet<DeviceId>,
+    /// Peers used lately, until when they are wanted.
+    used_until: BTreeMap<DeviceId, Timestamp>,
+    /// Peers behind the NAT that turned suspect: when, and the silence before.
+    suspected: BTreeMap<DeviceId, (Timestamp, Duration)>,
+    /// When the wanted peers are next reviewed (none while no peer was used).
+    next_review: Option<Timestamp>,
+}
+
+impl Keepalive {
+    /// Keepalives every `interval` (bounded to [`MIN_KEEPALIVE`]..=[`MAX_KEEPALIVE`]).
+    pub(super) fn new(interval: Duration) -> Self {
+        Self {
+            interval: interval.clamp(MIN_KEEPALIVE, MAX_KEEPALIVE),
+            kept: BTreeSet::new(),
+            neighbours: BTreeSet::new(),
+            used_until: BTreeMap::new(),
+            suspected: BTreeMap::new(),
+            next_review: None,
+        }
+    }
+
+    /// When [`Node::handle_timeout`] should review the wanted peers.
+    pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next_review
+    }
+}
+
+impl Node {
+    /// The keepalive interval in use, and the peers whose sessions are kept alive.
+    pub fn keepalive(&self) -> (Duration, Vec<DeviceId>) {
+        (
+            self.keepalive.interval,
+            self.keepalive.kept.iter().copied().collect(),
+        )
+    }
+
+    /// Whether this device reaches `peer` through a NAT: the peer sees it at an address
+    /// that is not its own.
+    fn through_nat(&self, peer: &DeviceId) -> bool {
+        self.nat.translated_for(peer)
+    }
+
+    /// Turns `peer`'s keepalive on or off as it is wanted and behind the NAT.
+    pub(super) fn review_keepalive(&mut self, peer: DeviceId) {
+        let state = &self.keepalive;
+        let wanted = state.neighbours.contains(&peer) || state.used_until.contains_key(&peer);
+        let keep = wanted && self.is_peer(&peer) && self.through_nat(&peer);
+        if keep != self.keepalive.kept.contains(&peer) {
+            if keep {
+                self.keepalive.kept.insert(peer);
+            } else {
+                self.keepalive.kept.remove(&peer);
+            }
+            self.endpoint
+                .set_keepalive(&peer, keep.then_some(self.keepalive.interval));
+        }
+    }
+
+    /// Every peer a NAT view covers, after this device's addresses changed.
+    pub(super) fn review_all_keepalives(&mut self) {
+        for peer in self.nat.observers() {
+            self.review_keepalive(peer);
+        }
+    }
+
+    /// Messages or the store went to or came from `peer`: it is wanted for a while.
+    pub(super) fn peer_used(&mut self, now: Timestamp, peer: DeviceId) {
+        let fresh = self.keepalive.used_until.insert(peer, now + WANTED_FOR).is_none();
+        self.keepalive.next_review.get_or_insert(now + WANTED_FOR);
+        if fresh {
+            self.review_keepalive(peer);
+        }
+    }
+
+    /// The failure detector's ring neighbours are now `neighbours`.
+    pub(super) fn keepalive_neighbours(&mut self, neighbours: BTreeSet<DeviceId>) {
+        let changed: Vec<DeviceId> = self
+            .keepalive
+            .neighbours
+            .symmetric_difference(&neighbours)
+            .copied()
+            .collect();
+        self.keepalive.neighbours = neighbours;
+        for peer in changed {
+            self.review_keepalive(peer);
+        }
+    }
+
+    /// Peers no longer used lately are let go.
+    pub(super) fn keepalive_timeout(&mut self, now: Timestamp) {
+        if self.keepalive.next_review.is_none_or(|at| now < at) {
+            return;
+        }
+        let expired: Vec<DeviceId> = self
+            .keepalive
+            .used_until
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in expired {
+            self.keepalive.used_until.remove(&peer);
+            self.review_keepalive(peer);
+        }
+        self.keepalive.next_review = self.keepalive.used_until.values().min().copied();
+    }
+
+    /// Learns the NAT's timeout from a peer's state changing: a suspicion after a long
+    /// silence, then the peer back soon without a restart.
+    pub(super) fn keepalive_on_state(&mut self, now: Timestamp, peer: DeviceId, state: MemberState) {
+        match state {
+            MemberState::Suspect if self.through_nat(&peer) => {
+                let heard = self.endpoint.last_heard(&peer).unwrap_or(now);
+                self.keepalive
+                    .suspected
+                    .insert(peer, (now, now.saturating_since(heard)));
+            }
+            MemberState::Active => {
+                let Some((at, silence)) = self.keepalive.suspected.remove(&peer) else {
+                    return;
+                };
+                let learned = silence * 4 / 5;
+                let back_soon = now.saturating_since(at) <= RECOVERY;
+                if back_soon && silence >= MIN_KEEPALIVE && learned < self.keepalive.interval {
+                    self.set_keepalive_interval(learned.max(MIN_KEEPALIVE));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `peer` restarted: its suspicion says nothing of the NAT.
+    pub(super) fn keepalive_on_restart(&mut self, peer: &DeviceId) {
+        self.keepalive.suspected.remove(peer);
+    }
+
+    fn set_keepalive_interval(&mut self, interval: Duration) {
+        self.keepalive.interval = interval;
+        for peer in &self.keepalive.kept {
+            self.endpoint.set_keepalive(peer, Some(interval));
+        }
+    }
+}
