@@ -7,11 +7,13 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cnspr_proto::durable::{Record, Write};
 use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::{Node, Output};
 use cnspr_proto::rng::Rng;
-use cnspr_proto::roster::mesh_secret::{StoredSecrets, RETIRED_ANSWERED_SECS};
+use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY, RETIRED_ANSWERED_SECS};
+use cnspr_proto::store::{Register, Sibling, StoreRecord};
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
 use cnspr_proto::transport::{beacon, Endpoint, EndpointConfig};
@@ -466,4 +468,106 @@ fn a_call_on_news_of_where_a_peer_is_is_keyed_with_the_secret_it_last_answered()
     // answered at once.
     peer.connect_now(now, &key_of(2));
     assert!(answered(&mut peer, &mut responder, now));
+}
+
+#[test]
+fn a_removed_device_cannot_open_the_new_secret_even_from_a_replica_that_missed_the_removal() {
+    let (mut mesh, ids) = Mesh::paired(3);
+    let removed = DeviceKey::from_seed([3; 32]);
+    // Device 2 is cut off from device 1 while device 1 removes device 3: it misses the
+    // removal, and seals the old secret anew for a device it pairs meanwhile.
+    mesh.cut(1, 2);
+    let now = mesh.now;
+    mesh.node_mut(1).remove(now, ids[2]).expect("a member");
+    mesh.run(Duration::from_secs(5));
+    let new = mesh.sealed_secrets_of(1);
+    assert_eq!(new.len(), 1);
+    assert!(!new[0].is_sealed_for(&ids[2]) && new[0].excluded.contains(&ids[2]));
+    // The bytes any replica passes on open for device 1, never for device 3.
+    assert!(new[0].open(removed.noise(), &ids[2]).is_none());
+    assert_ne!(mesh.secrets_of(1)[0].current, current_of(&mesh, 3));
+    let joiner = mesh.add(4, "device-4");
+    let invite = mesh.invite(2, 44);
+    mesh.join(4, 2, invite);
+    mesh.run(Duration::from_secs(5));
+    assert!(mesh.sealed_secrets_of(2).iter().all(|s| s.is_sealed_for(&joiner)));
+    // Together again: the value device 2 sealed for device 3 as well is found, and a new
+    // secret replaces it, sealed for devices 1, 2 and 4 only.
+    mesh.cuts.clear();
+    mesh.run(Duration::from_secs(30));
+    for n in [1, 2, 4] {
+        let sealed = mesh.sealed_secrets_of(n);
+        assert!(!sealed.is_empty(), "{n}");
+        assert!(
+            sealed
+                .iter()
+                .all(|s| !s.is_sealed_for(&ids[2]) && s.is_sealed_for(&joiner)),
+            "{n}"
+        );
+        assert!(
+            sealed.iter().all(|s| s.open(removed.noise(), &ids[2]).is_none()),
+            "{n}"
+        );
+    }
+    // (Devices that found it at once each made one: every one is current, none known to
+    // device 3.)
+    let known_to_removed: Vec<MeshSecret> = mesh
+        .secrets_of(3)
+        .iter()
+        .flat_map(|s| std::iter::once(s.current).chain(s.retired.iter().map(|r| r.secret)))
+        .collect();
+    for current in mesh.secrets_of(1).iter().map(|s| s.current) {
+        assert!(!known_to_removed.contains(&current));
+    }
+    for (observer, of) in [(1, joiner), (4, ids[0]), (2, joiner)] {
+        assert_eq!(mesh.state(observer, &of), Some(MemberState::Active), "{observer}");
+    }
+}
+
+/// Device `n`'s current secret, as it reads it.
+fn current_of(mesh: &Mesh, n: u8) -> MeshSecret {
+    mesh.secrets_of(n).first().map_or(OPEN_MESH, |s| s.current)
+}
+
+#[test]
+fn a_secret_an_older_version_kept_in_the_clear_is_sealed_at_the_next_start() {
+    let (mut mesh, _) = Mesh::paired(2);
+    let secrets = mesh.secrets_of(1);
+    let roster = mesh.roster_of(1);
+    mesh.crash(1);
+    // Device 1's disk as a version before sealing left it: the same value, in the clear.
+    let device = mesh.devices.get_mut(&address(1)).expect("device 1");
+    let clear: Vec<Record> = device
+        .disk
+        .records()
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Store(StoreRecord::Key { key, register }) if key == MESH_SECRET_KEY => {
+                let siblings = register
+                    .siblings()
+                    .iter()
+                    .map(|s| Sibling {
+                        value: Some(secrets[0].encode().expect("encodes")),
+                        ..s.clone()
+                    })
+                    .collect();
+                let register = Register::from_parts(siblings, register.context().clone());
+                Some(Record::Store(StoreRecord::Key { key, register }))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(clear.len(), 1);
+    device.disk.apply(clear.into_iter().map(Write::Put));
+    mesh.restart(1, roster);
+    mesh.run(Duration::from_secs(5));
+    for n in [1, 2] {
+        let sealed = mesh.sealed_secrets_of(n);
+        assert_eq!(sealed.len(), 1, "{n}: sealed, one value");
+        assert_eq!(
+            mesh.secrets_of(n)[0].current,
+            secrets[0].current,
+            "{n}: the same secret"
+        );
+    }
 }

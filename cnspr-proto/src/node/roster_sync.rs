@@ -64,8 +64,11 @@ impl Node {
         let change = self.roster.remove(device);
         self.apply_roster_change(now, device, change, None);
         self.publish_entry(now, device);
-        // What the removed device knew of the mesh's secret stops opening doors.
-        self.rotate_mesh_secret(now, true);
+        // What the removed device knew of the mesh's secret stops opening doors (the
+        // roster change made a new secret already if the old one was sealed for it).
+        if !self.mesh_secret_shut_to(&device) {
+            self.rotate_mesh_secret(now, true);
+        }
         self.route_between_layers(now);
         Ok(())
     }
@@ -87,6 +90,9 @@ impl Node {
         if !self.has_mesh_secret() {
             let open_mesh_in_use = self.roster.members().count() > 2;
             self.rotate_mesh_secret(now, open_mesh_in_use);
+        } else {
+            // Sealed for the joiner too.
+            self.reseal_mesh_secret(now);
         }
         self.events.push_back(super::Event::Paired { device });
     }

@@ -160,6 +160,7 @@ impl Node {
         for key in roster_keys {
             self.on_roster_key(now, &key);
         }
+        self.after_roster_changes(now);
         // After the roster: a record counts only for a device of it.
         for key in address_keys {
             self.on_address_key(now, &key);
@@ -404,7 +405,7 @@ impl Node {
         let relay = self.messaging.spreads_through_ring();
         let wall = self.messaging.unix_micros_at(now);
         let mut all_taken = true;
-        let mut records = Vec::new();
+        let (mut records, mut roster_changed) = (Vec::new(), false);
         for change in changes {
             let introduces = Self::introduces(&change.key);
             let checked = self.store.check_heads(&change.register);
@@ -424,6 +425,7 @@ impl Node {
             if merged {
                 self.persist_key(&change.key);
                 if change.key.starts_with(ROSTER_PREFIX) {
+                    roster_changed = true;
                     self.on_roster_key(now, &change.key);
                 } else if change.key.starts_with(ADDRESS_PREFIX) {
                     records.push(change.key.clone());
@@ -435,6 +437,9 @@ impl Node {
                     self.push_later(&change.key, Some(&from));
                 }
             }
+        }
+        if roster_changed {
+            self.after_roster_changes(now);
         }
         // Address records last: the calls they start are keyed with the mesh secret the
         // same changes may bring (`_addr/` sorts before `_roster/mesh-secret`; keyed with an

@@ -11,6 +11,7 @@
 pub mod address_record;
 mod known;
 pub mod mesh_secret;
+pub mod sealed_secret;
 pub mod stored;
 
 use std::collections::{BTreeMap, BTreeSet};

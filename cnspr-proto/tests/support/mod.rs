@@ -13,6 +13,7 @@ use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
 use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY};
+use cnspr_proto::roster::sealed_secret::SealedSecrets;
 use cnspr_proto::roster::KnownDevice;
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::{InviteSecret, Transmit};
@@ -312,15 +313,25 @@ impl Mesh {
         self.cuts.insert((address(b), address(a)));
     }
 
-    /// The stored mesh secret values of device `n` (every sibling).
+    /// The stored mesh secret values of device `n` (every sibling), as device `n` opens
+    /// them.
     pub fn secrets_of(&self, n: u8) -> Vec<StoredSecrets> {
+        let key = DeviceKey::from_seed(self.devices[&address(n)].keys);
+        self.sealed_secrets_of(n)
+            .iter()
+            .filter_map(|sealed| sealed.open(key.noise(), &key.device_id()))
+            .collect()
+    }
+
+    /// The stored mesh secret values of device `n` (every sibling), sealed.
+    pub fn sealed_secrets_of(&self, n: u8) -> Vec<SealedSecrets> {
         let Some(read) = self.node(n).store().read(MESH_SECRET_KEY) else {
             return Vec::new();
         };
         read.register
             .siblings()
             .iter()
-            .filter_map(|s| StoredSecrets::decode(s.value.as_deref()?).ok())
+            .filter_map(|s| SealedSecrets::decode(s.value.as_deref()?).ok())
             .collect()
     }
 
