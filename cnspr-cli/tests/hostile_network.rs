@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cnspr_proto::identity::{DeviceId, StaticKeypair};
 use cnspr_proto::invite::InviteToken;
-use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY};
+use cnspr_proto::roster::mesh_secret::MESH_SECRET_KEY;
+use cnspr_proto::roster::sealed_secret::SealedSecrets;
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
 use cnspr_proto::transport::{Endpoint, EndpointConfig};
@@ -114,11 +115,15 @@ fn ten_thousand_stranger_initiations_get_no_answer() {
         Err(std::io::ErrorKind::WouldBlock),
         "no answer to any of them"
     );
-    // Keyed with the mesh's secret (read from desk's store), the same initiation is answered.
+    // Keyed with the mesh's secret (read from desk's store, opened with desk's key), the
+    // same initiation is answered.
     let value = devices[0].run(&["kv", "get", "--raw", MESH_SECRET_KEY]);
     assert!(value.status.success(), "{}", stderr(&value));
-    let secret = StoredSecrets::decode(&value.stdout)
+    let key = cnspr_runtime::state::load_identity(&devices[0].home().join("data")).expect("desk's key");
+    let secret = SealedSecrets::decode(&value.stdout)
         .expect("the stored secret")
+        .open(key.noise(), &key.device_id())
+        .expect("sealed for desk")
         .current;
     stranger.set_nonblocking(false).expect("blocking");
     stranger

@@ -20,6 +20,8 @@ pub const MAX_ANCHORS: usize = 4;
 pub const MAX_HOST_BYTES: usize = 253;
 /// Longest label of a host name.
 const MAX_LABEL_BYTES: usize = 63;
+/// Longest anchor as text (`host:port`): one length byte carries it in an invite.
+pub const MAX_ANCHOR_BYTES: usize = 255;
 
 /// A host name or IP address, with a port.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,6 +39,9 @@ pub enum AnchorError {
     /// The port is not a number from 1 to 65535.
     #[error("the port of anchor {0:?} is not a number from 1 to 65535")]
     BadPort(String),
+    /// Longer than [`MAX_ANCHOR_BYTES`] as text.
+    #[error("anchor {0:?} is longer than {MAX_ANCHOR_BYTES} bytes")]
+    TooLong(String),
     /// Neither an IP address nor a host name.
     #[error("{0:?} is not a host name (letters, digits, hyphens and dots, at most {MAX_HOST_BYTES} bytes) or an IP address")]
     BadHost(String),
@@ -86,7 +91,11 @@ impl FromStr for Anchor {
             None if is_host_name(host) => host.to_ascii_lowercase(),
             None => return Err(AnchorError::BadHost(host.to_owned())),
         };
-        Ok(Self { host, port })
+        let anchor = Self { host, port };
+        if anchor.to_string().len() > MAX_ANCHOR_BYTES {
+            return Err(AnchorError::TooLong(text.to_owned()));
+        }
+        Ok(anchor)
     }
 }
 
@@ -109,7 +118,7 @@ impl<'de> Deserialize<'de> for Anchor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Bounded before parsing: a peer's record may say anything.
         let text = String::deserialize(deserializer)?;
-        if text.len() > MAX_HOST_BYTES + 8 {
+        if text.len() > MAX_ANCHOR_BYTES {
             return Err(serde::de::Error::custom("anchor too long"));
         }
         text.parse().map_err(serde::de::Error::custom)
@@ -151,5 +160,14 @@ mod tests {
         }
         let long = format!("{}.org:1", "a".repeat(MAX_HOST_BYTES));
         assert!(long.parse::<Anchor>().is_err());
+        // The longest host name with a five-digit port is too long for an invite.
+        let labels = vec!["a".repeat(63); 4].join(".");
+        let longest = format!("{}:65535", &labels[..MAX_HOST_BYTES]);
+        assert_eq!(
+            longest.parse::<Anchor>(),
+            Err(AnchorError::TooLong(longest.clone()))
+        );
+        let fits = format!("{}:1", &labels[..MAX_ANCHOR_BYTES - 2]);
+        assert_eq!(fits.parse::<Anchor>().map(|a| a.to_string()), Ok(fits));
     }
 }

@@ -117,7 +117,7 @@ impl InviteToken {
         if !anchors.is_empty() {
             bytes.push(anchors.len() as u8);
             for anchor in anchors {
-                // At most 253 bytes of host, a colon and five digits: one length byte.
+                // At most 255 bytes (`anchor::MAX_ANCHOR_BYTES`): one length byte.
                 let text = anchor.to_string();
                 bytes.push(text.len() as u8);
                 bytes.extend_from_slice(text.as_bytes());
@@ -283,6 +283,20 @@ mod tests {
         bytes[split..].copy_from_slice(&checksum[..CHECKSUM_BYTES]);
         let old = format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes));
         assert_eq!(InviteToken::decode(&old), Err(InviteError::Version(1)));
+    }
+
+    #[test]
+    fn the_longest_anchor_travels_in_a_token() {
+        let labels = vec!["b".repeat(63); 4].join(".");
+        let mut long = token();
+        long.anchors = (0..MAX_ANCHORS)
+            .map(|n| {
+                format!("{}:{}", &labels[..250], n + 1)
+                    .parse()
+                    .expect("an anchor")
+            })
+            .collect();
+        assert_eq!(InviteToken::decode(&long.encode()), Ok(long));
     }
 
     #[test]

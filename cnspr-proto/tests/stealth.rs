@@ -15,9 +15,10 @@ use cnspr_proto::rng::Rng;
 use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY, RETIRED_ANSWERED_SECS};
 use cnspr_proto::store::{Register, Sibling, StoreRecord};
 use cnspr_proto::time::Timestamp;
+use cnspr_proto::transport::stealth::{mesh_mac1_key, seal_mac1};
 use cnspr_proto::transport::stealth::{MeshSecret, OPEN_MESH};
-use cnspr_proto::transport::{beacon, Endpoint, EndpointConfig};
-use cnspr_proto::wire::{Packet, MAC_BYTES};
+use cnspr_proto::transport::{beacon, observed, Endpoint, EndpointConfig, PROLOGUE};
+use cnspr_proto::wire::{Packet, INIT_PADDING_BYTES, MAC_BYTES};
 use support::{address, Mesh};
 
 /// The one current secret every device of `devices` holds.
@@ -570,4 +571,62 @@ fn a_secret_an_older_version_kept_in_the_clear_is_sealed_at_the_next_start() {
             "{n}: the same secret"
         );
     }
+}
+
+/// An initiation to `responder` as a version before told addresses made it: padded to
+/// the old minimum only.
+fn older_initiation(responder: &DeviceId, initiator_seed: u8, secret: &MeshSecret) -> Vec<u8> {
+    use cnspr_proto::noise::{Handshake, Pattern, Role};
+    let local = DeviceKey::from_seed([initiator_seed; 32]).noise().clone();
+    let mut handshake = Handshake::new(Pattern::XX, Role::Initiator, PROLOGUE, local, [5; 32], None);
+    let mut noise = Vec::new();
+    handshake
+        .write_message(&[0; INIT_PADDING_BYTES], &mut noise)
+        .expect("the first message");
+    let mut datagram = Vec::new();
+    Packet::HandshakeInit {
+        sender_index: 7,
+        noise: &noise,
+        mac1: [0; MAC_BYTES],
+        mac2: [0; MAC_BYTES],
+    }
+    .encode(&mut datagram);
+    let key = mesh_mac1_key(&responder.noise_key().expect("a device key"), secret);
+    seal_mac1(&key, &mut datagram);
+    datagram
+}
+
+#[test]
+fn an_older_devices_shorter_initiation_is_answered_without_the_address_and_no_longer() {
+    let responder_id = key_of(2);
+    let secret = [9; 32];
+    let mut responder = endpoint(2, &[(key_of(1), address(1))]);
+    responder.set_mesh_secrets(vec![secret], vec![secret]);
+    let now = Timestamp::from_micros(1_000_000);
+    let from: SocketAddr = "[2001:db8::1]:40000".parse().expect("an address");
+    let older = older_initiation(&responder_id, 1, &secret);
+    responder.handle_datagram(now, from, &older).expect("answered");
+    let response = responder.poll_transmit().expect("a response").datagram;
+    assert!(
+        response.len() <= older.len(),
+        "{} > {}",
+        response.len(),
+        older.len()
+    );
+    // Today's initiation from the same IPv6 source gets the address, and is no shorter.
+    let mut today = endpoint(1, &[(responder_id, address(2))]);
+    today.set_mesh_secrets(vec![secret], vec![secret]);
+    today.connect(now, &responder_id);
+    let initiation = today.poll_transmit().expect("an initiation").datagram;
+    responder
+        .handle_datagram(now, from, &initiation)
+        .expect("answered");
+    let told = responder.poll_transmit().expect("a response").datagram;
+    assert_eq!(told.len(), response.len() + observed::MAX_OBSERVED_BYTES);
+    assert!(
+        told.len() <= initiation.len(),
+        "{} > {}",
+        told.len(),
+        initiation.len()
+    );
 }

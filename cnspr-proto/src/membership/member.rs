@@ -58,6 +58,9 @@ pub struct Member {
     /// moment (it just started) do not probe it in step forever after, all missing the
     /// same stretch of time.
     pub probe_due: Option<Timestamp>,
+    /// When a completed handshake last made it be probed at once while unreachable (at
+    /// most once a `reconnect_interval`).
+    pub probed_on_handshake: Option<Timestamp>,
     /// When its shown state last changed.
     pub since: Timestamp,
     /// The running suspicion, while suspect.
@@ -80,6 +83,7 @@ impl Member {
             rtt: RttEstimate::default(),
             last_heard: None,
             probe_due: None,
+            probed_on_handshake: None,
             since: now,
             suspicion: None,
             fresh: false,

@@ -336,13 +336,19 @@ impl Membership {
     /// unreachable member is probed at once (its answer, with its incarnation, brings it
     /// back) rather than at the next reconnect round: a path found from news (an address
     /// record, a beacon, an anchor) otherwise waited up to `reconnect_interval` to count.
+    /// At most once a `reconnect_interval` per member: a device that completes handshakes
+    /// but answers no ping costs no more than the reconnect rounds.
     pub fn observe_handshake(&mut self, now: Timestamp, member: &DeviceId) {
         self.observe_direct(now, member);
-        let unreachable = self
-            .members
-            .get(member)
-            .is_some_and(|m| m.status == Status::Unreachable && m.address.is_some());
-        if unreachable && !self.leaving {
+        let interval = self.config.reconnect_interval;
+        let Some(found) = self.members.get_mut(member) else {
+            return;
+        };
+        let due = found
+            .probed_on_handshake
+            .is_none_or(|at| now.saturating_since(at) >= interval);
+        if found.status == Status::Unreachable && found.address.is_some() && due && !self.leaving {
+            found.probed_on_handshake = Some(now);
             self.start_probe(now, *member, false);
         }
     }

@@ -30,7 +30,7 @@ impl Node {
             return;
         };
         let mut addresses = local.clone();
-        addresses.extend(self.nat.reflexive_candidates());
+        addresses.extend(self.nat.reflexive_candidates(now));
         let candidates = publishable(&addresses);
         let anchors = self.anchors.own.clone();
         let own = self.own_id();

@@ -93,8 +93,8 @@ impl Node {
         if peer.anchors != anchors {
             peer.anchors = anchors.to_vec();
             peer.asked = None;
+            self.anchors.next_check = Some(now);
         }
-        self.anchors.next_check.get_or_insert(now);
     }
 
     /// After a network change every anchor may lead elsewhere (another resolver, another

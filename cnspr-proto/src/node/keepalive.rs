@@ -5,10 +5,13 @@
 //! from within [`WANTED_FOR`]. Others get nothing, so the frugal profile stays frugal.
 //!
 //! The interval starts at the configuration's (25 s by default) and comes down to what the
-//! NAT shows: when a device behind it turns suspect after a silence of at least
-//! [`MIN_KEEPALIVE`] and is back within [`RECOVERY`] without having restarted, the NAT
-//! most likely dropped the mapping after that silence, and the keepalive becomes four
-//! fifths of it (never below [`MIN_KEEPALIVE`], never above [`MAX_KEEPALIVE`]).
+//! NAT shows: when a device behind it turns suspect, the first datagram to it that went
+//! unanswered having followed a silence (both ways) of at least [`MIN_KEEPALIVE`], and it
+//! is back within [`RECOVERY`] without having restarted, the NAT most likely dropped the
+//! mapping in that silence. Once two different devices showed it (one device's word, a
+//! stolen device's, moves nothing), the keepalive becomes four fifths of the longer
+//! silence (never below [`MIN_KEEPALIVE`]). A network change starts again from the
+//! configuration's: another network, another NAT.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -26,12 +29,16 @@ pub const MAX_KEEPALIVE: Duration = Duration::from_secs(120);
 pub const WANTED_FOR: Duration = Duration::from_secs(600);
 /// How soon a device must be back after its suspicion for the silence before it to count
 /// as a NAT's timeout.
-pub const RECOVERY: Duration = Duration::from_secs(30);
+pub const RECOVERY: Duration = Duration::from_secs(60);
 
 /// Which sessions are kept alive, and how often.
 #[derive(Debug)]
 pub(super) struct Keepalive {
+    configured: Duration,
     interval: Duration,
+    /// A silence after which a NAT forgot a path, as one device showed it (waiting for a
+    /// second device to show it too).
+    finding: Option<(DeviceId, Duration)>,
     /// Peers with a keepalive on.
     kept: BTreeSet<DeviceId>,
     /// The failure detector's ring neighbours, as last heard.
@@ -47,8 +54,11 @@ pub(super) struct Keepalive {
 impl Keepalive {
     /// Keepalives every `interval` (bounded to [`MIN_KEEPALIVE`]..=[`MAX_KEEPALIVE`]).
     pub(super) fn new(interval: Duration) -> Self {
+        let interval = interval.clamp(MIN_KEEPALIVE, MAX_KEEPALIVE);
         Self {
-            interval: interval.clamp(MIN_KEEPALIVE, MAX_KEEPALIVE),
+            configured: interval,
+            interval,
+            finding: None,
             kept: BTreeSet::new(),
             neighbours: BTreeSet::new(),
             used_until: BTreeMap::new(),
@@ -148,22 +158,39 @@ impl Node {
     pub(super) fn keepalive_on_state(&mut self, now: Timestamp, peer: DeviceId, state: MemberState) {
         match state {
             MemberState::Suspect if self.through_nat(&peer) => {
-                let heard = self.endpoint.last_heard(&peer).unwrap_or(now);
-                self.keepalive
-                    .suspected
-                    .insert(peer, (now, now.saturating_since(heard)));
+                if let Some(silence) = self.endpoint.silence_before_unanswered(&peer) {
+                    self.keepalive.suspected.insert(peer, (now, silence));
+                }
             }
             MemberState::Active => {
                 let Some((at, silence)) = self.keepalive.suspected.remove(&peer) else {
                     return;
                 };
-                let learned = silence * 4 / 5;
                 let back_soon = now.saturating_since(at) <= RECOVERY;
-                if back_soon && silence >= MIN_KEEPALIVE && learned < self.keepalive.interval {
-                    self.set_keepalive_interval(learned.max(MIN_KEEPALIVE));
+                if !back_soon || silence < MIN_KEEPALIVE {
+                    return;
+                }
+                match self.keepalive.finding {
+                    Some((first, earlier)) if first != peer => {
+                        self.keepalive.finding = None;
+                        let learned = (silence.max(earlier) * 4 / 5).max(MIN_KEEPALIVE);
+                        if learned < self.keepalive.interval {
+                            self.set_keepalive_interval(learned);
+                        }
+                    }
+                    _ => self.keepalive.finding = Some((peer, silence)),
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Another network: what was learned of the old one's NAT does not hold.
+    pub(super) fn keepalive_after_network_change(&mut self) {
+        self.keepalive.suspected.clear();
+        self.keepalive.finding = None;
+        if self.keepalive.interval != self.keepalive.configured {
+            self.set_keepalive_interval(self.keepalive.configured);
         }
     }
 

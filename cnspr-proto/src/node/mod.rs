@@ -29,7 +29,7 @@ mod versions;
 pub use anchors::ANCHOR_LOOKUP_INTERVAL;
 pub use drive::Host;
 pub use keepalive::{MAX_KEEPALIVE, MIN_KEEPALIVE};
-pub use nat::{NatMapping, NatReport};
+pub use nat::{NatMapping, NatReport, OBSERVED_FOR};
 pub use queries::QueryFailure;
 pub use restore::Durable;
 pub use store::{CatchUpProgress, CATCH_UP_SHOWN_FOR, STORE_SYNC_INTERVAL};

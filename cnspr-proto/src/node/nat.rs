@@ -10,7 +10,8 @@
 //! (if the NAT lets it in; hole punching is issue 16's).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use super::Node;
 use crate::identity::DeviceId;
@@ -23,7 +24,7 @@ pub enum NatMapping {
     Unknown,
     /// Every peer sees one of this device's own addresses.
     None,
-    /// A NAT, seen by one peer only: the kind of its mapping is not known yet.
+    /// A NAT whose kind the views do not show yet (no two peers see the same address).
     Translated,
     /// Peers see the same public address and port: one mapping for every destination.
     EndpointIndependent,
@@ -53,25 +54,55 @@ pub struct NatReport {
     pub translated: Vec<SocketAddr>,
 }
 
+/// How long a peer's view counts: sessions in use hand over keys every two minutes, each
+/// handshake telling the view again, so an older one belongs to a path no longer used (and
+/// perhaps to a mapping the NAT has since forgotten).
+pub const OBSERVED_FOR: Duration = Duration::from_secs(600);
+
 /// Where each peer last said it sees this device, and this device's own addresses.
 #[derive(Debug, Default)]
 pub(super) struct NatView {
-    observed: BTreeMap<DeviceId, SocketAddr>,
+    /// The view and when it was told.
+    observed: BTreeMap<DeviceId, (SocketAddr, Timestamp)>,
     /// This device's addresses, as the host last told them (none before it did: the
     /// simulator never does, and writes no address record).
     pub(super) local: Option<Vec<SocketAddr>>,
 }
 
+/// Whether `address` could be where anyone reaches a device: a unicast address with a port.
+fn reachable_unicast(address: &SocketAddr) -> bool {
+    let ip = address.ip();
+    let unicast = match ip {
+        IpAddr::V4(v4) => !v4.is_broadcast() && !v4.is_link_local(),
+        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+    };
+    address.port() != 0 && unicast && !ip.is_unspecified() && !ip.is_loopback() && !ip.is_multicast()
+}
+
 impl NatView {
+    /// Whether `address` is one of this device's own.
+    fn own(&self, address: &SocketAddr) -> bool {
+        self.local
+            .iter()
+            .flatten()
+            .any(|l| l.ip() == address.ip() && l.port() == address.port())
+    }
+
+    /// The views told within [`OBSERVED_FOR`] of `now`.
+    fn fresh(&self, now: Timestamp) -> impl Iterator<Item = (&DeviceId, SocketAddr)> {
+        self.observed
+            .iter()
+            .filter(move |(_, (_, at))| now.saturating_since(*at) < OBSERVED_FOR)
+            .map(|(peer, (address, _))| (peer, *address))
+    }
+
     /// Whether `peer` sees this device at an address not its own (never before the host
     /// told this device's addresses).
     pub(super) fn translated_for(&self, peer: &DeviceId) -> bool {
-        let (Some(local), Some(seen)) = (&self.local, self.observed.get(peer)) else {
+        let Some((seen, _)) = self.observed.get(peer) else {
             return false;
         };
-        !local
-            .iter()
-            .any(|l| l.ip() == seen.ip() && l.port() == seen.port())
+        self.local.is_some() && !self.own(seen)
     }
 
     /// The peers that told where they see this device.
@@ -79,17 +110,22 @@ impl NatView {
         self.observed.keys().copied().collect()
     }
 
-    /// What the views say.
-    pub(super) fn report(&self) -> NatReport {
-        let local = self.local.as_deref().unwrap_or(&[]);
-        let own = |a: &SocketAddr| local.iter().any(|l| l.ip() == a.ip() && l.port() == a.port());
-        let mut translated: Vec<SocketAddr> = self.observed.values().copied().filter(|a| !own(a)).collect();
+    /// What the fresh views say.
+    pub(super) fn report(&self, now: Timestamp) -> NatReport {
+        if self.local.is_none() {
+            return NatReport {
+                mapping: NatMapping::Unknown,
+                translated: Vec::new(),
+            };
+        }
+        let views: Vec<SocketAddr> = self.fresh(now).map(|(_, address)| address).collect();
+        let mut translated: Vec<SocketAddr> = views.iter().copied().filter(|a| !self.own(a)).collect();
         let seen_by = translated.len();
         translated.sort();
         translated.dedup();
         let per_destination = translated.windows(2).any(|pair| pair[0].ip() == pair[1].ip());
         let mapping = match () {
-            () if self.observed.is_empty() => NatMapping::Unknown,
+            () if views.is_empty() => NatMapping::Unknown,
             () if translated.is_empty() => NatMapping::None,
             () if per_destination => NatMapping::EndpointDependent,
             () if seen_by > translated.len() => NatMapping::EndpointIndependent,
@@ -98,21 +134,28 @@ impl NatView {
         NatReport { mapping, translated }
     }
 
-    /// The addresses worth publishing besides the local ones: the translated ones, unless
-    /// they are per destination (no use to anyone else).
-    pub(super) fn reflexive_candidates(&self) -> Vec<SocketAddr> {
-        let report = self.report();
-        match report.mapping {
-            NatMapping::EndpointDependent => Vec::new(),
-            _ => report.translated,
-        }
+    /// The addresses worth publishing besides the local ones: a NAT's mapping that at
+    /// least two peers see alike (one peer's word, a stolen device's say, never makes this
+    /// device publish an address), reachable unicast, of a family this device has.
+    pub(super) fn reflexive_candidates(&self, now: Timestamp) -> Vec<SocketAddr> {
+        let families: Vec<bool> = self.local.iter().flatten().map(SocketAddr::is_ipv4).collect();
+        let translated: Vec<SocketAddr> = self.fresh(now).map(|(_, a)| a).filter(|a| !self.own(a)).collect();
+        let mut agreed: Vec<SocketAddr> = translated
+            .iter()
+            .copied()
+            .filter(|a| translated.iter().filter(|b| *b == a).count() >= 2)
+            .filter(|a| reachable_unicast(a) && families.contains(&a.is_ipv4()))
+            .collect();
+        agreed.sort();
+        agreed.dedup();
+        agreed
     }
 }
 
 impl Node {
-    /// This device's NAT, as its peers see it.
-    pub fn nat(&self) -> NatReport {
-        self.nat.report()
+    /// This device's NAT, as its peers see it now.
+    pub fn nat(&self, now: Timestamp) -> NatReport {
+        self.nat.report(now)
     }
 
     /// `peer` (a device of the roster, or the inviter of a join) said it sees this device
@@ -121,18 +164,22 @@ impl Node {
         if !self.endpoint.has_peer(&peer) {
             return;
         }
-        let before = self.nat.reflexive_candidates();
-        self.nat.observed.insert(peer, address);
-        if self.nat.reflexive_candidates() != before {
-            self.publish_addresses(now);
+        let before = self.nat.reflexive_candidates(now);
+        let changed = self.nat.observed.insert(peer, (address, now)).map(|(a, _)| a) != Some(address);
+        if changed {
+            if self.nat.reflexive_candidates(now) != before {
+                self.publish_addresses(now);
+            }
+            self.review_keepalive(peer);
         }
-        self.review_keepalive(peer);
     }
 
-    /// This device's network changed: what peers saw of it belongs to the old one.
+    /// This device's network changed: what peers saw of it belongs to the old one, and so
+    /// does what the keepalive learned of the old NAT.
     pub(super) fn forget_observed(&mut self) {
         let observers = self.nat.observers();
         self.nat.observed.clear();
+        self.keepalive_after_network_change();
         for peer in observers {
             self.review_keepalive(peer);
         }
@@ -154,13 +201,20 @@ mod tests {
         text.parse().expect("an address")
     }
 
+    const NOW: Timestamp = Timestamp::from_micros(1_000_000_000);
+
     fn view(local: &[&str], seen: &[&str]) -> NatView {
         NatView {
             local: Some(local.iter().map(|a| address(a)).collect()),
             observed: seen
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (DeviceKey::from_seed([i as u8 + 1; 32]).device_id(), address(a)))
+                .map(|(i, a)| {
+                    (
+                        DeviceKey::from_seed([i as u8 + 1; 32]).device_id(),
+                        (address(a), NOW),
+                    )
+                })
                 .collect(),
         }
     }
@@ -168,19 +222,42 @@ mod tests {
     #[test]
     fn the_mapping_is_read_from_what_peers_see() {
         let lan = ["192.168.1.20:3030"];
-        assert_eq!(view(&lan, &[]).report().mapping, NatMapping::Unknown);
+        assert_eq!(view(&lan, &[]).report(NOW).mapping, NatMapping::Unknown);
         assert_eq!(
-            view(&lan, &["192.168.1.20:3030"]).report().mapping,
+            view(&lan, &["192.168.1.20:3030"]).report(NOW).mapping,
             NatMapping::None
         );
         let one = view(&lan, &["192.168.1.20:3030", "203.0.113.21:3030"]);
-        assert_eq!(one.report().mapping, NatMapping::Translated);
-        assert_eq!(one.reflexive_candidates(), vec![address("203.0.113.21:3030")]);
+        assert_eq!(one.report(NOW).mapping, NatMapping::Translated);
+        assert!(
+            one.reflexive_candidates(NOW).is_empty(),
+            "one peer's word is not published"
+        );
         let same = view(&lan, &["203.0.113.21:3030", "203.0.113.21:3030"]);
-        assert_eq!(same.report().mapping, NatMapping::EndpointIndependent);
-        assert_eq!(same.report().translated, vec![address("203.0.113.21:3030")]);
+        assert_eq!(same.report(NOW).mapping, NatMapping::EndpointIndependent);
+        assert_eq!(same.report(NOW).translated, vec![address("203.0.113.21:3030")]);
+        assert_eq!(same.reflexive_candidates(NOW), vec![address("203.0.113.21:3030")]);
         let symmetric = view(&lan, &["203.0.113.21:40001", "203.0.113.21:40002"]);
-        assert_eq!(symmetric.report().mapping, NatMapping::EndpointDependent);
-        assert!(symmetric.reflexive_candidates().is_empty());
+        assert_eq!(symmetric.report(NOW).mapping, NatMapping::EndpointDependent);
+        assert!(symmetric.reflexive_candidates(NOW).is_empty());
+        // Old views no longer count.
+        let later = NOW + OBSERVED_FOR;
+        assert_eq!(same.report(later).mapping, NatMapping::Unknown);
+        assert!(same.reflexive_candidates(later).is_empty());
+    }
+
+    #[test]
+    fn only_reachable_unicast_addresses_of_a_family_this_device_has_are_published() {
+        let lan = ["192.168.1.20:3030"];
+        for claim in [
+            "127.0.0.1:3030",
+            "224.0.0.1:3030",
+            "203.0.113.21:0",
+            "[2001:db8::1]:3030",
+            "169.254.1.1:3030",
+        ] {
+            let lying = view(&lan, &[claim, claim]);
+            assert!(lying.reflexive_candidates(NOW).is_empty(), "{claim}");
+        }
     }
 }

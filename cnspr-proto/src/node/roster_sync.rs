@@ -200,6 +200,7 @@ impl Node {
             RosterChange::Removed if !own => {
                 self.endpoint.remove_peer(&device);
                 self.forget_observed_by(&device);
+                self.note_anchors(now, device, &[]);
                 self.membership.remove_member(&device);
                 self.messaging.remove_member(&device);
                 self.echoes.retain(|_, (peer, _)| *peer != device);

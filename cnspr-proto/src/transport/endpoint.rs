@@ -127,8 +127,8 @@ pub enum EndpointEvent {
         /// The new peer.
         peer: DeviceId,
     },
-    /// The peer says it sees this device at a new address (told in a handshake): behind a
-    /// NAT, the NAT's mapping towards that peer.
+    /// The peer says where it sees this device (told in every handshake): behind a NAT,
+    /// the NAT's mapping towards that peer.
     Observed {
         /// The peer.
         peer: DeviceId,
@@ -234,6 +234,10 @@ impl Drop for OpenInvite {
     }
 }
 
+/// The shortest silence on a path worth noting as what a NAT may have forgotten it in
+/// ([`Endpoint::silence_before_unanswered`]): the shortest keepalive interval.
+const LONG_SILENCE: Duration = Duration::from_secs(15);
+
 /// Most addresses an initiation to one peer goes to besides its own (its candidates).
 pub const MAX_CANDIDATES: usize = 8;
 
@@ -247,11 +251,12 @@ struct Peer {
     /// Where a LAN beacon in its name came from last: tried too, but believed only once a
     /// proven answer comes from there (anyone with the mesh secret can make a beacon).
     heard_at: Option<SocketAddr>,
-    /// Where it last said it sees this device (`transport/observed.rs`).
-    observed_as: Option<SocketAddr>,
     /// When a session datagram last went to it, and last came from it.
     last_sent: Option<Timestamp>,
     last_heard: Option<Timestamp>,
+    /// The silence (nothing either way) before the first datagram sent to it that nothing
+    /// came back after yet: what a NAT that forgot the path forgot it in.
+    silence_before_unanswered: Option<Duration>,
     /// Keep the session's path alive: an empty datagram after this long without sending
     /// ([`Endpoint::set_keepalive`]).
     keepalive: Option<Duration>,
@@ -289,6 +294,22 @@ impl Peer {
         Some(self.last_sent? + self.keepalive?)
     }
 
+    /// A session datagram went to it now; `keepalive`: an empty one, which asks for no
+    /// answer (but keeps a NAT's mapping as any datagram does). The first that follows a
+    /// silence both ways of [`LONG_SILENCE`] or more notes it, until anything comes back
+    /// (a shorter one says nothing of a NAT's timeout, which is at least that).
+    fn note_sent(&mut self, now: Timestamp, keepalive: bool) {
+        let silence = self
+            .last_sent
+            .max(self.last_heard)
+            .map(|last| now.saturating_since(last));
+        let long = silence.filter(|silence| *silence >= LONG_SILENCE);
+        if self.silence_before_unanswered.is_none() && !keepalive && long.is_some() {
+            self.silence_before_unanswered = long;
+        }
+        self.last_sent = Some(now);
+    }
+
     /// When its timer is due: a handshake retry, keys expiring, or (while it has keys) a
     /// keepalive.
     fn deadline(&self, config: &SessionConfig) -> Option<Timestamp> {
@@ -304,9 +325,9 @@ impl Peer {
             address: None,
             candidates: Vec::new(),
             heard_at: None,
-            observed_as: None,
             last_sent: None,
             last_heard: None,
+            silence_before_unanswered: None,
             keepalive: None,
             session: Session::default(),
             initiation: None,
@@ -507,6 +528,12 @@ impl Endpoint {
         self.peers.get(peer)?.last_heard
     }
 
+    /// If datagrams went to `peer` after a silence both ways of 15 s or more and nothing
+    /// came back since: that silence.
+    pub fn silence_before_unanswered(&self, peer: &DeviceId) -> Option<Duration> {
+        self.peers.get(peer)?.silence_before_unanswered
+    }
+
     /// Notes that a LAN beacon in `peer`'s name came from `address`: initiations go
     /// there too (one address, the latest: it displaces none of the peer's own
     /// candidates), and it becomes the peer's address only if a proven answer comes from
@@ -676,7 +703,7 @@ impl Endpoint {
                     destination,
                     datagram,
                 });
-                state.last_sent = Some(now);
+                state.note_sent(now, payload.is_empty());
                 rescheduled = state.keepalive.is_some();
                 Sent::Now
             }
@@ -1243,14 +1270,10 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Notes where `peer` says it sees this device (told in a handshake), and reports a
-    /// change.
+    /// Reports where `peer` says it sees this device (told in every handshake: the node
+    /// keeps how fresh each view is).
     fn note_observed(&mut self, peer: DeviceId, address: Option<SocketAddr>) {
-        let Some(state) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if let Some(address) = address.filter(|a| state.observed_as != Some(*a)) {
-            state.observed_as = Some(address);
+        if let Some(address) = address {
             self.events.push_back(EndpointEvent::Observed { peer, address });
         }
     }
@@ -1384,6 +1407,7 @@ impl Endpoint {
             .map_err(|_| ReceiveError::Rejected)?;
         buffer.truncate(len);
         state.last_heard = Some(now);
+        state.silence_before_unanswered = None;
         if slot == KeySlot::Confirmed {
             if state
                 .initiation
@@ -1427,7 +1451,7 @@ impl Endpoint {
         if state.session.seal(now, config, payload, &mut datagram).is_err() {
             return false;
         }
-        state.last_sent = Some(now);
+        state.note_sent(now, payload.is_empty());
         let kept_alive = state.keepalive.is_some();
         self.transmits.push_back(Transmit {
             destination,

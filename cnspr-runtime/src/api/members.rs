@@ -80,7 +80,7 @@ pub enum NatMapping {
     Unknown,
     /// Every peer sees one of this device's own addresses.
     None,
-    /// A NAT, seen by one peer only: the kind of its mapping is not known yet.
+    /// A NAT whose kind the views do not show yet (no two peers see the same address).
     Translated,
     /// Peers see the same address and port: one mapping for every destination.
     EndpointIndependent,

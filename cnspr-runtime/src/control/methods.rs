@@ -257,17 +257,19 @@ async fn join(context: &Context, params: JoinParams) -> Result<JoinResult, RpcEr
             "the invite has expired; ask for a new one",
         ));
     }
-    // The token's addresses, then where its anchors lead now; only addresses this device
-    // can send to: an IPv6-only device skips IPv4 ones.
+    // The token's addresses first; then, if none worked, where its anchors lead now (a
+    // lookup takes time, and on the inviter's network it is not needed). Only addresses
+    // this device can send to: an IPv6-only device skips IPv4 ones.
     let sockets = context.driver.sockets();
-    let mut usable: Vec<SocketAddr> = token.addresses.clone();
-    for address in crate::anchors::look_up(&token.anchors).await {
-        if !usable.contains(&address) {
-            usable.push(address);
-        }
-    }
-    usable.retain(|a| sockets.for_destination(a).is_some());
-    if usable.is_empty() {
+    let usable = |addresses: &[SocketAddr]| -> Vec<SocketAddr> {
+        addresses
+            .iter()
+            .copied()
+            .filter(|a| sockets.for_destination(a).is_some())
+            .collect()
+    };
+    let listed = usable(&token.addresses);
+    if listed.is_empty() && token.anchors.is_empty() {
         return Err(RpcError::failed(
             ErrorKind::NoUsableAddress {
                 addresses: token.addresses.clone(),
@@ -275,23 +277,41 @@ async fn join(context: &Context, params: JoinParams) -> Result<JoinResult, RpcEr
             "the invite names no address this device can reach (check the IP versions it listens on)",
         ));
     }
-    for address in &usable {
+    if let Some(joined) = join_at(context, &token, &listed).await? {
+        return Ok(joined);
+    }
+    let found = usable(&crate::anchors::look_up(&token.anchors).await);
+    let found: Vec<SocketAddr> = found.into_iter().filter(|a| !listed.contains(a)).collect();
+    if let Some(joined) = join_at(context, &token, &found).await? {
+        return Ok(joined);
+    }
+    let tried: Vec<SocketAddr> = listed.into_iter().chain(found).collect();
+    Err(RpcError::failed(
+        ErrorKind::PairingFailed { tried },
+        "pairing failed: the inviting device did not answer, or refused the invite (wrong, expired or already used)",
+    ))
+}
+
+/// Joins `token`'s mesh at the first of `addresses` where its inviter answers.
+async fn join_at(
+    context: &Context,
+    token: &InviteToken,
+    addresses: &[SocketAddr],
+) -> Result<Option<JoinResult>, RpcError> {
+    for address in addresses {
         let secret = InviteSecret {
             token_id: token.token_id,
             psk: token.secret,
         };
         if context.driver.join(token.inviter, *address, secret).await? {
             tracing::info!(inviter = %token.inviter, %address, "joined a mesh");
-            return Ok(JoinResult {
+            return Ok(Some(JoinResult {
                 inviter: token.inviter,
                 address: *address,
-            });
+            }));
         }
     }
-    Err(RpcError::failed(
-        ErrorKind::PairingFailed { tried: usable },
-        "pairing failed: the inviting device did not answer, or refused the invite (wrong, expired or already used)",
-    ))
+    Ok(None)
 }
 
 async fn remove(context: &Context, params: RemoveParams) -> Result<RemoveResult, RpcError> {

@@ -901,7 +901,7 @@ impl Task {
                 .into_iter()
                 .map(|progress| (progress, roster.shown_name(&progress.from)))
                 .collect(),
-            nat: self.node.nat(),
+            nat: self.node.nat(now),
             keepalive: {
                 let (interval, kept) = self.node.keepalive();
                 (interval, kept.len())
