@@ -106,7 +106,13 @@ pub fn members(json: bool, result: &MembersResult) -> Result<(), CliError> {
                 Some(version) => format!("{} (speaks protocol {version}: upgrade)", member.state),
                 None => member.state.to_string(),
             },
-            member.path.map_or("-", PeerPath::as_str).to_owned(),
+            match (member.path, &member.via) {
+                (Some(PeerPath::Indirect), Some(via)) => format!(
+                    "via {}",
+                    member.via_name.clone().unwrap_or_else(|| via.short().to_string())
+                ),
+                (path, _) => path.map_or("-", PeerPath::as_str).to_owned(),
+            },
             member.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             millis_text(member.rtt_ms),
             if member.is_self {

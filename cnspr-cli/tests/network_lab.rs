@@ -478,17 +478,24 @@ fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
     // the other directly (no hole punching through such a NAT yet): only the public host
     // reaches either.
     let root = Root::new();
-    let [_public, desk, laptop] = two_homes_and_a_public_host(&mut lab, &root, true);
+    let [public, desk, laptop] = two_homes_and_a_public_host(&mut lab, &root, true);
     let (desk, laptop) = (&desk, &laptop);
     // Each knows the other alive through the public host: `indirect`, or unreachable
     // (the laptop's failure detector holds the desk so), never `active`, never a direct
     // path. (By ID: a name a device cannot hear from its owner comes with the periodic
     // repair.)
     let (desk_id, laptop_id) = (desk.id(), laptop.id());
-    wait_until("the desk shows the laptop indirect", || {
-        let seen = desk.members().into_iter().find(|m| m["id"] == laptop_id.as_str());
-        seen.is_some_and(|m| m["state"] == "indirect" && m["path"] == "indirect")
-    });
+    wait_until(
+        "the desk shows the laptop indirect, through the public host",
+        || {
+            let seen = desk.members().into_iter().find(|m| m["id"] == laptop_id.as_str());
+            seen.is_some_and(|m| {
+                m["state"] == "indirect" && m["path"] == "indirect" && m["via"] == public.id().as_str()
+            })
+        },
+    );
+    let table = String::from_utf8_lossy(&desk.run(&["members"]).stdout).into_owned();
+    assert!(table.contains("via public"), "{table}");
     let desk_seen = laptop
         .members()
         .into_iter()

@@ -19,6 +19,8 @@ fn a_device_reached_only_through_a_relay_costs_no_more_than_the_usual_probing() 
     mesh.cut(1, 3);
     mesh.run(Duration::from_secs(20));
     assert_eq!(mesh.state(1, &ids[2]), Some(MemberState::Indirect));
+    // Through device 2, the only one that reaches it.
+    assert_eq!(mesh.node(1).member(&ids[2]).and_then(|m| m.via), Some(ids[1]));
     let before = sent(&mesh);
     mesh.run(Duration::from_secs(60));
     let relayed = sent(&mesh) - before;

@@ -98,6 +98,7 @@ mod tests {
             name: Some(name.to_owned()),
             state: MemberState::Active,
             path: None,
+            via: None,
             address: None,
             rtt: None,
             last_seen: None,

@@ -61,6 +61,9 @@ pub struct Member {
     /// When a completed handshake last made it be probed at once while unreachable (at
     /// most once a `reconnect_interval`).
     pub probed_on_handshake: Option<Timestamp>,
+    /// While it is alive only as far as others know: the device whose probe last reached
+    /// it for us.
+    pub via: Option<DeviceId>,
     /// When its shown state last changed.
     pub since: Timestamp,
     /// The running suspicion, while suspect.
@@ -84,6 +87,7 @@ impl Member {
             last_heard: None,
             probe_due: None,
             probed_on_handshake: None,
+            via: None,
             since: now,
             suspicion: None,
             fresh: false,

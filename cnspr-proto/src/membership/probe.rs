@@ -258,15 +258,19 @@ impl Membership {
         let probe_due = now + self.jittered(self.config.recently_heard);
         if let Some(member) = self.members.get_mut(&target) {
             member.probe_due = Some(probe_due);
+            member.via = Some(from);
         }
         self.mark_reached(now, target, true);
     }
 
     /// A probe reached `target`, directly or through a relay.
     pub(super) fn mark_reached(&mut self, now: Timestamp, target: DeviceId, indirect: bool) {
-        let Some(member) = self.members.get(&target) else {
+        let Some(member) = self.members.get_mut(&target) else {
             return;
         };
+        if !indirect {
+            member.via = None;
+        }
         if member.status == Status::Alive && member.indirect != indirect {
             let incarnation = member.incarnation;
             self.set_status(now, target, incarnation, Status::Alive, indirect);

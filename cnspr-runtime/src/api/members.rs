@@ -206,6 +206,13 @@ pub struct Member {
     /// How it is reached: `lan` or `direct` (a direct session), `indirect` (known alive
     /// through others only); `null` when it is not reachable (or is this device).
     pub path: Option<PeerPath>,
+    /// With path `indirect`: the device whose probe last reached it for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<DeviceIdText>")]
+    pub via: Option<DeviceId>,
+    /// Its name, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_name: Option<String>,
     /// The smoothed probe round trip in milliseconds (`null` until measured).
     pub rtt_ms: Option<f64>,
     /// Whether it is this device.

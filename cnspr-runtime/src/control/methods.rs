@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cnspr_proto::identity::DeviceId;
 use cnspr_proto::invite::InviteToken;
 use cnspr_proto::transport::InviteSecret;
 use serde_json::Value;
@@ -155,7 +156,7 @@ fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn member(member: &MemberView) -> Member {
+fn member(member: &MemberView, names: &BTreeMap<DeviceId, Option<String>>) -> Member {
     Member {
         address: member.address,
         id: member.id,
@@ -166,6 +167,8 @@ fn member(member: &MemberView) -> Member {
         short_id: member.id.short().to_string(),
         state: member.state.into(),
         path: member.path,
+        via: member.via,
+        via_name: member.via.and_then(|via| names.get(&via).cloned().flatten()),
         protocol_version: member.other_version,
     }
 }
@@ -182,10 +185,14 @@ async fn members(context: &Context) -> Result<MembersResult, RpcError> {
         short_id: snapshot.own_id.short().to_string(),
         state: PeerState::Active,
         path: None,
+        via: None,
+        via_name: None,
         protocol_version: None,
     };
+    let names: BTreeMap<DeviceId, Option<String>> =
+        snapshot.members.iter().map(|m| (m.id, m.name.clone())).collect();
     let mut members = vec![own];
-    members.extend(snapshot.members.iter().map(member));
+    members.extend(snapshot.members.iter().map(|m| member(m, &names)));
     Ok(MembersResult { members })
 }
 

@@ -61,6 +61,8 @@ pub struct MemberView {
     pub state: MemberState,
     /// How it is reached (`None`: it is not).
     pub path: Option<PeerPath>,
+    /// While it is reached only through others: the device that last reached it for us.
+    pub via: Option<DeviceId>,
     /// Where it is reached.
     pub address: Option<SocketAddr>,
     /// Smoothed round-trip time, once measured.
@@ -876,6 +878,7 @@ impl Task {
                 name: roster.shown_name(&member.id),
                 state,
                 path,
+                via: member.via.filter(|_| path == Some(PeerPath::Indirect)),
                 address: member.address,
                 rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
