@@ -285,6 +285,13 @@ pub fn interfaces(json: bool, result: &InterfacesResult) -> Result<(), CliError>
         table.row(vec![cell(&result.listening, i), cell(&result.addresses, i)]);
     }
     out!("{}", table.render());
+    if !result.gateways.is_empty() {
+        let mut gateways = Table::new(&["INTERFACE", "GATEWAY (discovery.networks)"]);
+        for (interface, gateway) in &result.gateways {
+            gateways.row(vec![interface.clone(), gateway.clone()]);
+        }
+        out!("\n{}", gateways.render());
+    }
     Ok(())
 }
 

@@ -727,3 +727,80 @@ fn each_device_learns_what_its_nat_does_from_where_its_peers_see_it() {
         "{phone_candidates:?}"
     );
 }
+
+/// The hardware address of `interface` in `ns`.
+fn hardware_address(ns: &str, interface: &str) -> String {
+    let output = std::process::Command::new("ip")
+        .args(["-n", ns, "-br", "link", "show", interface])
+        .output()
+        .expect("ip runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.split_whitespace()
+        .nth(2)
+        .expect("a hardware address")
+        .to_owned()
+}
+
+#[test]
+fn a_network_set_off_by_its_gateway_gets_no_beacon() {
+    let Some(mut lab) = Lab::new("a network's mode by its gateway") else {
+        return;
+    };
+    // A cafe's LAN: its router (the switch's own address), the laptop, a stranger.
+    let (cafe, laptop_ns, stranger) = (
+        lab.namespace("cafe"),
+        lab.namespace("laptop"),
+        lab.namespace("stranger"),
+    );
+    lab.switch(&cafe, "lan", "192.0.2.1/24");
+    lab.plug((&cafe, "lan"), (&laptop_ns, "eth0", "192.0.2.2/24"));
+    lab.plug((&cafe, "lan"), (&stranger, "eth0", "192.0.2.66/24"));
+    lab.run(&laptop_ns, &["ip", "route", "add", "default", "via", "192.0.2.1"]);
+    let router = hardware_address(&cafe, "lan");
+    lab.run(
+        &laptop_ns,
+        &[
+            "ip",
+            "neigh",
+            "replace",
+            "192.0.2.1",
+            "lladdr",
+            &router,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    );
+    // A desk there too, only listening (it sends no beacon): beacons need a mesh.
+    let desk_ns = lab.namespace("desk");
+    lab.plug((&cafe, "lan"), (&desk_ns, "eth0", "192.0.2.3/24"));
+    let root = Root::new();
+    let mut desk = Device::new(&root, "desk");
+    desk.netns = Some(desk_ns);
+    std::fs::write(
+        desk.home().join("config.toml"),
+        "[discovery]\nmode = \"listen\"\n",
+    )
+    .expect("config.toml");
+    desk.start_on(&[LISTEN]);
+    let mut laptop = device_in(&root, "laptop", &laptop_ns);
+    pair(&desk, &laptop);
+    assert!(laptop.run(&["stop"]).status.success());
+    laptop.wait_exit();
+    // Beacons every second, but not on the cafe's network, known by its router.
+    let config = |networks: &str| format!("[discovery]\ninterval_secs = 1\n[discovery.networks]\n{networks}");
+    let home_only = config(&format!("\"{}\" = \"off\"\n", router.to_uppercase()));
+    std::fs::write(laptop.home().join("config.toml"), home_only).expect("config.toml");
+    laptop.start_on(&[LISTEN, "[::]:3030"]);
+    let gateways = laptop.json(&["interfaces"])["gateways"].clone();
+    assert_eq!(gateways["eth0"], router.as_str(), "{gateways}");
+    let beacons = |ns: &str| capture(ns, 3).iter().filter(|d| d.len() == 72).count();
+    assert_eq!(beacons(&stranger), 0, "a beacon on a network set off");
+    // The same laptop without that setting announces itself there.
+    assert!(laptop.run(&["stop"]).status.success());
+    laptop.wait_exit();
+    std::fs::write(laptop.home().join("config.toml"), config("")).expect("config.toml");
+    laptop.start_on(&[LISTEN, "[::]:3030"]);
+    assert!(beacons(&stranger) >= 2);
+}

@@ -51,6 +51,10 @@ pub struct Discovery {
     pub interval_secs: u64,
     /// The mode on particular interfaces, by name (`wlan0 = "listen"`); others take `mode`.
     pub interfaces: std::collections::BTreeMap<String, DiscoveryMode>,
+    /// The mode on particular networks, by their default gateway's hardware address
+    /// (`"aa:bb:cc:00:11:22" = "listen"`, as `cnspr interfaces` shows it): on an interface
+    /// whose gateway is one of them, this mode rather than the interface's.
+    pub networks: std::collections::BTreeMap<String, DiscoveryMode>,
 }
 
 /// Whether beacons are sent and answered.
@@ -72,6 +76,7 @@ impl Default for Discovery {
             mode: DiscoveryMode::Announce,
             interval_secs: 30,
             interfaces: std::collections::BTreeMap::new(),
+            networks: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -80,6 +85,23 @@ impl Discovery {
     /// The mode on interface `name`.
     pub fn mode_on(&self, name: &str) -> DiscoveryMode {
         self.interfaces.get(name).copied().unwrap_or(self.mode)
+    }
+
+    /// The settings as they apply on the networks this device is on now: an interface
+    /// whose default gateway (`gateways`: interface name to hardware address) has a mode
+    /// of its own in `networks` takes that one.
+    pub fn on_networks(&self, gateways: &std::collections::BTreeMap<String, String>) -> Self {
+        let mut effective = self.clone();
+        for (interface, gateway) in gateways {
+            let network = self
+                .networks
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(gateway));
+            if let Some((_, mode)) = network {
+                effective.interfaces.insert(interface.clone(), *mode);
+            }
+        }
+        effective
     }
 
     /// Whether beacons are answered on some interface (the ones set `off` are left out
@@ -227,6 +249,16 @@ impl Config {
                 keepalive.end()
             ));
         }
+        if let Some(bad) = self
+            .discovery
+            .networks
+            .keys()
+            .find(|key| !crate::gateways::is_hardware_address(key))
+        {
+            return Err(format!(
+                "discovery.networks is keyed by a gateway's hardware address (aa:bb:cc:00:11:22, as `cnspr interfaces` shows it), not {bad:?}"
+            ));
+        }
         if self.anchors.len() > cnspr_proto::anchor::MAX_ANCHORS {
             return Err(format!(
                 "anchors may name at most {} host names",
@@ -294,6 +326,26 @@ mod tests {
         );
         let error = toml::from_str::<Config>("anchors = [\"home.example.org\"]").expect_err("no port");
         assert!(error.to_string().contains("HOST:PORT"), "{error}");
+    }
+
+    #[test]
+    fn a_networks_mode_overrides_its_interfaces() {
+        let typo: Config =
+            toml::from_str("[discovery.networks]\n\"aa:bb:cc:00:11\" = \"listen\"\n").expect("parses");
+        assert!(typo.validate().is_err(), "not a hardware address");
+        let config: Config = toml::from_str(
+            "[discovery.interfaces]\nwlan0 = \"off\"\n[discovery.networks]\n\"AA:bb:cc:00:11:22\" = \"listen\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.validate(), Ok(()));
+        let gateways = [("wlan0".to_owned(), "AA:BB:CC:00:11:22".to_owned())]
+            .into_iter()
+            .collect();
+        let there = config.discovery.on_networks(&gateways);
+        assert_eq!(there.mode_on("wlan0"), DiscoveryMode::Listen);
+        assert_eq!(there.mode_on("eth0"), DiscoveryMode::Announce);
+        let elsewhere = config.discovery.on_networks(&Default::default());
+        assert_eq!(elsewhere.mode_on("wlan0"), DiscoveryMode::Off);
     }
 
     #[test]

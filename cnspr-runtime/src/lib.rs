@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod disk;
 pub mod driver;
 pub mod durability;
+pub mod gateways;
 pub mod handlers;
 pub mod logging;
 pub mod network_watch;

@@ -273,6 +273,9 @@ pub struct InterfacesResult {
     pub addresses: Vec<SocketAddr>,
     /// The addresses the UDP sockets are bound to, wildcards as bound.
     pub listening: Vec<SocketAddr>,
+    /// Each interface's default gateway's hardware address (as `discovery.networks`
+    /// takes it), when the kernel knows it.
+    pub gateways: std::collections::BTreeMap<String, String>,
 }
 
 /// `stop`'s answer.

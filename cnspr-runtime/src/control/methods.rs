@@ -339,5 +339,6 @@ fn interfaces(context: &Context) -> InterfacesResult {
     InterfacesResult {
         listening: sockets.bound(),
         addresses: sockets.reachable(),
+        gateways: crate::gateways::read(),
     }
 }

@@ -521,7 +521,8 @@ fn follow_network(
     discovery: &Discovery,
 ) {
     node.set_local_addresses(now, &sockets.reachable());
-    let (networks, links) = beacons::ignored(&network_interfaces(), &beacons::read_ipv6_links(), discovery);
+    let discovery = discovery.on_networks(&crate::gateways::read());
+    let (networks, links) = beacons::ignored(&network_interfaces(), &beacons::read_ipv6_links(), &discovery);
     node.set_beacons_heard(discovery.heard_anywhere(), networks, links);
 }
 
@@ -695,7 +696,7 @@ impl Task {
             &self.shell.sockets.bound(),
             &network_interfaces(),
             &beacons::read_ipv6_links(),
-            &self.discovery,
+            &self.discovery.on_networks(&crate::gateways::read()),
         );
         tracing::debug!(?destinations, "beacons");
         for (from, destination) in destinations {
