@@ -138,15 +138,22 @@ impl NatView {
     /// least two peers see alike (one peer's word, a stolen device's say, never makes this
     /// device publish an address), reachable unicast, of a family this device has.
     pub(super) fn reflexive_candidates(&self, now: Timestamp) -> Vec<SocketAddr> {
-        let families: Vec<bool> = self.local.iter().flatten().map(SocketAddr::is_ipv4).collect();
-        let translated: Vec<SocketAddr> = self.fresh(now).map(|(_, a)| a).filter(|a| !self.own(a)).collect();
-        let mut agreed: Vec<SocketAddr> = translated
-            .iter()
-            .copied()
-            .filter(|a| translated.iter().filter(|b| *b == a).count() >= 2)
-            .filter(|a| reachable_unicast(a) && families.contains(&a.is_ipv4()))
+        let Some(local) = &self.local else {
+            return Vec::new();
+        };
+        let families: Vec<bool> = local.iter().map(SocketAddr::is_ipv4).collect();
+        let mut translated: Vec<SocketAddr> = self
+            .fresh(now)
+            .map(|(_, a)| a)
+            .filter(|a| !self.own(a) && reachable_unicast(a) && families.contains(&a.is_ipv4()))
             .collect();
-        agreed.sort();
+        translated.sort();
+        // Sorted, an address two peers see is next to itself.
+        let mut agreed: Vec<SocketAddr> = translated
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
         agreed.dedup();
         agreed
     }
@@ -166,7 +173,9 @@ impl Node {
         }
         let before = self.nat.reflexive_candidates(now);
         let changed = self.nat.observed.insert(peer, (address, now)).map(|(a, _)| a) != Some(address);
-        if changed {
+        // Before the host told this device's addresses (the simulator never does) a view
+        // says nothing: no NAT can be told from it.
+        if changed && self.nat.local.is_some() {
             if self.nat.reflexive_candidates(now) != before {
                 self.publish_addresses(now);
             }
