@@ -480,17 +480,19 @@ fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
     let root = Root::new();
     let [public, desk, laptop] = two_homes_and_a_public_host(&mut lab, &root, true);
     let (desk, laptop) = (&desk, &laptop);
-    // Each knows the other alive through the public host: `indirect`, or unreachable
-    // (the laptop's failure detector holds the desk so), never `active`, never a direct
-    // path. (By ID: a name a device cannot hear from its owner comes with the periodic
-    // repair.)
+    // Each knows the other alive through the public host, and by name (asked of the
+    // public host): `indirect`, or unreachable (the laptop's failure detector holds the
+    // desk so), never `active`, never a direct path.
     let (desk_id, laptop_id) = (desk.id(), laptop.id());
     wait_until(
         "the desk shows the laptop indirect, through the public host",
         || {
             let seen = desk.members().into_iter().find(|m| m["id"] == laptop_id.as_str());
             seen.is_some_and(|m| {
-                m["state"] == "indirect" && m["path"] == "indirect" && m["via"] == public.id().as_str()
+                m["state"] == "indirect"
+                    && m["path"] == "indirect"
+                    && m["via"] == public.id().as_str()
+                    && m["name"] == "laptop"
             })
         },
     );

@@ -32,3 +32,21 @@ fn a_device_reached_only_through_a_relay_costs_no_more_than_the_usual_probing() 
         "{relayed} datagrams a minute against {idle} idle"
     );
 }
+
+#[test]
+fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another() {
+    let (mut mesh, ids) = Mesh::paired(2);
+    // Device 3 joins through device 2, and device 1 never reaches it (two NATs).
+    let joiner = mesh.add(3, "device-3");
+    mesh.cut(1, 3);
+    let invite = mesh.invite(2, 33);
+    mesh.join(3, 2, invite);
+    mesh.run(Duration::from_secs(20));
+    assert_eq!(mesh.state(1, &joiner), Some(MemberState::Indirect));
+    assert_eq!(mesh.node(1).member(&joiner).and_then(|m| m.via), Some(ids[1]));
+    // Its name came from device 2 at once, not from the five-minute repair.
+    assert_eq!(
+        mesh.node(1).roster().shown_name(&joiner).as_deref(),
+        Some("device-3")
+    );
+}

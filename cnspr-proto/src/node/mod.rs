@@ -19,6 +19,7 @@ mod drive;
 mod keepalive;
 mod mesh_secret;
 mod messages;
+mod names;
 mod nat;
 mod queries;
 mod restore;
@@ -268,6 +269,8 @@ pub struct Node {
     nat: nat::NatView,
     /// Which sessions through a NAT are kept alive.
     keepalive: keepalive::Keepalive,
+    /// Devices alive whose names are asked for (roster devices only).
+    name_asks: names::NameAsks,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -357,6 +360,7 @@ impl Node {
             anchors: anchors::Anchors::default(),
             nat: nat::NatView::default(),
             keepalive: keepalive::Keepalive::new(config.nat_keepalive),
+            name_asks: names::NameAsks::default(),
             endpoint,
             membership,
             messaging,
@@ -469,6 +473,7 @@ impl Node {
         self.store_timeout(now);
         self.anchors_timeout(now);
         self.keepalive_timeout(now);
+        self.name_asks_timeout(now);
         self.route_between_layers(now);
     }
 
@@ -556,6 +561,7 @@ impl Node {
             Some(self.replication.next_sync()),
             self.anchors.poll_timeout(),
             self.keepalive.poll_timeout(),
+            self.name_asks.poll_timeout(),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
@@ -631,6 +637,9 @@ impl Node {
                     }
                     if matches!(state, MemberState::Suspect | MemberState::Unreachable) {
                         self.anchors_on_unreachable(now, &member);
+                    }
+                    if matches!(state, MemberState::Active | MemberState::Indirect) {
+                        self.ask_for_name(now, member);
                     }
                     self.keepalive_on_state(now, member, state);
                     let was_live = self.messaging.is_live(&member);

@@ -201,6 +201,7 @@ impl Node {
                 self.endpoint.remove_peer(&device);
                 self.forget_observed_by(&device);
                 self.note_anchors(now, device, &[]);
+                self.name_asks.forget(&device);
                 self.membership.remove_member(&device);
                 self.messaging.remove_member(&device);
                 self.echoes.retain(|_, (peer, _)| *peer != device);

@@ -338,7 +338,7 @@ impl Node {
         self.send_store(now, peer, digest);
     }
 
-    fn ask(&mut self, now: Timestamp, peer: DeviceId, reply: bool) {
+    pub(super) fn ask(&mut self, now: Timestamp, peer: DeviceId, reply: bool) {
         let need = StoreMessage::Need {
             have: self.store.have(),
             reply,
