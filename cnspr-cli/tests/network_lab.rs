@@ -788,6 +788,14 @@ fn a_network_set_off_by_its_gateway_gets_no_beacon() {
     desk.start_on(&[LISTEN]);
     let mut laptop = device_in(&root, "laptop", &laptop_ns);
     pair(&desk, &laptop);
+    // Beacons are sealed with the mesh's secret: the laptop has it before it stops.
+    let has_secret = |device: &Device| {
+        device
+            .run(&["kv", "get", "--raw", "_roster/mesh-secret"])
+            .status
+            .success()
+    };
+    wait_until("the laptop has the mesh's secret", || has_secret(&laptop));
     assert!(laptop.run(&["stop"]).status.success());
     laptop.wait_exit();
     // Beacons every second, but not on the cafe's network, known by its router.
@@ -798,6 +806,7 @@ fn a_network_set_off_by_its_gateway_gets_no_beacon() {
     let gateways = laptop.json(&["interfaces"])["gateways"].clone();
     assert_eq!(gateways["eth0"], router.as_str(), "{gateways}");
     let beacons = |ns: &str| capture(ns, 3).iter().filter(|d| d.len() == 72).count();
+    assert!(has_secret(&laptop));
     assert_eq!(beacons(&stranger), 0, "a beacon on a network set off");
     // The same laptop without that setting announces itself there.
     assert!(laptop.run(&["stop"]).status.success());
