@@ -435,21 +435,10 @@ fn two_homes_and_a_public_host(lab: &mut Lab, root: &Root, desk_behind_carrier_n
         ("desk", "203.0.113.21", "192.0.2"),
         ("laptop", "203.0.113.22", "198.51.100"),
     ] {
-        let home = lab.namespace(&format!("{name}-home"));
-        let ns = lab.namespace(name);
-        lab.plug((&internet, "wan"), (&home, "wan", &format!("{wan}/24")));
-        lab.cable(
-            (&home, "lan", Some(&format!("{lan}.1/24"))),
-            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
-        );
-        lab.home_router(&home, "lan", "wan");
+        let (router, ns) = lab.home(&internet, name, wan, lan);
         if name == "desk" && desk_behind_carrier_nat {
-            lab.carrier_nat(&home, "wan");
+            lab.carrier_nat(&router, "wan");
         }
-        lab.run(
-            &ns,
-            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
-        );
         devices.push(device_in(root, name, &ns));
     }
     let public = device_in(root, "public", &public_ns);
@@ -522,26 +511,8 @@ fn a_device_at_home_is_found_by_its_anchor_after_its_public_address_changed() {
     // it; its dynamic DNS name is `home.lab.test`. The laptop at a cafe, behind another.
     let internet = lab.namespace("internet");
     lab.switch(&internet, "wan", "203.0.113.1/24");
-    let mut homes = Vec::new();
-    for (name, wan, lan) in [
-        ("desk", "203.0.113.21", "192.0.2"),
-        ("laptop", "203.0.113.22", "198.51.100"),
-    ] {
-        let router = lab.namespace(&format!("{name}-router"));
-        let ns = lab.namespace(name);
-        lab.plug((&internet, "wan"), (&router, "wan", &format!("{wan}/24")));
-        lab.cable(
-            (&router, "lan", Some(&format!("{lan}.1/24"))),
-            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
-        );
-        lab.home_router(&router, "lan", "wan");
-        lab.run(
-            &ns,
-            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
-        );
-        homes.push((router, ns));
-    }
-    let ((home_router, desk_ns), (cafe_router, laptop_ns)) = (homes[0].clone(), homes[1].clone());
+    let (home_router, desk_ns) = lab.home(&internet, "desk", "203.0.113.21", "192.0.2");
+    let (cafe_router, laptop_ns) = lab.home(&internet, "laptop", "203.0.113.22", "198.51.100");
     lab.port_forward(&home_router, "wan", PORT, &format!("192.0.2.2:{PORT}"));
     lab.hosts(&laptop_ns, "203.0.113.21 home.lab.test\n");
     let root = Root::new();
@@ -644,21 +615,10 @@ fn each_device_learns_what_its_nat_does_from_where_its_peers_see_it() {
         ("laptop", "203.0.113.21", "192.0.2", false),
         ("phone", "203.0.113.22", "198.51.100", true),
     ] {
-        let router = lab.namespace(&format!("{name}-router"));
-        let ns = lab.namespace(name);
-        lab.plug((&internet, "wan"), (&router, "wan", &format!("{wan}/24")));
-        lab.cable(
-            (&router, "lan", Some(&format!("{lan}.1/24"))),
-            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
-        );
-        lab.home_router(&router, "lan", "wan");
+        let (router, ns) = lab.home(&internet, name, wan, lan);
         if random {
             lab.carrier_nat(&router, "wan");
         }
-        lab.run(
-            &ns,
-            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
-        );
         behind.push(device_in(&root, name, &ns));
     }
     for device in public.iter().skip(1).chain(&behind) {

@@ -13,13 +13,14 @@
 //! (1) and its text (`home.example.org:3030`), then 4 bytes of BLAKE2s over everything
 //! before. A token without anchors is written as version 2, which older programs take.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use zeroize::Zeroize;
 
 use crate::anchor::{Anchor, MAX_ANCHORS};
 use crate::crypto::hash::hash;
 use crate::identity::DeviceId;
+use crate::wire::ip::{put_ip, take_ip};
 
 const PREFIX: &str = "CNSPR1";
 /// The version of a token with anchors.
@@ -102,16 +103,7 @@ impl InviteToken {
         let addresses = &self.addresses[..self.addresses.len().min(MAX_INVITE_ADDRESSES)];
         bytes.push(addresses.len() as u8);
         for address in addresses {
-            match address.ip() {
-                IpAddr::V4(ip) => {
-                    bytes.push(4);
-                    bytes.extend_from_slice(&ip.octets());
-                }
-                IpAddr::V6(ip) => {
-                    bytes.push(6);
-                    bytes.extend_from_slice(&ip.octets());
-                }
-            }
+            put_ip(&mut bytes, address.ip());
             bytes.extend_from_slice(&address.port().to_be_bytes());
         }
         if !anchors.is_empty() {
@@ -169,11 +161,8 @@ impl InviteToken {
         }
         let mut addresses = Vec::with_capacity(count);
         for _ in 0..count {
-            let ip = match reader.array::<1>()?[0] {
-                4 => IpAddr::V4(Ipv4Addr::from(reader.array::<4>()?)),
-                6 => IpAddr::V6(Ipv6Addr::from(reader.array::<16>()?)),
-                _ => return Err(InviteError::Damaged),
-            };
+            let (ip, rest) = take_ip(reader.0).ok_or(InviteError::Damaged)?;
+            reader.0 = rest;
             let port = u16::from_be_bytes(reader.array()?);
             addresses.push(SocketAddr::new(ip, port));
         }

@@ -124,6 +124,26 @@ table inet filter {{
         self.nft(ns, &rules);
     }
 
+    /// A home on the switch `wan` of `internet`: a router (namespace `<name>-router`) at
+    /// `wan_address` with NAT and a stateful filter ([`Lab::home_router`]) in front of a
+    /// LAN `<lan>.0/24`, and one device (namespace `name`) at `<lan>.2` whose default
+    /// route is the router at `<lan>.1`. Returns the router's and the device's namespaces.
+    pub fn home(&mut self, internet: &str, name: &str, wan_address: &str, lan: &str) -> (String, String) {
+        let router = self.namespace(&format!("{name}-router"));
+        let ns = self.namespace(name);
+        self.plug((internet, "wan"), (&router, "wan", &format!("{wan_address}/24")));
+        self.cable(
+            (&router, "lan", Some(&format!("{lan}.1/24"))),
+            (&ns, "eth0", Some(&format!("{lan}.2/24"))),
+        );
+        self.home_router(&router, "lan", "wan");
+        self.run(
+            &ns,
+            &["ip", "route", "add", "default", "via", &format!("{lan}.1")],
+        );
+        (router, ns)
+    }
+
     /// Turns the home router `ns` into a carrier-grade NAT: every flow out of `wan` gets a
     /// random port (`masquerade random`), so each destination sees another mapping
     /// (endpoint-dependent, "symmetric").

@@ -19,6 +19,7 @@ use crate::anchor::{Anchor, MAX_ANCHORS, MAX_HOST_BYTES};
 use crate::crypto::hash::{hash, Hash};
 use crate::identity::{DeviceId, DeviceKey, Signature, SIGNATURE_BYTES};
 use crate::wire::cbor::{self, CborError};
+use crate::wire::ip::put_ip;
 
 /// The store's namespace for address records; applications cannot write under it.
 pub const ADDRESS_PREFIX: &str = "_addr/";
@@ -93,16 +94,7 @@ fn rank(ip: IpAddr) -> u8 {
 fn record_digest(device: &DeviceId, version: u64, candidates: &[SocketAddr], anchors: &[Anchor]) -> Hash {
     let mut addresses = Vec::with_capacity(candidates.len() * 19);
     for candidate in candidates {
-        match candidate.ip() {
-            IpAddr::V4(ip) => {
-                addresses.push(4);
-                addresses.extend_from_slice(&ip.octets());
-            }
-            IpAddr::V6(ip) => {
-                addresses.push(6);
-                addresses.extend_from_slice(&ip.octets());
-            }
-        }
+        put_ip(&mut addresses, candidate.ip());
         addresses.extend_from_slice(&candidate.port().to_le_bytes());
     }
     // A record without anchors signs what records signed before there were any.

@@ -12,7 +12,9 @@
 //! is told (an older peer, or an initiation too short to answer with more bytes than it
 //! carried). Bytes after the address are ignored, for what later versions add.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+
+use crate::wire::ip::{put_ip, take_ip};
 
 /// The longest observed address: an IPv6 one.
 pub const MAX_OBSERVED_BYTES: usize = 1 + 16 + 2;
@@ -20,16 +22,7 @@ pub const MAX_OBSERVED_BYTES: usize = 1 + 16 + 2;
 /// The payload telling a peer it was seen at `address`.
 pub fn encode(address: SocketAddr) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(MAX_OBSERVED_BYTES);
-    match address.ip() {
-        IpAddr::V4(ip) => {
-            bytes.push(4);
-            bytes.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            bytes.push(6);
-            bytes.extend_from_slice(&ip.octets());
-        }
-    }
+    put_ip(&mut bytes, address.ip());
     bytes.extend_from_slice(&address.port().to_be_bytes());
     bytes
 }
@@ -37,18 +30,7 @@ pub fn encode(address: SocketAddr) -> Vec<u8> {
 /// Where a handshake payload says this device was seen; `None` for an empty or malformed
 /// one (never a panic).
 pub fn decode(payload: &[u8]) -> Option<SocketAddr> {
-    let (family, rest) = payload.split_first()?;
-    let (ip, rest): (IpAddr, &[u8]) = match family {
-        4 => {
-            let (octets, rest) = rest.split_first_chunk::<4>()?;
-            (Ipv4Addr::from(*octets).into(), rest)
-        }
-        6 => {
-            let (octets, rest) = rest.split_first_chunk::<16>()?;
-            (Ipv6Addr::from(*octets).into(), rest)
-        }
-        _ => return None,
-    };
+    let (ip, rest) = take_ip(payload)?;
     let (port, _) = rest.split_first_chunk::<2>()?;
     Some(SocketAddr::new(ip, u16::from_be_bytes(*port)))
 }

@@ -2,6 +2,7 @@
 
 pub mod cbor;
 pub mod compact;
+pub mod ip;
 mod packet;
 
 pub use packet::{
