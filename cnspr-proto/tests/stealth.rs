@@ -281,15 +281,20 @@ fn key_of(seed: u8) -> DeviceId {
     DeviceKey::from_seed([seed; 32]).device_id()
 }
 
+/// A responder (seed 2, at `address(2)`) and a peer of its mesh (seed 1, at `address(1)`)
+/// with the mesh's `secret`; the peer knows the open mesh's too (it would try it second).
+fn responder_and_peer(secret: MeshSecret) -> (Endpoint, Endpoint) {
+    let mut responder = endpoint(2, &[(key_of(1), address(1))]);
+    let mut peer = endpoint(1, &[(key_of(2), address(2))]);
+    responder.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    peer.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    (responder, peer)
+}
+
 #[test]
 fn under_a_flood_of_replayed_initiations_a_peer_still_connects_and_the_flood_gets_cookies() {
     let (peer_address, responder_address) = (address(1), address(2));
-    let mut responder = endpoint(2, &[(key_of(1), peer_address)]);
-    let mut peer = endpoint(1, &[(key_of(2), responder_address)]);
-    // A mesh with a secret: the peer knows the open mesh's too (it would try it second).
-    let secret = [9; 32];
-    responder.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
-    peer.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    let (mut responder, mut peer) = responder_and_peer([9; 32]);
     let mut now = Timestamp::from_micros(1_000_000);
     // A genuine initiation, captured on the way, replayed from forged addresses: 20 every
     // millisecond (20,000 a second) for two seconds. Well into the second second (under
@@ -434,11 +439,7 @@ fn a_cookie_that_keeps_failing_makes_no_loop() {
 #[test]
 fn a_call_on_news_of_where_a_peer_is_is_keyed_with_the_secret_it_last_answered() {
     let (peer_address, responder_address) = (address(1), address(2));
-    let mut responder = endpoint(2, &[(key_of(1), peer_address)]);
-    let mut peer = endpoint(1, &[(key_of(2), responder_address)]);
-    let secret = [9; 32];
-    responder.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
-    peer.set_mesh_secrets(vec![secret, OPEN_MESH], vec![secret]);
+    let (mut responder, mut peer) = responder_and_peer([9; 32]);
     let mut now = Timestamp::from_micros(1_000_000);
     // Whether the responder answers the peer's next datagram (an initiation).
     let answered = |peer: &mut Endpoint, responder: &mut Endpoint, now: Timestamp| {
