@@ -4,8 +4,8 @@
 //! unreachable, after every network change, and every [`ANCHOR_LOOKUP_INTERVAL`] while it stays
 //! unreachable. The addresses found join the device's candidates, after its own.
 //!
-//! Only devices that list anchors are kept here, so the periodic check walks those, not
-//! the roster.
+//! Only devices that list anchors are kept here, each with its next lookup in a timer
+//! table: nothing walks the roster or the devices with anchors.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use crate::anchor::{Anchor, MAX_ANCHORS};
 use crate::identity::DeviceId;
 use crate::membership::MemberState;
 use crate::time::Timestamp;
+use crate::timers::Timers;
 use crate::transport::MAX_CANDIDATES;
 
 /// How often the anchors of a device that stays unreachable are looked up again.
@@ -30,8 +31,8 @@ pub(super) struct Anchors {
     pub(super) own: Vec<Anchor>,
     /// Peers that list anchors.
     peers: BTreeMap<DeviceId, PeerAnchors>,
-    /// When the periodic check is due (none while no peer lists anchors).
-    next_check: Option<Timestamp>,
+    /// When each one's anchors are to be looked up, if it still cannot be reached then.
+    lookups: Timers<DeviceId>,
 }
 
 #[derive(Debug)]
@@ -46,7 +47,7 @@ struct PeerAnchors {
 impl Anchors {
     /// When [`Node::handle_timeout`] should look again.
     pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
-        self.next_check
+        self.lookups.next()
     }
 }
 
@@ -80,9 +81,7 @@ impl Node {
     pub(super) fn note_anchors(&mut self, now: Timestamp, device: DeviceId, anchors: &[Anchor]) {
         if anchors.is_empty() {
             self.anchors.peers.remove(&device);
-            if self.anchors.peers.is_empty() {
-                self.anchors.next_check = None;
-            }
+            self.anchors.lookups.clear(&device);
             return;
         }
         let peer = self.anchors.peers.entry(device).or_insert_with(|| PeerAnchors {
@@ -93,55 +92,54 @@ impl Node {
         if peer.anchors != anchors {
             peer.anchors = anchors.to_vec();
             peer.asked = None;
-            self.anchors.next_check = Some(now);
+            self.anchors.lookups.set(device, Some(now));
         }
     }
 
     /// After a network change every anchor may lead elsewhere (another resolver, another
     /// route): each unreachable device's are looked up again.
     pub(super) fn anchors_after_network_change(&mut self, now: Timestamp) {
-        for peer in self.anchors.peers.values_mut() {
+        for (device, peer) in &mut self.anchors.peers {
             peer.asked = None;
-        }
-        if !self.anchors.peers.is_empty() {
-            self.anchors.next_check = Some(now);
+            self.anchors.lookups.set(*device, Some(now));
         }
     }
 
     /// `device` was just found suspect or unreachable: its anchors are looked up now,
     /// unless they were less than [`ANCHOR_LOOKUP_INTERVAL`] ago.
     pub(super) fn anchors_on_unreachable(&mut self, now: Timestamp, device: &DeviceId) {
-        if self.anchors.peers.contains_key(device) {
-            self.anchors.next_check = Some(now);
-        }
+        let Some(peer) = self.anchors.peers.get(device) else {
+            return;
+        };
+        let due = peer
+            .asked
+            .map_or(now, |at| (at + ANCHOR_LOOKUP_INTERVAL).max(now));
+        let due = self.anchors.lookups.get(device).map_or(due, |set| set.min(due));
+        self.anchors.lookups.set(*device, Some(due));
     }
 
-    /// Asks the host to look up the anchors of every device with anchors that cannot be
-    /// reached and was not asked for within [`ANCHOR_LOOKUP_INTERVAL`].
+    /// Asks the host to look up the anchors that are due, of devices that cannot be
+    /// reached, and looks again [`ANCHOR_LOOKUP_INTERVAL`] later; a device reached is let
+    /// be until it is found suspect again.
     pub(super) fn anchors_timeout(&mut self, now: Timestamp) {
-        if self.anchors.next_check.is_none_or(|at| now < at) {
-            return;
-        }
-        let mut next = now + ANCHOR_LOOKUP_INTERVAL;
-        let reached: Vec<bool> = self
-            .anchors
-            .peers
-            .keys()
-            .map(|device| self.reached(now, device))
-            .collect();
-        for ((device, peer), reached) in self.anchors.peers.iter_mut().zip(reached) {
-            let due = peer.asked.is_none_or(|at| now >= at + ANCHOR_LOOKUP_INTERVAL);
-            if !reached && due {
-                peer.asked = Some(now);
-                self.events.push_back(Event::LookUpAnchors {
-                    device: *device,
-                    anchors: peer.anchors.clone(),
-                });
-            } else if let Some(asked) = peer.asked.filter(|_| !reached) {
-                next = next.min(asked + ANCHOR_LOOKUP_INTERVAL);
+        for device in self.anchors.lookups.due(now) {
+            if self.reached(now, &device) {
+                self.anchors.lookups.clear(&device);
+                continue;
             }
+            let Some(peer) = self.anchors.peers.get_mut(&device) else {
+                self.anchors.lookups.clear(&device);
+                continue;
+            };
+            peer.asked = Some(now);
+            self.events.push_back(Event::LookUpAnchors {
+                device,
+                anchors: peer.anchors.clone(),
+            });
+            self.anchors
+                .lookups
+                .set(device, Some(now + ANCHOR_LOOKUP_INTERVAL));
         }
-        self.anchors.next_check = Some(next);
     }
 
     /// Whether `device` is reached directly: active, with keys of a session.

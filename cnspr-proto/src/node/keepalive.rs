@@ -20,6 +20,7 @@ use super::Node;
 use crate::identity::DeviceId;
 use crate::membership::MemberState;
 use crate::time::Timestamp;
+use crate::timers::Timers;
 
 /// Shortest keepalive interval (and the shortest silence taken for a NAT's timeout).
 pub const MIN_KEEPALIVE: Duration = Duration::from_secs(15);
@@ -43,12 +44,10 @@ pub(super) struct Keepalive {
     kept: BTreeSet<DeviceId>,
     /// The failure detector's ring neighbours, as last heard.
     neighbours: BTreeSet<DeviceId>,
-    /// Peers used lately, until when they are wanted.
-    used_until: BTreeMap<DeviceId, Timestamp>,
+    /// Peers behind the NAT used lately, until when they are wanted.
+    used_until: Timers<DeviceId>,
     /// Peers behind the NAT that turned suspect: when, and the silence before.
     suspected: BTreeMap<DeviceId, (Timestamp, Duration)>,
-    /// When the wanted peers are next reviewed (none while no peer was used).
-    next_review: Option<Timestamp>,
 }
 
 impl Keepalive {
@@ -61,15 +60,14 @@ impl Keepalive {
             finding: None,
             kept: BTreeSet::new(),
             neighbours: BTreeSet::new(),
-            used_until: BTreeMap::new(),
+            used_until: Timers::new(),
             suspected: BTreeMap::new(),
-            next_review: None,
         }
     }
 
     /// When [`Node::handle_timeout`] should review the wanted peers.
     pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
-        self.next_review
+        self.used_until.next()
     }
 }
 
@@ -91,7 +89,7 @@ impl Node {
     /// Turns `peer`'s keepalive on or off as it is wanted and behind the NAT.
     pub(super) fn review_keepalive(&mut self, peer: DeviceId) {
         let state = &self.keepalive;
-        let wanted = state.neighbours.contains(&peer) || state.used_until.contains_key(&peer);
+        let wanted = state.neighbours.contains(&peer) || state.used_until.get(&peer).is_some();
         let keep = wanted && self.is_peer(&peer) && self.through_nat(&peer);
         if keep != self.keepalive.kept.contains(&peer) {
             if keep {
@@ -111,10 +109,14 @@ impl Node {
         }
     }
 
-    /// Messages or the store went to or came from `peer`: it is wanted for a while.
+    /// Messages or the store went to or came from `peer`: if it is behind the NAT, it is
+    /// wanted for a while (others are not tracked: this runs for every such packet).
     pub(super) fn peer_used(&mut self, now: Timestamp, peer: DeviceId) {
-        let fresh = self.keepalive.used_until.insert(peer, now + WANTED_FOR).is_none();
-        self.keepalive.next_review.get_or_insert(now + WANTED_FOR);
+        if !self.through_nat(&peer) {
+            return;
+        }
+        let fresh = self.keepalive.used_until.get(&peer).is_none();
+        self.keepalive.used_until.set(peer, Some(now + WANTED_FOR));
         if fresh {
             self.review_keepalive(peer);
         }
@@ -136,21 +138,10 @@ impl Node {
 
     /// Peers no longer used lately are let go.
     pub(super) fn keepalive_timeout(&mut self, now: Timestamp) {
-        if self.keepalive.next_review.is_none_or(|at| now < at) {
-            return;
-        }
-        let expired: Vec<DeviceId> = self
-            .keepalive
-            .used_until
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in expired {
-            self.keepalive.used_until.remove(&peer);
+        for peer in self.keepalive.used_until.due(now) {
+            self.keepalive.used_until.clear(&peer);
             self.review_keepalive(peer);
         }
-        self.keepalive.next_review = self.keepalive.used_until.values().min().copied();
     }
 
     /// Learns the NAT's timeout from a peer's state changing: a suspicion after a long

@@ -18,6 +18,17 @@ enum Stored {
     Clear(StoredSecrets),
 }
 
+/// The devices `values` exclude (the rotations that removed them).
+fn excluded_by(values: &[Stored]) -> Vec<DeviceId> {
+    let mut excluded = Vec::new();
+    for value in values {
+        if let Stored::Sealed(sealed) = value {
+            excluded.extend(sealed.excluded.iter().copied());
+        }
+    }
+    excluded
+}
+
 fn decode(bytes: &[u8]) -> Result<Stored, CborError> {
     SealedSecrets::decode(bytes)
         .map(Stored::Sealed)
@@ -109,7 +120,7 @@ impl Node {
 
     /// Devices no value may be sealed for: removed here, or excluded by a value.
     fn excluded_devices(&self) -> Vec<DeviceId> {
-        let mut excluded = self.excluded_by_values();
+        let mut excluded = excluded_by(&self.stored_values());
         excluded.extend(
             self.roster
                 .entries()
@@ -119,38 +130,6 @@ impl Node {
         excluded.sort_unstable();
         excluded.dedup();
         excluded
-    }
-
-    /// Devices a stored value excludes (the rotation that removed them).
-    fn excluded_by_values(&self) -> Vec<DeviceId> {
-        let mut excluded = Vec::new();
-        for value in self.stored_values() {
-            if let Stored::Sealed(sealed) = value {
-                excluded.extend(sealed.excluded);
-            }
-        }
-        excluded
-    }
-
-    /// A value written at the same time as a removal's rotation elsewhere (by a device
-    /// that had not heard of it: sealing the old secret for a joiner, say) may still be
-    /// sealed for the removed device, and its secret is answered while it is current: a
-    /// device of the roster that sees it beside the rotation's value makes a new secret,
-    /// sealed for the others only. (A removal alone is no such sign: its rotation comes
-    /// with it, and a new secret made before it arrived would only stand beside it.)
-    fn revoke_leaked_mesh_secret(&mut self, now: Timestamp) {
-        let own = self.own_id();
-        if !self.roster.is_member(&own) || self.stored_secrets().is_empty() {
-            return;
-        }
-        let excluded = self.excluded_by_values();
-        let leaked = self.stored_values().iter().any(|value| match value {
-            Stored::Sealed(sealed) => excluded.iter().any(|device| sealed.is_sealed_for(device)),
-            Stored::Clear(_) => false,
-        });
-        if leaked {
-            self.rotate_mesh_secret(now, true);
-        }
     }
 
     /// Whether every value is sealed, and none for `device`.
@@ -170,21 +149,32 @@ impl Node {
 
     /// After roster keys changed (a batch from a peer, or the store restored): the
     /// whole batch is in, so what it brings is judged together (a removal and the secret
-    /// that followed it come in one).
+    /// that followed it come in one). The value is read once:
+    ///
+    /// - a value in the clear (an older version wrote it) is sealed;
+    /// - a value written at the same time as a removal's rotation elsewhere (by a device
+    ///   that had not heard of it: sealing the old secret for a joiner, say) may still be
+    ///   sealed for the removed device, and its secret is answered while it is current: a
+    ///   device of the roster that sees it beside the rotation's value makes a new secret,
+    ///   sealed for the others only. (A removal alone is no such sign: its rotation comes
+    ///   with it, and a new secret made before it arrived would only stand beside it.)
     pub(super) fn after_roster_changes(&mut self, now: Timestamp) {
-        self.seal_clear_mesh_secret(now);
-        self.revoke_leaked_mesh_secret(now);
-    }
-
-    /// The stored value holds the secrets in the clear (an older version wrote it): this
-    /// device, one of the roster, seals them.
-    fn seal_clear_mesh_secret(&mut self, now: Timestamp) {
-        let clear = self
-            .stored_values()
-            .iter()
-            .any(|value| matches!(value, Stored::Clear(_)));
-        if clear && self.roster.is_member(&self.own_id()) {
+        if !self.roster.is_member(&self.own_id()) {
+            return;
+        }
+        let values = self.stored_values();
+        if values.iter().any(|value| matches!(value, Stored::Clear(_))) {
             self.reseal_mesh_secret(now);
+            return;
+        }
+        let excluded = excluded_by(&values);
+        let leaked = values.iter().any(|value| match value {
+            Stored::Sealed(sealed) => excluded.iter().any(|device| sealed.is_sealed_for(device)),
+            Stored::Clear(_) => false,
+        });
+        // Only a device that can read the secrets makes new ones.
+        if leaked && !self.stored_secrets().is_empty() {
+            self.rotate_mesh_secret(now, true);
         }
     }
 }

@@ -9,12 +9,12 @@
 //! [`NAME_ASKED_EVERY`] until it is known. Where every device reaches every other, every
 //! name is known first and nothing is asked.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Node;
 use crate::identity::DeviceId;
 use crate::time::Timestamp;
+use crate::timers::Timers;
 
 /// How long after a nameless device is found alive its name is first asked for.
 pub const FIRST_NAME_ASK: Duration = Duration::from_secs(2);
@@ -24,44 +24,38 @@ pub const NAME_ASKED_EVERY: Duration = Duration::from_secs(60);
 /// The devices whose names are asked for, and when next.
 #[derive(Debug, Default)]
 pub(super) struct NameAsks {
-    due: BTreeMap<DeviceId, Timestamp>,
+    due: Timers<DeviceId>,
 }
 
 impl NameAsks {
     /// When [`Node::handle_timeout`] should ask next.
     pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
-        self.due.values().min().copied()
+        self.due.next()
     }
 
     /// `device` left the roster.
     pub(super) fn forget(&mut self, device: &DeviceId) {
-        self.due.remove(device);
+        self.due.clear(device);
     }
 }
 
 impl Node {
     /// `device` is alive: its name is asked for soon if this device has none for it.
     pub(super) fn ask_for_name(&mut self, now: Timestamp, device: DeviceId) {
-        if self.roster.shown_name(&device).is_none() && self.is_peer(&device) {
-            self.name_asks.due.entry(device).or_insert(now + FIRST_NAME_ASK);
+        let asked = self.name_asks.due.get(&device).is_some();
+        if !asked && self.roster.shown_name(&device).is_none() && self.is_peer(&device) {
+            self.name_asks.due.set(device, Some(now + FIRST_NAME_ASK));
         }
     }
 
     /// Asks for the names that are due, and forgets the ones now known.
     pub(super) fn name_asks_timeout(&mut self, now: Timestamp) {
-        let due: Vec<DeviceId> = self
-            .name_asks
-            .due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(device, _)| *device)
-            .collect();
-        for device in due {
+        for device in self.name_asks.due.due(now) {
             if self.roster.shown_name(&device).is_some() || !self.is_peer(&device) {
-                self.name_asks.due.remove(&device);
+                self.name_asks.due.clear(&device);
                 continue;
             }
-            self.name_asks.due.insert(device, now + NAME_ASKED_EVERY);
+            self.name_asks.due.set(device, Some(now + NAME_ASKED_EVERY));
             let via = self.membership.member(&device).and_then(|m| m.via);
             let peer = via.or_else(|| self.messaging.spread_peers().into_iter().find(|p| *p != device));
             if let Some(peer) = peer {

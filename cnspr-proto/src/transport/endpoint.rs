@@ -523,11 +523,6 @@ impl Endpoint {
         }
     }
 
-    /// When an authenticated session datagram last came from `peer`.
-    pub fn last_heard(&self, peer: &DeviceId) -> Option<Timestamp> {
-        self.peers.get(peer)?.last_heard
-    }
-
     /// If datagrams went to `peer` after a silence both ways of 15 s or more and nothing
     /// came back since: that silence.
     pub fn silence_before_unanswered(&self, peer: &DeviceId) -> Option<Duration> {
