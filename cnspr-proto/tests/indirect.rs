@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use cnspr_proto::membership::MemberState;
+use cnspr_proto::node::NodeConfig;
 use support::Mesh;
 
 #[test]
@@ -49,4 +50,54 @@ fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another()
         mesh.node(1).roster().shown_name(&joiner).as_deref(),
         Some("device-3")
     );
+}
+
+#[test]
+fn a_device_alive_only_as_far_as_others_know_is_never_shown_active() {
+    let (mut mesh, ids) = Mesh::paired(2);
+    let joiner = mesh.add(3, "device-3");
+    mesh.cut(1, 3);
+    let invite = mesh.invite(2, 33);
+    mesh.join(3, 2, invite);
+    mesh.run(Duration::from_secs(20));
+    let (detected, shown) = mesh.reported_states(1, &joiner);
+    // The detector believed device 2's news before its own probe failed...
+    assert!(detected.contains(&MemberState::Active), "detected {detected:?}");
+    // ...but people were never told `active`: no session with it ever worked.
+    assert_eq!(shown, [MemberState::Indirect]);
+    assert_eq!(mesh.node(1).shown_state(&joiner), Some(MemberState::Indirect));
+    // Device 2, which reaches it, shows it active.
+    assert_eq!(mesh.node(2).shown_state(&joiner), Some(MemberState::Active));
+    assert_eq!(mesh.node(2).shown_state(&ids[0]), Some(MemberState::Active));
+}
+
+#[test]
+fn a_device_whose_last_session_expired_is_shown_indirect_until_one_works_again() {
+    // One monitor each: device 1 probes only its successor on the ring, and its sessions
+    // with the others lapse once nothing else passes.
+    let mut config = NodeConfig::default();
+    config.membership.monitors = 1;
+    let (mut mesh, ids) = Mesh::paired_with(5, config);
+    mesh.run(Duration::from_secs(600));
+    let lapsed: Vec<_> = ids[1..]
+        .iter()
+        .filter(|id| mesh.node(1).shown_state(id) == Some(MemberState::Indirect))
+        .collect();
+    assert!(!lapsed.is_empty(), "every session of device 1 still works");
+    for id in &lapsed {
+        assert_eq!(
+            mesh.state(1, id),
+            Some(MemberState::Active),
+            "alive to the detector"
+        );
+        assert!(!mesh.node(1).session_peers(mesh.now).contains(id));
+        let (_, shown) = mesh.reported_states(1, id);
+        assert_eq!(shown.last(), Some(&MemberState::Indirect));
+    }
+    // A ping needs a session: the device is active again once it works.
+    let id = *lapsed[0];
+    let now = mesh.now;
+    mesh.node_mut(1).echo(now, id, 1).expect("a peer");
+    mesh.run(Duration::from_secs(1));
+    assert_eq!(mesh.node(1).shown_state(&id), Some(MemberState::Active));
 }

@@ -17,6 +17,8 @@ struct Node {
     address: SocketAddr,
     received: Vec<Vec<u8>>,
     established: usize,
+    /// Sessions that ended with their last keys.
+    ended: usize,
     /// Where the peer said it sees this node, in the order told.
     observed: Vec<SocketAddr>,
 }
@@ -47,6 +49,7 @@ fn node(seed: u8, port: u16, config: &EndpointConfig) -> Node {
         address: SocketAddr::from(([127, 0, 0, 1], port)),
         received: Vec::new(),
         established: 0,
+        ended: 0,
         observed: Vec::new(),
     }
 }
@@ -105,6 +108,7 @@ impl Link {
                     EndpointEvent::Received { payload, .. } => self.nodes[from].received.push(payload),
                     EndpointEvent::Established { .. } => self.nodes[from].established += 1,
                     EndpointEvent::Observed { address, .. } => self.nodes[from].observed.push(address),
+                    EndpointEvent::SessionEnded { .. } => self.nodes[from].ended += 1,
                     EndpointEvent::HandshakeFailed { .. }
                     | EndpointEvent::AddressChanged { .. }
                     | EndpointEvent::Paired { .. } => {}
@@ -203,6 +207,7 @@ fn first_payload_waits_for_the_handshake_then_flows_both_ways() {
 #[test]
 fn keys_are_replaced_every_two_minutes_under_steady_traffic() {
     let mut link = established_link();
+    let ended = |link: &Link| (link.nodes[0].ended, link.nodes[1].ended);
     let mut hashes = vec![link.current_hash(0)];
     for _ in 0..(10 * 60 * 10) {
         link.send(0, b"a");
@@ -226,6 +231,8 @@ fn keys_are_replaced_every_two_minutes_under_steady_traffic() {
     }
     assert_eq!(link.nodes[0].received.len(), 6000);
     assert_eq!(link.nodes[1].received.len(), 6001);
+    // Old keys expired behind the new ones: the session never ended.
+    assert_eq!(ended(&link), (0, 0));
 }
 
 #[test]
@@ -302,6 +309,8 @@ fn idle_keys_expire_and_a_new_handshake_replaces_them() {
     link.run_for(Duration::from_secs(181));
     assert_eq!(link.current_hash(0), None, "keys are refused after 180 s");
     assert_eq!(link.current_hash(1), None);
+    // Each side reports the end once, when its last keys went.
+    assert_eq!((link.nodes[0].ended, link.nodes[1].ended), (1, 1));
     link.send(0, b"after");
     link.run_for(Duration::from_millis(100));
     assert_eq!(

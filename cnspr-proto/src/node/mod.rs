@@ -24,6 +24,7 @@ mod nat;
 mod queries;
 mod restore;
 mod roster_sync;
+mod shown;
 mod store;
 mod versions;
 
@@ -121,6 +122,17 @@ pub enum Event {
     Paired {
         /// The new device.
         device: DeviceId,
+    },
+    /// The state a device is shown in to people changed ([`Node::shown_state`]: the
+    /// detector's, `active` only with a working direct session). What `monitor` and the
+    /// handlers' `peer` events report; [`Event::Membership`] carries the detector's own.
+    PeerState {
+        /// The device.
+        member: DeviceId,
+        /// The state it was shown in.
+        previous: MemberState,
+        /// The state it is shown in now.
+        state: MemberState,
     },
     /// Our [`Node::join`] worked: we are part of the inviter's mesh.
     Joined {
@@ -271,6 +283,8 @@ pub struct Node {
     keepalive: keepalive::Keepalive,
     /// Devices alive whose names are asked for (roster devices only).
     name_asks: names::NameAsks,
+    /// The state each device was last shown in.
+    shown: shown::ShownStates,
     endpoint: Endpoint,
     membership: Membership,
     messaging: Messaging,
@@ -361,6 +375,7 @@ impl Node {
             nat: nat::NatView::default(),
             keepalive: keepalive::Keepalive::new(config.nat_keepalive),
             name_asks: names::NameAsks::default(),
+            shown: shown::ShownStates::default(),
             endpoint,
             membership,
             messaging,
@@ -650,7 +665,14 @@ impl Node {
                         self.store_peer_gone(member);
                     }
                 }
+                let changed = match event {
+                    MembershipEvent::StateChanged { member, .. } => Some(member),
+                    _ => None,
+                };
                 self.events.push_back(Event::Membership(event));
+                if let Some(member) = changed {
+                    self.review_shown(now, member);
+                }
             }
             if states_changed {
                 // Who is live moves the ring neighbourhood, where broadcasts go in a large mesh.
@@ -717,6 +739,7 @@ impl Node {
                 self.stats.sessions_established += 1;
                 // A handshake just completed with it: the direct path works.
                 self.membership.observe_handshake(now, &peer);
+                self.review_shown(now, peer);
                 self.speaks_our_version(&peer);
                 if self.joining == Some(peer) {
                     self.joining = None;
@@ -728,6 +751,7 @@ impl Node {
                     self.store_session_established(now, peer);
                 }
             }
+            EndpointEvent::SessionEnded { peer } => self.review_shown(now, peer),
             EndpointEvent::HandshakeFailed { peer: inviter } => {
                 if self.joining == Some(inviter) {
                     self.joining = None;

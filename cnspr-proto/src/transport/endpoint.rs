@@ -140,6 +140,12 @@ pub enum EndpointEvent {
         /// The peer.
         peer: DeviceId,
     },
+    /// The last usable keys with the peer expired or were dropped: no session works
+    /// until the next handshake.
+    SessionEnded {
+        /// The peer.
+        peer: DeviceId,
+    },
 }
 
 /// Why [`Endpoint::send`] refused a payload. Nothing was queued or sent.
@@ -841,7 +847,11 @@ impl Endpoint {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
-        for index in state.session.expire(now, &config.session) {
+        let freed = state.session.expire(now, &config.session);
+        if !freed.is_empty() && state.session.current(now, &config.session).is_none() {
+            self.events.push_back(EndpointEvent::SessionEnded { peer });
+        }
+        for index in freed {
             self.indices.remove(&index);
         }
         let Some(initiation) = &mut state.initiation else {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cnspr_proto::durable::{MemoryDisk, Write};
 use cnspr_proto::identity::{DeviceId, DeviceKey};
-use cnspr_proto::membership::MemberState;
+use cnspr_proto::membership::{MemberState, MembershipEvent};
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig};
 use cnspr_proto::roster::mesh_secret::{StoredSecrets, MESH_SECRET_KEY};
 use cnspr_proto::roster::sealed_secret::SealedSecrets;
@@ -337,5 +337,25 @@ impl Mesh {
 
     pub fn state(&self, observer: u8, of: &DeviceId) -> Option<MemberState> {
         self.node(observer).member(of).map(|m| m.state())
+    }
+
+    /// The states device `observer` reported for `of`: the detector's own
+    /// ([`Event::Membership`]) and those shown to people ([`Event::PeerState`]).
+    pub fn reported_states(&self, observer: u8, of: &DeviceId) -> (Vec<MemberState>, Vec<MemberState>) {
+        let mut detected = Vec::new();
+        let mut shown = Vec::new();
+        for (from, event) in &self.events {
+            if *from != address(observer) {
+                continue;
+            }
+            match event {
+                Event::Membership(MembershipEvent::StateChanged { member, state, .. }) if member == of => {
+                    detected.push(*state)
+                }
+                Event::PeerState { member, state, .. } if member == of => shown.push(*state),
+                _ => {}
+            }
+        }
+        (detected, shown)
     }
 }

@@ -76,11 +76,13 @@ impl Shell {
 
     pub(super) fn on_event(&mut self, node: &Node, event: Event) {
         let notice = match event {
-            Event::Membership(MembershipEvent::StateChanged {
+            // What people are shown, not the detector's own state (which calls a device
+            // alive as soon as anyone vouches for it, session or not).
+            Event::PeerState {
                 member,
                 previous,
                 state,
-            }) => {
+            } => {
                 tracing::info!(peer = %member.short(), from = previous.as_str(), to = state.as_str(), "peer state");
                 self.peer_event(node, "state_changed", member, state);
                 if state == MemberState::Active {
@@ -96,9 +98,7 @@ impl Shell {
             }
             Event::Membership(MembershipEvent::AddressChanged { member, address }) => {
                 self.save_roster(node);
-                let state = node
-                    .member(&member)
-                    .map_or(MemberState::Unreachable, |m| m.state());
+                let state = node.shown_state(&member).unwrap_or(MemberState::Unreachable);
                 self.peer_event(node, "new_address", member, state);
                 Some(Notice::PeerAddress {
                     peer: member,
@@ -106,6 +106,8 @@ impl Shell {
                     address,
                 })
             }
+            // Reported to people as the Event::PeerState that follows it.
+            Event::Membership(MembershipEvent::StateChanged { .. }) => None,
             Event::Membership(MembershipEvent::Restarted { member }) => {
                 tracing::info!(peer = %member.short(), "peer restarted");
                 None

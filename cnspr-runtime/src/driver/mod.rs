@@ -531,26 +531,24 @@ fn local_networks() -> Vec<(std::net::IpAddr, u8)> {
     network_interfaces().iter().map(beacons::network_of).collect()
 }
 
-/// A device's state and path as shown, from the failure detector's state, whether a
-/// session with it works, where it is reached and this machine's `networks`: `active`
-/// only with a working direct session (`lan` when its address is on one of `networks`),
-/// `indirect` when it is alive only as far as others know.
-fn shown_state(
-    detected: MemberState,
-    session: bool,
+/// A device's path as shown, from the state it is shown in (see
+/// [`Node::shown_state`]: `active` only with a working direct session), where it is
+/// reached and this machine's `networks`: `lan` when its address is on one of them.
+fn shown_path(
+    state: MemberState,
     address: Option<SocketAddr>,
     networks: &[(std::net::IpAddr, u8)],
-) -> (MemberState, Option<PeerPath>) {
+) -> Option<PeerPath> {
     let on_lan = address.is_some_and(|a| {
         networks
             .iter()
             .any(|n| cnspr_proto::ip_network::contains(*n, a.ip()))
     });
-    match detected {
-        MemberState::Active if session && on_lan => (MemberState::Active, Some(PeerPath::Lan)),
-        MemberState::Active if session => (MemberState::Active, Some(PeerPath::Direct)),
-        MemberState::Active | MemberState::Indirect => (MemberState::Indirect, Some(PeerPath::Indirect)),
-        other => (other, None),
+    match state {
+        MemberState::Active if on_lan => Some(PeerPath::Lan),
+        MemberState::Active => Some(PeerPath::Direct),
+        MemberState::Indirect => Some(PeerPath::Indirect),
+        _ => None,
     }
 }
 
@@ -860,19 +858,16 @@ impl Task {
         let now = self.clock.now();
         let roster = self.node.roster();
         let own_id = self.node.own_id();
-        let sessions = self.node.session_peers(now);
         let networks = &self.networks;
         let members = self
             .node
             .members()
             .map(|member| {
-                let (state, path) = shown_state(
-                    member.state(),
-                    sessions.contains(&member.id),
-                    member.address,
-                    networks,
-                );
-                (member, state, path)
+                let state = self
+                    .node
+                    .shown_state(&member.id)
+                    .unwrap_or(MemberState::Unreachable);
+                (member, state, shown_path(state, member.address, networks))
             })
             .map(|(member, state, path)| MemberView {
                 id: member.id,
@@ -919,30 +914,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_device_is_shown_active_only_with_a_working_session() {
+    fn the_path_shown_follows_the_state_and_the_address() {
         let lan = [("192.0.2.5".parse().expect("ip"), 24)];
         let near = Some("192.0.2.9:3030".parse().expect("address"));
         let far = Some("203.0.113.9:3030".parse().expect("address"));
-        let shown = |state, session, address| shown_state(state, session, address, &lan);
-        assert_eq!(
-            shown(MemberState::Active, true, near),
-            (MemberState::Active, Some(PeerPath::Lan))
-        );
-        assert_eq!(
-            shown(MemberState::Active, true, far),
-            (MemberState::Active, Some(PeerPath::Direct))
-        );
-        // Alive as far as others know, no session of its own: indirect.
-        let indirect = (MemberState::Indirect, Some(PeerPath::Indirect));
-        assert_eq!(shown(MemberState::Active, false, far), indirect);
-        assert_eq!(shown(MemberState::Indirect, true, far), indirect);
-        assert_eq!(
-            shown(MemberState::Unreachable, false, near),
-            (MemberState::Unreachable, None)
-        );
-        assert_eq!(
-            shown(MemberState::Suspect, true, near),
-            (MemberState::Suspect, None)
-        );
+        let path = |state, address| shown_path(state, address, &lan);
+        assert_eq!(path(MemberState::Active, near), Some(PeerPath::Lan));
+        assert_eq!(path(MemberState::Active, far), Some(PeerPath::Direct));
+        assert_eq!(path(MemberState::Indirect, near), Some(PeerPath::Indirect));
+        assert_eq!(path(MemberState::Unreachable, near), None);
+        assert_eq!(path(MemberState::Suspect, near), None);
     }
 }

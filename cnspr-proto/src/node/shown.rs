@@ -1,0 +1,93 @@
+//! The state each device is shown in to people (`members`, `monitor`, the handlers'
+//! `peer` events): the failure detector's, made honest about the path.
+//!
+//! The detector counts a device alive as soon as anyone vouches for it, which is what
+//! probing and messaging need. People are promised more: `active` only while a direct
+//! session with the device works, `indirect` while it is alive only as far as others
+//! know. The shown state is looked at again whenever either side of that changes: the
+//! detector's state, a handshake completing, the last keys expiring.
+
+use std::collections::BTreeMap;
+
+use crate::identity::DeviceId;
+use crate::membership::MemberState;
+use crate::time::Timestamp;
+
+use super::{Event, Node};
+
+/// The shown states last reported, one per roster device (bounded by the roster).
+#[derive(Debug, Default)]
+pub(super) struct ShownStates {
+    reported: BTreeMap<DeviceId, MemberState>,
+}
+
+impl ShownStates {
+    pub(super) fn forget(&mut self, device: &DeviceId) {
+        self.reported.remove(device);
+    }
+}
+
+/// The state shown for a device the detector finds `detected`, given whether a direct
+/// session with it works.
+fn shown(detected: MemberState, session: bool) -> MemberState {
+    match detected {
+        MemberState::Active if !session => MemberState::Indirect,
+        other => other,
+    }
+}
+
+impl Node {
+    /// The state `device` is shown in, as last reported ([`Event::PeerState`]); `None`
+    /// for a device that is not a member.
+    pub fn shown_state(&self, device: &DeviceId) -> Option<MemberState> {
+        let member = self.membership.member(device)?;
+        Some(
+            self.shown
+                .reported
+                .get(device)
+                .copied()
+                .unwrap_or_else(|| member.state()),
+        )
+    }
+
+    /// Looks again at the state `device` is shown in, and reports a change.
+    pub(super) fn review_shown(&mut self, now: Timestamp, device: DeviceId) {
+        let Some(member) = self.membership.member(&device) else {
+            return;
+        };
+        let session = self.endpoint.current_keys(now, &device).is_some();
+        let state = shown(member.state(), session);
+        let previous = self
+            .shown
+            .reported
+            .insert(device, state)
+            .unwrap_or(MemberState::Unreachable);
+        if previous != state {
+            self.events.push_back(Event::PeerState {
+                member: device,
+                previous,
+                state,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_needs_a_working_session_and_nothing_else_changes() {
+        assert_eq!(shown(MemberState::Active, true), MemberState::Active);
+        assert_eq!(shown(MemberState::Active, false), MemberState::Indirect);
+        for state in [
+            MemberState::Indirect,
+            MemberState::Suspect,
+            MemberState::Unreachable,
+            MemberState::Left,
+        ] {
+            assert_eq!(shown(state, true), state);
+            assert_eq!(shown(state, false), state);
+        }
+    }
+}
