@@ -101,3 +101,25 @@ fn a_device_whose_last_session_expired_is_shown_indirect_until_one_works_again()
     mesh.run(Duration::from_secs(1));
     assert_eq!(mesh.node(1).shown_state(&id), Some(MemberState::Active));
 }
+
+#[test]
+fn a_rename_reaches_a_device_that_cannot_hear_from_the_renamed_one() {
+    let (mut mesh, _) = Mesh::paired(2);
+    let joiner = mesh.add(3, "device-3");
+    mesh.cut(1, 3);
+    let invite = mesh.invite(2, 33);
+    mesh.join(3, 2, invite);
+    mesh.run(Duration::from_secs(20));
+    assert_eq!(
+        mesh.node(1).roster().shown_name(&joiner).as_deref(),
+        Some("device-3")
+    );
+    let now = mesh.now;
+    assert!(mesh.node_mut(3).set_own_name(now, "phone"));
+    // Through device 2 at once, not at the five-minute repair.
+    mesh.run(Duration::from_secs(2));
+    assert_eq!(
+        mesh.node(1).roster().shown_name(&joiner).as_deref(),
+        Some("phone")
+    );
+}

@@ -106,14 +106,17 @@ impl Node {
 
     /// A roster key changed in the store (merged from a peer, or restored from disk):
     /// every sibling is joined into the roster.
-    pub(super) fn on_roster_key(&mut self, now: Timestamp, key: &str) {
+    /// Returns whether a device known by one name now has another (a rename, which the
+    /// store pushes on like an address record).
+    pub(super) fn on_roster_key(&mut self, now: Timestamp, key: &str) -> bool {
         if key == MESH_SECRET_KEY {
             self.apply_mesh_secrets(now);
-            return;
+            return false;
         }
         let Some(device) = roster_device(key) else {
-            return;
+            return false;
         };
+        let name_before = self.roster.name(&device).map(str::to_owned);
         for stored in self.stored_entries(&device) {
             let address = stored.address.filter(|_| self.address_of(&device).is_none());
             let known_name = self.roster.name(&device).map(str::to_owned);
@@ -124,6 +127,7 @@ impl Node {
             let change = self.roster.merge(device, entry);
             self.apply_roster_change(now, device, change, address);
         }
+        name_before.is_some() && self.roster.name(&device) != name_before.as_deref()
     }
 
     // ----- helpers -----

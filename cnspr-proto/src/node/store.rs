@@ -424,16 +424,17 @@ impl Node {
             };
             if merged {
                 self.persist_key(&change.key);
+                let mut renamed = false;
                 if change.key.starts_with(ROSTER_PREFIX) {
                     roster_changed = true;
-                    self.on_roster_key(now, &change.key);
+                    renamed = self.on_roster_key(now, &change.key);
                 } else if change.key.starts_with(ADDRESS_PREFIX) {
                     records.push(change.key.clone());
                 }
                 self.events.push_back(Event::StoreChanged {
                     key: change.key.clone(),
                 });
-                if relay || introduces {
+                if relay || introduces || renamed {
                     self.push_later(&change.key, Some(&from));
                 }
             }
@@ -457,10 +458,10 @@ impl Node {
 
     /// Whether a change of `key` is an address record, to be pushed on even where every
     /// device pushes only its own writes: a device that cannot reach its author (behind
-    /// another NAT) still learns where it is. What else a device writes of itself (its
-    /// name) it pushes to everyone it reaches; the periodic repair brings it to the
-    /// others. (Pushing names on as well moved the simulator's deterministic figures past
-    /// a standing guard: not done.)
+    /// another NAT) still learns where it is. A rename is pushed on too (`apply_changes`).
+    /// A device's first name is not: a device that lacks it asks for it (`names.rs`), and
+    /// pushing every first name on moved the simulator's deterministic figures past a
+    /// standing guard.
     fn introduces(key: &str) -> bool {
         key.starts_with(ADDRESS_PREFIX)
     }
