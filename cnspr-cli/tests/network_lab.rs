@@ -116,6 +116,48 @@ fn a_running_device_renumbered_on_its_link_is_reached_at_its_new_address() {
 }
 
 #[test]
+fn a_device_listening_on_one_address_starts_before_it_comes_and_keeps_it_through_a_loss() {
+    let Some(mut lab) = Lab::new("an explicit listen address") else {
+        return;
+    };
+    let root = Root::new();
+    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
+    // The laptop's link is up, its lease not there yet.
+    lab.cable(
+        (&desk_ns, "eth0", Some("198.51.100.1/24")),
+        (&laptop_ns, "eth0", None),
+    );
+    let desk = device_in(&root, "desk", &desk_ns);
+    let mut laptop = Device::new(&root, "laptop");
+    laptop.netns = Some(laptop_ns.clone());
+    let address = format!("198.51.100.2:{PORT}");
+    laptop.start_on(&[&address]);
+    lab.run(
+        &laptop_ns,
+        &["ip", "address", "add", "198.51.100.2/24", "dev", "eth0"],
+    );
+    pair(&desk, &laptop);
+    until_active_at(&desk, "laptop", &address, Instant::now());
+    delivers(&desk, "laptop", "once the address came");
+    // The lease goes and comes back (a cable out and in): the same socket serves again.
+    lab.run(
+        &laptop_ns,
+        &["ip", "address", "del", "198.51.100.2/24", "dev", "eth0"],
+    );
+    wait_until("the laptop offers no address", || {
+        laptop.json(&["interfaces"])["addresses"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|a| a != address.as_str()))
+    });
+    lab.run(
+        &laptop_ns,
+        &["ip", "address", "add", "198.51.100.2/24", "dev", "eth0"],
+    );
+    delivers(&desk, "laptop", "after the address came back");
+    delivers(&laptop, "desk", "and back");
+}
+
+#[test]
 fn a_running_device_moved_to_another_router_is_reached_there() {
     let Some(mut lab) = Lab::new("roaming between routers") else {
         return;

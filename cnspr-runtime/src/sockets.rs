@@ -1,6 +1,13 @@
 //! The UDP sockets of the daemon: one per listen address, IPv6 ones v6-only so that an
 //! IPv4 and an IPv6 socket can share a port and peers' addresses never appear as
 //! IPv4-mapped IPv6.
+//!
+//! A socket bound to one address (not a wildcard) is bound with `IP_FREEBIND`: the daemon
+//! starts when that address is not there yet (Wi-Fi still joining, a DHCP lease to come)
+//! and uses it once it comes. Linux keeps such a binding through the address going away
+//! and coming back (a socket is found by address and port, not by interface), so nothing
+//! is bound again on a network change; while the address is away it is left out of
+//! [`Sockets::reachable`].
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -78,11 +85,10 @@ impl Sockets {
     }
 
     /// Concrete addresses peers can reach: wildcard binds expanded to this machine's
-    /// interface addresses, loopback last.
+    /// interface addresses, an explicit bind only while its address is on an interface,
+    /// loopback last.
     pub fn reachable(&self) -> Vec<SocketAddr> {
-        let interfaces: Vec<IpAddr> = if_addrs::get_if_addrs()
-            .map(|list| list.into_iter().map(|i| i.ip()).collect())
-            .unwrap_or_default();
+        let interfaces = interface_addresses();
         let mut addresses = Vec::new();
         for bound in self.bound() {
             if bound.ip().is_unspecified() {
@@ -91,7 +97,7 @@ impl Sockets {
                 let usable =
                     same_family.filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()));
                 addresses.extend(usable.map(|ip| SocketAddr::new(*ip, bound.port())));
-            } else {
+            } else if interfaces.contains(&bound.ip()) {
                 addresses.push(bound);
             }
         }
@@ -101,17 +107,51 @@ impl Sockets {
     }
 }
 
+/// The addresses of this machine's interfaces (none if they cannot be read).
+fn interface_addresses() -> Vec<IpAddr> {
+    if_addrs::get_if_addrs()
+        .map(|list| list.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default()
+}
+
 fn bind_one(address: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    let explicit = !address.ip().is_unspecified();
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
+        if explicit {
+            socket.set_freebind_ipv6(true)?;
+        }
     } else {
         // LAN beacons go to broadcast addresses (`crate::beacons`).
         socket.set_broadcast(true)?;
+        if explicit {
+            socket.set_freebind(true)?;
+        }
+    }
+    if explicit && !interface_addresses().contains(&address.ip()) {
+        tracing::info!(%address, "listening on an address this machine does not have yet: used once it comes");
     }
     // Best effort: a smaller buffer only means more loss under bursts.
     let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES);
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
     UdpSocket::from_std(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_address_the_machine_does_not_have_yet_is_bound_and_not_offered() {
+        // 192.0.2.0/24 is for documentation: no interface of a test machine has it.
+        let absent: SocketAddr = "192.0.2.77:0".parse().expect("address");
+        let sockets = Sockets::bind(&[absent, "127.0.0.1:0".parse().expect("address")]).expect("bound");
+        let bound = sockets.bound();
+        assert_eq!(bound.len(), 2);
+        assert_eq!(bound[0].ip(), absent.ip());
+        let reachable = sockets.reachable();
+        assert_eq!(reachable, [bound[1]], "only the loopback address is there");
+    }
 }
