@@ -158,6 +158,67 @@ fn a_device_listening_on_one_address_starts_before_it_comes_and_keeps_it_through
 }
 
 #[test]
+fn a_path_that_stops_answering_is_replaced_by_another_candidate() {
+    let Some(mut lab) = Lab::new("a path stops answering") else {
+        return;
+    };
+    // Two links between desk and laptop (a cable and Wi-Fi, say): each has an address on
+    // both, so each is the other's candidate on both.
+    let root = Root::new();
+    let (desk_ns, laptop_ns) = (lab.namespace("desk"), lab.namespace("laptop"));
+    lab.cable(
+        (&desk_ns, "eth0", Some("192.168.50.1/24")),
+        (&laptop_ns, "eth0", Some("192.168.50.2/24")),
+    );
+    lab.cable(
+        (&desk_ns, "eth1", Some("203.0.113.1/24")),
+        (&laptop_ns, "eth1", Some("203.0.113.2/24")),
+    );
+    let desk = device_in(&root, "desk", &desk_ns);
+    let laptop = device_in(&root, "laptop", &laptop_ns);
+    pair(&desk, &laptop);
+    let (desk_id, laptop_id) = (desk.id(), laptop.id());
+    let both_records = || {
+        [(&desk, &laptop_id), (&laptop, &desk_id)]
+            .iter()
+            .all(|(device, other)| {
+                let output = device.run(&["kv", "get", &format!("_addr/{other}"), "--raw"]);
+                let candidates = AddressRecord::decode(&output.stdout)
+                    .map(|r| r.candidates)
+                    .unwrap_or_default();
+                candidates.len() >= 2
+            })
+    };
+    wait_until("each holds the other's record with both addresses", both_records);
+    let mut moved = Vec::new();
+    for trial in 0..trials() {
+        wait_until("the laptop has the desk active", || {
+            seen_at(&laptop, "desk").is_some_and(|(_, state)| state == "active")
+        });
+        let (in_use, _) = seen_at(&laptop, "desk").expect("listed");
+        let (cut, other) = if in_use.starts_with("192.168.50.") {
+            ("eth0", format!("203.0.113.1:{PORT}"))
+        } else {
+            ("eth1", format!("192.168.50.1:{PORT}"))
+        };
+        // The link in use stops carrying anything (unplugged at the far end, a Wi-Fi
+        // that hangs): no address changes, no netlink news; only silence.
+        let started = Instant::now();
+        lab.nft(
+            &desk_ns,
+            &format!(
+                "table inet cut {{ chain i {{ type filter hook input priority 0; iifname {cut} drop; }}; \
+                 chain o {{ type filter hook output priority 0; oifname {cut} drop; }}; }}"
+            ),
+        );
+        moved.push(until_active_at(&laptop, "desk", &other, started));
+        delivers(&laptop, "desk", &format!("on the other path {trial}"));
+        lab.run(&desk_ns, &["nft", "delete", "table", "inet", "cut"]);
+    }
+    report("a path stops answering: on another candidate", &moved);
+}
+
+#[test]
 fn a_running_device_moved_to_another_router_is_reached_there() {
     let Some(mut lab) = Lab::new("roaming between routers") else {
         return;
