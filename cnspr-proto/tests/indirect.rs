@@ -123,3 +123,33 @@ fn a_rename_reaches_a_device_that_cannot_hear_from_the_renamed_one() {
         Some("phone")
     );
 }
+
+#[test]
+fn after_a_network_change_a_peer_no_new_session_reaches_is_not_shown_active() {
+    // One monitor each: device 1 probes one device only, and holds the others alive on
+    // its monitor's word.
+    let mut config = NodeConfig::default();
+    config.membership.monitors = 1;
+    let (mut mesh, ids) = Mesh::paired_with(5, config);
+    let active_before: Vec<_> = ids[2..]
+        .iter()
+        .filter(|id| mesh.node(1).shown_state(id) == Some(MemberState::Active))
+        .copied()
+        .collect();
+    assert!(!active_before.is_empty());
+    // Device 1 moves to a network from which only device 2 is reached.
+    for n in 3..=5 {
+        mesh.cut(1, n);
+    }
+    let now = mesh.now;
+    mesh.node_mut(1).handle_network_change(now);
+    mesh.run(Duration::from_secs(10));
+    for id in &active_before {
+        let shown = mesh.node(1).shown_state(id);
+        assert_ne!(
+            shown,
+            Some(MemberState::Active),
+            "{id:?} still shown active with no session"
+        );
+    }
+}

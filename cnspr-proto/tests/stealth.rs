@@ -462,7 +462,7 @@ fn a_call_on_news_of_where_a_peer_is_is_keyed_with_the_secret_it_last_answered()
     assert!(responder.current_keys(now, &key_of(1)).is_some());
     // The path goes: a call is lost, so the next in turn would take the open mesh's
     // secret, which this mesh does not answer.
-    peer.reset_sessions();
+    peer.reset_sessions(now);
     peer.connect(now, &key_of(2));
     while peer.poll_transmit().is_some() {}
     now = now + Duration::from_millis(100);

@@ -97,7 +97,8 @@ impl Sockets {
                 let usable =
                     same_family.filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()));
                 addresses.extend(usable.map(|ip| SocketAddr::new(*ip, bound.port())));
-            } else if interfaces.contains(&bound.ip()) {
+            } else if interfaces.is_empty() || interfaces.contains(&bound.ip()) {
+                // (Interfaces that cannot be read say nothing against it.)
                 addresses.push(bound);
             }
         }

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 
 use super::Node;
 use crate::identity::DeviceId;
-use crate::membership::MemberState;
 use crate::roster::address_record::{publishable, MAX_CANDIDATES};
 use crate::roster::{address_device, address_key, AddressRecord};
 use crate::time::Timestamp;
@@ -73,7 +72,7 @@ impl Node {
     }
 
     /// Gives the endpoint `device`'s candidates (its record's, then where its anchors
-    /// were found), and calls it on them at once unless it is active (a record is how a
+    /// were found), and calls it on them at once unless it is reached directly (a record is how a
     /// device that cannot be reached where it was last seen is found: waiting for the
     /// next probe of an unreachable device took up to 10 s). A device the membership has
     /// no address for yet is probed at its first candidate.
@@ -93,11 +92,7 @@ impl Node {
             }
         }
         self.endpoint.set_candidates(&device, &record.candidates);
-        let active = self
-            .membership
-            .member(&device)
-            .is_some_and(|m| m.state() == MemberState::Active);
-        if !active {
+        if !self.reached_directly(now, &device) {
             self.endpoint.connect_now(now, &device);
         }
         if let Some(first) = record.candidates.first() {

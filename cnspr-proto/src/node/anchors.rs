@@ -14,7 +14,6 @@ use std::time::Duration;
 use super::{Event, Node};
 use crate::anchor::{Anchor, MAX_ANCHORS};
 use crate::identity::DeviceId;
-use crate::membership::MemberState;
 use crate::time::Timestamp;
 use crate::timers::Timers;
 use crate::transport::MAX_CANDIDATES;
@@ -123,7 +122,7 @@ impl Node {
     /// be until it is found suspect again.
     pub(super) fn anchors_timeout(&mut self, now: Timestamp) {
         for device in self.anchors.lookups.due(now) {
-            if self.reached(now, &device) {
+            if self.reached_directly(now, &device) {
                 self.anchors.lookups.clear(&device);
                 continue;
             }
@@ -140,14 +139,5 @@ impl Node {
                 .lookups
                 .set(device, Some(now + ANCHOR_LOOKUP_INTERVAL));
         }
-    }
-
-    /// Whether `device` is reached directly: active, with keys of a session.
-    fn reached(&self, now: Timestamp, device: &DeviceId) -> bool {
-        let active = self
-            .membership
-            .member(device)
-            .is_some_and(|m| m.state() == MemberState::Active);
-        active && self.endpoint.current_keys(now, device).is_some()
     }
 }

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use super::Node;
 use crate::identity::DeviceId;
 use crate::ip_network::contains;
-use crate::membership::MemberState;
 use crate::time::Timestamp;
 
 /// The least time between two handshakes started for beacons of one device.
@@ -62,11 +61,7 @@ impl Node {
         if device == self.own_id() || !self.is_peer(&device) {
             return;
         }
-        let active = self
-            .membership
-            .member(&device)
-            .is_some_and(|m| m.state() == MemberState::Active);
-        if active && self.endpoint.current_keys(now, &device).is_some() {
+        if self.reached_directly(now, &device) {
             return;
         }
         let answered_lately = self

@@ -497,7 +497,7 @@ impl Node {
     /// address), so they are renewed, and the neighbours hear from us at once: an
     /// authenticated packet from the new address is how they learn it.
     pub fn handle_network_change(&mut self, now: Timestamp) {
-        self.endpoint.reset_sessions();
+        self.renew_sessions(now);
         self.forget_observed();
         self.membership.announce(now);
         self.anchors_after_network_change(now);
@@ -597,6 +597,16 @@ impl Node {
             .or_else(|| self.runs.poll_write())
     }
 
+    /// Drops every session (its path may be gone: a network change, a sleep) and calls
+    /// each peer one worked with again at once: the new handshake finds the path, or fails
+    /// and the peer is shown as it then is (`shown.rs`), not `active` on keys that are
+    /// gone. Peers the failure detector does not probe would otherwise never be called.
+    fn renew_sessions(&mut self, now: Timestamp) {
+        for peer in self.endpoint.reset_sessions(now) {
+            self.endpoint.connect(now, &peer);
+        }
+    }
+
     /// Moves messages between the layers until all are quiet.
     fn route_between_layers(&mut self, now: Timestamp) {
         loop {
@@ -604,7 +614,7 @@ impl Node {
             self.flush_pushes(now);
             // Before anything goes out after a sleep: keys from before it may be dead.
             if self.membership.poll_woke() {
-                self.endpoint.reset_sessions();
+                self.renew_sessions(now);
             }
             while let Some(outgoing) = self.membership.poll_transmit() {
                 progressed = true;
@@ -753,6 +763,8 @@ impl Node {
             }
             EndpointEvent::SessionEnded { peer } => self.review_shown(now, peer),
             EndpointEvent::HandshakeFailed { peer: inviter } => {
+                // Renewed sessions that could not be (`renew_sessions`) end here.
+                self.review_shown(now, inviter);
                 if self.joining == Some(inviter) {
                     self.joining = None;
                     if !self.roster.is_member(&inviter) {

@@ -206,7 +206,7 @@ impl Node {
                 self.forget_observed_by(&device);
                 self.note_anchors(now, device, &[]);
                 self.name_asks.forget(&device);
-                self.shown.forget(&device);
+                self.forget_shown(device);
                 self.membership.remove_member(&device);
                 self.messaging.remove_member(&device);
                 self.echoes.retain(|_, (peer, _)| *peer != device);

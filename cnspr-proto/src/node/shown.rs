@@ -22,8 +22,9 @@ pub(super) struct ShownStates {
 }
 
 impl ShownStates {
-    pub(super) fn forget(&mut self, device: &DeviceId) {
-        self.reported.remove(device);
+    /// Forgets a removed device; returns the state it was last shown in.
+    fn forget(&mut self, device: &DeviceId) -> Option<MemberState> {
+        self.reported.remove(device)
     }
 }
 
@@ -50,13 +51,35 @@ impl Node {
         )
     }
 
+    /// Whether `device` is reached directly now: alive to the failure detector, with a
+    /// working session.
+    pub(super) fn reached_directly(&self, now: Timestamp, device: &DeviceId) -> bool {
+        let alive = self
+            .membership
+            .member(device)
+            .is_some_and(|m| m.state() == MemberState::Active);
+        alive && self.endpoint.current_keys(now, device).is_some()
+    }
+
+    /// `device` was removed: reported `unreachable` if it was shown otherwise (so that
+    /// whoever counts active devices counts it out), then forgotten.
+    pub(super) fn forget_shown(&mut self, device: DeviceId) {
+        let previous = self.shown.forget(&device);
+        if let Some(previous) = previous.filter(|state| *state != MemberState::Unreachable) {
+            self.events.push_back(Event::PeerState {
+                member: device,
+                previous,
+                state: MemberState::Unreachable,
+            });
+        }
+    }
+
     /// Looks again at the state `device` is shown in, and reports a change.
     pub(super) fn review_shown(&mut self, now: Timestamp, device: DeviceId) {
         let Some(member) = self.membership.member(&device) else {
             return;
         };
-        let session = self.endpoint.current_keys(now, &device).is_some();
-        let state = shown(member.state(), session);
+        let state = shown(member.state(), self.endpoint.current_keys(now, &device).is_some());
         let previous = self
             .shown
             .reported

@@ -604,9 +604,14 @@ impl Endpoint {
     }
 
     /// Forgets every session and handshake in flight (after a sleep, when any peer may have
-    /// restarted): the next payload to each peer waits for a fresh handshake.
-    pub fn reset_sessions(&mut self) {
-        for state in self.peers.values_mut() {
+    /// restarted): the next payload to each peer waits for a fresh handshake. Returns the
+    /// peers a session worked with.
+    pub fn reset_sessions(&mut self, now: Timestamp) -> Vec<DeviceId> {
+        let mut had_keys = Vec::new();
+        for (peer, state) in &mut self.peers {
+            if state.session.current(now, &self.config.session).is_some() {
+                had_keys.push(*peer);
+            }
             state.session.clear();
             state.initiation = None;
             // An initiation made while the network was changing may never have left (no
@@ -616,6 +621,7 @@ impl Endpoint {
         self.timers = Timers::new();
         self.indices
             .retain(|_, owner| matches!(owner, IndexOwner::Responder));
+        had_keys
     }
 
     /// Starts a handshake with `peer`. One already in flight is not restarted, but it is

@@ -106,7 +106,7 @@ impl Shell {
                     address,
                 })
             }
-            // Reported to people as the Event::PeerState that follows it.
+            // Reported to people as an Event::PeerState (`node/shown.rs`).
             Event::Membership(MembershipEvent::StateChanged { .. }) => None,
             Event::Membership(MembershipEvent::Restarted { member }) => {
                 tracing::info!(peer = %member.short(), "peer restarted");
