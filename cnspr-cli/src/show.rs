@@ -257,6 +257,17 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             ),
         ]);
     }
+    if result.relay.pairs > 0 || result.relay.bytes > 0 {
+        table.row(vec![
+            "relay".into(),
+            format!(
+                "{} pair(s) now, {} carried, {} refused",
+                result.relay.pairs,
+                human_bytes(result.relay.bytes),
+                result.relay.refused
+            ),
+        ]);
+    }
     for catch_up in &result.catching_up {
         table.row(vec![
             "catching up".into(),

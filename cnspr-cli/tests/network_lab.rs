@@ -562,47 +562,59 @@ fn two_homes_and_a_public_host(lab: &mut Lab, root: &Root, desk_behind_carrier_n
 }
 
 #[test]
-fn devices_behind_two_nats_are_never_shown_active_without_a_direct_session() {
+fn devices_behind_two_nats_talk_through_their_public_host_and_are_never_shown_active() {
     let Some(mut lab) = Lab::new("behind two NATs") else {
         return;
     };
-    // The desk's carrier NAT gives each destination its own port, so neither can reach
-    // the other directly (no hole punching through such a NAT yet): only the public host
-    // reaches either.
+    // The desk's carrier NAT gives each destination its own port, and the laptop's home
+    // router lets in only what answers its own sends: no direct path opens, even with
+    // both calling at once. Only the public host reaches either.
     let root = Root::new();
+    let started = Instant::now();
     let [public, desk, laptop] = two_homes_and_a_public_host(&mut lab, &root, true);
+    let paired = started.elapsed();
     let (desk, laptop) = (&desk, &laptop);
-    // Each knows the other alive through the public host, and by name (asked of the
-    // public host): `indirect`, or unreachable (the laptop's failure detector holds the
-    // desk so), never `active`, never a direct path.
-    let (desk_id, laptop_id) = (desk.id(), laptop.id());
-    wait_until(
-        "the desk shows the laptop indirect, through the public host",
-        || {
-            let seen = desk.members().into_iter().find(|m| m["id"] == laptop_id.as_str());
-            seen.is_some_and(|m| {
-                m["state"] == "indirect"
-                    && m["path"] == "indirect"
-                    && m["via"] == public.id().as_str()
-                    && m["name"] == "laptop"
-            })
-        },
-    );
+    // Each has a session with the other through the public host, which relays it:
+    // `indirect`, via the public host, by name; never `active`, never a direct path.
+    for (device, other) in [(desk, laptop), (laptop, desk)] {
+        let other_id = other.id();
+        wait_until(
+            &format!("{} shows {} through the public host", device.name, other.name),
+            || {
+                let seen = device
+                    .members()
+                    .into_iter()
+                    .find(|m| m["id"] == other_id.as_str());
+                seen.is_some_and(|m| {
+                    m["state"] == "indirect"
+                        && m["path"] == "indirect"
+                        && m["via"] == public.id().as_str()
+                        && m["name"] == other.name.as_str()
+                })
+            },
+        );
+    }
+    let met = started.elapsed();
     let table = String::from_utf8_lossy(&desk.run(&["members"]).stdout).into_owned();
     assert!(table.contains("via public"), "{table}");
-    let desk_seen = laptop
-        .members()
-        .into_iter()
-        .find(|m| m["id"] == desk_id.as_str())
-        .expect("the laptop lists the desk");
-    assert!(
-        ["indirect", "unreachable"].contains(&desk_seen["state"].as_str().unwrap_or("")),
-        "{desk_seen}"
+    delivers(desk, "laptop", "through the public host");
+    delivers(laptop, "desk", "and back");
+    let relayed = public.json(&["status"]);
+    assert!(relayed["relay"]["pairs"].as_u64() >= Some(1), "{relayed}");
+    report(
+        "two NATs, no direct path: relayed, after pairing",
+        &[met.saturating_sub(paired)],
     );
-    assert!(
-        desk_seen["path"].is_null() || desk_seen["path"] == "indirect",
-        "{desk_seen}"
-    );
+    for device in [desk, laptop] {
+        assert!(
+            device
+                .members()
+                .iter()
+                .all(|m| m["state"] != "active" || m["name"] == "public" || m["self"] == true),
+            "{}",
+            serde_json::json!(device.members())
+        );
+    }
 }
 
 #[test]

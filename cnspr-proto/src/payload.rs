@@ -1,14 +1,18 @@
 //! What an authenticated data packet carries: one channel byte, then that channel's
 //! message. Each layer of the node parses only its own channel.
 
+use crate::identity::DeviceId;
 use crate::membership::Envelope;
 use crate::wire::cbor::CborError;
+use crate::wire::MAX_DATAGRAM_BYTES;
 
 const MEMBERSHIP: u8 = 0;
 // 1 carried the roster's own replication; the roster now travels in the store.
 const ECHO: u8 = 2;
 const ECHO_REPLY: u8 = 3;
 const MESSAGING: u8 = 4;
+const RELAY: u8 = 5;
+const RELAYED: u8 = 6;
 
 /// One decoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +25,20 @@ pub enum Payload {
     EchoReply(u64),
     /// Messages, events and queries: a [`crate::messaging::Packet`], parsed by that layer.
     Messaging(Vec<u8>),
+    /// To the relay: carry `datagram` (of our session with `to`) on to `to`.
+    Relay {
+        /// The device at the far end.
+        to: DeviceId,
+        /// The datagram, sealed for `to`: the relay cannot read it.
+        datagram: Vec<u8>,
+    },
+    /// From the relay: `datagram` came from `from`, for us.
+    Relayed {
+        /// The device it came from, as the relay says (only `from`'s keys open it).
+        from: DeviceId,
+        /// The datagram.
+        datagram: Vec<u8>,
+    },
 }
 
 /// Why a payload was not understood.
@@ -32,6 +50,9 @@ pub enum PayloadError {
     /// An echo is exactly eight bytes.
     #[error("malformed echo")]
     MalformedEcho,
+    /// A relayed datagram needs a device ID and at most one datagram's bytes.
+    #[error("malformed relayed datagram")]
+    MalformedRelay,
     /// The channel's message did not parse.
     #[error("malformed message: {0}")]
     Cbor(#[from] CborError),
@@ -45,6 +66,18 @@ impl Payload {
             Payload::Echo(id) => (ECHO, id.to_le_bytes().to_vec()),
             Payload::EchoReply(id) => (ECHO_REPLY, id.to_le_bytes().to_vec()),
             Payload::Messaging(bytes) => (MESSAGING, bytes.clone()),
+            Payload::Relay { to: device, datagram }
+            | Payload::Relayed {
+                from: device,
+                datagram,
+            } => {
+                let channel = if matches!(self, Payload::Relay { .. }) {
+                    RELAY
+                } else {
+                    RELAYED
+                };
+                (channel, [device.as_bytes().as_slice(), datagram].concat())
+            }
         };
         let mut bytes = Vec::with_capacity(1 + body.len());
         bytes.push(channel);
@@ -65,6 +98,23 @@ impl Payload {
             ECHO => Ok(Payload::Echo(echo_id()?)),
             ECHO_REPLY => Ok(Payload::EchoReply(echo_id()?)),
             MESSAGING => Ok(Payload::Messaging(body.to_vec())),
+            RELAY | RELAYED => {
+                let (device, datagram) = body
+                    .split_first_chunk::<32>()
+                    .ok_or(PayloadError::MalformedRelay)?;
+                if datagram.is_empty() || datagram.len() > MAX_DATAGRAM_BYTES {
+                    return Err(PayloadError::MalformedRelay);
+                }
+                let (device, datagram) = (DeviceId::from_bytes(*device), datagram.to_vec());
+                Ok(if channel == RELAY {
+                    Payload::Relay { to: device, datagram }
+                } else {
+                    Payload::Relayed {
+                        from: device,
+                        datagram,
+                    }
+                })
+            }
             _ => Err(PayloadError::UnknownChannel),
         }
     }
@@ -81,6 +131,14 @@ mod tests {
             Payload::Echo(7),
             Payload::EchoReply(u64::MAX),
             Payload::Messaging(vec![1, 2, 3]),
+            Payload::Relay {
+                to: DeviceId::from_bytes([7; 32]),
+                datagram: vec![4; MAX_DATAGRAM_BYTES],
+            },
+            Payload::Relayed {
+                from: DeviceId::from_bytes([8; 32]),
+                datagram: vec![5],
+            },
         ] {
             let bytes = payload.encode().expect("encodes");
             assert_eq!(Payload::decode(&bytes), Ok(payload));
@@ -88,6 +146,13 @@ mod tests {
         assert_eq!(Payload::decode(&[]), Err(PayloadError::UnknownChannel));
         assert_eq!(Payload::decode(&[9, 1]), Err(PayloadError::UnknownChannel));
         assert_eq!(Payload::decode(&[ECHO, 1]), Err(PayloadError::MalformedEcho));
+        // A relayed datagram needs its device, some bytes, and no more than a datagram.
+        let mut short = vec![RELAY];
+        short.extend_from_slice(&[7; 32]);
+        assert_eq!(Payload::decode(&short), Err(PayloadError::MalformedRelay));
+        assert_eq!(Payload::decode(&short[..20]), Err(PayloadError::MalformedRelay));
+        short.extend_from_slice(&[0; MAX_DATAGRAM_BYTES + 1]);
+        assert_eq!(Payload::decode(&short), Err(PayloadError::MalformedRelay));
     }
 
     proptest! {

@@ -1,6 +1,6 @@
 //! A device reachable only through others (two devices behind NATs that cannot reach each
-//! other, both reaching a third): shown indirect, and probed at the usual pace, not at
-//! every tick.
+//! other, both reaching a third): shown indirect, its session relayed, and probed at the
+//! usual pace, not at every tick.
 
 mod support;
 
@@ -19,13 +19,13 @@ fn a_device_reached_only_through_a_relay_costs_no_more_than_the_usual_probing() 
     let idle = sent(&mesh) - before;
     mesh.cut(1, 3);
     mesh.run(Duration::from_secs(20));
-    assert_eq!(mesh.state(1, &ids[2]), Some(MemberState::Indirect));
+    assert_eq!(mesh.node(1).shown_state(&ids[2]), Some(MemberState::Indirect));
     // Through device 2, the only one that reaches it.
-    assert_eq!(mesh.node(1).member(&ids[2]).and_then(|m| m.via), Some(ids[1]));
+    assert_eq!(mesh.node(1).relayed_through(&ids[2]), Some(ids[1]));
     let before = sent(&mesh);
     mesh.run(Duration::from_secs(60));
     let relayed = sent(&mesh) - before;
-    assert_eq!(mesh.state(1, &ids[2]), Some(MemberState::Indirect));
+    assert_eq!(mesh.node(1).shown_state(&ids[2]), Some(MemberState::Indirect));
     // A probe round through the relay every few seconds, with its handshake attempts: a
     // few times the idle cost (3.6), not a round at every half-second tick (22 before).
     assert!(
@@ -43,8 +43,8 @@ fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another()
     let invite = mesh.invite(2, 33);
     mesh.join(3, 2, invite);
     mesh.run(Duration::from_secs(20));
-    assert_eq!(mesh.state(1, &joiner), Some(MemberState::Indirect));
-    assert_eq!(mesh.node(1).member(&joiner).and_then(|m| m.via), Some(ids[1]));
+    assert_eq!(mesh.node(1).shown_state(&joiner), Some(MemberState::Indirect));
+    assert_eq!(mesh.node(1).relayed_through(&joiner), Some(ids[1]));
     // Its name came from device 2 at once, not from the five-minute repair.
     assert_eq!(
         mesh.node(1).roster().shown_name(&joiner).as_deref(),

@@ -38,6 +38,45 @@ pub struct Config {
     pub limits: Limits,
     /// LAN discovery: beacons announcing this device to the others of its mesh.
     pub discovery: Discovery,
+    /// Relaying for devices of the mesh that reach each other only through this one.
+    pub relay: Relay,
+}
+
+/// Relaying (`docs/reachability.md`, "Relaying through your own devices").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Relay {
+    /// Carry other devices' datagrams at all (sealed end to end: only lengths are seen).
+    pub enabled: bool,
+    /// Pairs of devices carried at once (1 to 1024).
+    pub max_pairs: usize,
+    /// KiB carried per second, all pairs together (at least 1).
+    pub max_kib_per_sec: u64,
+}
+
+/// The most pairs a device may be set to relay for at once.
+pub const MAX_RELAY_PAIRS: usize = 1024;
+
+impl Default for Relay {
+    fn default() -> Self {
+        let core = cnspr_proto::node::RelayConfig::default();
+        Self {
+            enabled: core.enabled,
+            max_pairs: core.max_pairs,
+            max_kib_per_sec: core.max_bytes_per_sec >> 10,
+        }
+    }
+}
+
+impl Relay {
+    /// The core's form.
+    pub fn to_core(&self) -> cnspr_proto::node::RelayConfig {
+        cnspr_proto::node::RelayConfig {
+            enabled: self.enabled,
+            max_pairs: self.max_pairs,
+            max_bytes_per_sec: self.max_kib_per_sec.saturating_mul(1024),
+        }
+    }
 }
 
 /// LAN discovery (`docs/reachability.md`, "LAN beacons").
@@ -155,6 +194,7 @@ impl Default for Config {
             log: "info".into(),
             limits: Limits::default(),
             discovery: Discovery::default(),
+            relay: Relay::default(),
             anchors: Vec::new(),
             nat_keepalive_secs: 25,
         }
@@ -263,6 +303,11 @@ impl Config {
             return Err(format!(
                 "anchors may name at most {} host names",
                 cnspr_proto::anchor::MAX_ANCHORS
+            ));
+        }
+        if !(1..=MAX_RELAY_PAIRS).contains(&self.relay.max_pairs) || self.relay.max_kib_per_sec == 0 {
+            return Err(format!(
+                "relay.max_pairs must be 1 to {MAX_RELAY_PAIRS} and relay.max_kib_per_sec at least 1"
             ));
         }
         if !(1..=MAX_BEACON_INTERVAL_SECS).contains(&self.discovery.interval_secs) {

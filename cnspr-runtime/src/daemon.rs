@@ -149,6 +149,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
     node_config.messaging.message_ttl = Duration::from_secs(config.limits.message_ttl_secs);
     node_config.handlers_max = config.limits.handlers_max;
     node_config.nat_keepalive = Duration::from_secs(config.nat_keepalive_secs);
+    node_config.relay = config.relay.to_core();
     node_config.handler_queue = QueueBounds {
         per_origin: config.limits.handler_queue_per_origin,
         total: config.limits.handler_queue_max,

@@ -121,6 +121,7 @@ mod tests {
                 translated: Vec::new(),
             },
             keepalive: (std::time::Duration::from_secs(25), 0),
+            relayed_pairs: 0,
         }
     }
 

@@ -22,6 +22,7 @@ mod messages;
 mod names;
 mod nat;
 mod queries;
+mod relay;
 mod restore;
 mod roster_sync;
 mod shown;
@@ -33,6 +34,7 @@ pub use drive::Host;
 pub use keepalive::{MAX_KEEPALIVE, MIN_KEEPALIVE};
 pub use nat::{NatMapping, NatReport, OBSERVED_FOR};
 pub use queries::QueryFailure;
+pub use relay::{RelayConfig, PAIR_IDLE, PUNCH_INTERVAL, UPGRADE_INTERVAL};
 pub use restore::Durable;
 pub use store::{CatchUpProgress, CATCH_UP_SHOWN_FOR, STORE_SYNC_INTERVAL};
 
@@ -42,7 +44,7 @@ use std::net::SocketAddr;
 use crate::crypto::hash::hash;
 use crate::durable::Write;
 use crate::identity::{DeviceId, DeviceKey};
-use crate::membership::{Member, MemberState, Membership, MembershipConfig, MembershipEvent};
+use crate::membership::{Envelope, Member, MemberState, Membership, MembershipConfig, MembershipEvent};
 use crate::messaging::{Messaging, MessagingConfig, MessagingEvent};
 use crate::payload::Payload;
 use crate::rng::Rng;
@@ -51,6 +53,7 @@ use crate::runs::{HandlerTree, Job, JobKind, NoHandlers, QueueBounds, RunInterru
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::transport::beacon::{Beacons, BEACON_BYTES};
+use crate::transport::relay_path::is_relay_address;
 use crate::transport::{
     Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, SendError, Sent, Transmit,
 };
@@ -78,6 +81,8 @@ pub struct NodeConfig {
     pub handler_queue: QueueBounds,
     /// How often a session through a NAT is kept alive at first (`node/keepalive.rs`).
     pub nat_keepalive: std::time::Duration,
+    /// Whether and how much this device relays for others (`node/relay.rs`).
+    pub relay: RelayConfig,
 }
 
 impl NodeConfig {
@@ -99,6 +104,7 @@ impl NodeConfig {
             handlers_max: 8,
             handler_queue: QueueBounds::default(),
             nat_keepalive: std::time::Duration::from_secs(25),
+            relay: RelayConfig::default(),
         })
     }
 }
@@ -258,6 +264,11 @@ pub struct NodeStats {
     /// LAN beacons of roster devices answered with a handshake (fresh, from an address
     /// no session worked at).
     pub beacons_answered: u64,
+    /// Bytes of other devices' datagrams this device carried as their relay.
+    pub relayed_bytes: u64,
+    /// Datagrams it was asked to carry and did not (off, over its bounds, not between two
+    /// devices of its roster).
+    pub relay_refused: u64,
 }
 
 /// One device's protocol state.
@@ -283,6 +294,8 @@ pub struct Node {
     keepalive: keepalive::Keepalive,
     /// Devices alive whose names are asked for (roster devices only).
     name_asks: names::NameAsks,
+    /// What this device carries for others, and its peers reached through relays.
+    relaying: relay::Relaying,
     /// The state each device was last shown in.
     shown: shown::ShownStates,
     endpoint: Endpoint,
@@ -375,6 +388,7 @@ impl Node {
             nat: nat::NatView::default(),
             keepalive: keepalive::Keepalive::new(config.nat_keepalive),
             name_asks: names::NameAsks::default(),
+            relaying: relay::Relaying::new(config.relay.clone()),
             shown: shown::ShownStates::default(),
             endpoint,
             membership,
@@ -489,6 +503,7 @@ impl Node {
         self.anchors_timeout(now);
         self.keepalive_timeout(now);
         self.name_asks_timeout(now);
+        self.relay_timeout(now);
         self.route_between_layers(now);
     }
 
@@ -577,6 +592,7 @@ impl Node {
             self.anchors.poll_timeout(),
             self.keepalive.poll_timeout(),
             self.name_asks.poll_timeout(),
+            self.relaying.poll_timeout(),
         ];
         Output::Timeout(timeouts.into_iter().flatten().min().unwrap_or(Timestamp::MAX))
     }
@@ -621,14 +637,16 @@ impl Node {
                 // Every address change the endpoint saw in an authenticated packet flows
                 // into membership, so an address there that differs from the endpoint's
                 // came from gossip: news of where the peer went that the endpoint missed.
+                // (Not while the session goes through a relay: membership keeps the last
+                // direct address, and the relayed path is the endpoint's own.)
                 let known = self.membership.member(&outgoing.to).and_then(|m| m.address);
-                if known.is_some() && known != self.endpoint.peer_address(&outgoing.to) {
+                let relayed = self.endpoint.relayed_through(&outgoing.to).is_some();
+                if known.is_some() && known != self.endpoint.peer_address(&outgoing.to) && !relayed {
                     self.endpoint.add_peer(outgoing.to, known);
                 }
                 // An envelope that cannot be encoded or sent is a lost message, which the
-                // protocol tolerates like any loss (piggybacked news is bounded to fit).
-                let payload = Payload::Membership(outgoing.envelope);
-                if self.send_payload(now, outgoing.to, &payload) == Ok(Sent::Queued) {
+                // protocol tolerates like any loss.
+                if self.send_envelope(now, outgoing.to, outgoing.envelope) == Some(Sent::Queued) {
                     self.membership.discount_rtt(&outgoing.to);
                 }
             }
@@ -640,6 +658,7 @@ impl Node {
                 progressed = true;
                 self.on_endpoint_event(now, event);
             }
+            progressed |= self.carry_relayed(now);
             let mut states_changed = false;
             while let Some(event) = self.membership.poll_event() {
                 progressed = true;
@@ -665,6 +684,10 @@ impl Node {
                     }
                     if matches!(state, MemberState::Active | MemberState::Indirect) {
                         self.ask_for_name(now, member);
+                    }
+                    if state == MemberState::Indirect {
+                        let via = self.membership.member(&member).and_then(|m| m.via);
+                        self.relay_found(member, via);
                     }
                     self.keepalive_on_state(now, member, state);
                     let was_live = self.messaging.is_live(&member);
@@ -741,7 +764,13 @@ impl Node {
                 }
             }
             EndpointEvent::AddressChanged { peer, address } => {
-                self.membership.observe_address(&peer, address);
+                // A relayed path's name means nothing to the failure detector, nor to the
+                // devices it tells where this one went.
+                if !is_relay_address(&address) {
+                    self.membership.observe_address(&peer, address);
+                }
+                self.relay_path_changed(now, peer);
+                self.review_shown(now, peer);
             }
             EndpointEvent::Paired { peer } => self.on_paired(now, peer),
             EndpointEvent::Observed { peer, address } => self.on_observed(now, peer, address),
@@ -795,6 +824,26 @@ impl Node {
                     }
                 }
             }
+            Payload::Relay { to, datagram } => self.on_relay(now, from, to, datagram),
+            Payload::Relayed { from: far, datagram } => self.on_relayed(now, from, far, &datagram),
+        }
+    }
+
+    /// Sends a membership envelope, in two where it is too long for one datagram
+    /// ([`Envelope::split`]); what happened to its first part.
+    fn send_envelope(&mut self, now: Timestamp, to: DeviceId, envelope: Envelope) -> Option<Sent> {
+        let payload = Payload::Membership(envelope);
+        match self.send_payload(now, to, &payload) {
+            Err(PayloadError::Send(SendError::TooLarge(_))) => {
+                let Payload::Membership(envelope) = payload else {
+                    return None;
+                };
+                let (first, news) = envelope.split()?;
+                let sent = self.send_envelope(now, to, first);
+                self.send_envelope(now, to, news);
+                sent
+            }
+            result => result.ok(),
         }
     }
 
@@ -845,6 +894,11 @@ impl Node {
                 self.peer_used(now, peer);
                 self.endpoint.send(now, &peer, &bytes)
             }
+            // What a relayed datagram acknowledges was made durable by its sender first:
+            // the relay passes it on at once.
+            Payload::Relayed { .. } => self.endpoint.send_prompt(now, &peer, &bytes),
+            // Ours may acknowledge this round's writes: it waits for them like any send.
+            Payload::Relay { .. } => self.endpoint.send(now, &peer, &bytes),
         };
         Ok(sent?)
     }

@@ -206,6 +206,7 @@ impl Node {
                 self.forget_observed_by(&device);
                 self.note_anchors(now, device, &[]);
                 self.name_asks.forget(&device);
+                self.relaying.forget(&device);
                 self.forget_shown(device);
                 self.membership.remove_member(&device);
                 self.messaging.remove_member(&device);

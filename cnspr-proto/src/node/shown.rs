@@ -4,8 +4,9 @@
 //! The detector counts a device alive as soon as anyone vouches for it, which is what
 //! probing and messaging need. People are promised more: `active` only while a direct
 //! session with the device works, `indirect` while it is alive only as far as others
-//! know. The shown state is looked at again whenever either side of that changes: the
-//! detector's state, a handshake completing, the last keys expiring.
+//! know, or reached through a relay. The shown state is looked at again whenever either
+//! side of that changes: the detector's state, a handshake completing, the last keys
+//! expiring, the path moving (to or from a relay).
 
 use std::collections::BTreeMap;
 
@@ -52,13 +53,18 @@ impl Node {
     }
 
     /// Whether `device` is reached directly now: alive to the failure detector, with a
-    /// working session.
+    /// working session not through a relay.
     pub(super) fn reached_directly(&self, now: Timestamp, device: &DeviceId) -> bool {
         let alive = self
             .membership
             .member(device)
             .is_some_and(|m| m.state() == MemberState::Active);
-        alive && self.endpoint.current_keys(now, device).is_some()
+        alive && self.direct_session(now, device)
+    }
+
+    /// Whether a session with `device` works, not through a relay.
+    fn direct_session(&self, now: Timestamp, device: &DeviceId) -> bool {
+        self.endpoint.relayed_through(device).is_none() && self.endpoint.current_keys(now, device).is_some()
     }
 
     /// `device` was removed: reported `unreachable` if it was shown otherwise (so that
@@ -79,7 +85,7 @@ impl Node {
         let Some(member) = self.membership.member(&device) else {
             return;
         };
-        let state = shown(member.state(), self.endpoint.current_keys(now, &device).is_some());
+        let state = shown(member.state(), self.direct_session(now, &device));
         let previous = self
             .shown
             .reported

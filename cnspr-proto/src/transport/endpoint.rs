@@ -46,6 +46,8 @@ use crate::timers::Timers;
 use crate::transport::cookies::{self, Admission, Cookie, CookieConfig, CookieGate, COOKIE_USE};
 use crate::transport::keys::{SealError, TransportKeys};
 use crate::transport::observed;
+use crate::transport::outbox::Outbox;
+use crate::transport::relay_path::{is_relay_address, RelayPaths};
 use crate::transport::session::{KeySlot, Session, SessionConfig};
 use crate::transport::stealth::{self, MeshSecrets};
 use crate::wire::{self, Packet, PacketError};
@@ -171,8 +173,10 @@ pub enum Sent {
     Queued,
 }
 
-/// The largest payload one Data packet carries.
-pub const MAX_PAYLOAD_BYTES: usize = wire::MAX_DATAGRAM_BYTES - wire::DATA_HEADER_BYTES - TAG_BYTES;
+/// The largest payload one Data packet carries: room is left for the envelope of a
+/// relayed path, so that any payload can take one.
+pub const MAX_PAYLOAD_BYTES: usize =
+    wire::MAX_DATAGRAM_BYTES - wire::DATA_HEADER_BYTES - TAG_BYTES - super::relay_path::RELAY_OVERHEAD_BYTES;
 
 /// Why a datagram was dropped. In every case the endpoint's state is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -257,6 +261,13 @@ struct Peer {
     /// Where a LAN beacon in its name came from last: tried too, but believed only once a
     /// proven answer comes from there (anyone with the mesh secret can make a beacon).
     heard_at: Option<SocketAddr>,
+    /// Its last address that is not a relayed path: while its session goes through a
+    /// relay, initiations still try it (the direct path may come back).
+    direct: Option<SocketAddr>,
+    /// The path through the device that relays for it, while it needs one
+    /// ([`Endpoint::set_relay`]): initiations go there too, and the path of the first
+    /// proven answer wins, the relayed one included.
+    relay: Option<SocketAddr>,
     /// When a session datagram last went to it, and last came from it.
     last_sent: Option<Timestamp>,
     last_heard: Option<Timestamp>,
@@ -282,11 +293,12 @@ struct Peer {
 }
 
 impl Peer {
-    /// Where an initiation goes: its address, where a beacon was heard, then its
-    /// candidates, each once.
+    /// Where an initiation goes: its address, its last direct one, where a beacon was
+    /// heard, its candidates, then the path through its relay, each once.
     fn destinations(&self) -> Vec<SocketAddr> {
         let mut destinations: Vec<SocketAddr> = Vec::new();
-        for destination in self.address.iter().chain(&self.heard_at).chain(&self.candidates) {
+        let all = self.address.iter().chain(&self.direct).chain(&self.heard_at);
+        for destination in all.chain(&self.candidates).chain(&self.relay) {
             if !destinations.contains(destination) {
                 destinations.push(*destination);
             }
@@ -331,6 +343,8 @@ impl Peer {
             address: None,
             candidates: Vec::new(),
             heard_at: None,
+            direct: None,
+            relay: None,
             last_sent: None,
             last_heard: None,
             silence_before_unanswered: None,
@@ -407,9 +421,10 @@ pub struct Endpoint {
     mesh: MeshSecrets,
     /// Load, cookies and per-address rates of initiations.
     gate: CookieGate,
-    transmits: VecDeque<Transmit>,
-    /// Datagrams that acknowledge nothing durable ([`Endpoint::send_prompt`]).
-    prompt_transmits: VecDeque<Transmit>,
+    /// Datagrams ready to go.
+    outbox: Outbox,
+    /// The names of relayed paths (`relay_path.rs`).
+    relay_paths: RelayPaths,
     events: VecDeque<EndpointEvent>,
 }
 
@@ -428,8 +443,8 @@ impl Endpoint {
             indices: BTreeMap::new(),
             responders: BTreeMap::new(),
             invites: BTreeMap::new(),
-            transmits: VecDeque::new(),
-            prompt_transmits: VecDeque::new(),
+            outbox: Outbox::default(),
+            relay_paths: RelayPaths::default(),
             events: VecDeque::new(),
         }
     }
@@ -494,6 +509,8 @@ impl Endpoint {
     /// An ID that names no device key ([`DeviceId::noise_key`]) is not added: no handshake
     /// could ever prove it.
     pub fn add_peer(&mut self, peer: DeviceId, address: Option<SocketAddr>) {
+        // A relayed path's name is this endpoint's own, never news from elsewhere.
+        let address = address.filter(|a| !is_relay_address(a));
         let entry = match self.peers.entry(peer) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
@@ -505,6 +522,7 @@ impl Endpoint {
         };
         if address.is_some() {
             entry.address = address;
+            entry.direct = address;
         }
     }
 
@@ -513,8 +531,41 @@ impl Endpoint {
     /// first path whose answer proves the peer becomes its address.
     pub fn set_candidates(&mut self, peer: &DeviceId, candidates: &[SocketAddr]) {
         if let Some(state) = self.peers.get_mut(peer) {
-            state.candidates = candidates.iter().take(MAX_CANDIDATES).copied().collect();
+            let real = candidates.iter().filter(|a| !is_relay_address(a));
+            state.candidates = real.take(MAX_CANDIDATES).copied().collect();
         }
+    }
+
+    /// Sets the device that relays for `peer` while no direct path works (`None`: none):
+    /// initiations go through it as well as to every direct destination, and whichever
+    /// path answers first carries the session (`relay_path.rs`).
+    pub fn set_relay(&mut self, peer: &DeviceId, relay: Option<DeviceId>) {
+        if relay == Some(*peer) || !self.peers.contains_key(peer) {
+            return;
+        }
+        let path = relay.map(|relay| self.relay_paths.address_of(relay, *peer));
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.relay = path;
+        }
+    }
+
+    /// The device `peer`'s session goes through, when its path is relayed.
+    pub fn relayed_through(&self, peer: &DeviceId) -> Option<DeviceId> {
+        let address = self.peers.get(peer)?.address?;
+        self.relay_paths.pair_of(&address).map(|(relay, _)| relay)
+    }
+
+    /// Takes a datagram `relay` carried from `far`: it is handled as one that came by the
+    /// relayed path, so only `far`'s keys can open it, and answers go back the same way.
+    pub fn handle_relayed(
+        &mut self,
+        now: Timestamp,
+        relay: DeviceId,
+        far: DeviceId,
+        datagram: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let from = self.relay_paths.address_of(relay, far);
+        self.handle_datagram(now, from, datagram)
     }
 
     /// Keeps the path to `peer` alive (a NAT's mapping on it): an empty session datagram
@@ -540,6 +591,9 @@ impl Endpoint {
     /// candidates), and it becomes the peer's address only if a proven answer comes from
     /// there.
     pub fn set_heard_at(&mut self, peer: &DeviceId, address: SocketAddr) {
+        if is_relay_address(&address) {
+            return;
+        }
         if let Some(state) = self.peers.get_mut(peer) {
             state.heard_at = Some(address);
         }
@@ -548,6 +602,7 @@ impl Endpoint {
     /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
     pub fn remove_peer(&mut self, peer: &DeviceId) {
         self.timers.clear(peer);
+        self.relay_paths.forget(peer);
         if let Some(mut removed) = self.peers.remove(peer) {
             for index in removed.session.clear() {
                 self.indices.remove(&index);
@@ -694,22 +749,21 @@ impl Endpoint {
         }
         let config = &self.config;
         let state = self.peers.get_mut(peer).ok_or(SendError::UnknownPeer)?;
-        let destination = state.address.ok_or(SendError::NoAddress)?;
+        // A peer found only through a relay has no address of its own yet.
+        let destination = state.address.or(state.relay).ok_or(SendError::NoAddress)?;
         let needs_rekey = state.session.needs_rekey(now, &config.session) && state.initiation.is_none();
         // A send moves a kept-alive path's keepalive on.
         let mut rescheduled = false;
         let mut datagram = Vec::new();
         let sent = match state.session.seal(now, &config.session, payload, &mut datagram) {
             Ok(()) => {
-                let queue = if prompt {
-                    &mut self.prompt_transmits
-                } else {
-                    &mut self.transmits
-                };
-                queue.push_back(Transmit {
-                    destination,
-                    datagram,
-                });
+                self.outbox.push(
+                    Transmit {
+                        destination,
+                        datagram,
+                    },
+                    prompt,
+                );
                 state.note_sent(now, payload.is_empty());
                 rescheduled = state.keepalive.is_some();
                 Sent::Now
@@ -893,10 +947,13 @@ impl Endpoint {
                 initiation.retry_at = now + config.handshake_retry;
                 if let Some(destination) = state.address {
                     let datagram = finish.clone();
-                    self.transmits.push_back(Transmit {
-                        destination,
-                        datagram,
-                    });
+                    self.outbox.push(
+                        Transmit {
+                            destination,
+                            datagram,
+                        },
+                        false,
+                    );
                 }
             }
             InitiationStage::AwaitResponse(_) => {
@@ -913,15 +970,25 @@ impl Endpoint {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.prompt_transmits
-            .pop_front()
-            .or_else(|| self.transmits.pop_front())
+        self.outbox.pop()
     }
 
     /// The next datagram of [`Endpoint::send_prompt`] only: one that may leave before
     /// the writes of its round are durable.
     pub fn poll_prompt_transmit(&mut self) -> Option<Transmit> {
-        self.prompt_transmits.pop_front()
+        self.outbox.pop_prompt()
+    }
+
+    /// The next datagram for a peer reached through a relay: `(relay, peer, datagram)`,
+    /// for the owner to carry inside its session with the relay (`node/relay.rs`). A
+    /// path whose name was forgotten meanwhile (the relay was removed) loses its datagram.
+    pub fn poll_relayed(&mut self) -> Option<(DeviceId, DeviceId, Vec<u8>)> {
+        while let Some(transmit) = self.outbox.pop_relayed() {
+            if let Some((relay, far)) = self.relay_paths.pair_of(&transmit.destination) {
+                return Some((relay, far, transmit.datagram));
+            }
+        }
+        None
     }
 
     /// The next event.
@@ -1055,11 +1122,16 @@ impl Endpoint {
         });
         self.reschedule(peer);
         if let Some(datagram) = datagram {
-            self.transmits
-                .extend(destinations.into_iter().map(|destination| Transmit {
-                    destination,
-                    datagram: datagram.clone(),
-                }));
+            for destination in destinations {
+                let datagram = datagram.clone();
+                self.outbox.push(
+                    Transmit {
+                        destination,
+                        datagram,
+                    },
+                    false,
+                );
+            }
         }
     }
 
@@ -1121,10 +1193,13 @@ impl Endpoint {
     fn answer(&mut self, destination: SocketAddr, packet: Packet<'_>) {
         let mut datagram = Vec::new();
         packet.encode(&mut datagram);
-        self.transmits.push_back(Transmit {
-            destination,
-            datagram,
-        });
+        self.outbox.push(
+            Transmit {
+                destination,
+                datagram,
+            },
+            false,
+        );
     }
 
     /// A responder under load sent us a cookie: keep it, and try again at once unless the
@@ -1189,7 +1264,7 @@ impl Endpoint {
             None => wire::INIT_PADDING_SENT_BYTES,
         };
         let told = if padding.len() >= room {
-            observed::encode(from)
+            observed::tell(from)
         } else {
             Vec::new()
         };
@@ -1251,7 +1326,7 @@ impl Endpoint {
             return Err(ReceiveError::NotAPeer);
         }
         let mut finish_noise = Vec::new();
-        handshake.write_message(&observed::encode(from), &mut finish_noise)?;
+        handshake.write_message(&observed::tell(from), &mut finish_noise)?;
         let secrets = handshake.into_transport()?;
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
@@ -1272,10 +1347,13 @@ impl Endpoint {
         };
         // The initiation went to every candidate: the path this proven answer came by is
         // the peer's address from now on.
-        self.transmits.push_back(Transmit {
-            destination: from,
-            datagram: finish,
-        });
+        self.outbox.push(
+            Transmit {
+                destination: from,
+                datagram: finish,
+            },
+            false,
+        );
         self.after_session_change(peer, Some(from));
         self.note_observed(peer, observed::decode(&told));
         Ok(())
@@ -1305,6 +1383,9 @@ impl Endpoint {
         }
         if let Some(address) = from.filter(|address| state.address != Some(*address)) {
             state.address = Some(address);
+            if !is_relay_address(&address) {
+                state.direct = Some(address);
+            }
             self.events
                 .push_back(EndpointEvent::AddressChanged { peer, address });
         }
@@ -1464,10 +1545,13 @@ impl Endpoint {
         }
         state.note_sent(now, payload.is_empty());
         let kept_alive = state.keepalive.is_some();
-        self.transmits.push_back(Transmit {
-            destination,
-            datagram,
-        });
+        self.outbox.push(
+            Transmit {
+                destination,
+                datagram,
+            },
+            false,
+        );
         if kept_alive {
             self.reschedule(peer);
         }

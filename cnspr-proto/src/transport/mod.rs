@@ -7,6 +7,8 @@ pub mod cookies;
 mod endpoint;
 mod keys;
 pub mod observed;
+mod outbox;
+pub mod relay_path;
 mod replay;
 mod session;
 pub mod stealth;

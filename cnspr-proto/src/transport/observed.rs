@@ -27,6 +27,16 @@ pub fn encode(address: SocketAddr) -> Vec<u8> {
     bytes
 }
 
+/// What a handshake tells a peer seen at `address`: nothing when it came by a relayed
+/// path, whose name means nothing outside this device (`relay_path.rs`).
+pub fn tell(address: SocketAddr) -> Vec<u8> {
+    if crate::transport::relay_path::is_relay_address(&address) {
+        Vec::new()
+    } else {
+        encode(address)
+    }
+}
+
 /// Where a handshake payload says this device was seen; `None` for an empty or malformed
 /// one (never a panic).
 pub fn decode(payload: &[u8]) -> Option<SocketAddr> {

@@ -56,6 +56,19 @@ pub struct StatusResult {
     /// What lies between this device and its peers, from where they see it (told in
     /// every handshake): `docs/reachability.md`, "Reflexive addresses".
     pub nat: Nat,
+    /// What this device carries for others (`docs/reachability.md`, "Relaying").
+    pub relay: RelayStatus,
+}
+
+/// What a device relays for others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RelayStatus {
+    /// Pairs of devices it carries datagrams between now.
+    pub pairs: usize,
+    /// Bytes carried since the start.
+    pub bytes: u64,
+    /// Datagrams it was asked to carry and refused (turned off, over its bounds).
+    pub refused: u64,
 }
 
 /// This device's NAT, as its peers see it.

@@ -17,8 +17,8 @@ use super::{failure, messaging, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
     CatchUp, Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member,
-    MembersResult, Nat, PingParams, PingResult, RemoveParams, RemoveResult, StatusResult, StopResult,
-    StoreSize,
+    MembersResult, Nat, PingParams, PingResult, RelayStatus, RemoveParams, RemoveResult, StatusResult,
+    StopResult, StoreSize,
 };
 use crate::api::pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use crate::api::{self, ErrorKind, Method, NoParams, PeerState, RpcError};
@@ -136,6 +136,11 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
             translated: snapshot.nat.translated.clone(),
             keepalive_secs: snapshot.keepalive.0.as_secs(),
             kept_alive: snapshot.keepalive.1,
+        },
+        relay: RelayStatus {
+            pairs: snapshot.relayed_pairs,
+            bytes: snapshot.stats.relayed_bytes,
+            refused: snapshot.stats.relay_refused,
         },
         disk: match context.durability.failure() {
             None => DiskState {

@@ -96,6 +96,8 @@ pub struct Snapshot {
     pub nat: cnspr_proto::node::NatReport,
     /// The keepalive interval on sessions through it, and how many are kept alive.
     pub keepalive: (Duration, usize),
+    /// Pairs of other devices this one relays for now.
+    pub relayed_pairs: usize,
 }
 
 /// One key as read from the store.
@@ -874,7 +876,13 @@ impl Task {
                 name: roster.shown_name(&member.id),
                 state,
                 path,
-                via: member.via.filter(|_| path == Some(PeerPath::Indirect)),
+                // The relay its session goes through, else the device whose probe
+                // last reached it.
+                via: self
+                    .node
+                    .relayed_through(&member.id)
+                    .or(member.via)
+                    .filter(|_| path == Some(PeerPath::Indirect)),
                 address: member.address,
                 rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
@@ -905,6 +913,7 @@ impl Task {
                 let (interval, kept) = self.node.keepalive();
                 (interval, kept.len())
             },
+            relayed_pairs: self.node.relayed_pairs(),
         }
     }
 }

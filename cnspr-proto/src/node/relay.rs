@@ -1,0 +1,276 @@
+//! Relaying through the user's own devices: when two devices have no direct path (behind
+//! two NATs that do not let each other in), a third that both reach carries their
+//! datagrams.
+//!
+//! What travels is the ordinary datagram of the two ends' own Noise session (handshakes
+//! included), inside the relay's session with each end: `Payload::Relay { to }` from the
+//! sender to the relay, `Payload::Relayed { from }` from the relay to the receiver. The
+//! relay sees ciphertext and lengths, never content, and cannot forge either end: only
+//! the far end's keys open what it carries. To each end the relayed path is one more
+//! address of the other (`transport/relay_path.rs`), so every layer above works over it
+//! as over a direct one.
+//!
+//! - **Which relay.** The device whose indirect probe reached the peer first: probe
+//!   requests go to a few of the peer's monitors at once, and the first to answer has
+//!   the lowest round trip through it. A device the failure detector finds reachable
+//!   only through relays gets that relay as one more path; initiations go to every
+//!   direct path and through the relay at once, and the first proven answer wins.
+//! - **Punching.** A device that gets an initiation through a relay calls the other end
+//!   on its direct paths at once (at most once per [`PUNCH_INTERVAL`]): both ends then
+//!   send to each other at about the same moment, which opens both NATs' filters where
+//!   their mappings allow (Tailscale's call-me-maybe; the relayed initiation is the
+//!   signal, and its trip through the relay is about the half round trip DCUtR waits).
+//! - **Upgrades.** While a peer's session is relayed, it is called on every path again
+//!   each [`UPGRADE_INTERVAL`], and the relayed initiation makes the far end punch: a
+//!   direct path that starts to work takes over (an authenticated packet from a direct
+//!   address moves the peer there); one that stops falls back to the relay through the
+//!   failed probe's new handshake.
+//! - **Bounds.** A relay carries datagrams only between two devices of its roster, for at
+//!   most `max_pairs` pairs at once (a pair idle for [`PAIR_IDLE`] makes room) and
+//!   `max_bytes_per_sec` in all (a one-second bucket); `enabled = false` turns it off.
+//!   What it refuses is dropped like a lost datagram. A relayed path is never relayed
+//!   again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::identity::DeviceId;
+use crate::payload::Payload;
+use crate::time::Timestamp;
+use crate::timers::Timers;
+use crate::wire::{self, Packet};
+
+use super::Node;
+
+/// How long a pair of devices keeps its place at a relay without a datagram.
+pub const PAIR_IDLE: Duration = Duration::from_secs(120);
+/// How often a peer reached through a relay is called on every path again.
+pub const UPGRADE_INTERVAL: Duration = Duration::from_secs(60);
+/// At most one punch towards a peer per this long.
+pub const PUNCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether and how much this device relays for others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Carry other devices' datagrams at all.
+    pub enabled: bool,
+    /// Pairs of devices carried at once.
+    pub max_pairs: usize,
+    /// Bytes carried per second, all pairs together.
+    pub max_bytes_per_sec: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_pairs: 16,
+            max_bytes_per_sec: 4 << 20,
+        }
+    }
+}
+
+/// What this device carries for others, and its own relayed peers.
+#[derive(Debug)]
+pub(super) struct Relaying {
+    config: RelayConfig,
+    /// Pairs carried (the smaller ID first), with when each last had a datagram.
+    pairs: BTreeMap<(DeviceId, DeviceId), Timestamp>,
+    /// Bytes that may still be carried, and when the bucket was last filled.
+    bucket: (u64, Timestamp),
+    /// Peers whose session goes through a relay: when each is called on every path again.
+    upgrades: Timers<DeviceId>,
+    /// When each peer was last punched towards.
+    punched: BTreeMap<DeviceId, Timestamp>,
+}
+
+impl Relaying {
+    pub(super) fn new(config: RelayConfig) -> Self {
+        Self {
+            bucket: (config.max_bytes_per_sec, Timestamp::ZERO),
+            config,
+            pairs: BTreeMap::new(),
+            upgrades: Timers::new(),
+            punched: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a datagram of `bytes` between `a` and `b` may be carried now; counts it.
+    fn admit(&mut self, now: Timestamp, a: DeviceId, b: DeviceId, bytes: usize) -> bool {
+        if !self.config.enabled {
+            return false;
+        }
+        let pair = (a.min(b), a.max(b));
+        if !self.pairs.contains_key(&pair) && self.pairs.len() >= self.config.max_pairs {
+            self.pairs
+                .retain(|_, last| now.saturating_since(*last) < PAIR_IDLE);
+            if self.pairs.len() >= self.config.max_pairs {
+                return false;
+            }
+        }
+        let rate = self.config.max_bytes_per_sec;
+        let (tokens, filled) = self.bucket;
+        let elapsed = now.saturating_since(filled).as_micros().min(1_000_000) as u64;
+        let tokens = tokens
+            .saturating_add(rate.saturating_mul(elapsed) / 1_000_000)
+            .min(rate);
+        let Some(left) = tokens.checked_sub(bytes as u64) else {
+            self.bucket = (tokens, now);
+            return false;
+        };
+        self.bucket = (left, now);
+        self.pairs.insert(pair, now);
+        true
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Timestamp> {
+        self.upgrades.next()
+    }
+
+    pub(super) fn forget(&mut self, device: &DeviceId) {
+        self.pairs.retain(|(a, b), _| a != device && b != device);
+        self.upgrades.clear(device);
+        self.punched.remove(device);
+    }
+
+    /// Pairs of devices carried now.
+    pub(super) fn pairs(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
+impl Node {
+    /// `from` asks this device to carry `datagram` on to `to`.
+    pub(super) fn on_relay(&mut self, now: Timestamp, from: DeviceId, to: DeviceId, datagram: Vec<u8>) {
+        let between_peers = from != to && to != self.own_id() && self.is_peer(&from) && self.is_peer(&to);
+        // A path through this device that itself goes through a relay is no path.
+        let direct = self.endpoint.relayed_through(&to).is_none();
+        if !between_peers || !direct || !self.relaying.admit(now, from, to, datagram.len()) {
+            self.stats.relay_refused += 1;
+            return;
+        }
+        self.stats.relayed_bytes += datagram.len() as u64;
+        let _ = self.send_payload(now, to, &Payload::Relayed { from, datagram });
+    }
+
+    /// `relay` carried `datagram` from `from` to this device.
+    pub(super) fn on_relayed(&mut self, now: Timestamp, relay: DeviceId, from: DeviceId, datagram: &[u8]) {
+        if from == relay || !self.is_peer(&from) {
+            return;
+        }
+        let initiation = matches!(wire::decode(datagram), Ok(Packet::HandshakeInit { .. }));
+        if self.endpoint.handle_relayed(now, relay, from, datagram).is_err() {
+            return;
+        }
+        if initiation {
+            self.punch(now, from);
+        }
+    }
+
+    /// Calls `peer` on every path now, unless that was done lately.
+    fn punch(&mut self, now: Timestamp, peer: DeviceId) {
+        let lately = self
+            .relaying
+            .punched
+            .get(&peer)
+            .is_some_and(|at| now.saturating_since(*at) < PUNCH_INTERVAL);
+        if !lately {
+            self.relaying.punched.insert(peer, now);
+            self.endpoint.connect_now(now, &peer);
+        }
+    }
+
+    /// Carries the endpoint's datagrams for relayed paths to their relays.
+    pub(super) fn carry_relayed(&mut self, now: Timestamp) -> bool {
+        let mut carried = false;
+        while let Some((relay, to, datagram)) = self.endpoint.poll_relayed() {
+            carried = true;
+            if self.endpoint.relayed_through(&relay).is_none() {
+                let _ = self.send_payload(now, relay, &Payload::Relay { to, datagram });
+            }
+        }
+        carried
+    }
+
+    /// The failure detector found `peer` reachable only through `relay`: that becomes one
+    /// of its paths.
+    pub(super) fn relay_found(&mut self, peer: DeviceId, relay: Option<DeviceId>) {
+        if relay.is_some() {
+            self.endpoint.set_relay(&peer, relay);
+        }
+    }
+
+    /// `peer`'s path changed: while it goes through a relay, a direct one is tried again
+    /// every [`UPGRADE_INTERVAL`].
+    pub(super) fn relay_path_changed(&mut self, now: Timestamp, peer: DeviceId) {
+        let relayed = self.endpoint.relayed_through(&peer).is_some();
+        if !relayed {
+            self.relaying.upgrades.clear(&peer);
+        } else if self.relaying.upgrades.get(&peer).is_none() {
+            self.relaying.upgrades.set(peer, Some(now + UPGRADE_INTERVAL));
+        }
+    }
+
+    pub(super) fn relay_timeout(&mut self, now: Timestamp) {
+        for peer in self.relaying.upgrades.due(now) {
+            if self.endpoint.relayed_through(&peer).is_some() {
+                self.relaying.upgrades.set(peer, Some(now + UPGRADE_INTERVAL));
+                self.relaying.punched.insert(peer, now);
+                self.endpoint.connect_now(now, &peer);
+            } else {
+                self.relaying.upgrades.clear(&peer);
+            }
+        }
+    }
+
+    /// The device `peer`'s session goes through, while its path is relayed.
+    pub fn relayed_through(&self, peer: &DeviceId) -> Option<DeviceId> {
+        self.endpoint.relayed_through(peer)
+    }
+
+    /// Pairs of other devices this device carries datagrams between now.
+    pub fn relayed_pairs(&self) -> usize {
+        self.relaying.pairs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> DeviceId {
+        DeviceId::from_bytes([byte; 32])
+    }
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_micros(secs * 1_000_000)
+    }
+
+    #[test]
+    fn a_relay_carries_so_many_pairs_and_bytes_and_nothing_when_off() {
+        let mut relaying = Relaying::new(RelayConfig {
+            enabled: true,
+            max_pairs: 2,
+            max_bytes_per_sec: 3000,
+        });
+        assert!(relaying.admit(at(1), id(1), id(2), 1000));
+        // The same pair either way round.
+        assert!(relaying.admit(at(1), id(2), id(1), 1000));
+        assert!(relaying.admit(at(1), id(1), id(3), 1000));
+        // A third pair while both others are fresh: refused.
+        assert!(!relaying.admit(at(2), id(4), id(5), 10));
+        // The bucket: 3000 bytes a second, spent; half a second later, 1500 more.
+        assert!(!relaying.admit(at(1), id(1), id(2), 10));
+        let half = Timestamp::from_micros(1_500_000);
+        assert!(relaying.admit(half, id(1), id(2), 1500));
+        assert!(!relaying.admit(half, id(1), id(2), 1));
+        // Idle pairs make room.
+        assert!(relaying.admit(at(200), id(4), id(5), 10));
+        assert_eq!(relaying.pairs(), 1);
+        let mut off = Relaying::new(RelayConfig {
+            enabled: false,
+            ..RelayConfig::default()
+        });
+        assert!(!off.admit(at(1), id(1), id(2), 1));
+    }
+}
