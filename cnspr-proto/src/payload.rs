@@ -3,8 +3,8 @@
 
 use crate::identity::DeviceId;
 use crate::membership::Envelope;
+use crate::transport::relay_path::MAX_RELAYED_DATAGRAM_BYTES;
 use crate::wire::cbor::CborError;
-use crate::wire::MAX_DATAGRAM_BYTES;
 
 const MEMBERSHIP: u8 = 0;
 // 1 carried the roster's own replication; the roster now travels in the store.
@@ -13,6 +13,7 @@ const ECHO_REPLY: u8 = 3;
 const MESSAGING: u8 = 4;
 const RELAY: u8 = 5;
 const RELAYED: u8 = 6;
+const RELAY_REFUSED: u8 = 7;
 
 /// One decoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,12 @@ pub enum Payload {
         /// The datagram.
         datagram: Vec<u8>,
     },
+    /// From the relay: it will not carry our handshakes to `to` (relaying off, over its
+    /// bounds, or no direct path to `to`).
+    RelayRefused {
+        /// The device it will not carry to.
+        to: DeviceId,
+    },
 }
 
 /// Why a payload was not understood.
@@ -50,7 +57,7 @@ pub enum PayloadError {
     /// An echo is exactly eight bytes.
     #[error("malformed echo")]
     MalformedEcho,
-    /// A relayed datagram needs a device ID and at most one datagram's bytes.
+    /// A relayed datagram needs a device ID and at most one relayed datagram's bytes.
     #[error("malformed relayed datagram")]
     MalformedRelay,
     /// The channel's message did not parse.
@@ -66,6 +73,7 @@ impl Payload {
             Payload::Echo(id) => (ECHO, id.to_le_bytes().to_vec()),
             Payload::EchoReply(id) => (ECHO_REPLY, id.to_le_bytes().to_vec()),
             Payload::Messaging(bytes) => (MESSAGING, bytes.clone()),
+            Payload::RelayRefused { to } => (RELAY_REFUSED, to.as_bytes().to_vec()),
             Payload::Relay { to: device, datagram }
             | Payload::Relayed {
                 from: device,
@@ -98,11 +106,17 @@ impl Payload {
             ECHO => Ok(Payload::Echo(echo_id()?)),
             ECHO_REPLY => Ok(Payload::EchoReply(echo_id()?)),
             MESSAGING => Ok(Payload::Messaging(body.to_vec())),
+            RELAY_REFUSED => {
+                let to = <[u8; 32]>::try_from(body).map_err(|_| PayloadError::MalformedRelay)?;
+                Ok(Payload::RelayRefused {
+                    to: DeviceId::from_bytes(to),
+                })
+            }
             RELAY | RELAYED => {
                 let (device, datagram) = body
                     .split_first_chunk::<32>()
                     .ok_or(PayloadError::MalformedRelay)?;
-                if datagram.is_empty() || datagram.len() > MAX_DATAGRAM_BYTES {
+                if datagram.is_empty() || datagram.len() > MAX_RELAYED_DATAGRAM_BYTES {
                     return Err(PayloadError::MalformedRelay);
                 }
                 let (device, datagram) = (DeviceId::from_bytes(*device), datagram.to_vec());
@@ -133,11 +147,14 @@ mod tests {
             Payload::Messaging(vec![1, 2, 3]),
             Payload::Relay {
                 to: DeviceId::from_bytes([7; 32]),
-                datagram: vec![4; MAX_DATAGRAM_BYTES],
+                datagram: vec![4; MAX_RELAYED_DATAGRAM_BYTES],
             },
             Payload::Relayed {
                 from: DeviceId::from_bytes([8; 32]),
                 datagram: vec![5],
+            },
+            Payload::RelayRefused {
+                to: DeviceId::from_bytes([9; 32]),
             },
         ] {
             let bytes = payload.encode().expect("encodes");
@@ -151,7 +168,11 @@ mod tests {
         short.extend_from_slice(&[7; 32]);
         assert_eq!(Payload::decode(&short), Err(PayloadError::MalformedRelay));
         assert_eq!(Payload::decode(&short[..20]), Err(PayloadError::MalformedRelay));
-        short.extend_from_slice(&[0; MAX_DATAGRAM_BYTES + 1]);
+        assert_eq!(
+            Payload::decode(&[RELAY_REFUSED, 1]),
+            Err(PayloadError::MalformedRelay)
+        );
+        short.extend_from_slice(&[0; MAX_RELAYED_DATAGRAM_BYTES + 1]);
         assert_eq!(Payload::decode(&short), Err(PayloadError::MalformedRelay));
     }
 

@@ -51,7 +51,7 @@ fn devices_without_a_direct_path_talk_through_a_device_both_reach() {
     mesh.run(Duration::from_secs(2));
     assert_eq!(messages_at(&mesh, 1), [b"back".to_vec()]);
     assert!(mesh.node(2).stats().relayed_bytes > carried + large.len() as u64);
-    assert_eq!(mesh.node(2).relayed_pairs(), 1);
+    assert_eq!(mesh.node(2).relayed_pairs(mesh.now), 1);
     // The path opens: within the next upgrade round the session is direct again.
     mesh.cuts.clear();
     mesh.run(UPGRADE_INTERVAL + Duration::from_secs(5));
@@ -80,4 +80,50 @@ fn a_device_that_relays_for_nobody_carries_nothing() {
     send(&mut mesh, 1, ids[2], b"stays queued");
     mesh.run(Duration::from_secs(5));
     assert!(messages_at(&mesh, 3).is_empty());
+}
+
+#[test]
+fn a_relay_that_will_not_carry_is_passed_over_for_one_that_will() {
+    let (mut mesh, ids) = Mesh::paired(4);
+    // Device 2 relays for nobody (a phone on a metered network, say); device 3 does.
+    let off = RelayConfig {
+        enabled: false,
+        ..RelayConfig::default()
+    };
+    let roster = mesh.roster_of(2);
+    mesh.crash(2);
+    mesh.config.relay = off;
+    mesh.restart(2, roster);
+    mesh.config.relay = RelayConfig::default();
+    mesh.run(Duration::from_secs(20));
+    mesh.cut(1, 4);
+    mesh.run(Duration::from_secs(30));
+    assert_eq!(mesh.node(1).relayed_through(&ids[3]), Some(ids[2]));
+    assert_eq!(mesh.node(4).relayed_through(&ids[0]), Some(ids[2]));
+    assert_eq!(mesh.node(2).stats().relayed_bytes, 0);
+    // It was asked first, and said no.
+    assert!(mesh.node(2).stats().relay_refused > 0);
+    send(&mut mesh, 1, ids[3], b"through device 3");
+    mesh.run(Duration::from_secs(2));
+    assert_eq!(messages_at(&mesh, 4), [b"through device 3".to_vec()]);
+}
+
+#[test]
+fn a_relay_that_drops_what_it_should_carry_is_routed_around() {
+    let (mut mesh, ids) = Mesh::paired(4);
+    mesh.cut(1, 4);
+    mesh.run(Duration::from_secs(30));
+    let first = mesh.node(1).relayed_through(&ids[3]).expect("relayed");
+    // The relay turns bad: it stays in the mesh, answers its own probes, and drops
+    // everything it should carry (here: it is cut from device 4 alone, so its probe
+    // reports fail too; a stolen relay would keep reporting, and its handshakes'
+    // silence passes it over the same way).
+    let first_n = ids.iter().position(|id| *id == first).expect("a device") as u8 + 1;
+    mesh.cut(first_n, 4);
+    mesh.run(Duration::from_secs(30));
+    let second = mesh.node(1).relayed_through(&ids[3]).expect("relayed again");
+    assert_ne!(second, first);
+    send(&mut mesh, 1, ids[3], b"around it");
+    mesh.run(Duration::from_secs(2));
+    assert_eq!(messages_at(&mesh, 4), [b"around it".to_vec()]);
 }

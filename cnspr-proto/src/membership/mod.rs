@@ -116,6 +116,8 @@ pub struct Membership {
     outgoing: VecDeque<Outgoing>,
     events: VecDeque<MembershipEvent>,
     rehandshakes: VecDeque<DeviceId>,
+    /// Devices an indirect probe reached, each with the relay whose report came first.
+    reached_through: VecDeque<(DeviceId, DeviceId)>,
     woke: bool,
     /// This device's view, as a digest neighbours compare.
     view: ViewDigest,
@@ -176,6 +178,7 @@ impl Membership {
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             rehandshakes: VecDeque::new(),
+            reached_through: VecDeque::new(),
             woke: false,
             view,
             next_view_check,
@@ -428,6 +431,13 @@ impl Membership {
         self.rehandshakes.pop_front()
     }
 
+    /// The next device our own probe could not reach and a relay's did: `(device, relay)`,
+    /// the relay whose report came first (the least round trip through a relay of those
+    /// asked). The node gives the device a path through it (`node/relay.rs`).
+    pub fn poll_reached_through(&mut self) -> Option<(DeviceId, DeviceId)> {
+        self.reached_through.pop_front()
+    }
+
     /// When [`Membership::handle_timeout`] next has work; `None` once this device left.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         if self.leaving {
@@ -587,6 +597,20 @@ impl Membership {
         self.next_seq
     }
 
+    /// The devices that may reach `target` for this one: its other monitors on the ring,
+    /// nearest first, alive and reached directly. Indirect probes ask them; a device whose
+    /// path to `target` goes through a relay picks one of them.
+    pub fn relay_candidates(&self, target: &DeviceId) -> Vec<DeviceId> {
+        let own = self.own;
+        self.ring.monitors_of(target, self.config.monitors, |id| {
+            *id != own
+                && self
+                    .members
+                    .get(id)
+                    .is_some_and(|m| m.status == Status::Alive && !m.indirect)
+        })
+    }
+
     /// Live members this device monitors (its ring successors).
     fn monitored(&self) -> Vec<DeviceId> {
         self.ring.successors(self.config.monitors, |id| {
@@ -601,8 +625,13 @@ impl Membership {
         self.ring.neighbourhood_of(of, self.config.monitors, live)
     }
 
-    /// Changes a member's address and reports it (the daemon persists addresses).
+    /// Changes a member's address and reports it (the daemon persists addresses). A
+    /// relayed path's name (`transport/relay_path.rs`) is never a member's address, from
+    /// whoever it comes.
     fn set_address(&mut self, id: DeviceId, address: SocketAddr) {
+        if crate::transport::relay_path::is_relay_address(&address) {
+            return;
+        }
         let Some(member) = self.members.get_mut(&id) else {
             return;
         };

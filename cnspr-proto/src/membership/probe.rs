@@ -259,6 +259,7 @@ impl Membership {
         if let Some(member) = self.members.get_mut(&target) {
             member.probe_due = Some(probe_due);
             member.via = Some(from);
+            self.reached_through.push_back((target, from));
         }
         self.mark_reached(now, target, true);
     }
@@ -323,14 +324,7 @@ impl Membership {
 
     fn go_indirect(&mut self, now: Timestamp, seq: u32, mut probe: Probe) {
         let target = probe.target;
-        let own = self.own;
-        let relays = self.ring.monitors_of(&target, self.config.monitors, |id| {
-            *id != own
-                && self
-                    .members
-                    .get(id)
-                    .is_some_and(|m| m.status == Status::Alive && !m.indirect)
-        });
+        let relays = self.relay_candidates(&target);
         let relays: Vec<DeviceId> = relays.into_iter().take(self.config.indirect_relays).collect();
         if relays.is_empty() {
             self.health.worse();

@@ -637,11 +637,11 @@ impl Node {
                 // Every address change the endpoint saw in an authenticated packet flows
                 // into membership, so an address there that differs from the endpoint's
                 // came from gossip: news of where the peer went that the endpoint missed.
-                // (Not while the session goes through a relay: membership keeps the last
-                // direct address, and the relayed path is the endpoint's own.)
+                // (While the session goes through a relay, membership keeps the last direct
+                // address: the endpoint tries it at the next call, beside the relay.)
                 let known = self.membership.member(&outgoing.to).and_then(|m| m.address);
-                let relayed = self.endpoint.relayed_through(&outgoing.to).is_some();
-                if known.is_some() && known != self.endpoint.peer_address(&outgoing.to) && !relayed {
+                let direct = self.endpoint.relayed_through(&outgoing.to).is_none();
+                if known.is_some() && known != self.endpoint.peer_address(&outgoing.to) && direct {
                     self.endpoint.add_peer(outgoing.to, known);
                 }
                 // An envelope that cannot be encoded or sent is a lost message, which the
@@ -653,6 +653,10 @@ impl Node {
             while let Some(peer) = self.membership.poll_rehandshake() {
                 progressed = true;
                 self.endpoint.connect(now, &peer);
+            }
+            while let Some((peer, relay)) = self.membership.poll_reached_through() {
+                progressed = true;
+                self.relay_reported(now, peer, relay);
             }
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;
@@ -684,10 +688,6 @@ impl Node {
                     }
                     if matches!(state, MemberState::Active | MemberState::Indirect) {
                         self.ask_for_name(now, member);
-                    }
-                    if state == MemberState::Indirect {
-                        let via = self.membership.member(&member).and_then(|m| m.via);
-                        self.relay_found(member, via);
                     }
                     self.keepalive_on_state(now, member, state);
                     let was_live = self.messaging.is_live(&member);
@@ -779,6 +779,7 @@ impl Node {
                 // A handshake just completed with it: the direct path works.
                 self.membership.observe_handshake(now, &peer);
                 self.review_shown(now, peer);
+                self.relay_established(now, peer);
                 self.speaks_our_version(&peer);
                 if self.joining == Some(peer) {
                     self.joining = None;
@@ -794,6 +795,7 @@ impl Node {
             EndpointEvent::HandshakeFailed { peer: inviter } => {
                 // Renewed sessions that could not be (`renew_sessions`) end here.
                 self.review_shown(now, inviter);
+                self.relay_handshake_failed(now, inviter);
                 if self.joining == Some(inviter) {
                     self.joining = None;
                     if !self.roster.is_member(&inviter) {
@@ -825,6 +827,7 @@ impl Node {
                 }
             }
             Payload::Relay { to, datagram } => self.on_relay(now, from, to, datagram),
+            Payload::RelayRefused { to } => self.relay_refused(now, from, to),
             Payload::Relayed { from: far, datagram } => self.on_relayed(now, from, far, &datagram),
         }
     }
@@ -894,11 +897,12 @@ impl Node {
                 self.peer_used(now, peer);
                 self.endpoint.send(now, &peer, &bytes)
             }
-            // What a relayed datagram acknowledges was made durable by its sender first:
-            // the relay passes it on at once.
-            Payload::Relayed { .. } => self.endpoint.send_prompt(now, &peer, &bytes),
-            // Ours may acknowledge this round's writes: it waits for them like any send.
-            Payload::Relay { .. } => self.endpoint.send(now, &peer, &bytes),
+            // What a relay passes on acknowledges nothing of its own: it goes at once.
+            Payload::Relayed { .. } => self.endpoint.send_carried(now, &peer, &bytes, true),
+            Payload::RelayRefused { .. } => self.endpoint.send_prompt(now, &peer, &bytes),
+            // Ours may acknowledge this round's writes (`carry_relayed` sends the prompt
+            // ones itself).
+            Payload::Relay { .. } => self.endpoint.send_carried(now, &peer, &bytes, false),
         };
         Ok(sent?)
     }

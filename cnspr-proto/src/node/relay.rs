@@ -48,6 +48,13 @@ pub const PAIR_IDLE: Duration = Duration::from_secs(120);
 pub const UPGRADE_INTERVAL: Duration = Duration::from_secs(60);
 /// At most one punch towards a peer per this long.
 pub const PUNCH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a relay that said it will not carry a peer's handshakes is passed over for it.
+pub const REFUSED_PASSED_OVER: Duration = Duration::from_secs(300);
+/// How long a relay through which a handshake got no answer is passed over for that peer
+/// (it may have dropped what it should carry; or the peer was away, hence not longer).
+pub const SILENT_PASSED_OVER: Duration = Duration::from_secs(60);
+/// Most (peer, relay) pairs passed over at once.
+const MAX_PASSED_OVER: usize = 1024;
 
 /// Whether and how much this device relays for others.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +89,8 @@ pub(super) struct Relaying {
     upgrades: Timers<DeviceId>,
     /// When each peer was last punched towards.
     punched: BTreeMap<DeviceId, Timestamp>,
+    /// Relays passed over for a peer, until when: `(peer, relay)`.
+    passed_over: BTreeMap<(DeviceId, DeviceId), Timestamp>,
 }
 
 impl Relaying {
@@ -92,7 +101,24 @@ impl Relaying {
             pairs: BTreeMap::new(),
             upgrades: Timers::new(),
             punched: BTreeMap::new(),
+            passed_over: BTreeMap::new(),
         }
+    }
+
+    fn pass_over(&mut self, now: Timestamp, peer: DeviceId, relay: DeviceId, for_how_long: Duration) {
+        if self.passed_over.len() >= MAX_PASSED_OVER {
+            self.passed_over.retain(|_, until| now < *until);
+            if self.passed_over.len() >= MAX_PASSED_OVER {
+                crate::bounded::remove_least(&mut self.passed_over, |until| *until);
+            }
+        }
+        self.passed_over.insert((peer, relay), now + for_how_long);
+    }
+
+    fn passed_over(&self, now: Timestamp, peer: DeviceId, relay: DeviceId) -> bool {
+        self.passed_over
+            .get(&(peer, relay))
+            .is_some_and(|until| now < *until)
     }
 
     /// Whether a datagram of `bytes` between `a` and `b` may be carried now; counts it.
@@ -129,46 +155,102 @@ impl Relaying {
 
     pub(super) fn forget(&mut self, device: &DeviceId) {
         self.pairs.retain(|(a, b), _| a != device && b != device);
+        self.passed_over.retain(|(a, b), _| a != device && b != device);
         self.upgrades.clear(device);
         self.punched.remove(device);
     }
 
-    /// Pairs of devices carried now.
-    pub(super) fn pairs(&self) -> usize {
-        self.pairs.len()
+    /// Pairs of devices carried in the last [`PAIR_IDLE`].
+    pub(super) fn pairs(&self, now: Timestamp) -> usize {
+        self.pairs
+            .values()
+            .filter(|last| now.saturating_since(**last) < PAIR_IDLE)
+            .count()
     }
 }
 
 impl Node {
-    /// `from` asks this device to carry `datagram` on to `to`.
+    /// `from` asks this device to carry `datagram` on to `to`. Only between two devices of
+    /// the roster, each reached directly (a relayed path is never relayed again), within
+    /// the bounds.
     pub(super) fn on_relay(&mut self, now: Timestamp, from: DeviceId, to: DeviceId, datagram: Vec<u8>) {
         let between_peers = from != to && to != self.own_id() && self.is_peer(&from) && self.is_peer(&to);
-        // A path through this device that itself goes through a relay is no path.
-        let direct = self.endpoint.relayed_through(&to).is_none();
-        if !between_peers || !direct || !self.relaying.admit(now, from, to, datagram.len()) {
-            self.stats.relay_refused += 1;
+        let from_direct = self.endpoint.relayed_through(&from).is_none();
+        let initiation = matches!(wire::decode(&datagram), Ok(Packet::HandshakeInit { .. }));
+        let bytes = datagram.len() as u64;
+        let carried = between_peers
+            && from_direct
+            && self.relaying.admit(now, from, to, datagram.len())
+            && self
+                .send_payload(now, to, &Payload::Relayed { from, datagram })
+                .is_ok();
+        if carried {
+            self.stats.relayed_bytes += bytes;
             return;
         }
-        self.stats.relayed_bytes += datagram.len() as u64;
-        let _ = self.send_payload(now, to, &Payload::Relayed { from, datagram });
+        self.stats.relay_refused += 1;
+        // Told for an initiation (as often as the sender's handshake retries), so that it
+        // picks another relay at once rather than after its handshake gives up.
+        if initiation && from_direct && self.is_peer(&from) {
+            let _ = self.send_payload(now, from, &Payload::RelayRefused { to });
+        }
     }
 
-    /// `relay` carried `datagram` from `from` to this device.
+    /// `relay` will not carry our handshakes to `to`: another relay is picked.
+    pub(super) fn relay_refused(&mut self, now: Timestamp, relay: DeviceId, to: DeviceId) {
+        if self.endpoint.relay_of(&to) == Some(relay) {
+            self.relaying.pass_over(now, to, relay, REFUSED_PASSED_OVER);
+            self.pick_relay(now, to);
+        }
+    }
+
+    /// A handshake with `peer` got no answer: if a relay was one of its paths, that relay
+    /// is passed over for a while and another picked.
+    pub(super) fn relay_handshake_failed(&mut self, now: Timestamp, peer: DeviceId) {
+        if let Some(relay) = self.endpoint.relay_of(&peer) {
+            self.relaying.pass_over(now, peer, relay, SILENT_PASSED_OVER);
+            self.pick_relay(now, peer);
+        }
+    }
+
+    /// The failure detector reached `peer` through `relay` (the first to report): it
+    /// becomes the peer's relay unless it was passed over for it lately.
+    pub(super) fn relay_reported(&mut self, now: Timestamp, peer: DeviceId, relay: DeviceId) {
+        if self.relaying.passed_over(now, peer, relay) {
+            if self.endpoint.relay_of(&peer).is_none() {
+                self.pick_relay(now, peer);
+            }
+        } else {
+            self.endpoint.set_relay(&peer, Some(relay));
+        }
+    }
+
+    /// Gives `peer` the nearest of its other monitors as its relay that is reached
+    /// directly and not passed over (none if there is none).
+    fn pick_relay(&mut self, now: Timestamp, peer: DeviceId) {
+        let next = self.membership.relay_candidates(&peer).into_iter().find(|relay| {
+            *relay != peer
+                && !self.relaying.passed_over(now, peer, *relay)
+                && self.endpoint.relayed_through(relay).is_none()
+        });
+        self.endpoint.set_relay(&peer, next);
+    }
+
+    /// `relay` carried `datagram` from `from` to this device: handled as a datagram that
+    /// came by the relayed path, which only `from`'s keys open.
     pub(super) fn on_relayed(&mut self, now: Timestamp, relay: DeviceId, from: DeviceId, datagram: &[u8]) {
-        if from == relay || !self.is_peer(&from) {
-            return;
-        }
-        let initiation = matches!(wire::decode(datagram), Ok(Packet::HandshakeInit { .. }));
-        if self.endpoint.handle_relayed(now, relay, from, datagram).is_err() {
-            return;
-        }
-        if initiation {
-            self.punch(now, from);
+        if from != relay && self.is_peer(&from) {
+            let _ = self.endpoint.handle_relayed(now, relay, from, datagram);
         }
     }
 
-    /// Calls `peer` on every path now, unless that was done lately.
-    fn punch(&mut self, now: Timestamp, peer: DeviceId) {
+    /// A handshake with `peer` completed. Through a relay: both ends call each other on
+    /// every path at once (each completes the same handshake within about half a round
+    /// trip of the other), at most once per [`PUNCH_INTERVAL`].
+    pub(super) fn relay_established(&mut self, now: Timestamp, peer: DeviceId) {
+        if self.endpoint.relayed_through(&peer).is_none() {
+            return;
+        }
         let lately = self
             .relaying
             .punched
@@ -180,32 +262,34 @@ impl Node {
         }
     }
 
-    /// Carries the endpoint's datagrams for relayed paths to their relays.
+    /// Carries the endpoint's datagrams for relayed paths to their relays, sealed in each
+    /// relay's own session: after the round's writes when they may acknowledge one, at
+    /// once otherwise, like any datagram. One the relay cannot take (no direct path to
+    /// it) is lost like any datagram.
     pub(super) fn carry_relayed(&mut self, now: Timestamp) -> bool {
         let mut carried = false;
-        while let Some((relay, to, datagram)) = self.endpoint.poll_relayed() {
+        while let Some(transmit) = self.endpoint.poll_relayed() {
             carried = true;
-            if self.endpoint.relayed_through(&relay).is_none() {
-                let _ = self.send_payload(now, relay, &Payload::Relay { to, datagram });
-            }
+            let payload = Payload::Relay {
+                to: transmit.to,
+                datagram: transmit.datagram,
+            };
+            let bytes = payload.encode().unwrap_or_default();
+            let _ = self
+                .endpoint
+                .send_carried(now, &transmit.relay, &bytes, transmit.prompt);
         }
         carried
     }
 
-    /// The failure detector found `peer` reachable only through `relay`: that becomes one
-    /// of its paths.
-    pub(super) fn relay_found(&mut self, peer: DeviceId, relay: Option<DeviceId>) {
-        if relay.is_some() {
-            self.endpoint.set_relay(&peer, relay);
-        }
-    }
-
     /// `peer`'s path changed: while it goes through a relay, a direct one is tried again
-    /// every [`UPGRADE_INTERVAL`].
+    /// every [`UPGRADE_INTERVAL`]; once it is direct, the relay is no longer a path of it
+    /// (the failure detector finds one again if the direct path fails).
     pub(super) fn relay_path_changed(&mut self, now: Timestamp, peer: DeviceId) {
         let relayed = self.endpoint.relayed_through(&peer).is_some();
         if !relayed {
             self.relaying.upgrades.clear(&peer);
+            self.endpoint.set_relay(&peer, None);
         } else if self.relaying.upgrades.get(&peer).is_none() {
             self.relaying.upgrades.set(peer, Some(now + UPGRADE_INTERVAL));
         }
@@ -228,9 +312,10 @@ impl Node {
         self.endpoint.relayed_through(peer)
     }
 
-    /// Pairs of other devices this device carries datagrams between now.
-    pub fn relayed_pairs(&self) -> usize {
-        self.relaying.pairs()
+    /// Pairs of other devices this device carried datagrams between lately (in the last
+    /// [`PAIR_IDLE`]).
+    pub fn relayed_pairs(&self, now: Timestamp) -> usize {
+        self.relaying.pairs(now)
     }
 }
 
@@ -266,7 +351,7 @@ mod tests {
         assert!(!relaying.admit(half, id(1), id(2), 1));
         // Idle pairs make room.
         assert!(relaying.admit(at(200), id(4), id(5), 10));
-        assert_eq!(relaying.pairs(), 1);
+        assert_eq!(relaying.pairs(at(200)), 1);
         let mut off = Relaying::new(RelayConfig {
             enabled: false,
             ..RelayConfig::default()

@@ -13,6 +13,7 @@ use crate::identity::DeviceId;
 use crate::roster::mesh_secret::MESH_SECRET_KEY;
 use crate::roster::{is_valid_name, roster_device, roster_key, RosterChange, RosterEntry, StoredEntry};
 use crate::time::Timestamp;
+use crate::transport::relay_path::is_relay_address;
 
 impl Node {
     // ----- commands -----
@@ -158,7 +159,8 @@ impl Node {
         };
         let address = self
             .address_of(&device)
-            .or_else(|| self.endpoint.peer_address(&device));
+            .or_else(|| self.endpoint.peer_address(&device))
+            .filter(|a| !is_relay_address(a));
         let stored = if device == self.own_id() && !entry.removed {
             StoredEntry::signed(&self.key, entry, address)
         } else if entry.removed || entry == RosterEntry::admitted() {

@@ -99,6 +99,19 @@ pub struct Transmit {
     pub datagram: Vec<u8>,
 }
 
+/// A datagram for a peer whose path goes through a relay ([`Endpoint::poll_relayed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedTransmit {
+    /// The device that carries it.
+    pub relay: DeviceId,
+    /// The peer it is for.
+    pub to: DeviceId,
+    /// The whole datagram, sealed for `to`.
+    pub datagram: Vec<u8>,
+    /// Whether it acknowledges nothing durable ([`Endpoint::send_prompt`]).
+    pub prompt: bool,
+}
+
 /// What the endpoint reports to its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointEvent {
@@ -177,6 +190,10 @@ pub enum Sent {
 /// relayed path, so that any payload can take one.
 pub const MAX_PAYLOAD_BYTES: usize =
     wire::MAX_DATAGRAM_BYTES - wire::DATA_HEADER_BYTES - TAG_BYTES - super::relay_path::RELAY_OVERHEAD_BYTES;
+
+/// The largest payload of a datagram carried for a relayed path: the whole room of a Data
+/// packet, which [`MAX_PAYLOAD_BYTES`] leaves the relay's envelope.
+pub const MAX_CARRIED_PAYLOAD_BYTES: usize = wire::MAX_DATAGRAM_BYTES - wire::DATA_HEADER_BYTES - TAG_BYTES;
 
 /// Why a datagram was dropped. In every case the endpoint's state is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -521,7 +538,11 @@ impl Endpoint {
             }
         };
         if address.is_some() {
-            entry.address = address;
+            // News of an address does not move a session that goes through a relay: it is
+            // tried at the next call, beside the relay.
+            if !entry.address.is_some_and(|a| is_relay_address(&a)) {
+                entry.address = address;
+            }
             entry.direct = address;
         }
     }
@@ -543,10 +564,33 @@ impl Endpoint {
         if relay == Some(*peer) || !self.peers.contains_key(peer) {
             return;
         }
-        let path = relay.map(|relay| self.relay_paths.address_of(relay, *peer));
+        let path = relay.map(|relay| self.name_relay_path(relay, *peer));
         if let Some(state) = self.peers.get_mut(peer) {
             state.relay = path;
         }
+    }
+
+    /// Forgets the relayed paths `gone` names; the peers whose session or relay went by
+    /// one fall back to their last direct address (the next call finds a path).
+    fn forget_relay_paths(&mut self, gone: impl Fn(DeviceId, DeviceId) -> bool) {
+        let forgotten = self.relay_paths.forget(gone);
+        if forgotten.is_empty() {
+            return;
+        }
+        for state in self.peers.values_mut() {
+            if state.address.is_some_and(|a| forgotten.contains(&a)) {
+                state.address = state.direct;
+            }
+            if state.relay.is_some_and(|a| forgotten.contains(&a)) {
+                state.relay = None;
+            }
+        }
+    }
+
+    /// The device set to relay for `peer` ([`Endpoint::set_relay`]), if any.
+    pub fn relay_of(&self, peer: &DeviceId) -> Option<DeviceId> {
+        let path = self.peers.get(peer)?.relay?;
+        self.relay_paths.pair_of(&path).map(|(relay, _)| relay)
     }
 
     /// The device `peer`'s session goes through, when its path is relayed.
@@ -564,8 +608,18 @@ impl Endpoint {
         far: DeviceId,
         datagram: &[u8],
     ) -> Result<(), ReceiveError> {
-        let from = self.relay_paths.address_of(relay, far);
-        self.handle_datagram(now, from, datagram)
+        let from = self.name_relay_path(relay, far);
+        self.receive(now, from, datagram)
+    }
+
+    /// The address of the path to `far` through `relay`; a path whose name was given up
+    /// to make room is forgotten as a removed device's would be.
+    fn name_relay_path(&mut self, relay: DeviceId, far: DeviceId) -> SocketAddr {
+        let (address, evicted) = self.relay_paths.address_of(relay, far);
+        if let Some(evicted) = evicted {
+            self.forget_relay_paths(|r, f| (r, f) == evicted);
+        }
+        address
     }
 
     /// Keeps the path to `peer` alive (a NAT's mapping on it): an empty session datagram
@@ -602,7 +656,7 @@ impl Endpoint {
     /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
     pub fn remove_peer(&mut self, peer: &DeviceId) {
         self.timers.clear(peer);
-        self.relay_paths.forget(peer);
+        self.forget_relay_paths(|relay, far| relay == *peer || far == *peer);
         if let Some(mut removed) = self.peers.remove(peer) {
             for index in removed.session.clear() {
                 self.indices.remove(&index);
@@ -721,7 +775,7 @@ impl Endpoint {
     /// handshake (queued, bounded: the oldest queued payload is dropped beyond
     /// [`EndpointConfig::max_staged_per_peer`]).
     pub fn send(&mut self, now: Timestamp, peer: &DeviceId, payload: &[u8]) -> Result<Sent, SendError> {
-        self.send_queued(now, peer, payload, false)
+        self.send_queued(now, peer, payload, false, MAX_PAYLOAD_BYTES)
     }
 
     /// Like [`Endpoint::send`], for a payload that acknowledges nothing durable (failure
@@ -734,7 +788,24 @@ impl Endpoint {
         peer: &DeviceId,
         payload: &[u8],
     ) -> Result<Sent, SendError> {
-        self.send_queued(now, peer, payload, true)
+        self.send_queued(now, peer, payload, true, MAX_PAYLOAD_BYTES)
+    }
+
+    /// Sends a datagram of another session carried for a relayed path (`node/relay.rs`):
+    /// it may use the room every other payload leaves for it, up to a whole datagram
+    /// ([`MAX_CARRIED_PAYLOAD_BYTES`]), and must go out directly. `prompt` as for
+    /// [`Endpoint::send_prompt`].
+    pub fn send_carried(
+        &mut self,
+        now: Timestamp,
+        peer: &DeviceId,
+        payload: &[u8],
+        prompt: bool,
+    ) -> Result<Sent, SendError> {
+        if self.relayed_through(peer).is_some() || self.peer_address(peer).is_none() {
+            return Err(SendError::NoAddress);
+        }
+        self.send_queued(now, peer, payload, prompt, MAX_CARRIED_PAYLOAD_BYTES)
     }
 
     fn send_queued(
@@ -743,8 +814,9 @@ impl Endpoint {
         peer: &DeviceId,
         payload: &[u8],
         prompt: bool,
+        limit: usize,
     ) -> Result<Sent, SendError> {
-        if payload.len() > MAX_PAYLOAD_BYTES {
+        if payload.len() > limit {
             return Err(SendError::TooLarge(payload.len()));
         }
         let config = &self.config;
@@ -795,6 +867,15 @@ impl Endpoint {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), ReceiveError> {
+        // Nothing real lives there: such a source is spoofed.
+        if is_relay_address(&from) {
+            return Err(ReceiveError::Rejected);
+        }
+        self.receive(now, from, datagram)
+    }
+
+    /// Takes a datagram from `from`, which a relayed path's address may be.
+    fn receive(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) -> Result<(), ReceiveError> {
         match wire::decode(datagram)? {
             Packet::HandshakeInit {
                 sender_index,
@@ -979,13 +1060,19 @@ impl Endpoint {
         self.outbox.pop_prompt()
     }
 
-    /// The next datagram for a peer reached through a relay: `(relay, peer, datagram)`,
-    /// for the owner to carry inside its session with the relay (`node/relay.rs`). A
-    /// path whose name was forgotten meanwhile (the relay was removed) loses its datagram.
-    pub fn poll_relayed(&mut self) -> Option<(DeviceId, DeviceId, Vec<u8>)> {
-        while let Some(transmit) = self.outbox.pop_relayed() {
-            if let Some((relay, far)) = self.relay_paths.pair_of(&transmit.destination) {
-                return Some((relay, far, transmit.datagram));
+    /// The next datagram for a peer reached through a relay, for the owner to carry
+    /// inside its session with the relay (`node/relay.rs`). A path whose name was
+    /// forgotten meanwhile (the relay was removed) loses its datagram.
+    pub fn poll_relayed(&mut self) -> Option<RelayedTransmit> {
+        while let Some((transmit, prompt)) = self.outbox.pop_relayed() {
+            if let Some((relay, to)) = self.relay_paths.pair_of(&transmit.destination) {
+                let datagram = transmit.datagram;
+                return Some(RelayedTransmit {
+                    relay,
+                    to,
+                    datagram,
+                    prompt,
+                });
             }
         }
         None
@@ -1307,6 +1394,7 @@ impl Endpoint {
         let Some(IndexOwner::Peer(peer)) = self.indices.get(&receiver_index).copied() else {
             return Err(ReceiveError::UnknownIndex(receiver_index));
         };
+        self.check_relayed_from(&from, &peer)?;
         let state = self
             .peers
             .get_mut(&peer)
@@ -1416,6 +1504,7 @@ impl Endpoint {
         let told = handshake.read_message(noise)?;
         let secrets = handshake.into_transport()?;
         let peer = secrets.remote_static.device_id().ok_or(ReceiveError::NotAPeer)?;
+        self.check_relayed_from(&from, &peer)?;
         if let Some(token_id) = invite {
             // The PSK verified: the joiner holds the token. Use the invite up, if nobody
             // else did meanwhile.
@@ -1443,6 +1532,17 @@ impl Endpoint {
         self.flush_staged(now, peer);
         self.events.push_back(EndpointEvent::Established { peer, rekey });
         Ok(())
+    }
+
+    /// A datagram that came by a relayed path must be from the device the relay named:
+    /// a relay that labels one device's datagrams as another's is refused before they
+    /// change anything (it would otherwise point the named device's path at the wrong
+    /// device).
+    fn check_relayed_from(&self, from: &SocketAddr, peer: &DeviceId) -> Result<(), ReceiveError> {
+        match self.relay_paths.pair_of(from) {
+            Some((_, far)) if far != *peer => Err(ReceiveError::Rejected),
+            _ => Ok(()),
+        }
     }
 
     /// Answers a repeat of the finish we accepted (our confirmation was lost) with
@@ -1486,6 +1586,7 @@ impl Endpoint {
         let Some(IndexOwner::Peer(peer)) = self.indices.get(&receiver_index).copied() else {
             return Err(ReceiveError::UnknownIndex(receiver_index));
         };
+        self.check_relayed_from(&from, &peer)?;
         let config = &self.config.session;
         let state = self
             .peers
@@ -1500,6 +1601,10 @@ impl Endpoint {
         buffer.truncate(len);
         state.last_heard = Some(now);
         state.silence_before_unanswered = None;
+        // Roaming: an authenticated packet is proof enough of the peer's new address; but
+        // not from a direct path to a relayed one (a straggler the relay carried after the
+        // session moved: only a handshake, when the direct path failed, moves it back).
+        let straggler = is_relay_address(&from) && state.address.is_some_and(|a| !is_relay_address(&a));
         if slot == KeySlot::Confirmed {
             if state
                 .initiation
@@ -1515,8 +1620,7 @@ impl Endpoint {
                 rekey: had_keys,
             });
         }
-        // Roaming: an authenticated packet is proof enough of the peer's new address.
-        self.after_session_change(peer, Some(from));
+        self.after_session_change(peer, (!straggler).then_some(from));
         if !buffer.is_empty() {
             self.events.push_back(EndpointEvent::Received {
                 peer,

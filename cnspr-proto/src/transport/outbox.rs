@@ -12,14 +12,15 @@ use super::relay_path::is_relay_address;
 pub(super) struct Outbox {
     prompt: VecDeque<Transmit>,
     ordered: VecDeque<Transmit>,
-    relayed: VecDeque<Transmit>,
+    /// With whether each was prompt.
+    relayed: VecDeque<(Transmit, bool)>,
 }
 
 impl Outbox {
     /// Queues a datagram; `prompt`: it may leave before the round's writes are durable.
     pub(super) fn push(&mut self, transmit: Transmit, prompt: bool) {
         if is_relay_address(&transmit.destination) {
-            self.relayed.push_back(transmit);
+            self.relayed.push_back((transmit, prompt));
         } else if prompt {
             self.prompt.push_back(transmit);
         } else {
@@ -37,8 +38,8 @@ impl Outbox {
         self.prompt.pop_front()
     }
 
-    /// The next datagram for a relayed path.
-    pub(super) fn pop_relayed(&mut self) -> Option<Transmit> {
+    /// The next datagram for a relayed path, and whether it is prompt.
+    pub(super) fn pop_relayed(&mut self) -> Option<(Transmit, bool)> {
         self.relayed.pop_front()
     }
 }

@@ -27,6 +27,10 @@ const PREFIX: u64 = 0x0100_0000_0000_0000;
 pub const RELAY_OVERHEAD_BYTES: usize =
     1 + 32 + crate::wire::DATA_HEADER_BYTES + crate::crypto::aead::TAG_BYTES;
 
+/// The longest datagram a relayed path carries: what is left of a datagram beside the
+/// relay's envelope, which every session's payload leaves room for.
+pub const MAX_RELAYED_DATAGRAM_BYTES: usize = crate::wire::MAX_DATAGRAM_BYTES - RELAY_OVERHEAD_BYTES;
+
 /// Most relayed paths one endpoint names: past it, the oldest name is reused.
 pub const MAX_RELAY_PATHS: usize = 4096;
 
@@ -50,25 +54,24 @@ pub struct RelayPaths {
 }
 
 impl RelayPaths {
-    /// The address of the path to `far` through `relay`, named now if it has no name yet.
-    pub fn address_of(&mut self, relay: DeviceId, far: DeviceId) -> SocketAddr {
-        let serial = match self.by_pair.get(&(relay, far)) {
-            Some(serial) => *serial,
-            None => {
-                if self.by_serial.len() >= MAX_RELAY_PATHS {
-                    if let Some((_, oldest)) = self.by_serial.pop_first() {
-                        self.by_pair.remove(&oldest);
-                    }
-                }
-                let serial = self.next;
-                self.next += 1;
-                self.by_pair.insert((relay, far), serial);
-                self.by_serial.insert(serial, (relay, far));
-                serial
+    /// The address of the path to `far` through `relay`, named now if it has no name yet;
+    /// with the pair whose name was given up to make room, if one was.
+    pub fn address_of(&mut self, relay: DeviceId, far: DeviceId) -> (SocketAddr, Option<RelayPair>) {
+        if let Some(serial) = self.by_pair.get(&(relay, far)) {
+            return (address(*serial), None);
+        }
+        let mut evicted = None;
+        if self.by_serial.len() >= MAX_RELAY_PATHS {
+            if let Some((_, oldest)) = self.by_serial.pop_first() {
+                self.by_pair.remove(&oldest);
+                evicted = Some(oldest);
             }
-        };
-        let ip = Ipv6Addr::from((u128::from(PREFIX) << 64) | u128::from(serial));
-        SocketAddr::V6(SocketAddrV6::new(ip, 1, 0, 0))
+        }
+        let serial = self.next;
+        self.next += 1;
+        self.by_pair.insert((relay, far), serial);
+        self.by_serial.insert(serial, (relay, far));
+        (address(serial), evicted)
     }
 
     /// The relay and far device `address` names, if it names a path of this endpoint.
@@ -83,20 +86,28 @@ impl RelayPaths {
         self.by_serial.get(&serial).copied()
     }
 
-    /// Forgets every path through or to `device` (it was removed).
-    pub fn forget(&mut self, device: &DeviceId) {
-        let gone: Vec<u64> = self
+    /// Forgets the paths whose pair `gone` names (a device removed: every path through or
+    /// to it); returns their addresses.
+    pub fn forget(&mut self, gone: impl Fn(DeviceId, DeviceId) -> bool) -> Vec<SocketAddr> {
+        let serials: Vec<u64> = self
             .by_serial
             .iter()
-            .filter(|(_, (relay, far))| relay == device || far == device)
+            .filter(|(_, (relay, far))| gone(*relay, *far))
             .map(|(serial, _)| *serial)
             .collect();
-        for serial in gone {
-            if let Some(pair) = self.by_serial.remove(&serial) {
+        for serial in &serials {
+            if let Some(pair) = self.by_serial.remove(serial) {
                 self.by_pair.remove(&pair);
             }
         }
+        serials.into_iter().map(address).collect()
     }
+}
+
+/// The address of the path named `serial`.
+fn address(serial: u64) -> SocketAddr {
+    let ip = Ipv6Addr::from((u128::from(PREFIX) << 64) | u128::from(serial));
+    SocketAddr::V6(SocketAddrV6::new(ip, 1, 0, 0))
 }
 
 #[cfg(test)]
@@ -110,14 +121,14 @@ mod tests {
     #[test]
     fn a_pair_keeps_its_address_and_each_address_names_its_pair() {
         let mut paths = RelayPaths::default();
-        let first = paths.address_of(id(1), id(2));
-        let second = paths.address_of(id(1), id(3));
+        let (first, _) = paths.address_of(id(1), id(2));
+        let (second, _) = paths.address_of(id(1), id(3));
         assert_ne!(first, second);
-        assert_eq!(paths.address_of(id(1), id(2)), first);
+        assert_eq!(paths.address_of(id(1), id(2)), (first, None));
         assert!(is_relay_address(&first));
         assert_eq!(paths.pair_of(&first), Some((id(1), id(2))));
         assert_eq!(paths.pair_of(&second), Some((id(1), id(3))));
-        paths.forget(&id(3));
+        assert_eq!(paths.forget(|_, far| far == id(3)), [second]);
         assert_eq!(paths.pair_of(&second), None);
         assert_eq!(paths.pair_of(&first), Some((id(1), id(2))));
     }
@@ -140,7 +151,7 @@ mod tests {
     #[test]
     fn the_names_are_bounded_and_the_oldest_goes_first() {
         let mut paths = RelayPaths::default();
-        let oldest = paths.address_of(id(0), id(0));
+        let (oldest, _) = paths.address_of(id(0), id(0));
         for n in 1..MAX_RELAY_PATHS {
             let far = DeviceId::from_bytes({
                 let mut bytes = [0u8; 32];
@@ -150,7 +161,7 @@ mod tests {
             paths.address_of(id(1), far);
         }
         assert_eq!(paths.pair_of(&oldest), Some((id(0), id(0))));
-        paths.address_of(id(2), id(2));
+        assert_eq!(paths.address_of(id(2), id(2)).1, Some((id(0), id(0))));
         assert_eq!(paths.pair_of(&oldest), None);
         assert_eq!(paths.by_pair.len(), MAX_RELAY_PATHS);
     }

@@ -913,7 +913,7 @@ impl Task {
                 let (interval, kept) = self.node.keepalive();
                 (interval, kept.len())
             },
-            relayed_pairs: self.node.relayed_pairs(),
+            relayed_pairs: self.node.relayed_pairs(now),
         }
     }
 }
