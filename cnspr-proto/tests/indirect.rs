@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use cnspr_proto::identity::DeviceId;
 use cnspr_proto::membership::MemberState;
 use cnspr_proto::node::NodeConfig;
 use support::Mesh;
@@ -34,15 +35,21 @@ fn a_device_reached_only_through_a_relay_costs_no_more_than_the_usual_probing() 
     );
 }
 
-#[test]
-fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another() {
+/// Device 3 joins through device 2, and device 1 never reaches it (two NATs): the mesh
+/// 20 s later, the first two devices' IDs, and the joiner's.
+fn joined_where_device_1_cannot_reach() -> (Mesh, Vec<DeviceId>, DeviceId) {
     let (mut mesh, ids) = Mesh::paired(2);
-    // Device 3 joins through device 2, and device 1 never reaches it (two NATs).
     let joiner = mesh.add(3, "device-3");
     mesh.cut(1, 3);
     let invite = mesh.invite(2, 33);
     mesh.join(3, 2, invite);
     mesh.run(Duration::from_secs(20));
+    (mesh, ids, joiner)
+}
+
+#[test]
+fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another() {
+    let (mut mesh, ids, joiner) = joined_where_device_1_cannot_reach();
     assert_eq!(mesh.node(1).shown_state(&joiner), Some(MemberState::Indirect));
     assert_eq!(mesh.node(1).relayed_through(&joiner), Some(ids[1]));
     // Its name came from device 2 at once, not from the five-minute repair.
@@ -54,12 +61,7 @@ fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another()
 
 #[test]
 fn a_device_alive_only_as_far_as_others_know_is_never_shown_active() {
-    let (mut mesh, ids) = Mesh::paired(2);
-    let joiner = mesh.add(3, "device-3");
-    mesh.cut(1, 3);
-    let invite = mesh.invite(2, 33);
-    mesh.join(3, 2, invite);
-    mesh.run(Duration::from_secs(20));
+    let (mut mesh, ids, joiner) = joined_where_device_1_cannot_reach();
     let (detected, shown) = mesh.reported_states(1, &joiner);
     // The detector believed device 2's news before its own probe failed...
     assert!(detected.contains(&MemberState::Active), "detected {detected:?}");
@@ -104,12 +106,7 @@ fn a_device_whose_last_session_expired_is_shown_indirect_until_one_works_again()
 
 #[test]
 fn a_rename_reaches_a_device_that_cannot_hear_from_the_renamed_one() {
-    let (mut mesh, _) = Mesh::paired(2);
-    let joiner = mesh.add(3, "device-3");
-    mesh.cut(1, 3);
-    let invite = mesh.invite(2, 33);
-    mesh.join(3, 2, invite);
-    mesh.run(Duration::from_secs(20));
+    let (mut mesh, _, joiner) = joined_where_device_1_cannot_reach();
     assert_eq!(
         mesh.node(1).roster().shown_name(&joiner).as_deref(),
         Some("device-3")
