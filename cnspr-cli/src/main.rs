@@ -27,7 +27,7 @@ use cnspr_runtime::api::payload::{Message, StoredValue};
 use cnspr_runtime::api::store::{DeleteParams, GetParams, ListParams, PutParams, WatchParams};
 use cnspr_runtime::api::{
     Event, HandlersList, HandlersTest, Interfaces, Invite, Join, KvDelete, KvGet, KvList, KvPut, Members,
-    NoParams, Remove, Status, Stop,
+    Netcheck, NoParams, Remove, Status, Stop,
 };
 use cnspr_runtime::paths::Paths;
 
@@ -91,6 +91,9 @@ enum Command {
     Status,
     /// The addresses the daemon listens on.
     Interfaces,
+    /// What this device sees of its network: addresses, IPv6, NAT, relaying, and why each
+    /// peer is reached the way it is.
+    Netcheck,
     /// Message one peer (MESSAGE, or stdin when it is `-` or missing); waits for delivery.
     Send {
         /// A device name, device ID or unique prefix of one.
@@ -313,6 +316,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ping { peer, count } => show::ping(json, &mut connect()?, &peer, count)?,
         Command::Status => show::status(json, &connect()?.call::<Status>(&NoParams {})?)?,
         Command::Interfaces => show::interfaces(json, &connect()?.call::<Interfaces>(&NoParams {})?)?,
+        Command::Netcheck => show::netcheck(json, &connect()?.call::<Netcheck>(&NoParams {})?)?,
         Command::Send {
             peer,
             tag,

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use cnspr_runtime::api::handlers::{HandlerList, HandlerRun, TestResult};
 use cnspr_runtime::api::members::{
-    Identity, InterfacesResult, MembersResult, PingParams, RemoveResult, StatusResult,
+    Identity, InterfacesResult, MembersResult, Nat, PingParams, RemoveResult, StatusResult,
 };
 use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendParams, SendResult};
+use cnspr_runtime::api::netcheck::NetcheckResult;
 use cnspr_runtime::api::pairing::{InviteResult, JoinResult};
 use cnspr_runtime::api::store::{Entry, ListResult, WatchParams};
 use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, PeerPath, Ping, Query, Send};
@@ -237,17 +238,7 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             human_bytes(result.store.bytes_on_disk)
         ),
     ]);
-    let mapping = serde_json::to_value(result.nat.mapping)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let seen_at: Vec<String> = result.nat.translated.iter().map(ToString::to_string).collect();
-    let nat = if seen_at.is_empty() {
-        mapping
-    } else {
-        format!("{mapping}, seen at {}", seen_at.join(", "))
-    };
-    table.row(vec!["nat".into(), nat]);
+    table.row(vec!["nat".into(), nat_text(&result.nat)]);
     if result.nat.kept_alive > 0 {
         table.row(vec![
             "keepalive".into(),
@@ -281,6 +272,70 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
         ]);
     }
     out!("{}", table.render());
+    Ok(())
+}
+
+/// What a NAT's mapping does, and where peers see this device through it.
+fn nat_text(nat: &Nat) -> String {
+    let mapping = serde_json::to_value(nat.mapping)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let seen_at: Vec<String> = nat.translated.iter().map(ToString::to_string).collect();
+    if seen_at.is_empty() {
+        mapping
+    } else {
+        format!("{mapping}, seen at {}", seen_at.join(", "))
+    }
+}
+
+/// `netcheck`.
+pub fn netcheck(json: bool, result: &NetcheckResult) -> Result<(), CliError> {
+    if json {
+        return print_json(result);
+    }
+    let addresses: Vec<String> = result.addresses.iter().map(ToString::to_string).collect();
+    let mut table = Table::new(&["addresses", &addresses.join(", ")]);
+    let ipv6 = if result.ipv6 {
+        "yes (a global address)"
+    } else {
+        "no global address"
+    };
+    table.row(vec!["ipv6".into(), ipv6.into()]);
+    table.row(vec!["nat".into(), nat_text(&result.nat)]);
+    table.row(vec![
+        "port mapping".into(),
+        "not probed (this version has no PCP, NAT-PMP or UPnP client)".into(),
+    ]);
+    table.row(vec![
+        "relaying".into(),
+        format!(
+            "{} pair(s) now, {} carried, {} refused",
+            result.relay.pairs,
+            human_bytes(result.relay.bytes),
+            result.relay.refused
+        ),
+    ]);
+    out!("{}", table.render());
+    let mut peers = Table::new(&["PEER", "STATE", "PATH", "WHY"]);
+    for peer in &result.peers {
+        let path = match (&peer.relay, peer.path) {
+            (Some(relay), _) => format!(
+                "via {}",
+                peer.relay_name
+                    .clone()
+                    .unwrap_or_else(|| relay.short().to_string())
+            ),
+            (None, path) => path.map_or("-", PeerPath::as_str).to_owned(),
+        };
+        peers.row(vec![
+            PeerLabel::new(&peer.id, peer.name.as_deref()).brief(),
+            peer.state.to_string(),
+            path,
+            peer.why.clone(),
+        ]);
+    }
+    out!("\n{}", peers.render());
     Ok(())
 }
 

@@ -601,6 +601,23 @@ fn devices_behind_two_nats_talk_through_their_public_host_and_are_never_shown_ac
     delivers(laptop, "desk", "and back");
     let relayed = public.json(&["status"]);
     assert!(relayed["relay"]["pairs"].as_u64() >= Some(1), "{relayed}");
+    // netcheck says why: the laptop is relayed by the public host.
+    let check = desk.json(&["netcheck"]);
+    let laptop_id = laptop.id();
+    let seen = check["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["id"] == laptop_id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(seen["relay"], public.id().as_str(), "{check}");
+    assert!(
+        seen["why"]
+            .as_str()
+            .is_some_and(|why| why.starts_with("relayed by public")),
+        "{check}"
+    );
+    let text = String::from_utf8_lossy(&desk.run(&["netcheck"]).stdout).into_owned();
+    assert!(text.contains("via public"), "{text}");
     report(
         "two NATs, no direct path: relayed, after pairing",
         &[met.saturating_sub(paired)],

@@ -99,6 +99,7 @@ mod tests {
             state: MemberState::Active,
             path: None,
             via: None,
+            relay: None,
             address: None,
             rtt: None,
             last_seen: None,

@@ -11,7 +11,7 @@
 //! - [`method`]: what a method is, the shapes several share, the catalogue's entries.
 //! - [`peer`]: a device on the wire (ID, name, state) and as people see it.
 //! - [`payload`]: bytes as UTF-8 text or base64.
-//! - [`members`], [`pairing`], [`messaging`], [`handlers`], [`store`], [`notice`]: each
+//! - [`members`], [`netcheck`], [`pairing`], [`messaging`], [`handlers`], [`store`], [`notice`]: each
 //!   concern's parameters, results and notifications.
 //! - [`schema`]: the JSON Schema of it all.
 
@@ -24,6 +24,7 @@ pub mod handlers;
 pub mod members;
 pub mod messaging;
 pub mod method;
+pub mod netcheck;
 pub mod notice;
 pub mod pairing;
 pub mod payload;
@@ -45,6 +46,7 @@ use members::{
 use messaging::{
     EventParams, EventResult, QueryAnswer, QueryParams, QueryResult, SendParams, SendProgress, SendResult,
 };
+use netcheck::NetcheckResult;
 use pairing::{InviteParams, InviteResult, JoinParams, JoinResult};
 use store::{
     Change, DeleteParams, Entry, GetParams, ListParams, ListResult, PutParams, WatchParams, Written,
@@ -68,6 +70,9 @@ methods! {
     Remove = "remove", RemoveParams => RemoveResult;
     /// `interfaces`: the addresses the daemon listens on and is reachable at.
     Interfaces = "interfaces", NoParams => InterfacesResult;
+    /// `netcheck`: what this device sees of its network, and why each peer is reached the
+    /// way it is.
+    Netcheck = "netcheck", NoParams => NetcheckResult;
     /// `event`: an event for every device of the mesh, this one included.
     Event = "event", EventParams => EventResult;
     /// `handlers.list`: every handler with what it takes, and the files ignored.

@@ -13,7 +13,7 @@ use cnspr_proto::transport::InviteSecret;
 use serde_json::Value;
 
 use super::rpc;
-use super::{failure, messaging, store, Context};
+use super::{failure, messaging, netcheck, store, Context};
 use crate::api::error::METHOD_NOT_FOUND;
 use crate::api::members::{
     CatchUp, Datagrams, DiskHealth, DiskState, HandlerRuns, Identity, InterfacesResult, Member,
@@ -52,6 +52,9 @@ pub async fn call(context: &Context, method: &str, params: Option<Value>) -> Res
         api::Remove::NAME => run::<api::Remove, _>(params, |p| remove(context, p)).await,
         api::Interfaces::NAME => {
             run::<api::Interfaces, _>(params, |NoParams {}| async { Ok(interfaces(context)) }).await
+        }
+        api::Netcheck::NAME => {
+            run::<api::Netcheck, _>(params, |NoParams {}| netcheck::netcheck(context)).await
         }
         api::Send::NAME => run::<api::Send, _>(params, |p| messaging::send(context, p, None)).await,
         api::Event::NAME => run::<api::Event, _>(params, |p| messaging::event(context, p)).await,
@@ -104,7 +107,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
         },
         devices: snapshot.members.len() + 1,
         id: snapshot.own_id,
-        name: snapshot.own_name,
+        name: snapshot.own_name.clone(),
         peers,
         removed: snapshot.removed.len(),
         handler_runs: HandlerRuns {
@@ -131,17 +134,8 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
                 changes: progress.changes,
             })
             .collect(),
-        nat: Nat {
-            mapping: snapshot.nat.mapping.into(),
-            translated: snapshot.nat.translated.clone(),
-            keepalive_secs: snapshot.keepalive.0.as_secs(),
-            kept_alive: snapshot.keepalive.1,
-        },
-        relay: RelayStatus {
-            pairs: snapshot.relayed_pairs,
-            bytes: snapshot.stats.relayed_bytes,
-            refused: snapshot.stats.relay_refused,
-        },
+        nat: nat(&snapshot),
+        relay: relay(&snapshot),
         disk: match context.durability.failure() {
             None => DiskState {
                 state: DiskHealth::Ok,
@@ -159,6 +153,25 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
 
 fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// What lies between this device and its peers (`status`, `netcheck`).
+pub(super) fn nat(snapshot: &Snapshot) -> Nat {
+    Nat {
+        mapping: snapshot.nat.mapping.into(),
+        translated: snapshot.nat.translated.clone(),
+        keepalive_secs: snapshot.keepalive.0.as_secs(),
+        kept_alive: snapshot.keepalive.1,
+    }
+}
+
+/// What this device carries for others (`status`, `netcheck`).
+pub(super) fn relay(snapshot: &Snapshot) -> RelayStatus {
+    RelayStatus {
+        pairs: snapshot.relayed_pairs,
+        bytes: snapshot.stats.relayed_bytes,
+        refused: snapshot.stats.relay_refused,
+    }
 }
 
 fn member(member: &MemberView, names: &BTreeMap<DeviceId, Option<String>>) -> Member {

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod failure;
 pub mod messaging;
 pub mod methods;
+pub mod netcheck;
 pub mod rpc;
 pub mod store;
 

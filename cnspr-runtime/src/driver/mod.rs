@@ -61,8 +61,11 @@ pub struct MemberView {
     pub state: MemberState,
     /// How it is reached (`None`: it is not).
     pub path: Option<PeerPath>,
-    /// While it is reached only through others: the device that last reached it for us.
+    /// While it is reached only through others: the device that relays its session, else
+    /// the device that last reached it for us.
     pub via: Option<DeviceId>,
+    /// The device that relays its session, while one does.
+    pub relay: Option<DeviceId>,
     /// Where it is reached.
     pub address: Option<SocketAddr>,
     /// Smoothed round-trip time, once measured.
@@ -883,6 +886,7 @@ impl Task {
                     .relayed_through(&member.id)
                     .or(member.via)
                     .filter(|_| path == Some(PeerPath::Indirect)),
+                relay: self.node.relayed_through(&member.id),
                 address: member.address,
                 rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
