@@ -49,7 +49,7 @@ fn joined_where_device_1_cannot_reach() -> (Mesh, Vec<DeviceId>, DeviceId) {
 
 #[test]
 fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another() {
-    let (mut mesh, ids, joiner) = joined_where_device_1_cannot_reach();
+    let (mesh, ids, joiner) = joined_where_device_1_cannot_reach();
     assert_eq!(mesh.node(1).shown_state(&joiner), Some(MemberState::Indirect));
     assert_eq!(mesh.node(1).relayed_through(&joiner), Some(ids[1]));
     // Its name came from device 2 at once, not from the five-minute repair.
@@ -61,7 +61,7 @@ fn a_device_that_cannot_hear_from_a_new_device_learns_its_name_through_another()
 
 #[test]
 fn a_device_alive_only_as_far_as_others_know_is_never_shown_active() {
-    let (mut mesh, ids, joiner) = joined_where_device_1_cannot_reach();
+    let (mesh, ids, joiner) = joined_where_device_1_cannot_reach();
     let (detected, shown) = mesh.reported_states(1, &joiner);
     // The detector believed device 2's news before its own probe failed...
     assert!(detected.contains(&MemberState::Active), "detected {detected:?}");
