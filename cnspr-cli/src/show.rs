@@ -239,6 +239,15 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
         ),
     ]);
     table.row(vec!["nat".into(), nat_text(&result.nat)]);
+    if result.health_multiplier > 1 {
+        table.row(vec![
+            "health".into(),
+            format!(
+                "probes wait {} times longer (missed answers or suspicions of this device)",
+                result.health_multiplier
+            ),
+        ]);
+    }
     if result.nat.kept_alive > 0 {
         table.row(vec![
             "keepalive".into(),

@@ -195,6 +195,14 @@ fn a_path_that_stops_answering_is_replaced_by_another_candidate() {
         wait_until("the laptop has the desk active", || {
             seen_at(&laptop, "desk").is_some_and(|(_, state)| state == "active")
         });
+        // Each trial is a failure of its own: the one before made both devices' failure
+        // detectors slower for a while (Lifeguard's local health: a missed probe and a
+        // suspicion refuted), as back-to-back failures should; a link fails afresh.
+        wait_until("both devices' failure detectors are healthy again", || {
+            [&desk, &laptop]
+                .iter()
+                .all(|d| d.json(&["status"])["health_multiplier"] == 1)
+        });
         let (in_use, _) = seen_at(&laptop, "desk").expect("listed");
         let (cut, other) = if in_use.starts_with("192.168.50.") {
             ("eth0", format!("203.0.113.1:{PORT}"))

@@ -123,6 +123,7 @@ mod tests {
             },
             keepalive: (std::time::Duration::from_secs(25), 0),
             relayed_pairs: 0,
+            health_multiplier: 1,
         }
     }
 

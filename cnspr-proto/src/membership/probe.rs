@@ -57,7 +57,10 @@ impl Membership {
     /// that did not prove itself alive for about `recently_heard` ([`Member::probe_due`]).
     /// Every membership message counts as proof, so of two devices that monitor each
     /// other only one needs to probe, and a device that falls silent is probed as soon
-    /// as its silence is long enough.
+    /// as its silence is long enough. While this device's own health is poor it probes at
+    /// every (stretched) tick, whatever it heard: answered probes are its only way back to
+    /// health, and one whose monitored devices kept talking to it would never probe, and
+    /// stay slow to find the next failure for good.
     pub(super) fn probe_next(&mut self, now: Timestamp) {
         let first_due = self
             .monitored()
@@ -68,7 +71,8 @@ impl Membership {
             return;
         };
         let due = self.members.get(&target).and_then(|m| m.probe_due);
-        if due.is_none_or(|due| due <= now) {
+        let unhealthy = self.health.multiplier() > 1;
+        if unhealthy || due.is_none_or(|due| due <= now) {
             self.start_probe(now, target, true);
         }
     }

@@ -458,6 +458,14 @@ impl Node {
         self.endpoint.peers_with_keys(now).into_iter().collect()
     }
 
+    /// Lifeguard's local health multiplier: 1 while this device's probes are answered as
+    /// expected; each probe it missed with nobody to say it was not its own fault, and
+    /// each suspicion of itself it had to refute, raises it by one (successful probes
+    /// bring it back down); probes wait that many times longer.
+    pub fn health_multiplier(&self) -> u32 {
+        self.membership.health_multiplier()
+    }
+
     /// Traffic counters.
     pub fn stats(&self) -> NodeStats {
         NodeStats {

@@ -58,6 +58,11 @@ pub struct StatusResult {
     pub nat: Nat,
     /// What this device carries for others (`docs/reachability.md`, "Relaying").
     pub relay: RelayStatus,
+    /// The failure detector's local health (Lifeguard): 1 while its probes are answered
+    /// as expected; a probe missed with nobody to say it was not this device's fault, or
+    /// a suspicion of itself it had to refute, adds one (up to 9), and probes wait that
+    /// many times longer until answered probes bring it back down.
+    pub health_multiplier: u32,
 }
 
 /// What a device relays for others.

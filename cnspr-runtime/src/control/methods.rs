@@ -136,6 +136,7 @@ async fn status(context: &Context) -> Result<StatusResult, RpcError> {
             .collect(),
         nat: nat(&snapshot),
         relay: relay(&snapshot),
+        health_multiplier: snapshot.health_multiplier,
         disk: match context.durability.failure() {
             None => DiskState {
                 state: DiskHealth::Ok,

@@ -101,6 +101,8 @@ pub struct Snapshot {
     pub keepalive: (Duration, usize),
     /// Pairs of other devices this one relays for now.
     pub relayed_pairs: usize,
+    /// The failure detector's local health multiplier (1: healthy).
+    pub health_multiplier: u32,
 }
 
 /// One key as read from the store.
@@ -918,6 +920,7 @@ impl Task {
                 (interval, kept.len())
             },
             relayed_pairs: self.node.relayed_pairs(now),
+            health_multiplier: self.node.health_multiplier(),
         }
     }
 }
