@@ -243,7 +243,7 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
         table.row(vec![
             "health".into(),
             format!(
-                "probes wait {} times longer (missed answers or suspicions of this device)",
+                "probe interval and timeouts x{}, slower to accuse (missed answers, suspicions of this device, a wake)",
                 result.health_multiplier
             ),
         ]);
@@ -311,6 +311,9 @@ pub fn netcheck(json: bool, result: &NetcheckResult) -> Result<(), CliError> {
         "no global address"
     };
     table.row(vec!["ipv6".into(), ipv6.into()]);
+    for (interface, gateway) in &result.gateways {
+        table.row(vec![format!("gateway {interface}"), gateway.clone()]);
+    }
     table.row(vec!["nat".into(), nat_text(&result.nat)]);
     table.row(vec![
         "port mapping".into(),

@@ -3,7 +3,8 @@
 //!
 //! - Each device monitors its successors on the monitoring ring (`overlay.rs`); every
 //!   probe interval it probes the one heard from longest ago, unless even that one proved
-//!   itself alive recently.
+//!   itself alive recently (while this device's own health is poor it probes anyway,
+//!   accusing nobody: answered probes restore its health).
 //! - A probe that gets no answer asks the target's other monitors to probe it
 //!   ([`Body::ProbeRequest`]); if one reaches it, the target is `indirect`.
 //! - If nobody reaches it, it becomes `suspect`. The news floods the ring; its monitors

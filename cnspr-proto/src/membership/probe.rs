@@ -60,7 +60,8 @@ impl Membership {
     /// as its silence is long enough. While this device's own health is poor it probes at
     /// every (stretched) tick, whatever it heard: answered probes are its only way back to
     /// health, and one whose monitored devices kept talking to it would never probe, and
-    /// stay slow to find the next failure for good.
+    /// stay slow to find the next failure for good. Such a probe of a device heard lately
+    /// accuses nobody if it goes unanswered (an unhealthy device is the likelier culprit).
     pub(super) fn probe_next(&mut self, now: Timestamp) {
         let first_due = self
             .monitored()
@@ -71,9 +72,10 @@ impl Membership {
             return;
         };
         let due = self.members.get(&target).and_then(|m| m.probe_due);
-        let unhealthy = self.health.multiplier() > 1;
-        if unhealthy || due.is_none_or(|due| due <= now) {
-            self.start_probe(now, target, true);
+        let due_now = due.is_none_or(|due| due <= now);
+        // A probe made only for health accuses nobody: the target was heard lately.
+        if due_now || self.health.multiplier() > 1 {
+            self.start_probe(now, target, due_now);
         }
     }
 

@@ -59,9 +59,10 @@ pub struct StatusResult {
     /// What this device carries for others (`docs/reachability.md`, "Relaying").
     pub relay: RelayStatus,
     /// The failure detector's local health (Lifeguard): 1 while its probes are answered
-    /// as expected; a probe missed with nobody to say it was not this device's fault, or
-    /// a suspicion of itself it had to refute, adds one (up to 9), and probes wait that
-    /// many times longer until answered probes bring it back down.
+    /// as expected; a probe missed with nobody to say it was not this device's fault, a
+    /// suspicion of itself it had to refute, or a wake from sleep adds one (up to 9); its
+    /// probe interval and timeouts are stretched that many times (it accuses more slowly)
+    /// until answered probes bring it back down.
     pub health_multiplier: u32,
 }
 

@@ -58,7 +58,9 @@ fn why(member: &MemberView, mapping: NatMapping, relay_name: Option<String>) -> 
     }
     match (member.state, member.path) {
         (MemberState::Active, Some(PeerPath::Lan)) => "direct, on a network of this device".into(),
-        (MemberState::Active, _) if mapping == NatMapping::None => "direct".into(),
+        (MemberState::Active, _) if matches!(mapping, NatMapping::None | NatMapping::Unknown) => {
+            "direct".into()
+        }
         (MemberState::Active, _) => "direct, through this device's NAT".into(),
         (MemberState::Indirect, _) if member.relay.is_some() => {
             let relay = relay_name.unwrap_or_else(|| "another device".into());

@@ -888,7 +888,10 @@ impl Task {
                     .relayed_through(&member.id)
                     .or(member.via)
                     .filter(|_| path == Some(PeerPath::Indirect)),
-                relay: self.node.relayed_through(&member.id),
+                relay: self
+                    .node
+                    .relayed_through(&member.id)
+                    .filter(|_| path == Some(PeerPath::Indirect)),
                 address: member.address,
                 rtt: member.rtt.typical(),
                 last_seen: member.last_heard.map(|at| now.saturating_since(at)),
