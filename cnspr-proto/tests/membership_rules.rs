@@ -172,6 +172,49 @@ fn a_moved_device_reported_by_others_is_followed() {
     }));
 }
 
+#[test]
+fn an_address_others_see_for_a_device_heard_lately_is_reported_not_taken() {
+    // Device 2 was heard just now (through a relay, say): news of it elsewhere does not
+    // move the view, but it is worth a call there.
+    let mut m = membership();
+    let elsewhere = address(78);
+    let mut seen = update(2, 1 << 32, Status::Alive, 1);
+    seen.address = elsewhere;
+    news(&mut m, NOW, 1, vec![seen.clone()]);
+    assert_eq!(m.member(&id(2)).and_then(|member| member.address), address(2));
+    let events: Vec<MembershipEvent> = std::iter::from_fn(|| m.poll_event()).collect();
+    let heard = MembershipEvent::AddressHeard {
+        member: id(2),
+        address: elsewhere.expect("an address"),
+    };
+    assert_eq!(events, [heard]);
+    // News naming the address the view has reports nothing.
+    seen.address = address(2);
+    news(&mut m, NOW, 1, vec![seen]);
+    assert_eq!(m.poll_event(), None);
+}
+
+#[test]
+fn a_relay_introduces_each_end_with_the_address_it_reaches_the_other_at() {
+    let mut m = membership();
+    m.introduce(id(1), id(2));
+    let told = m.poll_transmit().expect("news to device 1");
+    assert_eq!(told.to, id(1));
+    assert_eq!(told.envelope.body, Body::News);
+    let about: Vec<(DeviceId, Option<SocketAddr>)> = told
+        .envelope
+        .updates
+        .iter()
+        .map(|u| (u.member, u.address))
+        .collect();
+    assert_eq!(about, [(id(2), address(2))]);
+    assert!(m.poll_transmit().is_none());
+    // Nobody is introduced to itself, nor to a device not on the roster.
+    m.introduce(id(1), id(1));
+    m.introduce(id(9), id(2));
+    assert!(m.poll_transmit().is_none());
+}
+
 fn any_status() -> impl Strategy<Value = Status> {
     prop_oneof![
         Just(Status::Alive),

@@ -675,7 +675,9 @@ impl World {
                     self.observer.on_state(self.now, node, target, state);
                 }
             }
-            MembershipEvent::AddressChanged { .. } | MembershipEvent::Restarted { .. } => {}
+            MembershipEvent::AddressChanged { .. }
+            | MembershipEvent::AddressHeard { .. }
+            | MembershipEvent::Restarted { .. } => {}
         }
         let incarnation = running.membership().incarnation();
         let device = &mut self.devices[node];

@@ -15,6 +15,23 @@ static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
 /// What namespace names of this project's labs start with.
 const PREFIX: &str = "cnl-";
 
+/// The kinds of NAT in front of a device, in RFC 4787's terms (mapping; filtering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nat {
+    /// A public address, no filter.
+    None,
+    /// Endpoint-independent mapping and filtering.
+    FullCone,
+    /// Endpoint-independent mapping; address-dependent filtering.
+    AddressRestricted,
+    /// Endpoint-independent mapping; address-and-port-dependent filtering (a Linux
+    /// router's own NAT, which keeps the source port).
+    PortRestricted,
+    /// A mapping per destination (a random port each); address-and-port-dependent
+    /// filtering.
+    Symmetric,
+}
+
 /// Namespaces made for one test, removed on drop.
 pub struct Lab {
     /// `cnl-<pid>-<n>-`: what this lab's namespace names start with.
@@ -152,6 +169,67 @@ table inet filter {{
         self.nft(ns, &rules);
     }
 
+    /// A device's namespace `name` on the switch `wan` of `internet` at `wan_address`:
+    /// directly ([`Nat::None`]), or at `<lan>.2` behind a home router of the `nat` kind
+    /// at that address ([`Lab::home`]). Returns the router's namespace, if any, and the
+    /// device's.
+    pub fn behind(
+        &mut self,
+        internet: &str,
+        name: &str,
+        wan_address: &str,
+        lan: &str,
+        nat: Nat,
+    ) -> (Option<String>, String) {
+        if nat == Nat::None {
+            let ns = self.namespace(name);
+            self.plug((internet, "wan"), (&ns, "eth0", &format!("{wan_address}/24")));
+            return (None, ns);
+        }
+        let (router, ns) = self.home(internet, name, wan_address, lan);
+        let host = format!("{lan}.2");
+        match nat {
+            Nat::FullCone => self.cone_nat(&router, "wan", &host, false),
+            Nat::AddressRestricted => self.cone_nat(&router, "wan", &host, true),
+            Nat::Symmetric => self.carrier_nat(&router, "wan"),
+            Nat::None | Nat::PortRestricted => {}
+        }
+        (Some(router), ns)
+    }
+
+    /// Makes the home router `ns` (in front of the one device `host` on its LAN) a cone
+    /// NAT (RFC 4787): its mapping stays endpoint-independent (Linux keeps the source
+    /// port), and a datagram from outside to any UDP port of `wan` reaches `host` at
+    /// that port, from anyone (`Nat::FullCone`) or from an address `host` has sent to
+    /// within five minutes (`Nat::AddressRestricted`). The port-restricted cone is the
+    /// plain [`Lab::home_router`], the symmetric one [`Lab::carrier_nat`].
+    pub fn cone_nat(&self, ns: &str, wan: &str, host: &str, restricted: bool) {
+        let from = if restricted { "ip saddr @contacted" } else { "" };
+        let rules = format!(
+            r#"
+table ip cone {{
+    set contacted {{ type ipv4_addr; flags dynamic, timeout; timeout 5m; }}
+    chain remember {{
+        type filter hook forward priority -10
+        oifname "{wan}" update @contacted {{ ip daddr }}
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority -100
+        iifname "{wan}" meta l4proto udp {from} dnat to {host}
+    }}
+}}
+add rule inet filter forward ct status dnat accept
+"#
+        );
+        self.nft(ns, &rules);
+    }
+
+    /// Forgets every connection the router `ns` tracks, as a NAT reboot does: every
+    /// mapping and every opening of its filter is gone.
+    pub fn reboot_nat(&self, ns: &str) {
+        self.run(ns, &["conntrack", "-F"]);
+    }
+
     /// Forwards UDP `port` arriving on `wan` of the home router `ns` to `to` (an
     /// `address:port` on its LAN), as a user sets up a port forward for a device at home.
     pub fn port_forward(&self, ns: &str, wan: &str, port: u16, to: &str) {
@@ -236,7 +314,10 @@ fn install_tools() {
                 .output();
             !found.is_ok_and(|o| o.status.success())
         };
-        if ["ip", "sysctl", "nft", "python3"].into_iter().any(missing) {
+        if ["ip", "sysctl", "nft", "python3", "conntrack"]
+            .into_iter()
+            .any(missing)
+        {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/install-lab-tools");
             let installed = Command::new(script).status().expect("the install script runs");
             assert!(installed.success(), "{script} failed");

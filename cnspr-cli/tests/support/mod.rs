@@ -19,7 +19,8 @@ pub const DEADLINE: Duration = Duration::from_secs(40);
 
 static NEXT_ROOT: AtomicUsize = AtomicUsize::new(0);
 
-/// A temporary directory removed on drop.
+/// A temporary directory removed on drop, unless a test failed: then it stays, with the
+/// daemons' logs, and its path is printed.
 pub struct Root(pub PathBuf);
 
 impl Root {
@@ -34,6 +35,10 @@ impl Root {
 
 impl Drop for Root {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for a look: {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -81,6 +81,15 @@ pub enum MembershipEvent {
         /// Where it is now.
         address: SocketAddr,
     },
+    /// Another device says a member is at an address this device does not have for it
+    /// (and did not take: it heard from the member lately, or the news was not newer).
+    /// Worth a call there for a device reached only through a relay.
+    AddressHeard {
+        /// Who.
+        member: DeviceId,
+        /// Where the other device sees it.
+        address: SocketAddr,
+    },
     /// A member started again since it was last heard of (a later boot's incarnation):
     /// whatever it held only in memory is gone.
     Restarted {

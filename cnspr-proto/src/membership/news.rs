@@ -81,9 +81,45 @@ impl Membership {
         }
     }
 
+    /// Tells `to` this device's news of `about` (its state, and the address this device
+    /// reaches it at), when both are live members and that address is known: how a relay
+    /// introduces the two ends it carries between.
+    pub fn introduce(&mut self, to: DeviceId, about: DeviceId) {
+        let live = |id: &DeviceId| self.members.get(id).is_some_and(Member::is_live);
+        if to == about || !live(&to) {
+            return;
+        }
+        let Some(m) = self
+            .members
+            .get(&about)
+            .filter(|m| m.is_live() && m.address.is_some())
+        else {
+            return;
+        };
+        let update = self.finding(about, m.incarnation, m.status, m.address);
+        self.send(to, Body::News, vec![update]);
+    }
+
     /// Applies one piece of news from `source` (`None`: our own finding). What changes our
-    /// view is flooded on.
+    /// view is flooded on; an address it names that our view did not take is reported
+    /// ([`MembershipEvent::AddressHeard`]).
     pub(super) fn apply_update(&mut self, now: Timestamp, update: Update, source: Option<DeviceId>) {
+        let named = update.address.map(|address| (update.member, address));
+        self.apply_news(now, update, source);
+        let Some((member, address)) = named else {
+            return;
+        };
+        if self
+            .members
+            .get(&member)
+            .is_some_and(|m| m.address != Some(address))
+        {
+            self.events
+                .push_back(MembershipEvent::AddressHeard { member, address });
+        }
+    }
+
+    fn apply_news(&mut self, now: Timestamp, update: Update, source: Option<DeviceId>) {
         if update.member == self.own {
             self.refute(update);
             return;

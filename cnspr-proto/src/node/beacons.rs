@@ -7,6 +7,7 @@ use super::Node;
 use crate::identity::DeviceId;
 use crate::ip_network::contains;
 use crate::time::Timestamp;
+use crate::transport::Hint;
 
 /// The least time between two handshakes started for beacons of one device.
 pub const BEACON_ANSWER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -73,7 +74,7 @@ impl Node {
         }
         self.beacons_answered.insert(device, now);
         self.stats.beacons_answered += 1;
-        self.endpoint.set_heard_at(&device, from);
+        self.endpoint.set_hint(&device, Hint::Beacon, from);
         self.endpoint.connect_now(now, &device);
     }
 }

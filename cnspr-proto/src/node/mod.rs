@@ -679,7 +679,12 @@ impl Node {
                     // send to the device, not only membership's, goes there now.
                     if self.endpoint.peer_address(&member) != Some(address) {
                         self.endpoint.add_peer(member, Some(address));
+                        self.relay_peer_moved(now, member);
                     }
+                }
+                if let MembershipEvent::AddressHeard { member, address } = event {
+                    self.peer_seen_elsewhere(now, member, address);
+                    continue;
                 }
                 if let MembershipEvent::Restarted { member } = event {
                     self.fail_queries(member, QueryFailure::Restarted);

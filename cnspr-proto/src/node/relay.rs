@@ -20,6 +20,12 @@
 //!   send to each other at about the same moment, which opens both NATs' filters where
 //!   their mappings allow (Tailscale's call-me-maybe; the relayed initiation is the
 //!   signal, and its trip through the relay is about the half round trip DCUtR waits).
+//!   A relayed peer whose address gossip changes is called there at once (at most once
+//!   per [`NEW_ADDRESS_PUNCH_INTERVAL`]): the first punch may have gone out before either
+//!   end knew where the other's NAT maps it, and the next upgrade is a minute away.
+//!   A relay tells the two ends of a pair it starts to carry where it sees each
+//!   (membership news to each): behind a NAT a device publishes only the mapping two peers
+//!   see alike, so the relay's word may be the only address of the other's NAT an end has.
 //! - **Upgrades.** While a peer's session is relayed, it is called on every path again
 //!   each [`UPGRADE_INTERVAL`], and the relayed initiation makes the far end punch: a
 //!   direct path that starts to work takes over (an authenticated packet from a direct
@@ -32,12 +38,14 @@
 //!   again.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::identity::DeviceId;
 use crate::payload::Payload;
 use crate::time::Timestamp;
 use crate::timers::Timers;
+use crate::transport::Hint;
 use crate::wire::{self, Packet};
 
 use super::Node;
@@ -48,6 +56,8 @@ pub const PAIR_IDLE: Duration = Duration::from_secs(120);
 pub const UPGRADE_INTERVAL: Duration = Duration::from_secs(60);
 /// At most one punch towards a peer per this long.
 pub const PUNCH_INTERVAL: Duration = Duration::from_secs(10);
+/// At most one punch towards a peer per this long when it is for an address just learned.
+pub const NEW_ADDRESS_PUNCH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a relay that said it will not carry a peer's handshakes is passed over for it.
 pub const REFUSED_PASSED_OVER: Duration = Duration::from_secs(300);
 /// How long a relay through which a handshake got no answer is passed over for that peer
@@ -121,6 +131,12 @@ impl Relaying {
             .is_some_and(|until| now < *until)
     }
 
+    /// Whether `a` and `b` are a pair this device has not carried for lately.
+    fn new_pair(&self, now: Timestamp, a: DeviceId, b: DeviceId) -> bool {
+        let last = self.pairs.get(&(a.min(b), a.max(b)));
+        last.is_none_or(|last| now.saturating_since(*last) >= PAIR_IDLE)
+    }
+
     /// Whether a datagram of `bytes` between `a` and `b` may be carried now; counts it.
     fn admit(&mut self, now: Timestamp, a: DeviceId, b: DeviceId, bytes: usize) -> bool {
         if !self.config.enabled {
@@ -178,6 +194,7 @@ impl Node {
         let from_direct = self.endpoint.relayed_through(&from).is_none();
         let initiation = matches!(wire::decode(&datagram), Ok(Packet::HandshakeInit { .. }));
         let bytes = datagram.len() as u64;
+        let new_pair = self.relaying.new_pair(now, from, to);
         let carried = between_peers
             && from_direct
             && self.relaying.admit(now, from, to, datagram.len())
@@ -186,6 +203,11 @@ impl Node {
                 .is_ok();
         if carried {
             self.stats.relayed_bytes += bytes;
+            if new_pair {
+                // Each end learns where this device sees the other: a direct path to try.
+                self.membership.introduce(to, from);
+                self.membership.introduce(from, to);
+            }
             return;
         }
         self.stats.relay_refused += 1;
@@ -248,14 +270,38 @@ impl Node {
     /// every path at once (each completes the same handshake within about half a round
     /// trip of the other), at most once per [`PUNCH_INTERVAL`].
     pub(super) fn relay_established(&mut self, now: Timestamp, peer: DeviceId) {
-        if self.endpoint.relayed_through(&peer).is_none() {
-            return;
+        if self.endpoint.relayed_through(&peer).is_some() {
+            self.punch(now, peer, PUNCH_INTERVAL);
         }
+    }
+
+    /// Gossip says `peer` is at a new address: while its session is relayed, it is called
+    /// there at once, at most once per [`NEW_ADDRESS_PUNCH_INTERVAL`].
+    pub(super) fn relay_peer_moved(&mut self, now: Timestamp, peer: DeviceId) {
+        if self.endpoint.relayed_through(&peer).is_some() {
+            self.punch(now, peer, NEW_ADDRESS_PUNCH_INTERVAL);
+        }
+    }
+
+    /// Another device sees `peer` at `address`, which this device did not take (it hears
+    /// the peer through a relay, or the news came before the roster named the peer): it
+    /// is tried too, and at once while the peer is not reached directly (a device behind a
+    /// NAT publishes only what two peers see alike; a relay tells each end of a new pair
+    /// where it sees the other).
+    pub(super) fn peer_seen_elsewhere(&mut self, now: Timestamp, peer: DeviceId, address: SocketAddr) {
+        self.endpoint.set_hint(&peer, Hint::SeenElsewhere, address);
+        if !self.reached_directly(now, &peer) {
+            self.punch(now, peer, NEW_ADDRESS_PUNCH_INTERVAL);
+        }
+    }
+
+    /// Calls `peer` on every path at once, unless it was within `interval`.
+    fn punch(&mut self, now: Timestamp, peer: DeviceId, interval: Duration) {
         let lately = self
             .relaying
             .punched
             .get(&peer)
-            .is_some_and(|at| now.saturating_since(*at) < PUNCH_INTERVAL);
+            .is_some_and(|at| now.saturating_since(*at) < interval);
         if !lately {
             self.relaying.punched.insert(peer, now);
             self.endpoint.connect_now(now, &peer);

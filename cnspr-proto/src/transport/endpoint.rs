@@ -265,6 +265,15 @@ impl Drop for OpenInvite {
 /// ([`Endpoint::silence_before_unanswered`]): the shortest keepalive interval.
 const LONG_SILENCE: Duration = Duration::from_secs(15);
 
+/// Where a hint of a peer's address came from ([`Endpoint::set_hint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// A LAN beacon in its name came from there.
+    Beacon = 0,
+    /// Another device of the roster sees it there (membership news).
+    SeenElsewhere = 1,
+}
+
 /// Most addresses an initiation to one peer goes to besides its own (its candidates).
 pub const MAX_CANDIDATES: usize = 8;
 
@@ -275,9 +284,10 @@ struct Peer {
     /// Other addresses it may be reached at (its address record): each initiation goes to
     /// every one of them as well, and the path that answers becomes its address.
     candidates: Vec<SocketAddr>,
-    /// Where a LAN beacon in its name came from last: tried too, but believed only once a
-    /// proven answer comes from there (anyone with the mesh secret can make a beacon).
-    heard_at: Option<SocketAddr>,
+    /// Where a LAN beacon in its name came from last, and where another device last said
+    /// it sees it ([`Hint`]): tried too, but believed only once a proven answer comes from
+    /// there (anyone with the mesh secret can make a beacon, any roster device a claim).
+    hints: [Option<SocketAddr>; 2],
     /// Its last address that is not a relayed path: while its session goes through a
     /// relay, initiations still try it (the direct path may come back).
     direct: Option<SocketAddr>,
@@ -310,11 +320,12 @@ struct Peer {
 }
 
 impl Peer {
-    /// Where an initiation goes: its address, its last direct one, where a beacon was
-    /// heard, its candidates, then the path through its relay, each once.
+    /// Where an initiation goes: its address, its last direct one, its hints, its
+    /// candidates, then the path through its relay, each once.
     fn destinations(&self) -> Vec<SocketAddr> {
         let mut destinations: Vec<SocketAddr> = Vec::new();
-        let all = self.address.iter().chain(&self.direct).chain(&self.heard_at);
+        let hints = self.hints.iter().flatten();
+        let all = self.address.iter().chain(&self.direct).chain(hints);
         for destination in all.chain(&self.candidates).chain(&self.relay) {
             if !destinations.contains(destination) {
                 destinations.push(*destination);
@@ -359,7 +370,7 @@ impl Peer {
             noise,
             address: None,
             candidates: Vec::new(),
-            heard_at: None,
+            hints: [None; 2],
             direct: None,
             relay: None,
             last_sent: None,
@@ -640,16 +651,15 @@ impl Endpoint {
         self.peers.get(peer)?.silence_before_unanswered
     }
 
-    /// Notes that a LAN beacon in `peer`'s name came from `address`: initiations go
-    /// there too (one address, the latest: it displaces none of the peer's own
-    /// candidates), and it becomes the peer's address only if a proven answer comes from
-    /// there.
-    pub fn set_heard_at(&mut self, peer: &DeviceId, address: SocketAddr) {
+    /// Notes a hint of where `peer` is: initiations go there too (one address of each
+    /// kind, the latest: it displaces none of the peer's own candidates), and it becomes
+    /// the peer's address only if a proven answer comes from there.
+    pub fn set_hint(&mut self, peer: &DeviceId, hint: Hint, address: SocketAddr) {
         if is_relay_address(&address) {
             return;
         }
         if let Some(state) = self.peers.get_mut(peer) {
-            state.heard_at = Some(address);
+            state.hints[hint as usize] = Some(address);
         }
     }
 
@@ -1466,8 +1476,8 @@ impl Endpoint {
             self.indices.remove(&index);
         }
         if from.is_some() {
-            // A proven path: a beacon's address has served its turn.
-            state.heard_at = None;
+            // A proven path: the hints have served their turn.
+            state.hints = [None; 2];
         }
         if let Some(address) = from.filter(|address| state.address != Some(*address)) {
             state.address = Some(address);

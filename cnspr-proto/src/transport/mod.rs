@@ -14,8 +14,8 @@ mod session;
 pub mod stealth;
 
 pub use endpoint::{
-    Endpoint, EndpointConfig, EndpointEvent, InviteSecret, ReceiveError, RelayedTransmit, SendError, Sent,
-    Transmit, MAX_CANDIDATES, MAX_CARRIED_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, PROLOGUE,
+    Endpoint, EndpointConfig, EndpointEvent, Hint, InviteSecret, ReceiveError, RelayedTransmit, SendError,
+    Sent, Transmit, MAX_CANDIDATES, MAX_CARRIED_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, PROLOGUE,
 };
 pub use keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGES};
 pub use replay::{ReplayWindow, WINDOW_COUNTERS};

@@ -76,7 +76,16 @@ fn why(member: &MemberView, mapping: NatMapping, relay_name: Option<String>) -> 
             "alive as far as other devices know; no session with it now (one is made when needed)".into()
         }
         (MemberState::Suspect, _) => "it missed probes and is being checked".into(),
-        (MemberState::Unreachable, _) => "not reached, directly or through any device".into(),
+        (MemberState::Unreachable, _) if mapping == NatMapping::EndpointDependent => {
+            "not reached, directly or through any device: this device's NAT maps each destination \
+             apart, so only a relay reaches across, and no device reached by both relays"
+                .into()
+        }
+        (MemberState::Unreachable, _) => {
+            "not reached, directly or through any device: its last addresses do not answer, and no \
+             device reached by both relays"
+                .into()
+        }
         (MemberState::Left, _) => "it said goodbye (stopped or suspended)".into(),
     }
 }

@@ -108,6 +108,8 @@ impl Shell {
             }
             // Reported to people as an Event::PeerState (`node/shown.rs`).
             Event::Membership(MembershipEvent::StateChanged { .. }) => None,
+            // The node acts on it itself (a call to a relayed peer).
+            Event::Membership(MembershipEvent::AddressHeard { .. }) => None,
             Event::Membership(MembershipEvent::Restarted { member }) => {
                 tracing::info!(peer = %member.short(), "peer restarted");
                 None
