@@ -932,6 +932,15 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks as f64 / 100.0
 }
 
+/// A stopped device, sent `SIGCONT` when this is dropped.
+struct Resumed<'a>(&'a Device);
+
+impl Drop for Resumed<'_> {
+    fn drop(&mut self) {
+        self.0.signal("CONT");
+    }
+}
+
 /// Sends `blob` from `from` to `to` and returns how long `send` took (it answers once
 /// the receiver recorded the message).
 fn send_blob(from: &Device, to: &str, blob: &[u8]) -> Duration {
@@ -987,22 +996,21 @@ fn a_relayed_megabyte_arrives_and_survives_its_relay_dying_mid_transfer() {
     // A megabyte, direct (desk to a relay) and relayed (desk to laptop), twice each; the
     // relay's CPU over the relayed ones.
     let blob = vec![0x5a_u8; 1 << 20];
-    // The relay that carries the desk's session with the laptop.
-    let via = desk
-        .members()
-        .into_iter()
-        .find(|m| m["id"] == laptop_id.as_str())
-        .and_then(|m| m["via"].as_str().map(str::to_owned))
-        .expect("relayed");
+    // Which relay carries is known from their counters: a new handshake may move the
+    // session to the other (the failure detector's latest indirect probe names it).
+    let relayed_bytes = |d: &Device| d.json(&["status"])["relay"]["bytes"].as_u64().unwrap_or(0);
     let mut relays = [relay_a, relay_b];
-    let carrying = relays.iter().position(|d| d.id() == via).expect("one of the two");
-    let carrying_pid = relays[carrying].pid();
-    let direct: Vec<Duration> = (0..2)
-        .map(|_| send_blob(&desk, &relays[1 - carrying].name, &blob))
-        .collect();
-    let cpu_before = cpu_secs(carrying_pid);
+    let direct: Vec<Duration> = (0..2).map(|_| send_blob(&desk, &relays[1].name, &blob)).collect();
+    let bytes_before = relays.each_ref().map(relayed_bytes);
+    let cpu_before = relays.each_ref().map(|d| cpu_secs(d.pid()));
     let relayed: Vec<Duration> = (0..2).map(|_| send_blob(&desk, "laptop", &blob)).collect();
-    let cpu_per_mb = (cpu_secs(carrying_pid) - cpu_before) / 2.0;
+    let carried = [0, 1].map(|i| relayed_bytes(&relays[i]).saturating_sub(bytes_before[i]));
+    let carrying = usize::from(carried[1] > carried[0]);
+    assert!(
+        carried[carrying] >= 1 << 20,
+        "the megabytes went through a relay: {carried:?}"
+    );
+    let cpu_per_mb = (cpu_secs(relays[carrying].pid()) - cpu_before[carrying]) / 2.0;
     let best = |d: &[Duration]| d.iter().min().copied().unwrap_or_default().as_secs_f64() * 1e3;
     eprintln!(
         "{}",
@@ -1012,20 +1020,24 @@ fn a_relayed_megabyte_arrives_and_survives_its_relay_dying_mid_transfer() {
     // The relay that carries dies (kill -9) in the middle of a megabyte: the laptop is
     // stopped while the send begins, so the megabyte cannot be through when the relay is
     // killed; then it runs again. The megabyte arrives all the same, through the other.
-    let relayed_bytes = |d: &Device| d.json(&["status"])["relay"]["bytes"].as_u64().unwrap_or(0);
-    let before = relayed_bytes(&relays[carrying]);
+    let before = relays.each_ref().map(relayed_bytes);
     laptop.signal("STOP");
-    let since_kill = std::thread::scope(|scope| {
+    let (since_kill, carrying) = std::thread::scope(|scope| {
         let sender = scope.spawn(|| send_blob(&desk, "laptop", &blob));
-        wait_until("the relay carries the megabyte", || {
-            relayed_bytes(&relays[carrying]) > before + (64 << 10)
+        // Running again on every way out: a failed wait must not leave the sender waiting.
+        let stopped = Resumed(&laptop);
+        let mut carrying = None;
+        wait_until("a relay carries the megabyte", || {
+            carrying = (0..2).find(|i| relayed_bytes(&relays[*i]) > before[*i] + (64 << 10));
+            carrying.is_some()
         });
+        let carrying = carrying.expect("found");
         assert!(!sender.is_finished(), "the megabyte cannot be through yet");
         relays[carrying].signal("KILL");
         let killed = Instant::now();
-        laptop.signal("CONT");
+        drop(stopped);
         sender.join().expect("the sender");
-        killed.elapsed()
+        (killed.elapsed(), carrying)
     });
     relays[carrying].wait_exit();
     eprintln!(

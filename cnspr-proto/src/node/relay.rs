@@ -285,12 +285,14 @@ impl Node {
 
     /// Another device sees `peer` at `address`, which this device did not take (it hears
     /// the peer through a relay, or the news came before the roster named the peer): it
-    /// is tried too, and at once while the peer is not reached directly (a device behind a
-    /// NAT publishes only what two peers see alike; a relay tells each end of a new pair
-    /// where it sees the other).
+    /// is tried too, and, when it is a new hint, at once while the peer is not reached
+    /// directly (a device behind a NAT publishes only what two peers see alike; a relay
+    /// tells each end of a new pair where it sees the other).
     pub(super) fn peer_seen_elsewhere(&mut self, now: Timestamp, peer: DeviceId, address: SocketAddr) {
-        self.endpoint.set_hint(&peer, Hint::SeenElsewhere, address);
-        if !self.reached_directly(now, &peer) {
+        let news = self.endpoint.set_hint(&peer, Hint::SeenElsewhere, address);
+        // A handshake under way tries the hint at its next send; calling anew would
+        // restart it and drop the answer on its way.
+        if news && !self.reached_directly(now, &peer) && !self.endpoint.initiating(&peer) {
             self.punch(now, peer, NEW_ADDRESS_PUNCH_INTERVAL);
         }
     }

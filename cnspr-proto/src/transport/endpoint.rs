@@ -653,14 +653,19 @@ impl Endpoint {
 
     /// Notes a hint of where `peer` is: initiations go there too (one address of each
     /// kind, the latest: it displaces none of the peer's own candidates), and it becomes
-    /// the peer's address only if a proven answer comes from there.
-    pub fn set_hint(&mut self, peer: &DeviceId, hint: Hint, address: SocketAddr) {
+    /// the peer's address only if a proven answer comes from there. Returns whether it is
+    /// news (not the hint of that kind already held).
+    pub fn set_hint(&mut self, peer: &DeviceId, hint: Hint, address: SocketAddr) -> bool {
         if is_relay_address(&address) {
-            return;
+            return false;
         }
-        if let Some(state) = self.peers.get_mut(peer) {
-            state.hints[hint as usize] = Some(address);
-        }
+        let Some(state) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        let held = &mut state.hints[hint as usize];
+        let news = *held != Some(address);
+        *held = Some(address);
+        news
     }
 
     /// Forgets `peer`: its keys are dropped and its handshakes refused from now on.
@@ -754,6 +759,13 @@ impl Endpoint {
             Some(initiation) => initiation.started = initiation.started.max(now),
             None => self.start_initiation(now, *peer, now),
         }
+    }
+
+    /// Whether a handshake this device started with `peer` is under way.
+    pub fn initiating(&self, peer: &DeviceId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|state| state.initiation.is_some())
     }
 
     /// Calls `peer` now: an initiation waiting for its answer is made again at once (to
@@ -1475,8 +1487,8 @@ impl Endpoint {
         for index in state.session.take_evicted() {
             self.indices.remove(&index);
         }
-        if from.is_some() {
-            // A proven path: the hints have served their turn.
+        if from.is_some_and(|from| !is_relay_address(&from)) {
+            // A proven direct path: the hints have served their turn.
             state.hints = [None; 2];
         }
         if let Some(address) = from.filter(|address| state.address != Some(*address)) {
