@@ -18,11 +18,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::lab::{Lab, Nat};
+use support::lab::{device_in, Lab, Nat};
 use support::{pair, wait_until, Device, Root};
-
-/// Every device of the matrix listens on this port of every address it has.
-const LISTEN: &str = "0.0.0.0:3030";
 
 /// Whether devices behind `a` and `b` make a direct path: unless one side maps each
 /// destination apart (its port for the other is unknown) and the other lets in only the
@@ -32,14 +29,6 @@ fn direct_between(a: Nat, b: Nat) -> bool {
         (a, b),
         (Nat::Symmetric, Nat::Symmetric | Nat::PortRestricted) | (Nat::PortRestricted, Nat::Symmetric)
     )
-}
-
-/// A device of the matrix, started inside `ns`.
-fn device_in(root: &Root, name: &str, ns: &str) -> Device {
-    let mut device = Device::new(root, name);
-    device.netns = Some(ns.to_owned());
-    device.start_on(&[LISTEN]);
-    device
 }
 
 /// What `observer`'s `members` says of `other`.

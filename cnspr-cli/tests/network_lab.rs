@@ -12,23 +12,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cnspr_proto::roster::AddressRecord;
-use support::lab::Lab;
+use support::lab::{device_in, Lab, LISTEN};
 use support::{pair, wait_until, Device, Root};
 
-/// Every device of the lab listens on this port of every address it has.
+/// Every device of the lab listens on this port of every address it has ([`LISTEN`]).
 const PORT: u16 = 3030;
-const LISTEN: &str = "0.0.0.0:3030";
 
 fn trials() -> usize {
     env_or("CNSPR_LAB_TRIALS", 1) as usize
-}
-
-/// A device of the lab: initialised, started inside `ns` on [`LISTEN`].
-fn device_in(root: &Root, name: &str, ns: &str) -> Device {
-    let mut device = Device::new(root, name);
-    device.netns = Some(ns.to_owned());
-    device.start_on(&[LISTEN]);
-    device
 }
 
 /// Where `observer` last reached the device called `name`, and whether it is active.

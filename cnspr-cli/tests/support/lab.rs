@@ -32,6 +32,17 @@ pub enum Nat {
     Symmetric,
 }
 
+/// Every device of a lab listens on this port of every address it has.
+pub const LISTEN: &str = "0.0.0.0:3030";
+
+/// A device of a lab: initialised, started inside `ns` on [`LISTEN`].
+pub fn device_in(root: &super::Root, name: &str, ns: &str) -> super::Device {
+    let mut device = super::Device::new(root, name);
+    device.netns = Some(ns.to_owned());
+    device.start_on(&[LISTEN]);
+    device
+}
+
 /// Namespaces made for one test, removed on drop.
 pub struct Lab {
     /// `cnl-<pid>-<n>-`: what this lab's namespace names start with.
@@ -199,23 +210,30 @@ table inet filter {{
 
     /// Makes the home router `ns` (in front of the one device `host` on its LAN) a cone
     /// NAT (RFC 4787): its mapping stays endpoint-independent (Linux keeps the source
-    /// port), and a datagram from outside to any UDP port of `wan` reaches `host` at
-    /// that port, from anyone (`Nat::FullCone`) or from an address `host` has sent to
-    /// within five minutes (`Nat::AddressRestricted`). The port-restricted cone is the
-    /// plain [`Lab::home_router`], the symmetric one [`Lab::carrier_nat`].
-    pub fn cone_nat(&self, ns: &str, wan: &str, host: &str, restricted: bool) {
-        let from = if restricted { "ip saddr @contacted" } else { "" };
+    /// port), and a datagram from outside to a port the device has sent from within five
+    /// minutes (a mapping) reaches it there, from anyone (`restricted` false: full cone)
+    /// or from an address it sent to from that port (address-restricted). The
+    /// port-restricted cone is the plain [`Lab::home_router`], the symmetric one
+    /// [`Lab::carrier_nat`].
+    fn cone_nat(&self, ns: &str, wan: &str, host: &str, restricted: bool) {
+        let admit = if restricted {
+            "ip saddr . udp dport @contacted"
+        } else {
+            "udp dport @mapped"
+        };
         let rules = format!(
             r#"
 table ip cone {{
-    set contacted {{ type ipv4_addr; flags dynamic, timeout; timeout 5m; }}
+    set mapped {{ type inet_service; flags dynamic, timeout; timeout 5m; }}
+    set contacted {{ type ipv4_addr . inet_service; flags dynamic, timeout; timeout 5m; }}
     chain remember {{
         type filter hook forward priority -10
-        oifname "{wan}" update @contacted {{ ip daddr }}
+        oifname "{wan}" meta l4proto udp update @mapped {{ udp sport }}
+        oifname "{wan}" meta l4proto udp update @contacted {{ ip daddr . udp sport }}
     }}
     chain prerouting {{
         type nat hook prerouting priority -100
-        iifname "{wan}" meta l4proto udp {from} dnat to {host}
+        iifname "{wan}" meta l4proto udp {admit} dnat to {host}
     }}
 }}
 add rule inet filter forward ct status dnat accept
@@ -224,10 +242,18 @@ add rule inet filter forward ct status dnat accept
         self.nft(ns, &rules);
     }
 
-    /// Forgets every connection the router `ns` tracks, as a NAT reboot does: every
-    /// mapping and every opening of its filter is gone.
+    /// Forgets every mapping and filter opening of the router `ns`, as a NAT reboot does:
+    /// its connection table, and a cone NAT's sets.
     pub fn reboot_nat(&self, ns: &str) {
         self.run(ns, &["conntrack", "-F"]);
+        let cone = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "list", "table", "ip", "cone"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if cone {
+            self.run(ns, &["nft", "flush", "set", "ip", "cone", "mapped"]);
+            self.run(ns, &["nft", "flush", "set", "ip", "cone", "contacted"]);
+        }
     }
 
     /// Forwards UDP `port` arriving on `wan` of the home router `ns` to `to` (an

@@ -81,9 +81,10 @@ pub enum MembershipEvent {
         /// Where it is now.
         address: SocketAddr,
     },
-    /// Another device says a member is at an address this device does not have for it
-    /// (and did not take: it heard from the member lately, or the news was not newer).
-    /// Worth a call there for a device reached only through a relay.
+    /// Another device says a member it finds alive is at an address this device does not
+    /// have for it (and did not take: it heard from the member lately, or the news was not
+    /// newer). Worth a call there for a device reached only through a relay. The node acts
+    /// on it and does not pass it on.
     AddressHeard {
         /// Who.
         member: DeviceId,

@@ -6,6 +6,7 @@ use crate::membership::message::{Body, Envelope, Status, Update};
 use crate::membership::suspicion::Suspicion;
 use crate::membership::{Member, Membership, MembershipEvent, Outgoing};
 use crate::time::Timestamp;
+use crate::transport::relay_path::is_relay_address;
 
 impl Membership {
     /// A direct message from `from` proved it alive at `incarnation`.
@@ -92,7 +93,7 @@ impl Membership {
         let Some(m) = self
             .members
             .get(&about)
-            .filter(|m| m.is_live() && m.address.is_some())
+            .filter(|m| m.status == Status::Alive && m.address.is_some())
         else {
             return;
         };
@@ -104,7 +105,12 @@ impl Membership {
     /// view is flooded on; an address it names that our view did not take is reported
     /// ([`MembershipEvent::AddressHeard`]).
     pub(super) fn apply_update(&mut self, now: Timestamp, update: Update, source: Option<DeviceId>) {
-        let named = update.address.map(|address| (update.member, address));
+        // Only news of a live device names where it is worth calling (a relayed path's
+        // name is never news from elsewhere).
+        let named = update
+            .address
+            .filter(|address| update.status == Status::Alive && !is_relay_address(address))
+            .map(|address| (update.member, address));
         self.apply_news(now, update, source);
         let Some((member, address)) = named else {
             return;

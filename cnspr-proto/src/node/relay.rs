@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::identity::DeviceId;
+use crate::membership::MemberState;
 use crate::payload::Payload;
 use crate::time::Timestamp;
 use crate::timers::Timers;
@@ -97,8 +98,10 @@ pub(super) struct Relaying {
     bucket: (u64, Timestamp),
     /// Peers whose session goes through a relay: when each is called on every path again.
     upgrades: Timers<DeviceId>,
-    /// When each peer was last punched towards.
+    /// When each peer was last punched towards: for a relayed handshake or an upgrade,
+    /// and (apart, so that neither holds back the other) for news of an address.
     punched: BTreeMap<DeviceId, Timestamp>,
+    punched_on_news: BTreeMap<DeviceId, Timestamp>,
     /// Relays passed over for a peer, until when: `(peer, relay)`.
     passed_over: BTreeMap<(DeviceId, DeviceId), Timestamp>,
 }
@@ -111,6 +114,7 @@ impl Relaying {
             pairs: BTreeMap::new(),
             upgrades: Timers::new(),
             punched: BTreeMap::new(),
+            punched_on_news: BTreeMap::new(),
             passed_over: BTreeMap::new(),
         }
     }
@@ -174,6 +178,7 @@ impl Relaying {
         self.passed_over.retain(|(a, b), _| a != device && b != device);
         self.upgrades.clear(device);
         self.punched.remove(device);
+        self.punched_on_news.remove(device);
     }
 
     /// Pairs of devices carried in the last [`PAIR_IDLE`].
@@ -271,7 +276,7 @@ impl Node {
     /// trip of the other), at most once per [`PUNCH_INTERVAL`].
     pub(super) fn relay_established(&mut self, now: Timestamp, peer: DeviceId) {
         if self.endpoint.relayed_through(&peer).is_some() {
-            self.punch(now, peer, PUNCH_INTERVAL);
+            self.punch(now, peer, false);
         }
     }
 
@@ -279,33 +284,42 @@ impl Node {
     /// there at once, at most once per [`NEW_ADDRESS_PUNCH_INTERVAL`].
     pub(super) fn relay_peer_moved(&mut self, now: Timestamp, peer: DeviceId) {
         if self.endpoint.relayed_through(&peer).is_some() {
-            self.punch(now, peer, NEW_ADDRESS_PUNCH_INTERVAL);
+            self.punch(now, peer, true);
         }
     }
 
     /// Another device sees `peer` at `address`, which this device did not take (it hears
-    /// the peer through a relay, or the news came before the roster named the peer): it
-    /// is tried too, and, when it is a new hint, at once while the peer is not reached
-    /// directly (a device behind a NAT publishes only what two peers see alike; a relay
-    /// tells each end of a new pair where it sees the other).
+    /// the peer through a relay): it is tried too, and, when it is a new hint, at once
+    /// while the peer is alive but not reached directly (a device behind a NAT publishes
+    /// only what two peers see alike; a relay tells each end of a new pair where it sees
+    /// the other). A roster device's news can thus make this one call an address of its
+    /// choosing: once a second per live peer at most, and only what a call sends.
     pub(super) fn peer_seen_elsewhere(&mut self, now: Timestamp, peer: DeviceId, address: SocketAddr) {
         let news = self.endpoint.set_hint(&peer, Hint::SeenElsewhere, address);
-        // A handshake under way tries the hint at its next send; calling anew would
-        // restart it and drop the answer on its way.
-        if news && !self.reached_directly(now, &peer) && !self.endpoint.initiating(&peer) {
-            self.punch(now, peer, NEW_ADDRESS_PUNCH_INTERVAL);
+        let alive = matches!(
+            self.membership.member(&peer).map(|m| m.state()),
+            Some(MemberState::Active | MemberState::Indirect)
+        );
+        if news && alive && !self.reached_directly(now, &peer) {
+            self.punch(now, peer, true);
         }
     }
 
-    /// Calls `peer` on every path at once, unless it was within `interval`.
-    fn punch(&mut self, now: Timestamp, peer: DeviceId, interval: Duration) {
-        let lately = self
-            .relaying
-            .punched
+    /// Calls `peer` on every path at once, unless it was lately ([`PUNCH_INTERVAL`];
+    /// [`NEW_ADDRESS_PUNCH_INTERVAL`] for news of an address, counted apart) or a
+    /// handshake is under way (its next send tries every path; calling anew would restart
+    /// it and drop the answer on its way).
+    fn punch(&mut self, now: Timestamp, peer: DeviceId, on_news: bool) {
+        let (last, interval) = if on_news {
+            (&mut self.relaying.punched_on_news, NEW_ADDRESS_PUNCH_INTERVAL)
+        } else {
+            (&mut self.relaying.punched, PUNCH_INTERVAL)
+        };
+        let lately = last
             .get(&peer)
             .is_some_and(|at| now.saturating_since(*at) < interval);
-        if !lately {
-            self.relaying.punched.insert(peer, now);
+        if !lately && !self.endpoint.initiating(&peer) {
+            last.insert(peer, now);
             self.endpoint.connect_now(now, &peer);
         }
     }

@@ -738,6 +738,8 @@ impl Endpoint {
             }
             state.session.clear();
             state.initiation = None;
+            // Where a beacon or another device placed it was on the network left behind.
+            state.hints = [None; 2];
             // An initiation made while the network was changing may never have left (no
             // route yet): the next one calls with the secret that worked, not the next.
             state.mesh_attempt = state.answered_attempt;

@@ -78,12 +78,12 @@ fn why(member: &MemberView, mapping: NatMapping, relay_name: Option<String>) -> 
         (MemberState::Suspect, _) => "it missed probes and is being checked".into(),
         (MemberState::Unreachable, _) if mapping == NatMapping::EndpointDependent => {
             "not reached, directly or through any device: this device's NAT maps each destination \
-             apart, so only a relay reaches across, and no device reached by both relays"
+             apart, and no relay reaches both (or it is off)"
                 .into()
         }
         (MemberState::Unreachable, _) => {
-            "not reached, directly or through any device: its last addresses do not answer, and no \
-             device reached by both relays"
+            "not reached, directly or through any device: its addresses do not answer, and no relay \
+             reaches both (or it is off)"
                 .into()
         }
         (MemberState::Left, _) => "it said goodbye (stopped or suspended)".into(),
