@@ -10,7 +10,7 @@ use cnspr_runtime::api::members::{
     Identity, InterfacesResult, MembersResult, Nat, PingParams, RemoveResult, StatusResult,
 };
 use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendParams, SendResult};
-use cnspr_runtime::api::netcheck::NetcheckResult;
+use cnspr_runtime::api::netcheck::{NetcheckResult, PortMappingState, PortMappingView};
 use cnspr_runtime::api::pairing::{InviteResult, JoinResult};
 use cnspr_runtime::api::store::{Entry, ListResult, WatchParams};
 use cnspr_runtime::api::{KvWatch, Monitor, NoParams, Notice, PeerLabel, PeerPath, Ping, Query, Send};
@@ -298,6 +298,30 @@ fn nat_text(nat: &Nat) -> String {
     }
 }
 
+/// What `netcheck` says of the router's port mapping, in a line.
+fn port_mapping_text(view: &PortMappingView) -> String {
+    let gateway = view
+        .gateway
+        .map_or_else(|| "no gateway".to_owned(), |g| format!("gateway {g}"));
+    match view.state {
+        PortMappingState::Off => "off (port_mapping = false)".into(),
+        PortMappingState::Trying => "asking the gateway".into(),
+        PortMappingState::Mapped => format!(
+            "{} by {gateway} ({}, renewed every {} s)",
+            view.external.map(|a| a.to_string()).unwrap_or_default(),
+            view.protocol.as_deref().unwrap_or("?"),
+            view.lifetime_secs.unwrap_or(0) / 2
+        ),
+        PortMappingState::Unavailable => match view.gateway {
+            Some(_) => format!(
+                "none from {gateway}: {} (asked again every minute)",
+                view.detail.as_deref().unwrap_or("no answer")
+            ),
+            None => format!("none: {}", view.detail.as_deref().unwrap_or("no gateway")),
+        },
+    }
+}
+
 /// `netcheck`.
 pub fn netcheck(json: bool, result: &NetcheckResult) -> Result<(), CliError> {
     if json {
@@ -317,7 +341,7 @@ pub fn netcheck(json: bool, result: &NetcheckResult) -> Result<(), CliError> {
     table.row(vec!["nat".into(), nat_text(&result.nat)]);
     table.row(vec![
         "port mapping".into(),
-        "not probed (this version has no PCP, NAT-PMP or UPnP client)".into(),
+        port_mapping_text(&result.port_mapping),
     ]);
     table.row(vec![
         "relaying".into(),

@@ -34,6 +34,10 @@ pub struct Config {
     /// comes down by itself to what the NAT shows (`docs/reachability.md`, "NAT
     /// keepalive").
     pub nat_keepalive_secs: u64,
+    /// Ask the home router for a port mapping (PCP, NAT-PMP) of the IPv4 port, so that
+    /// devices elsewhere reach this one with no third device (`docs/reachability.md`,
+    /// "Port mapping").
+    pub port_mapping: bool,
     /// Limits.
     pub limits: Limits,
     /// LAN discovery: beacons announcing this device to the others of its mesh.
@@ -197,6 +201,7 @@ impl Default for Config {
             relay: Relay::default(),
             anchors: Vec::new(),
             nat_keepalive_secs: 25,
+            port_mapping: true,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::handlers::groups::Groups;
 use crate::handlers::{Dispatcher, Outcome, RunLimits};
 use crate::logging::LogControl;
 use crate::paths::Paths;
+use crate::port_mapping::PortMapper;
 use crate::sockets::Sockets;
 use crate::state::{self, SavedRoster, StateError};
 
@@ -193,6 +194,14 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
             reporter.notify(Notice::HandlerRun(outcome.run));
         }
     });
+    // Only a port the router's LAN can reach is worth mapping: a daemon on loopback alone
+    // (every test outside the network lab) asks no gateway anything.
+    let ipv4_port = sockets
+        .bound()
+        .iter()
+        .find(|a| a.is_ipv4() && !a.ip().is_loopback())
+        .map_or(0, SocketAddr::port);
+    let port_mapper = PortMapper::spawn(ipv4_port, config.port_mapping, driver.clone());
     let stop = Arc::new(Notify::new());
     let context = Arc::new(Context {
         driver: driver.clone(),
@@ -206,6 +215,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         durability,
         payload_bytes_max: config.limits.payload_bytes_max,
         anchors: config.anchors.clone(),
+        port_mapping: port_mapper.watch(),
     });
     let control_task = tokio::spawn(control::serve(listener, context));
     tracing::info!(id = %own_id, name, listening = ?sockets.bound(), socket = %paths.socket.display(), boot, "cnspr is running");
@@ -231,6 +241,7 @@ pub async fn serve(paths: &Paths, listen: &[SocketAddr]) -> Result<(), DaemonErr
         }
     }
     tracing::info!("stopping: telling the mesh this device leaves");
+    port_mapper.stop().await;
     let _ = driver.leave().await;
     control_task.abort();
     let _ = std::fs::remove_file(&paths.socket);

@@ -28,5 +28,6 @@ pub mod logging;
 pub mod network_watch;
 pub mod paths;
 pub mod peer_ref;
+pub mod port_mapping;
 pub mod sockets;
 pub mod state;

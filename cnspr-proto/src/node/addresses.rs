@@ -21,14 +21,25 @@ impl Node {
         self.review_all_keepalives();
     }
 
-    /// Writes this device's address record when the addresses worth telling (its own and
-    /// the reflexive ones) or its anchors differ from the record the mesh has: a new one,
+    /// The public address the home router's port mapping gives this device (the host asks
+    /// the router: PCP, NAT-PMP), `None` when it has none: it joins the device's address
+    /// record, where a device elsewhere finds it with no third device's help.
+    pub fn set_port_mapping(&mut self, now: Timestamp, external: Option<SocketAddr>) {
+        if self.nat.mapped != external {
+            self.nat.mapped = external;
+            self.publish_addresses(now);
+        }
+    }
+
+    /// Writes this device's address record when the addresses worth telling (its own,
+    /// the router's mapping and the reflexive ones) or its anchors differ from the record the mesh has: a new one,
     /// signed, replicates like any key. Nothing before the host told its addresses.
     pub(super) fn publish_addresses(&mut self, now: Timestamp) {
         let Some(local) = &self.nat.local else {
             return;
         };
         let mut addresses = local.clone();
+        addresses.extend(self.nat.mapped);
         addresses.extend(self.nat.reflexive_candidates(now));
         let candidates = publishable(&addresses);
         let anchors = self.anchors.own.clone();

@@ -67,6 +67,9 @@ pub(super) struct NatView {
     /// This device's addresses, as the host last told them (none before it did: the
     /// simulator never does, and writes no address record).
     pub(super) local: Option<Vec<SocketAddr>>,
+    /// The public address the home router's port mapping gives this device, when the
+    /// host got one ([`Node::set_port_mapping`]).
+    pub(super) mapped: Option<SocketAddr>,
 }
 
 /// Whether `address` could be where anyone reaches a device: a unicast address with a port.
@@ -215,6 +218,7 @@ mod tests {
     fn view(local: &[&str], seen: &[&str]) -> NatView {
         NatView {
             local: Some(local.iter().map(|a| address(a)).collect()),
+            mapped: None,
             observed: seen
                 .iter()
                 .enumerate()

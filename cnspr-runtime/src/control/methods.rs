@@ -242,7 +242,9 @@ async fn invite(context: &Context, params: InviteParams) -> Result<InviteResult,
         token_id: os_random().map_err(RpcError::internal)?,
         psk: os_random().map_err(RpcError::internal)?,
     };
-    let addresses = context.driver.sockets().reachable();
+    let mut addresses = context.driver.sockets().reachable();
+    // The router's mapping reaches this device from anywhere: the joiner tries it too.
+    addresses.extend(context.port_mapping.get().external);
     let token = InviteToken {
         inviter: snapshot.own_id,
         addresses: addresses.clone(),

@@ -50,6 +50,8 @@ pub struct Context {
     pub payload_bytes_max: usize,
     /// This device's static anchors, which its invites carry.
     pub anchors: Vec<cnspr_proto::anchor::Anchor>,
+    /// The port mapping on the router (`netcheck`; invites carry its address).
+    pub port_mapping: crate::port_mapping::PortMappingWatch,
 }
 
 impl Context {

@@ -41,6 +41,7 @@ pub(super) async fn netcheck(context: &Context) -> Result<NetcheckResult, RpcErr
         gateways: crate::gateways::read(),
         nat: nat(&snapshot),
         relay: relay(&snapshot),
+        port_mapping: context.port_mapping.get(),
         peers,
     })
 }

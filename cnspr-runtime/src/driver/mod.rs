@@ -188,6 +188,8 @@ enum Command {
     RunFinished(u64, u32),
     /// A device's static anchors were looked up.
     AnchorsFound(DeviceId, Vec<SocketAddr>),
+    /// The router's port mapping gives this public address (`None`: no mapping now).
+    PortMapped(Option<SocketAddr>),
     Answer(DeviceId, u64, Vec<u8>),
     KvWrite(String, Option<Vec<u8>>, oneshot::Sender<Result<u64, StoreError>>),
     KvRead(String, oneshot::Sender<Option<KvEntry>>),
@@ -378,6 +380,12 @@ impl DriverHandle {
     /// Renames this device.
     pub async fn rename(&self, name: String) -> Result<(), Unavailable> {
         self.tell(Command::Rename(name)).await
+    }
+
+    /// The router's port mapping gives this device `external` (`None`: none now): it
+    /// goes into this device's address record.
+    pub async fn set_port_mapping(&self, external: Option<SocketAddr>) -> Result<(), Unavailable> {
+        self.tell(Command::PortMapped(external)).await
     }
 
     /// Says goodbye to the mesh and ends the task once the goodbyes are sent.
@@ -748,6 +756,7 @@ impl Task {
             Command::Rename(name) => {
                 self.node.set_own_name(now, &name);
             }
+            Command::PortMapped(external) => self.node.set_port_mapping(now, external),
             Command::Send {
                 to,
                 tag,
