@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cnspr_runtime::api::handlers::{HandlerList, HandlerRun, TestResult};
 use cnspr_runtime::api::members::{
-    Identity, InterfacesResult, MembersResult, Nat, PingParams, RemoveResult, StatusResult,
+    Identity, InterfacesResult, MembersResult, Nat, PingParams, RelayStatus, RemoveResult, StatusResult,
 };
 use cnspr_runtime::api::messaging::{QueryParams, QueryResult, SendParams, SendResult};
 use cnspr_runtime::api::netcheck::{NetcheckResult, PortMappingState, PortMappingView};
@@ -257,16 +257,8 @@ pub fn status(json: bool, result: &StatusResult) -> Result<(), CliError> {
             ),
         ]);
     }
-    if result.relay.pairs > 0 || result.relay.bytes > 0 {
-        table.row(vec![
-            "relay".into(),
-            format!(
-                "{} pair(s) now, {} carried, {} refused",
-                result.relay.pairs,
-                human_bytes(result.relay.bytes),
-                result.relay.refused
-            ),
-        ]);
+    if result.relay.pairs > 0 || result.relay.bytes > 0 || result.relay.unsent > 0 {
+        table.row(vec!["relay".into(), relay_text(&result.relay)]);
     }
     for catch_up in &result.catching_up {
         table.row(vec![
@@ -296,6 +288,17 @@ fn nat_text(nat: &Nat) -> String {
     } else {
         format!("{mapping}, seen at {}", seen_at.join(", "))
     }
+}
+
+/// What this device relays, and what it could not hand to its own relays, in a line.
+fn relay_text(relay: &RelayStatus) -> String {
+    format!(
+        "{} pair(s) now, {} carried, {} refused; {} of its own not handed to a relay",
+        relay.pairs,
+        human_bytes(relay.bytes),
+        relay.refused,
+        relay.unsent
+    )
 }
 
 /// What `netcheck` says of the router's port mapping, in a line.
@@ -343,15 +346,7 @@ pub fn netcheck(json: bool, result: &NetcheckResult) -> Result<(), CliError> {
         "port mapping".into(),
         port_mapping_text(&result.port_mapping),
     ]);
-    table.row(vec![
-        "relaying".into(),
-        format!(
-            "{} pair(s) now, {} carried, {} refused",
-            result.relay.pairs,
-            human_bytes(result.relay.bytes),
-            result.relay.refused
-        ),
-    ]);
+    table.row(vec!["relaying".into(), relay_text(&result.relay)]);
     out!("{}", table.render());
     let mut peers = Table::new(&["PEER", "STATE", "PATH", "WHY"]);
     for peer in &result.peers {

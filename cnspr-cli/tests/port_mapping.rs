@@ -1,9 +1,10 @@
 //! Port mapping on a home router: the desk at home asks its router (NAT-PMP here, after a
-//! PCP request the router does not speak; `support/nat_pmp_gateway.py`, which installs
+//! PCP request the router leaves unanswered; `support/nat_pmp_gateway.py`, which installs
 //! each mapping as a real nftables `dnat`) for a public port, and its invites and address
 //! record carry the address. A laptop at a cafe, behind a NAT of its own, pairs with it
-//! and reaches it with no third device, and again when it arrives anew; the mapping is
-//! deleted when the desk stops. Needs root: skipped with a message otherwise.
+//! and reaches it with no third device, and again when it arrives anew through the
+//! mapping alone; the mapping is renewed, and deleted when the desk stops. Needs root:
+//! skipped with a message otherwise.
 
 mod support;
 
@@ -24,7 +25,7 @@ impl Drop for Gateway {
 }
 
 /// Starts the NAT-PMP server in the router `ns` (LAN 192.0.2.1, WAN `wan` at
-/// 203.0.113.21) and waits until it listens.
+/// 203.0.113.21, lifetimes of a minute at most) and waits until it listens.
 fn gateway_in(ns: &str, root: &Root) -> Gateway {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/nat_pmp_gateway.py");
     let log_path = root.0.join("gateway.log");
@@ -39,6 +40,7 @@ fn gateway_in(ns: &str, root: &Root) -> Gateway {
             "192.0.2.1",
             "wan",
             "203.0.113.21",
+            "60",
         ])
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -124,9 +126,11 @@ fn a_laptop_at_a_cafe_reaches_the_desk_at_home_through_its_routers_port_mapping(
     let sent = desk.json(&["send", "laptop", "lab.note", "from home"]);
     assert_eq!(sent["delivered"], true, "{sent}");
     // The laptop arrives anew (stopped, started again, as after a sleep): it finds the
-    // desk at the mapping from its address record.
+    // desk at the mapping from its address record. The home router has forgotten every
+    // flow meanwhile: only the mapping lets the laptop in.
     assert!(laptop.run(&["stop"]).status.success());
     laptop.wait_exit();
+    lab.reboot_nat(&home);
     let arrived = Instant::now();
     laptop.start_on(&[LISTEN]);
     wait_until("the laptop reaches the desk again", || {
@@ -138,6 +142,16 @@ fn a_laptop_at_a_cafe_reaches_the_desk_at_home_through_its_routers_port_mapping(
         serde_json::json!({"lab": "port mapping: the laptop at the cafe reaches the desk, after arriving",
             "new_address_used_after_ms": [reached.as_secs_f64() * 1e3], "mapped_after_start_ms": mapped.as_secs_f64() * 1e3})
     );
+    // Granted a minute, the mapping is renewed after half of it.
+    let log = root.0.join("gateway.log");
+    let maps = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains(" 0001") && !l.ends_with("00000000"))
+            .count()
+    };
+    wait_until("the mapping is renewed", || maps() >= 2);
+    assert_eq!(port_mapping(&desk)["external"], "203.0.113.21:3030");
     // The desk stops: the router's mapping goes with it.
     assert!(desk.run(&["stop"]).status.success());
     desk.wait_exit();

@@ -19,8 +19,8 @@ pub fn default_routes(route: &str) -> Vec<(String, Ipv4Addr)> {
                 (fields.first()?, fields.get(1)?, fields.get(2)?, fields.get(7)?);
             let default = *destination == "00000000" && *mask == "00000000";
             // The kernel prints the address as the hexadecimal of its in-memory (network
-            // order) bytes read as a little-endian number.
-            let gateway = u32::from_str_radix(gateway, 16).ok()?.to_le_bytes();
+            // order) bytes read as a number in the host's byte order.
+            let gateway = u32::from_str_radix(gateway, 16).ok()?.to_ne_bytes();
             (default && gateway != [0; 4]).then(|| (name.to_string(), Ipv4Addr::from(gateway)))
         })
         .collect()

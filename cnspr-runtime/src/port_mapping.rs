@@ -4,9 +4,14 @@
 //! how a laptop at a cafe reaches the desk at home with no third device.
 //!
 //! One task per daemon: it asks the default gateway for a mapping of the daemon's IPv4
-//! port (the same port outside if the router agrees), renews it at half its lifetime,
-//! asks again a minute after a failure (a router that answered nothing, a new network),
-//! and deletes it when the daemon stops.
+//! port (the same port outside if the router agrees), renews it at half its lifetime
+//! (publishing the address anew if the router's answer moved it), asks again a minute after
+//! a failure, drops it at once when the device is on another network (another gateway, or
+//! another address towards it), and deletes it when the daemon stops.
+//!
+//! What the router says is believed only so far: the address must be public (a LAN host
+//! answering as the gateway cannot make this device publish a private address), and the
+//! lifetime at least [`MIN_LIFETIME_SECS`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU16;
@@ -19,10 +24,14 @@ use tokio::sync::Notify;
 use crate::api::netcheck::{PortMappingState, PortMappingView};
 use crate::driver::DriverHandle;
 
-/// The lifetime asked for (the router may grant less).
+/// The lifetime asked for (the router may grant less; more is scheduled as this).
 const LIFETIME_SECS: u32 = 2 * 3600;
+/// A shorter grant is taken as a refusal (renewing it would be a request a few seconds).
+const MIN_LIFETIME_SECS: u32 = 60;
 /// How long after a failure the gateway is asked again.
 const RETRY: Duration = Duration::from_secs(60);
+/// How often a held mapping checks the device is still on the router's network.
+const CHECK_NETWORK: Duration = Duration::from_secs(10);
 /// Each request's first wait for an answer, doubled on each of two retries: a router
 /// without the protocol costs 1.75 s a try, not the RFCs' minute.
 const TIMEOUTS: TimeoutConfig = TimeoutConfig {
@@ -83,21 +92,41 @@ impl PortMapper {
         self.watch.clone()
     }
 
-    /// Deletes the mapping (waiting a few seconds at most for the router) and ends.
+    /// Deletes the mapping (a few seconds at most for the router; a request under way is
+    /// finished first, so that what it made is deleted too) and ends the task.
     pub async fn stop(self) {
         self.stop.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.task).await;
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
     }
+}
+
+/// Where this device stands towards its router: the default gateway and this device's
+/// address towards it. Another either way is another network.
+async fn network() -> Option<(Ipv4Addr, IpAddr)> {
+    let route = std::fs::read_to_string("/proc/net/route").ok()?;
+    let (_, gateway) = crate::gateways::default_routes(&route).into_iter().next()?;
+    let socket = tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .await
+        .ok()?;
+    socket.connect((gateway, crab_nat::GATEWAY_PORT)).await.ok()?;
+    Some((gateway, socket.local_addr().ok()?.ip()))
 }
 
 async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWatch, stop: Arc<Notify>) {
     loop {
-        let gateway = default_gateway();
-        let attempt = match gateway {
-            Some(gateway) => map(gateway, port).await,
+        let here = network().await;
+        let gateway = here.map(|(gateway, _)| gateway);
+        let attempt = match here {
+            Some((gateway, client)) => map(gateway, client, port).await,
             None => Err("no default gateway".to_owned()),
         };
-        let (mut mapping, external) = match attempt {
+        let (mut mapping, mut external) = match attempt {
             Ok(mapped) => mapped,
             Err(why) => {
                 tracing::debug!(?gateway, %why, "no port mapping");
@@ -114,35 +143,58 @@ async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWa
             PortMappingType::NatPmp => "nat-pmp",
         };
         tracing::info!(%external, protocol, lifetime = mapping.lifetime(), "port mapped on the home router");
-        view.set(PortMappingView::mapped(
-            gateway,
-            protocol,
-            external,
-            mapping.lifetime(),
-        ));
-        let _ = driver.set_port_mapping(Some(external)).await;
-        loop {
-            let renew_in = Duration::from_secs(u64::from(mapping.lifetime() / 2).max(1));
-            tokio::select! {
-                () = stop.notified() => {
-                    if let Err((error, _)) = mapping.try_drop().await {
-                        tracing::debug!(%error, "port mapping not deleted");
+        let publish = |external, lifetime| {
+            view.set(PortMappingView::mapped(gateway, protocol, external, lifetime));
+            driver.set_port_mapping(Some(external))
+        };
+        let _ = publish(external, mapping.lifetime()).await;
+        'held: loop {
+            let lifetime = mapping.lifetime().min(LIFETIME_SECS);
+            let renew_at = tokio::time::Instant::now() + Duration::from_secs(u64::from(lifetime / 2));
+            while tokio::time::Instant::now() < renew_at {
+                tokio::select! {
+                    () = stop.notified() => {
+                        if let Err((error, _)) = mapping.try_drop().await {
+                            tracing::debug!(%error, "port mapping not deleted");
+                        }
+                        return;
                     }
-                    return;
+                    () = tokio::time::sleep(CHECK_NETWORK) => {}
                 }
-                () = tokio::time::sleep(renew_in) => {}
+                if network().await != here {
+                    tracing::info!("on another network: the port mapping is dropped");
+                    break 'held;
+                }
             }
-            if let Err(error) = mapping.renew().await {
-                tracing::info!(%error, "port mapping not renewed: asking again");
-                break;
+            let renewed = match mapping.renew().await {
+                Ok(()) => address_of(&mapping, gateway).await,
+                Err(error) => Err(error.to_string()),
+            };
+            match renewed {
+                Ok(now) if now != external => {
+                    tracing::info!(%now, "the port mapping moved");
+                    external = now;
+                    let _ = publish(external, mapping.lifetime()).await;
+                }
+                Ok(_) => {}
+                Err(why) => {
+                    tracing::info!(%why, "port mapping not renewed: asking again");
+                    break 'held;
+                }
             }
         }
+        view.set(PortMappingView::new(PortMappingState::Trying));
+        let _ = driver.set_port_mapping(None).await;
     }
 }
 
-/// A mapping of `port` on `gateway`, and the public address it gives; why not otherwise.
-async fn map(gateway: Ipv4Addr, port: NonZeroU16) -> Result<(PortMapping, SocketAddr), String> {
-    let client = client_address(gateway).await.map_err(|e| e.to_string())?;
+/// A mapping of `port` on `gateway` for `client` (this device's address towards it), and
+/// the public address it gives; why not otherwise.
+async fn map(
+    gateway: Ipv4Addr,
+    client: IpAddr,
+    port: NonZeroU16,
+) -> Result<(PortMapping, SocketAddr), String> {
     let options = PortMappingOptions {
         external_port: Some(port),
         lifetime_seconds: Some(LIFETIME_SECS),
@@ -157,46 +209,53 @@ async fn map(gateway: Ipv4Addr, port: NonZeroU16) -> Result<(PortMapping, Socket
             .await
             .map_err(|natpmp| format!("PCP: {pcp}; NAT-PMP: {natpmp}"))?,
     };
-    let ip = match mapping.mapping_type() {
-        PortMappingType::Pcp { external_ip, .. } => external_ip,
-        PortMappingType::NatPmp => IpAddr::V4(
+    match address_of(&mapping, Some(gateway)).await {
+        Ok(external) => Ok((mapping, external)),
+        Err(why) => {
+            let _ = mapping.try_drop().await;
+            Err(why)
+        }
+    }
+}
+
+/// The public address `mapping` gives, checked: a public unicast address, a lifetime
+/// worth renewing.
+async fn address_of(mapping: &PortMapping, gateway: Option<Ipv4Addr>) -> Result<SocketAddr, String> {
+    if mapping.lifetime() < MIN_LIFETIME_SECS {
+        return Err(format!("the router granted {} s only", mapping.lifetime()));
+    }
+    let ip = match (mapping.mapping_type(), gateway) {
+        (PortMappingType::Pcp { external_ip, .. }, _) => external_ip,
+        (PortMappingType::NatPmp, Some(gateway)) => IpAddr::V4(
             crab_nat::natpmp::external_address(gateway.into(), Some(TIMEOUTS))
                 .await
                 .map_err(|e| format!("NAT-PMP external address: {e}"))?,
         ),
+        (PortMappingType::NatPmp, None) => return Err("no gateway".into()),
     };
-    let external = SocketAddr::new(ip, mapping.external_port().get());
-    Ok((mapping, external))
+    if !is_public(ip) {
+        return Err(format!("the router's address {ip} is not a public one"));
+    }
+    Ok(SocketAddr::new(ip, mapping.external_port().get()))
 }
 
-/// This device's address towards `gateway` (the one the router sees).
-async fn client_address(gateway: Ipv4Addr) -> std::io::Result<IpAddr> {
-    let socket = tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
-    socket.connect((gateway, crab_nat::GATEWAY_PORT)).await?;
-    Ok(socket.local_addr()?.ip())
-}
-
-/// The IPv4 default route's gateway, from `/proc/net/route` (this network namespace's).
-fn default_gateway() -> Option<Ipv4Addr> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
-    parse_default_gateway(&table)
-}
-
-/// The gateway of the first default route (destination 0, the gateway flag) in the text
-/// of `/proc/net/route`, whose addresses are the kernel's bytes read as a number in the
-/// host's byte order, in hexadecimal.
-fn parse_default_gateway(table: &str) -> Option<Ipv4Addr> {
-    const RTF_GATEWAY: u32 = 0x2;
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (destination, gateway, flags) = (fields.get(1)?, fields.get(2)?, fields.get(3)?);
-        let flags = u32::from_str_radix(flags, 16).ok()?;
-        if *destination != "00000000" || flags & RTF_GATEWAY == 0 {
-            return None;
+/// Whether `ip` can be reached from the internet: not private, shared (carrier NAT),
+/// loopback, link-local, unspecified, broadcast or multicast.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let shared = v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]);
+            !(v4.is_private()
+                || shared
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast())
         }
-        let raw = u32::from_str_radix(gateway, 16).ok()?;
-        Some(Ipv4Addr::from(raw.to_ne_bytes()))
-    })
+        // Global unicast (2000::/3).
+        IpAddr::V6(v6) => v6.segments()[0] & 0xe000 == 0x2000,
+    }
 }
 
 #[cfg(test)]
@@ -204,17 +263,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_routes_gateway_is_read_from_the_route_table() {
-        // A host's table: a LAN route, then the default route through 192.0.2.1.
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n\
-                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n\
-                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n";
-        let expected = if cfg!(target_endian = "little") {
-            Some(Ipv4Addr::new(192, 0, 2, 1))
-        } else {
-            Some(Ipv4Addr::new(1, 2, 0, 192))
-        };
-        assert_eq!(parse_default_gateway(table), expected);
-        assert_eq!(parse_default_gateway("Iface\tDestination\tGateway\n"), None);
+    fn only_a_public_address_is_published() {
+        for public in ["203.0.113.21", "8.8.8.8", "2001:db8::1"] {
+            assert!(is_public(public.parse().expect("an address")), "{public}");
+        }
+        for not in [
+            "192.168.1.1",
+            "10.0.0.1",
+            "100.64.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(!is_public(not.parse().expect("an address")), "{not}");
+        }
     }
 }

@@ -4,12 +4,12 @@ namespace: it answers on UDP 5351 of the LAN address and installs each mapping a
 nftables `dnat` from the WAN interface (Debian's miniupnpd refuses the documentation
 addresses the lab's internet uses).
 
-    nat_pmp_gateway.py LAN_ADDRESS WAN_INTERFACE WAN_ADDRESS
+    nat_pmp_gateway.py LAN_ADDRESS WAN_INTERFACE WAN_ADDRESS MAX_LIFETIME
 
-Speaks NAT-PMP only: a PCP request (version 2) gets NAT-PMP's "unsupported version"
-answer, which tells a client to fall back (RFC 6887, section 9). UDP mappings only;
-lifetimes are granted up to an hour and not expired (a test outlives none). Each request
-is printed on a line after `ready`, for the test's log.
+Speaks NAT-PMP only, and says nothing to a PCP request (version 2), as many routers do:
+a client must fall back by itself. UDP mappings only; lifetimes are granted up to
+MAX_LIFETIME seconds (a short one makes the client renew within a test) and not expired.
+Each request is printed on a line after `ready`, for the test's log.
 """
 
 import socket
@@ -19,8 +19,7 @@ import sys
 import time
 
 PORT = 5351
-UNSUPPORTED_VERSION, UNSUPPORTED_OPCODE = 1, 5
-MAX_LIFETIME = 3600
+UNSUPPORTED_OPCODE = 5
 
 
 def nft(script):
@@ -39,6 +38,7 @@ def install(wan_interface, mappings):
 
 def main():
     lan_address, wan_interface, wan_address = sys.argv[1:4]
+    max_lifetime = int(sys.argv[4])
     nft(
         "table ip portmap {\n"
         "    chain prerouting { type nat hook prerouting priority -100; }\n"
@@ -57,8 +57,8 @@ def main():
         if len(request) < 2:
             continue
         version, opcode = request[0], request[1]
-        if version != 0:
-            answer = struct.pack("!BBHI", 0, opcode | 0x80, UNSUPPORTED_VERSION, epoch)
+        if version != 0 or opcode >= 128:
+            continue  # PCP, or an answer: not for a NAT-PMP server
         elif opcode == 0 and len(request) == 2:
             address = socket.inet_aton(wan_address)
             answer = struct.pack("!BBHI4s", 0, 0x80, 0, epoch, address)
@@ -72,11 +72,12 @@ def main():
             else:
                 external = mappings.get((client, port)) or suggested or port
                 mappings[(client, port)] = external
-                lifetime = min(lifetime, MAX_LIFETIME)
+                lifetime = min(lifetime, max_lifetime)
             install(wan_interface, mappings)
             answer = struct.pack("!BBHIHHI", 0, 0x81, 0, epoch, port, external, lifetime)
         else:
-            answer = struct.pack("!BBHI", 0, (opcode | 0x80) & 0xFF, UNSUPPORTED_OPCODE, epoch)
+            # The request back, its opcode marked an answer, result "unsupported opcode".
+            answer = bytes([0, opcode | 0x80]) + struct.pack("!H", UNSUPPORTED_OPCODE) + request[4:]
         server.sendto(answer, (client, client_port))
 
 

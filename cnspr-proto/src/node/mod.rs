@@ -269,6 +269,9 @@ pub struct NodeStats {
     /// Datagrams it was asked to carry and did not (off, over its bounds, not between two
     /// devices of its roster).
     pub relay_refused: u64,
+    /// Datagrams of its own relayed sessions it could not hand to their relay (no keys
+    /// with the relay, or its queue full): lost like any datagram, counted here.
+    pub relay_unsent: u64,
 }
 
 /// One device's protocol state.

@@ -327,7 +327,7 @@ impl Node {
     /// Carries the endpoint's datagrams for relayed paths to their relays, sealed in each
     /// relay's own session: after the round's writes when they may acknowledge one, at
     /// once otherwise, like any datagram. One the relay cannot take (no direct path to
-    /// it) is lost like any datagram.
+    /// it) is lost like any datagram, and counted (`Stats::relay_unsent`).
     pub(super) fn carry_relayed(&mut self, now: Timestamp) -> bool {
         let mut carried = false;
         while let Some(transmit) = self.endpoint.poll_relayed() {
@@ -336,10 +336,14 @@ impl Node {
                 to: transmit.to,
                 datagram: transmit.datagram,
             };
-            let bytes = payload.encode().unwrap_or_default();
-            let _ = self
-                .endpoint
-                .send_carried(now, &transmit.relay, &bytes, transmit.prompt);
+            let handed = payload.encode().is_ok_and(|bytes| {
+                self.endpoint
+                    .send_carried(now, &transmit.relay, &bytes, transmit.prompt)
+                    .is_ok()
+            });
+            if !handed {
+                self.stats.relay_unsent += 1;
+            }
         }
         carried
     }

@@ -75,6 +75,8 @@ pub struct RelayStatus {
     pub bytes: u64,
     /// Datagrams it was asked to carry and refused (turned off, over its bounds).
     pub refused: u64,
+    /// Datagrams of its own relayed sessions it could not hand to their relay.
+    pub unsent: u64,
 }
 
 /// This device's NAT, as its peers see it.

@@ -172,6 +172,7 @@ pub(super) fn relay(snapshot: &Snapshot) -> RelayStatus {
         pairs: snapshot.relayed_pairs,
         bytes: snapshot.stats.relayed_bytes,
         refused: snapshot.stats.relay_refused,
+        unsent: snapshot.stats.relay_unsent,
     }
 }
 
