@@ -763,13 +763,6 @@ impl Endpoint {
         }
     }
 
-    /// Whether a handshake this device started with `peer` is under way.
-    pub fn initiating(&self, peer: &DeviceId) -> bool {
-        self.peers
-            .get(peer)
-            .is_some_and(|state| state.initiation.is_some())
-    }
-
     /// Calls `peer` now: an initiation waiting for its answer is made again at once (to
     /// every destination, a new one included), without more time to live than it had; a
     /// finish in flight goes on; with nothing in flight a handshake starts.
