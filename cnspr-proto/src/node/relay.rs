@@ -67,6 +67,38 @@ pub const SILENT_PASSED_OVER: Duration = Duration::from_secs(60);
 /// Most (peer, relay) pairs passed over at once.
 const MAX_PASSED_OVER: usize = 1024;
 
+/// Pairs that had a datagram within this long share the rate equally.
+const SHARE_WINDOW: Duration = Duration::from_secs(1);
+
+/// A bucket of bytes, filled at a rate, holding a second's worth at most.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: u64,
+    filled: Timestamp,
+}
+
+impl Bucket {
+    fn full(rate: u64, now: Timestamp) -> Self {
+        Self {
+            tokens: rate,
+            filled: now,
+        }
+    }
+
+    /// Fills it at `rate` until `now`; whether `bytes` are there to take.
+    fn can_take(&mut self, now: Timestamp, rate: u64, bytes: u64) -> bool {
+        let elapsed = now.saturating_since(self.filled).as_micros().min(1_000_000) as u64;
+        let added = rate.saturating_mul(elapsed) / 1_000_000;
+        self.tokens = self.tokens.saturating_add(added).min(rate);
+        self.filled = now;
+        self.tokens >= bytes
+    }
+
+    fn take(&mut self, bytes: u64) {
+        self.tokens = self.tokens.saturating_sub(bytes);
+    }
+}
+
 /// Whether and how much this device relays for others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
@@ -74,7 +106,8 @@ pub struct RelayConfig {
     pub enabled: bool,
     /// Pairs of devices carried at once.
     pub max_pairs: usize,
-    /// Bytes carried per second, all pairs together.
+    /// Bytes carried per second, all pairs together; the pairs busy within the last
+    /// second share it equally.
     pub max_bytes_per_sec: u64,
 }
 
@@ -92,10 +125,11 @@ impl Default for RelayConfig {
 #[derive(Debug)]
 pub(super) struct Relaying {
     config: RelayConfig,
-    /// Pairs carried (the smaller ID first), with when each last had a datagram.
-    pairs: BTreeMap<(DeviceId, DeviceId), Timestamp>,
-    /// Bytes that may still be carried, and when the bucket was last filled.
-    bucket: (u64, Timestamp),
+    /// Pairs carried (the smaller ID first): when each last had a datagram, and its own
+    /// bucket (its share of the rate).
+    pairs: BTreeMap<(DeviceId, DeviceId), (Timestamp, Bucket)>,
+    /// Bytes that may still be carried, all pairs together.
+    bucket: Bucket,
     /// Peers whose session goes through a relay: when each is called on every path again.
     upgrades: Timers<DeviceId>,
     /// When each peer was last punched towards: for a relayed handshake or an upgrade,
@@ -109,7 +143,7 @@ pub(super) struct Relaying {
 impl Relaying {
     pub(super) fn new(config: RelayConfig) -> Self {
         Self {
-            bucket: (config.max_bytes_per_sec, Timestamp::ZERO),
+            bucket: Bucket::full(config.max_bytes_per_sec, Timestamp::ZERO),
             config,
             pairs: BTreeMap::new(),
             upgrades: Timers::new(),
@@ -138,10 +172,12 @@ impl Relaying {
     /// Whether `a` and `b` are a pair this device has not carried for lately.
     fn new_pair(&self, now: Timestamp, a: DeviceId, b: DeviceId) -> bool {
         let last = self.pairs.get(&(a.min(b), a.max(b)));
-        last.is_none_or(|last| now.saturating_since(*last) >= PAIR_IDLE)
+        last.is_none_or(|(last, _)| now.saturating_since(*last) >= PAIR_IDLE)
     }
 
     /// Whether a datagram of `bytes` between `a` and `b` may be carried now; counts it.
+    /// Each pair carried within the last second has an equal share of the rate (one pair
+    /// cannot starve the others), and all together the rate.
     fn admit(&mut self, now: Timestamp, a: DeviceId, b: DeviceId, bytes: usize) -> bool {
         if !self.config.enabled {
             return false;
@@ -149,23 +185,28 @@ impl Relaying {
         let pair = (a.min(b), a.max(b));
         if !self.pairs.contains_key(&pair) && self.pairs.len() >= self.config.max_pairs {
             self.pairs
-                .retain(|_, last| now.saturating_since(*last) < PAIR_IDLE);
+                .retain(|_, (last, _)| now.saturating_since(*last) < PAIR_IDLE);
             if self.pairs.len() >= self.config.max_pairs {
                 return false;
             }
         }
         let rate = self.config.max_bytes_per_sec;
-        let (tokens, filled) = self.bucket;
-        let elapsed = now.saturating_since(filled).as_micros().min(1_000_000) as u64;
-        let tokens = tokens
-            .saturating_add(rate.saturating_mul(elapsed) / 1_000_000)
-            .min(rate);
-        let Some(left) = tokens.checked_sub(bytes as u64) else {
-            self.bucket = (tokens, now);
-            return false;
+        // At most `max_pairs` entries: the scan is bounded by the configuration.
+        let busy = |(p, (last, _)): (&(DeviceId, DeviceId), &(Timestamp, Bucket))| {
+            *p != pair && now.saturating_since(*last) < SHARE_WINDOW
         };
-        self.bucket = (left, now);
-        self.pairs.insert(pair, now);
+        let others = self.pairs.iter().filter(|entry| busy(*entry)).count() as u64;
+        let share = rate / (others + 1);
+        let (_, own) = self.pairs.entry(pair).or_insert((now, Bucket::full(share, now)));
+        let bytes = bytes as u64;
+        if !own.can_take(now, share, bytes) || !self.bucket.can_take(now, rate, bytes) {
+            return false;
+        }
+        own.take(bytes);
+        self.bucket.take(bytes);
+        if let Some((last, _)) = self.pairs.get_mut(&pair) {
+            *last = now;
+        }
         true
     }
 
@@ -185,7 +226,7 @@ impl Relaying {
     pub(super) fn pairs(&self, now: Timestamp) -> usize {
         self.pairs
             .values()
-            .filter(|last| now.saturating_since(**last) < PAIR_IDLE)
+            .filter(|(last, _)| now.saturating_since(*last) < PAIR_IDLE)
             .count()
     }
 }
@@ -425,5 +466,29 @@ mod tests {
             ..RelayConfig::default()
         });
         assert!(!off.admit(at(1), id(1), id(2), 1));
+    }
+
+    #[test]
+    fn a_busy_pair_leaves_its_share_to_another() {
+        let mut relaying = Relaying::new(RelayConfig {
+            enabled: true,
+            max_pairs: 4,
+            max_bytes_per_sec: 3000,
+        });
+        // Two pairs sending 200 bytes each every 10 ms (60 000 B/s wanted between them),
+        // the first always first: over ten seconds each carries about half the rate.
+        let mut carried = [0u64; 2];
+        for tick in 0..1000u64 {
+            let now = Timestamp::from_micros(1_000_000 + tick * 10_000);
+            for (i, pair) in [(id(1), id(2)), (id(3), id(4))].into_iter().enumerate() {
+                if relaying.admit(now, pair.0, pair.1, 200) {
+                    carried[i] += 200;
+                }
+            }
+        }
+        for bytes in carried {
+            assert!((12_000..=18_000).contains(&bytes), "{carried:?}");
+        }
+        assert!(carried.iter().sum::<u64>() <= 3000 * 11, "{carried:?}");
     }
 }
