@@ -6,8 +6,9 @@
 //! One task per daemon: it asks the default gateway for a mapping of the daemon's IPv4
 //! port (the same port outside if the router agrees), renews it at half its lifetime
 //! (publishing the address anew if the router's answer moved it), asks again a minute after
-//! a failure, drops it at once when the device is on another network (another gateway, or
-//! another address towards it), and deletes it when the daemon stops.
+//! a failure, drops it at once when the kernel announces a change that put the device on
+//! another network (another gateway, or another address towards it; without netlink, at
+//! the next renewal), and deletes it when the daemon stops.
 //!
 //! What the router says is believed only so far: the address must be public (a LAN host
 //! answering as the gateway cannot make this device publish a private address), and the
@@ -21,8 +22,11 @@ use std::time::Duration;
 use crab_nat::{InternetProtocol, PortMapping, PortMappingOptions, PortMappingType, TimeoutConfig};
 use tokio::sync::Notify;
 
+use cnspr_proto::ip_network::is_public;
+
 use crate::api::netcheck::{PortMappingState, PortMappingView};
 use crate::driver::DriverHandle;
+use crate::network_watch::{NetworkWatch, SETTLE};
 
 /// The lifetime asked for (the router may grant less; more is scheduled as this).
 const LIFETIME_SECS: u32 = 2 * 3600;
@@ -30,8 +34,6 @@ const LIFETIME_SECS: u32 = 2 * 3600;
 const MIN_LIFETIME_SECS: u32 = 60;
 /// How long after a failure the gateway is asked again.
 const RETRY: Duration = Duration::from_secs(60);
-/// How often a held mapping checks the device is still on the router's network.
-const CHECK_NETWORK: Duration = Duration::from_secs(10);
 /// Each request's first wait for an answer, doubled on each of two retries: a router
 /// without the protocol costs 1.75 s a try, not the RFCs' minute.
 const TIMEOUTS: TimeoutConfig = TimeoutConfig {
@@ -119,6 +121,8 @@ async fn network() -> Option<(Ipv4Addr, IpAddr)> {
 }
 
 async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWatch, stop: Arc<Notify>) {
+    // The kernel's announcements tell a held mapping the device may be on another network.
+    let mut watch = NetworkWatch::open();
     loop {
         let here = network().await;
         let gateway = here.map(|(gateway, _)| gateway);
@@ -159,7 +163,8 @@ async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWa
                         }
                         return;
                     }
-                    () = tokio::time::sleep(CHECK_NETWORK) => {}
+                    () = tokio::time::sleep_until(renew_at) => break,
+                    () = watch.announced() => tokio::time::sleep(SETTLE).await,
                 }
                 if network().await != here {
                     tracing::info!("on another network: the port mapping is dropped");
@@ -237,49 +242,4 @@ async fn address_of(mapping: &PortMapping, gateway: Option<Ipv4Addr>) -> Result<
         return Err(format!("the router's address {ip} is not a public one"));
     }
     Ok(SocketAddr::new(ip, mapping.external_port().get()))
-}
-
-/// Whether `ip` can be reached from the internet: not private, shared (carrier NAT),
-/// loopback, link-local, unspecified, broadcast or multicast.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let shared = v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]);
-            !(v4.is_private()
-                || shared
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast())
-        }
-        // Global unicast (2000::/3).
-        IpAddr::V6(v6) => v6.segments()[0] & 0xe000 == 0x2000,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_public_address_is_published() {
-        for public in ["203.0.113.21", "8.8.8.8", "2001:db8::1"] {
-            assert!(is_public(public.parse().expect("an address")), "{public}");
-        }
-        for not in [
-            "192.168.1.1",
-            "10.0.0.1",
-            "100.64.0.1",
-            "127.0.0.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "fd00::1",
-            "fe80::1",
-        ] {
-            assert!(!is_public(not.parse().expect("an address")), "{not}");
-        }
-    }
 }

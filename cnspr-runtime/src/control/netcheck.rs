@@ -3,7 +3,7 @@
 //! why, in a sentence.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use cnspr_proto::identity::DeviceId;
 use cnspr_proto::membership::MemberState;
@@ -49,7 +49,7 @@ pub(super) async fn netcheck(context: &Context) -> Result<NetcheckResult, RpcErr
 /// Whether `address` is a global unicast IPv6 address (2000::/3): one a peer elsewhere can
 /// reach without a NAT.
 fn is_global_ipv6(address: &SocketAddr) -> bool {
-    matches!(address.ip(), IpAddr::V6(v6) if v6.segments()[0] & 0xe000 == 0x2000)
+    address.is_ipv6() && cnspr_proto::ip_network::is_public(address.ip())
 }
 
 /// Why `member` is reached the way it is, given this device's NAT.
