@@ -545,3 +545,24 @@ fn a_kept_alive_path_gets_an_empty_datagram_after_each_silence_and_only_then() {
         6
     );
 }
+
+#[test]
+fn an_answer_to_an_attempt_made_again_since_still_makes_the_session() {
+    let mut link = Link::new(EndpointConfig::default());
+    link.send(0, b"hello");
+    // News of paths makes the attempt again twice before its answer is back, and those
+    // go where nothing answers yet (a filter not open): only the first one's answer comes.
+    let peer = link.key(1);
+    for _ in 0..2 {
+        link.now = link.now + Duration::from_millis(1);
+        link.nodes[0].endpoint.connect_now(link.now, &peer);
+        while link.nodes[0].endpoint.poll_transmit().is_some() {}
+    }
+    // Well before the retry (a second): the first answer made the session.
+    link.run_for(Duration::from_millis(50));
+    assert_eq!(link.nodes[1].received, vec![b"hello".to_vec()]);
+    assert_eq!((link.nodes[0].established, link.nodes[1].established), (1, 1));
+    link.send(1, b"back");
+    link.run_for(Duration::from_millis(50));
+    assert_eq!(link.nodes[0].received, vec![b"back".to_vec()]);
+}

@@ -350,8 +350,9 @@ impl Node {
     /// [`NEW_ADDRESS_PUNCH_INTERVAL`] for news of an address, counted apart). A handshake
     /// under way is made again at once to every destination, the new one included
     /// (`Endpoint::connect_now`, as for a record, a beacon or an anchor): an answer on
-    /// its way to the old one is dropped, and the new destination is tried a retry sooner
-    /// (the simulator's 5-device crash detection, p50: 1.868 s this way, 2.024 s waiting).
+    /// its way to the old one still counts, and the new destination is tried a retry
+    /// sooner (the simulator's 5-device crash detection, p50: 1.868 s this way, 2.024 s
+    /// waiting).
     fn punch(&mut self, now: Timestamp, peer: DeviceId, on_news: bool) {
         let (last, interval) = if on_news {
             (&mut self.relaying.punched_on_news, NEW_ADDRESS_PUNCH_INTERVAL)

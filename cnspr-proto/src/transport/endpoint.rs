@@ -400,6 +400,22 @@ struct Initiation {
     with_cookie: bool,
     /// The attempt whose mesh secret keyed it ([`MeshSecrets::for_attempt`]).
     secret_attempt: u32,
+    /// The attempts it was made again after (a retry, news of a path, a cookie), newest
+    /// last: an answer to one of them may still be on its way, and counts as well.
+    earlier: Vec<EarlierAttempt>,
+}
+
+/// Most earlier attempts of one handshake whose answers still count.
+const MAX_EARLIER_ATTEMPTS: usize = 3;
+
+/// An attempt of a handshake made again before its answer came
+/// ([`Initiation::earlier`]). While two devices punch through their filters, news of
+/// paths comes in bursts and every call makes the attempt again: the answers the opened
+/// path brought were all to attempts already replaced, and were dropped.
+struct EarlierAttempt {
+    local_index: u32,
+    handshake: Box<Handshake>,
+    secret_attempt: u32,
 }
 
 enum InitiationStage {
@@ -678,6 +694,9 @@ impl Endpoint {
             }
             if let Some(initiation) = removed.initiation {
                 self.indices.remove(&initiation.local_index);
+                for earlier in initiation.earlier {
+                    self.indices.remove(&earlier.local_index);
+                }
             }
         }
     }
@@ -721,6 +740,9 @@ impl Endpoint {
             if let Some(initiation) = state.initiation.take() {
                 if !state.session.owns_index(initiation.local_index) {
                     self.indices.remove(&initiation.local_index);
+                }
+                for earlier in initiation.earlier {
+                    self.indices.remove(&earlier.local_index);
                 }
             }
         }
@@ -780,9 +802,7 @@ impl Endpoint {
             None => self.start_initiation(now, *peer, now),
             Some(initiation) => {
                 if let InitiationStage::AwaitResponse(_) = initiation.stage {
-                    let (index, started) = (initiation.local_index, initiation.started);
-                    self.indices.remove(&index);
-                    self.start_initiation(now, *peer, started);
+                    self.remake_initiation(now, *peer);
                 }
             }
         }
@@ -1020,6 +1040,9 @@ impl Endpoint {
         }
         if now.saturating_since(initiation.started) >= config.handshake_give_up {
             let index = initiation.local_index;
+            for earlier in initiation.earlier.drain(..) {
+                self.indices.remove(&earlier.local_index);
+            }
             state.initiation = None;
             state.staged.clear();
             if !state.session.owns_index(index) {
@@ -1055,11 +1078,9 @@ impl Endpoint {
                 }
             }
             InitiationStage::AwaitResponse(_) => {
-                // A fresh ephemeral key and index each attempt, so a late answer to an
-                // earlier attempt cannot be confused with this one.
-                let (index, started) = (initiation.local_index, initiation.started);
-                self.indices.remove(&index);
-                self.start_initiation(now, peer, started);
+                // A fresh ephemeral key and index each attempt (the earlier one's answer,
+                // late, still counts: it proves the peer as well).
+                self.remake_initiation(now, peer);
             }
         }
     }
@@ -1156,6 +1177,44 @@ impl Endpoint {
         )
     }
 
+    /// Makes `peer`'s initiation waiting for its answer again (a fresh ephemeral key and
+    /// index, without more time to live than it had), keeping the replaced attempt among
+    /// the earlier ones whose answers still count.
+    fn remake_initiation(&mut self, now: Timestamp, peer: DeviceId) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(mut old) = state.initiation.take() else {
+            return;
+        };
+        let started = old.started;
+        let mut earlier = std::mem::take(&mut old.earlier);
+        if let InitiationStage::AwaitResponse(handshake) = old.stage {
+            earlier.push(EarlierAttempt {
+                local_index: old.local_index,
+                handshake,
+                secret_attempt: old.secret_attempt,
+            });
+        } else {
+            self.indices.remove(&old.local_index);
+        }
+        while earlier.len() > MAX_EARLIER_ATTEMPTS {
+            let dropped = earlier.remove(0);
+            self.indices.remove(&dropped.local_index);
+        }
+        self.start_initiation(now, peer, started);
+        match self
+            .peers
+            .get_mut(&peer)
+            .and_then(|state| state.initiation.as_mut())
+        {
+            Some(initiation) => initiation.earlier = earlier,
+            None => earlier.iter().for_each(|e| {
+                self.indices.remove(&e.local_index);
+            }),
+        }
+    }
+
     fn start_initiation(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp) {
         let local_index = self.new_index(IndexOwner::Peer(peer));
         let joining = self.peers.get(&peer).and_then(|p| p.joining.clone());
@@ -1223,6 +1282,7 @@ impl Endpoint {
             mac1,
             with_cookie: cookie.is_some(),
             secret_attempt,
+            earlier: Vec::new(),
         });
         self.reschedule(peer);
         if let Some(datagram) = datagram {
@@ -1333,9 +1393,7 @@ impl Endpoint {
         state.mesh_attempt = initiation.secret_attempt;
         state.answered_attempt = initiation.secret_attempt;
         if !initiation.with_cookie {
-            let (index, started) = (initiation.local_index, initiation.started);
-            self.indices.remove(&index);
-            self.start_initiation(now, peer, started);
+            self.remake_initiation(now, peer);
         }
         Ok(())
     }
@@ -1419,10 +1477,20 @@ impl Endpoint {
         let initiation = state
             .initiation
             .as_mut()
-            .filter(|i| i.local_index == receiver_index)
             .ok_or(ReceiveError::UnknownIndex(receiver_index))?;
-        let InitiationStage::AwaitResponse(handshake) = &initiation.stage else {
-            return Err(ReceiveError::UnknownIndex(receiver_index));
+        let (handshake, secret_attempt) = match &initiation.stage {
+            InitiationStage::AwaitResponse(handshake) if initiation.local_index == receiver_index => {
+                (handshake, initiation.secret_attempt)
+            }
+            InitiationStage::AwaitResponse(_) => initiation
+                .earlier
+                .iter()
+                .find(|e| e.local_index == receiver_index)
+                .map(|e| (&e.handshake, e.secret_attempt))
+                .ok_or(ReceiveError::UnknownIndex(receiver_index))?,
+            InitiationStage::AwaitConfirmation { .. } => {
+                return Err(ReceiveError::UnknownIndex(receiver_index))
+            }
         };
         // Work on a copy: only a response from the very peer we called may advance it.
         let mut handshake = handshake.clone();
@@ -1436,8 +1504,18 @@ impl Endpoint {
         let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
         state.session.install_unconfirmed(keys);
         // The peer answered the secret of this attempt: the next handshake starts with it.
-        state.mesh_attempt = initiation.secret_attempt;
-        state.answered_attempt = initiation.secret_attempt;
+        state.mesh_attempt = secret_attempt;
+        state.answered_attempt = secret_attempt;
+        // The attempt answered is the handshake now; the others' answers no longer count.
+        if initiation.local_index != receiver_index {
+            self.indices.remove(&initiation.local_index);
+            initiation.local_index = receiver_index;
+        }
+        for earlier in initiation.earlier.drain(..) {
+            if earlier.local_index != receiver_index {
+                self.indices.remove(&earlier.local_index);
+            }
+        }
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,
