@@ -157,3 +157,41 @@ fn a_datagram_from_a_relayed_paths_address_over_the_network_is_spoofed() {
         Ok(())
     );
 }
+
+#[test]
+fn a_punch_while_relayed_calls_direct_paths_only_and_its_failure_keeps_the_relayed_session() {
+    let mut path = Carried::new();
+    let b_id = device(2).device_id();
+    path.a.send(path.now, &b_id, b"first").expect("accepted");
+    path.carry();
+    assert_eq!(received(&mut path.b), [b"first".to_vec()]);
+    assert_eq!(path.a.relayed_through(&b_id), Some(path.relay));
+    while path.a.poll_event().is_some() {}
+    // The punch goes to where B may be reached directly, and not through the relay,
+    // whose answer would come first and end it relayed again.
+    path.a.call_directly(path.now, &b_id);
+    let sent: Vec<_> = std::iter::from_fn(|| path.a.poll_transmit()).collect();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|t| !is_relay_address(&t.destination)), "{sent:?}");
+    assert!(path.a.poll_relayed().is_none());
+    // Nothing answers, every retry as well, until the handshake gives up: no failure is
+    // reported, and the relayed session carries on.
+    let mut events = Vec::new();
+    for _ in 0..40 {
+        path.now = path.now + std::time::Duration::from_secs(1);
+        path.a.handle_timeout(path.now);
+        while path.a.poll_transmit().is_some() {}
+        assert!(path.a.poll_relayed().is_none());
+        events.extend(std::iter::from_fn(|| path.a.poll_event()));
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EndpointEvent::HandshakeFailed { .. })),
+        "{events:?}"
+    );
+    path.a.send(path.now, &b_id, b"still").expect("accepted");
+    path.carry();
+    assert_eq!(received(&mut path.b), [b"still".to_vec()]);
+    assert_eq!(path.a.relayed_through(&b_id), Some(path.relay));
+}

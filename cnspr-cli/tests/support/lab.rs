@@ -35,11 +35,19 @@ pub enum Nat {
 /// Every device of a lab listens on this port of every address it has.
 pub const LISTEN: &str = "0.0.0.0:3030";
 
+/// The same port on every IPv6 address, for the devices of a lab that has IPv6.
+pub const LISTEN_V6: &str = "[::]:3030";
+
 /// A device of a lab: initialised, started inside `ns` on [`LISTEN`].
 pub fn device_in(root: &super::Root, name: &str, ns: &str) -> super::Device {
+    device_listening(root, name, ns, &[LISTEN])
+}
+
+/// A device of a lab: initialised, started inside `ns` on `addresses`.
+pub fn device_listening(root: &super::Root, name: &str, ns: &str, addresses: &[&str]) -> super::Device {
     let mut device = super::Device::new(root, name);
     device.netns = Some(ns.to_owned());
-    device.start_on(&[LISTEN]);
+    device.start_on(addresses);
     device
 }
 
@@ -307,9 +315,48 @@ add rule inet filter forward ct status dnat accept
         self.run(ns, &["ip", "address", "del", old, "dev", interface]);
     }
 
-    /// Makes `ns` a router: it forwards IPv4 between its interfaces.
+    /// Makes `ns` a router: it forwards IPv4 and IPv6 between its interfaces.
     pub fn router(&self, ns: &str) {
         self.run(ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        self.run(ns, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    }
+
+    /// Gives `interface` of `ns` the IPv6 `address` (`2001:db8::2/64`), usable at once
+    /// (no duplicate address detection), and the default route via `gateway`, if any.
+    pub fn ipv6(&self, ns: &str, interface: &str, address: &str, gateway: Option<&str>) {
+        ip(&["-n", ns, "address", "add", address, "dev", interface, "nodad"]);
+        if let Some(gateway) = gateway {
+            ip(&["-n", ns, "-6", "route", "add", "default", "via", gateway]);
+        }
+    }
+
+    /// Gives a home made by [`Lab::home`] (or [`Lab::behind`]) a routed IPv6 prefix, as
+    /// ISPs do: the router at `wan_address` on the internet's IPv6 subnet (the internet's
+    /// router `internet_router` routes `prefix::/64` to it), the device at `prefix::2`.
+    /// The home router's filter is stateful for IPv6 as for IPv4 (only answers to what
+    /// the LAN sent get in), with neighbour discovery let in to the router itself.
+    pub fn ipv6_home(&self, internet: (&str, &str), router: &str, ns: &str, wan_address: &str, prefix: &str) {
+        let (internet, internet_router) = internet;
+        self.ipv6(router, "wan", &format!("{wan_address}/64"), Some(internet_router));
+        self.ipv6(router, "lan", &format!("{prefix}::1/64"), None);
+        self.ipv6(
+            ns,
+            "eth0",
+            &format!("{prefix}::2/64"),
+            Some(&format!("{prefix}::1")),
+        );
+        ip(&[
+            "-n",
+            internet,
+            "-6",
+            "route",
+            "add",
+            &format!("{prefix}::/64"),
+            "via",
+            wan_address,
+        ]);
+        let neighbours = "insert rule inet filter input iifname \"wan\" icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept\n";
+        self.nft(router, neighbours);
     }
 
     /// Runs `command` inside `ns`, which must succeed.

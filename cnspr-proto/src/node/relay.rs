@@ -346,13 +346,14 @@ impl Node {
         }
     }
 
-    /// Calls `peer` on every path at once, unless it was lately ([`PUNCH_INTERVAL`];
-    /// [`NEW_ADDRESS_PUNCH_INTERVAL`] for news of an address, counted apart). A handshake
-    /// under way is made again at once to every destination, the new one included
-    /// (`Endpoint::connect_now`, as for a record, a beacon or an anchor): an answer on
-    /// its way to the old one still counts, and the new destination is tried a retry
-    /// sooner (the simulator's 5-device crash detection, p50: 1.868 s this way, 2.024 s
-    /// waiting).
+    /// Calls `peer` on every direct path at once while its session is relayed (on every
+    /// path otherwise), unless it was lately ([`PUNCH_INTERVAL`];
+    /// [`NEW_ADDRESS_PUNCH_INTERVAL`] for news of an address, counted apart)
+    /// (`Endpoint::call_directly`). A handshake under way is made again at once to every
+    /// destination, the new one included (`Endpoint::connect_now`, as for a record, a
+    /// beacon or an anchor): an answer on its way to the old one still counts, and the
+    /// new destination is tried a retry sooner (the simulator's 5-device crash
+    /// detection, p50: 1.868 s this way, 2.024 s waiting).
     fn punch(&mut self, now: Timestamp, peer: DeviceId, on_news: bool) {
         let (last, interval) = if on_news {
             (&mut self.relaying.punched_on_news, NEW_ADDRESS_PUNCH_INTERVAL)
@@ -364,7 +365,7 @@ impl Node {
             .is_some_and(|at| now.saturating_since(*at) < interval);
         if !lately {
             last.insert(peer, now);
-            self.endpoint.connect_now(now, &peer);
+            self.endpoint.call_directly(now, &peer);
         }
     }
 
@@ -410,7 +411,7 @@ impl Node {
             if self.endpoint.relayed_through(&peer).is_some() {
                 self.relaying.upgrades.set(peer, Some(now + UPGRADE_INTERVAL));
                 self.relaying.punched.insert(peer, now);
-                self.endpoint.connect_now(now, &peer);
+                self.endpoint.call_directly(now, &peer);
             } else {
                 self.relaying.upgrades.clear(&peer);
             }

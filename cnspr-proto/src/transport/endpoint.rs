@@ -321,13 +321,15 @@ struct Peer {
 
 impl Peer {
     /// Where an initiation goes: its address, its last direct one, its hints, its
-    /// candidates, then the path through its relay, each once.
-    fn destinations(&self) -> Vec<SocketAddr> {
+    /// candidates, then the path through its relay, each once (`direct_only`: no path
+    /// through a relay).
+    fn destinations(&self, direct_only: bool) -> Vec<SocketAddr> {
         let mut destinations: Vec<SocketAddr> = Vec::new();
         let hints = self.hints.iter().flatten();
         let all = self.address.iter().chain(&self.direct).chain(hints);
         for destination in all.chain(&self.candidates).chain(&self.relay) {
-            if !destinations.contains(destination) {
+            let relayed = direct_only && is_relay_address(destination);
+            if !relayed && !destinations.contains(destination) {
                 destinations.push(*destination);
             }
         }
@@ -403,6 +405,8 @@ struct Initiation {
     /// The attempts it was made again after (a retry, news of a path, a cookie), newest
     /// last: an answer to one of them may still be on its way, and counts as well.
     earlier: Vec<EarlierAttempt>,
+    /// Whether it goes to direct paths only ([`Endpoint::call_directly`]).
+    direct_only: bool,
 }
 
 /// Most earlier attempts of one handshake whose answers still count.
@@ -808,6 +812,25 @@ impl Endpoint {
         }
     }
 
+    /// Calls `peer` on its direct paths only (its addresses, hints and candidates), while
+    /// a session through a relay works and no handshake is under way: a punch. (On every
+    /// path, the relay's answer came before any path through two filters opened, since the
+    /// first datagram each way through them is dropped: the punch ended relayed again.)
+    /// Its failure says nothing of the relay: no [`EndpointEvent::HandshakeFailed`] while
+    /// the relayed session works. Otherwise as [`Endpoint::connect_now`].
+    pub fn call_directly(&mut self, now: Timestamp, peer: &DeviceId) {
+        let Some(state) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let relayed = state.address.is_some_and(|a| is_relay_address(&a));
+        let working = state.session.current(now, &self.config.session).is_some();
+        if !relayed || !working || state.initiation.is_some() {
+            return self.connect_now(now, peer);
+        }
+        state.mesh_attempt = state.answered_attempt;
+        self.start_call(now, *peer, now, true);
+    }
+
     /// Sends `payload` to `peer`: at once if keys are confirmed, otherwise after a
     /// handshake (queued, bounded: the oldest queued payload is dropped beyond
     /// [`EndpointConfig::max_staged_per_peer`]).
@@ -1043,12 +1066,16 @@ impl Endpoint {
             for earlier in initiation.earlier.drain(..) {
                 self.indices.remove(&earlier.local_index);
             }
+            // A punch that found no direct path leaves the relayed session as it was.
+            let punch = initiation.direct_only && state.session.current(now, &config.session).is_some();
             state.initiation = None;
-            state.staged.clear();
             if !state.session.owns_index(index) {
                 self.indices.remove(&index);
             }
-            self.events.push_back(EndpointEvent::HandshakeFailed { peer });
+            if !punch {
+                state.staged.clear();
+                self.events.push_back(EndpointEvent::HandshakeFailed { peer });
+            }
             return;
         }
         // The responder forgets a half-finished handshake after `responder_timeout`: past
@@ -1187,7 +1214,7 @@ impl Endpoint {
         let Some(mut old) = state.initiation.take() else {
             return;
         };
-        let started = old.started;
+        let (started, direct_only) = (old.started, old.direct_only);
         let mut earlier = std::mem::take(&mut old.earlier);
         if let InitiationStage::AwaitResponse(handshake) = old.stage {
             earlier.push(EarlierAttempt {
@@ -1202,7 +1229,7 @@ impl Endpoint {
             let dropped = earlier.remove(0);
             self.indices.remove(&dropped.local_index);
         }
-        self.start_initiation(now, peer, started);
+        self.start_call(now, peer, started, direct_only);
         match self
             .peers
             .get_mut(&peer)
@@ -1216,6 +1243,11 @@ impl Endpoint {
     }
 
     fn start_initiation(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp) {
+        self.start_call(now, peer, started, false);
+    }
+
+    /// Starts a handshake with `peer` (`direct_only`: on its direct paths only).
+    fn start_call(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp, direct_only: bool) {
         let local_index = self.new_index(IndexOwner::Peer(peer));
         let joining = self.peers.get(&peer).and_then(|p| p.joining.clone());
         let mut handshake = self.new_handshake(Role::Initiator, joining.as_ref().map(|j| j.psk));
@@ -1239,7 +1271,7 @@ impl Endpoint {
             .map(|(cookie, _)| cookie);
         let mut mac1 = [0; wire::MAC_BYTES];
         let secret_attempt = state.mesh_attempt;
-        let destinations = state.destinations();
+        let destinations = state.destinations(direct_only);
         let datagram = (!destinations.is_empty()).then(|| {
             let mut datagram = Vec::new();
             let placeholder = [0; wire::MAC_BYTES];
@@ -1283,6 +1315,7 @@ impl Endpoint {
             with_cookie: cookie.is_some(),
             secret_attempt,
             earlier: Vec::new(),
+            direct_only,
         });
         self.reschedule(peer);
         if let Some(datagram) = datagram {
