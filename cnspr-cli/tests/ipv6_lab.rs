@@ -1,8 +1,9 @@
 //! IPv6 where it exists: two homes with a routed IPv6 prefix each behind a stateful
-//! firewall (only answers to what the LAN sent get in), their IPv4 behind NATs that map
-//! each destination apart (no direct IPv4 path), both paired with a public host on IPv4
-//! and IPv6. The firewalls are punched as NATs are: each side calls the other's global
-//! address, which opens its own filter for the other's call.
+//! firewall (only answers to what the LAN sent get in), their IPv4 behind NATs, both
+//! paired with a public host on IPv4 and IPv6. The firewalls are punched as NATs are:
+//! each side calls the other's global address, which opens its own filter for the
+//! other's call. Where IPv4 has no direct path (NATs that map each destination apart),
+//! that is the only one; where it has (full-cone NATs), IPv6 is taken first.
 //!
 //! Each case prints a JSON line for `bench/lab`. Needs root: skipped with a message
 //! otherwise, a failure under CI.
@@ -91,4 +92,10 @@ fn dual_stack_homes(nat: Nat) {
 #[test]
 fn two_stateful_ipv6_firewalls_are_punched_where_ipv4_only_relays() {
     dual_stack_homes(Nat::Symmetric);
+}
+
+/// IPv4 would go direct too (full-cone NATs): IPv6 is taken first.
+#[test]
+fn ipv6_is_the_path_where_ipv4_works_as_well() {
+    dual_stack_homes(Nat::FullCone);
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::Node;
 use crate::identity::DeviceId;
+use crate::ip_network::is_public;
 use crate::roster::address_record::{publishable, MAX_CANDIDATES};
 use crate::roster::{address_device, address_key, AddressRecord};
 use crate::time::Timestamp;
@@ -19,6 +20,18 @@ impl Node {
         self.nat.local = Some(addresses.to_vec());
         self.publish_addresses(now);
         self.review_all_keepalives();
+    }
+
+    /// A new session with `peer`, or a new record of it, while it is reached on IPv4: it is
+    /// called on its global IPv6 addresses when this device has one too
+    /// (`Endpoint::prefer_ipv6`). Each end calls as its session is made; when only one end
+    /// calls (a record arrives at one first), its call still opens its own firewall for
+    /// the other's, which follows as the record reaches the other.
+    pub(super) fn prefer_ipv6(&mut self, now: Timestamp, peer: DeviceId) {
+        let mut local = self.nat.local.iter().flatten();
+        if local.any(|a| a.is_ipv6() && is_public(a.ip())) {
+            self.endpoint.prefer_ipv6(now, &peer);
+        }
     }
 
     /// The public address the home router's port mapping gives this device (the host asks
@@ -105,6 +118,8 @@ impl Node {
         self.endpoint.set_candidates(&device, &record.candidates);
         if !self.reached_directly(now, &device) {
             self.endpoint.connect_now(now, &device);
+        } else {
+            self.prefer_ipv6(now, device);
         }
         if let Some(first) = record.candidates.first() {
             if self

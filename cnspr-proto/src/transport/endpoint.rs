@@ -321,15 +321,13 @@ struct Peer {
 
 impl Peer {
     /// Where an initiation goes: its address, its last direct one, its hints, its
-    /// candidates, then the path through its relay, each once (`direct_only`: no path
-    /// through a relay).
-    fn destinations(&self, direct_only: bool) -> Vec<SocketAddr> {
+    /// candidates, then the path through its relay, each once, of those `paths` takes.
+    fn destinations(&self, paths: Paths) -> Vec<SocketAddr> {
         let mut destinations: Vec<SocketAddr> = Vec::new();
         let hints = self.hints.iter().flatten();
         let all = self.address.iter().chain(&self.direct).chain(hints);
         for destination in all.chain(&self.candidates).chain(&self.relay) {
-            let relayed = direct_only && is_relay_address(destination);
-            if !relayed && !destinations.contains(destination) {
+            if paths.takes(destination) && !destinations.contains(destination) {
                 destinations.push(*destination);
             }
         }
@@ -405,8 +403,30 @@ struct Initiation {
     /// The attempts it was made again after (a retry, news of a path, a cookie), newest
     /// last: an answer to one of them may still be on its way, and counts as well.
     earlier: Vec<EarlierAttempt>,
-    /// Whether it goes to direct paths only ([`Endpoint::call_directly`]).
-    direct_only: bool,
+    /// The paths it goes to: all of them, or some only while a session works
+    /// ([`Endpoint::call_directly`], [`Endpoint::prefer_ipv6`]).
+    paths: Paths,
+}
+
+/// Which of a peer's paths a handshake goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paths {
+    /// Every one: its addresses, hints, candidates and relay.
+    All,
+    /// Every one but the relay's.
+    Direct,
+    /// Its global IPv6 addresses only.
+    GlobalIpv6,
+}
+
+impl Paths {
+    fn takes(self, destination: &SocketAddr) -> bool {
+        match self {
+            Paths::All => true,
+            Paths::Direct => !is_relay_address(destination),
+            Paths::GlobalIpv6 => destination.is_ipv6() && crate::ip_network::is_public(destination.ip()),
+        }
+    }
 }
 
 /// Most earlier attempts of one handshake whose answers still count.
@@ -828,7 +848,31 @@ impl Endpoint {
             return self.connect_now(now, peer);
         }
         state.mesh_attempt = state.answered_attempt;
-        self.start_call(now, *peer, now, true);
+        self.start_call(now, *peer, now, Paths::Direct);
+    }
+
+    /// Calls `peer` on its global IPv6 paths only, when a session with it works on a
+    /// direct IPv4 path, no handshake is under way, and it has one: IPv6 first where it
+    /// exists (no NAT to keep open, no mapping to lose). Both ends do so as their session
+    /// is made, within about half a round trip of each other, so their calls cross and
+    /// open two stateful firewalls. The first authenticated answer moves the session
+    /// there; a call that gets none gives up quietly, the session staying where it was.
+    /// Returns whether it called.
+    pub fn prefer_ipv6(&mut self, now: Timestamp, peer: &DeviceId) -> bool {
+        let Some(state) = self.peers.get(peer) else {
+            return false;
+        };
+        let on_ipv4 = state.address.is_some_and(|a| a.is_ipv4());
+        let working = state.session.current(now, &self.config.session).is_some();
+        let has_ipv6 = !state.destinations(Paths::GlobalIpv6).is_empty();
+        if !on_ipv4 || !working || state.initiation.is_some() || !has_ipv6 {
+            return false;
+        }
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.mesh_attempt = state.answered_attempt;
+        }
+        self.start_call(now, *peer, now, Paths::GlobalIpv6);
+        true
     }
 
     /// Sends `payload` to `peer`: at once if keys are confirmed, otherwise after a
@@ -1067,7 +1111,8 @@ impl Endpoint {
                 self.indices.remove(&earlier.local_index);
             }
             // A punch that found no direct path leaves the relayed session as it was.
-            let punch = initiation.direct_only && state.session.current(now, &config.session).is_some();
+            let punch =
+                initiation.paths != Paths::All && state.session.current(now, &config.session).is_some();
             state.initiation = None;
             if !state.session.owns_index(index) {
                 self.indices.remove(&index);
@@ -1214,7 +1259,7 @@ impl Endpoint {
         let Some(mut old) = state.initiation.take() else {
             return;
         };
-        let (started, direct_only) = (old.started, old.direct_only);
+        let (started, paths) = (old.started, old.paths);
         let mut earlier = std::mem::take(&mut old.earlier);
         if let InitiationStage::AwaitResponse(handshake) = old.stage {
             earlier.push(EarlierAttempt {
@@ -1229,7 +1274,7 @@ impl Endpoint {
             let dropped = earlier.remove(0);
             self.indices.remove(&dropped.local_index);
         }
-        self.start_call(now, peer, started, direct_only);
+        self.start_call(now, peer, started, paths);
         match self
             .peers
             .get_mut(&peer)
@@ -1243,11 +1288,11 @@ impl Endpoint {
     }
 
     fn start_initiation(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp) {
-        self.start_call(now, peer, started, false);
+        self.start_call(now, peer, started, Paths::All);
     }
 
-    /// Starts a handshake with `peer` (`direct_only`: on its direct paths only).
-    fn start_call(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp, direct_only: bool) {
+    /// Starts a handshake with `peer` on `paths`.
+    fn start_call(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp, paths: Paths) {
         let local_index = self.new_index(IndexOwner::Peer(peer));
         let joining = self.peers.get(&peer).and_then(|p| p.joining.clone());
         let mut handshake = self.new_handshake(Role::Initiator, joining.as_ref().map(|j| j.psk));
@@ -1271,7 +1316,7 @@ impl Endpoint {
             .map(|(cookie, _)| cookie);
         let mut mac1 = [0; wire::MAC_BYTES];
         let secret_attempt = state.mesh_attempt;
-        let destinations = state.destinations(direct_only);
+        let destinations = state.destinations(paths);
         let datagram = (!destinations.is_empty()).then(|| {
             let mut datagram = Vec::new();
             let placeholder = [0; wire::MAC_BYTES];
@@ -1315,7 +1360,7 @@ impl Endpoint {
             with_cookie: cookie.is_some(),
             secret_attempt,
             earlier: Vec::new(),
-            direct_only,
+            paths,
         });
         self.reschedule(peer);
         if let Some(datagram) = datagram {
