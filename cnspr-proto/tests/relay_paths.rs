@@ -174,14 +174,20 @@ fn a_punch_while_relayed_calls_direct_paths_only_and_its_failure_keeps_the_relay
     assert!(!sent.is_empty());
     assert!(sent.iter().all(|t| !is_relay_address(&t.destination)), "{sent:?}");
     assert!(path.a.poll_relayed().is_none());
-    // Nothing answers, every retry as well, until the handshake gives up: no failure is
-    // reported, and the relayed session carries on.
+    // Nothing answers on a direct path, every retry as well, until the handshake gives
+    // up, while B goes on talking through the relay: no failure is reported, and the
+    // relayed session carries on.
     let mut events = Vec::new();
-    for _ in 0..40 {
+    for second in 0..40 {
         path.now = path.now + std::time::Duration::from_secs(1);
         path.a.handle_timeout(path.now);
         while path.a.poll_transmit().is_some() {}
         assert!(path.a.poll_relayed().is_none());
+        if second % 5 == 0 {
+            let a_id = device(1).device_id();
+            path.b.send(path.now, &a_id, b"still here").expect("accepted");
+            path.carry();
+        }
         events.extend(std::iter::from_fn(|| path.a.poll_event()));
     }
     assert!(
@@ -194,4 +200,20 @@ fn a_punch_while_relayed_calls_direct_paths_only_and_its_failure_keeps_the_relay
     path.carry();
     assert_eq!(received(&mut path.b), [b"still".to_vec()]);
     assert_eq!(path.a.relayed_through(&b_id), Some(path.relay));
+}
+
+#[test]
+fn a_handshake_asked_for_during_a_punch_goes_through_the_relay_too() {
+    let mut path = Carried::new();
+    let b_id = device(2).device_id();
+    path.a.send(path.now, &b_id, b"first").expect("accepted");
+    path.carry();
+    path.a.call_directly(path.now, &b_id);
+    while path.a.poll_transmit().is_some() {}
+    assert!(path.a.poll_relayed().is_none());
+    // A probe failed (the failure detector asks for a handshake): every path, now.
+    path.a.connect(path.now, &b_id);
+    let sent: Vec<_> = std::iter::from_fn(|| path.a.poll_transmit()).collect();
+    assert!(!sent.is_empty());
+    assert!(path.a.poll_relayed().is_some());
 }

@@ -22,11 +22,13 @@ impl Node {
         self.review_all_keepalives();
     }
 
-    /// A new session with `peer`, or a new record of it, while it is reached on IPv4: it is
-    /// called on its global IPv6 addresses when this device has one too
-    /// (`Endpoint::prefer_ipv6`). Each end calls as its session is made; when only one end
-    /// calls (a record arrives at one first), its call still opens its own firewall for
-    /// the other's, which follows as the record reaches the other.
+    /// New keys with `peer` (a session, a rekey), or a new record of it, while it is
+    /// reached on public IPv4: it is called on its global IPv6 addresses when this device
+    /// has one too (`Endpoint::prefer_ipv6`). Both ends make the same keys within about
+    /// half a round trip, so their calls cross; when only one end calls (a record reaches
+    /// it first), its call still opens its own firewall for the other's, which follows as
+    /// the record reaches the other. A rekey on every path that lands on IPv4 again (the
+    /// first answer wins) is moved back the same way.
     pub(super) fn prefer_ipv6(&mut self, now: Timestamp, peer: DeviceId) {
         let mut local = self.nat.local.iter().flatten();
         if local.any(|a| a.is_ipv6() && is_public(a.ip())) {

@@ -796,9 +796,7 @@ impl Node {
                 self.membership.observe_handshake(now, &peer);
                 self.review_shown(now, peer);
                 self.relay_established(now, peer);
-                if !rekey {
-                    self.prefer_ipv6(now, peer);
-                }
+                self.prefer_ipv6(now, peer);
                 self.speaks_our_version(&peer);
                 if self.joining == Some(peer) {
                     self.joining = None;

@@ -15,8 +15,10 @@
 //!   the lowest round trip through it. A device the failure detector finds reachable
 //!   only through relays gets that relay as one more path; initiations go to every
 //!   direct path and through the relay at once, and the first proven answer wins.
-//! - **Punching.** A device that gets an initiation through a relay calls the other end
-//!   on its direct paths at once (at most once per [`PUNCH_INTERVAL`]): both ends then
+//! - **Punching.** A device whose handshake through a relay completes calls the other end
+//!   on its direct paths only, at once (at most once per [`PUNCH_INTERVAL`]; not through
+//!   the relay, whose answer would come before any path through two filters opened, and
+//!   a call that finds none gives up quietly): both ends then
 //!   send to each other at about the same moment, which opens both NATs' filters where
 //!   their mappings allow (Tailscale's call-me-maybe; the relayed initiation is the
 //!   signal, and its trip through the relay is about the half round trip DCUtR waits).
@@ -26,9 +28,9 @@
 //!   A relay tells the two ends of a pair it starts to carry where it sees each
 //!   (membership news to each): behind a NAT a device publishes only the mapping two peers
 //!   see alike, so the relay's word may be the only address of the other's NAT an end has.
-//! - **Upgrades.** While a peer's session is relayed, it is called on every path again
-//!   each [`UPGRADE_INTERVAL`], and the relayed initiation makes the far end punch: a
-//!   direct path that starts to work takes over (an authenticated packet from a direct
+//! - **Upgrades.** While a peer's session is relayed, a handshake on every path is made
+//!   again each [`UPGRADE_INTERVAL`], and its completion through the relay makes both
+//!   ends punch: a direct path that starts to work takes over (an authenticated packet from a direct
 //!   address moves the peer there); one that stops falls back to the relay through the
 //!   failed probe's new handshake.
 //! - **Bounds.** A relay carries datagrams only between two devices of its roster, for at
@@ -132,8 +134,8 @@ pub(super) struct Relaying {
     bucket: Bucket,
     /// Peers whose session goes through a relay: when each is called on every path again.
     upgrades: Timers<DeviceId>,
-    /// When each peer was last punched towards: for a relayed handshake or an upgrade,
-    /// and (apart, so that neither holds back the other) for news of an address.
+    /// When each peer was last punched towards: for a relayed handshake, and (apart, so
+    /// that neither holds back the other) for news of an address.
     punched: BTreeMap<DeviceId, Timestamp>,
     punched_on_news: BTreeMap<DeviceId, Timestamp>,
     /// Relays passed over for a peer, until when: `(peer, relay)`.
@@ -409,9 +411,11 @@ impl Node {
     pub(super) fn relay_timeout(&mut self, now: Timestamp) {
         for peer in self.relaying.upgrades.due(now) {
             if self.endpoint.relayed_through(&peer).is_some() {
+                // A handshake on every path: its completion through the relay makes both
+                // ends punch at once (`relay_established`), which one end's call alone
+                // would not.
                 self.relaying.upgrades.set(peer, Some(now + UPGRADE_INTERVAL));
-                self.relaying.punched.insert(peer, now);
-                self.endpoint.call_directly(now, &peer);
+                self.endpoint.connect_now(now, &peer);
             } else {
                 self.relaying.upgrades.clear(&peer);
             }

@@ -804,14 +804,23 @@ impl Endpoint {
             return;
         };
         match &mut state.initiation {
-            Some(initiation) => initiation.started = initiation.started.max(now),
+            Some(initiation) => {
+                initiation.started = initiation.started.max(now);
+                // A call on some paths only (a punch, IPv6 first) is not the handshake
+                // asked for (a probe failed, the peer restarted): every path, now.
+                let waiting = matches!(initiation.stage, InitiationStage::AwaitResponse(_));
+                if waiting && initiation.paths != Paths::All {
+                    self.remake_initiation(now, *peer, Some(Paths::All), true);
+                }
+            }
             None => self.start_initiation(now, *peer, now),
         }
     }
 
     /// Calls `peer` now: an initiation waiting for its answer is made again at once (to
-    /// every destination, a new one included), without more time to live than it had; a
-    /// finish in flight goes on; with nothing in flight a handshake starts.
+    /// every destination, a new one included, whatever paths it went to), without more
+    /// time to live than it had; a finish in flight goes on; with nothing in flight a
+    /// handshake starts.
     ///
     /// It is keyed with the mesh secret the peer last answered: this is news of where the
     /// peer is (a record, a beacon, an anchor), and the calls that failed before it failed
@@ -826,14 +835,15 @@ impl Endpoint {
             None => self.start_initiation(now, *peer, now),
             Some(initiation) => {
                 if let InitiationStage::AwaitResponse(_) = initiation.stage {
-                    self.remake_initiation(now, *peer);
+                    self.remake_initiation(now, *peer, Some(Paths::All), true);
                 }
             }
         }
     }
 
-    /// Calls `peer` on its direct paths only (its addresses, hints and candidates), while
-    /// a session through a relay works and no handshake is under way: a punch. (On every
+    /// Calls `peer` on its direct paths only (its addresses, hints and candidates; none:
+    /// no call), while a session through a relay works and no handshake is under way: a
+    /// punch. (On every
     /// path, the relay's answer came before any path through two filters opened, since the
     /// first datagram each way through them is dropped: the punch ended relayed again.)
     /// Its failure says nothing of the relay: no [`EndpointEvent::HandshakeFailed`] while
@@ -847,12 +857,15 @@ impl Endpoint {
         if !relayed || !working || state.initiation.is_some() {
             return self.connect_now(now, peer);
         }
+        if state.destinations(Paths::Direct).is_empty() {
+            return;
+        }
         state.mesh_attempt = state.answered_attempt;
         self.start_call(now, *peer, now, Paths::Direct);
     }
 
     /// Calls `peer` on its global IPv6 paths only, when a session with it works on a
-    /// direct IPv4 path, no handshake is under way, and it has one: IPv6 first where it
+    /// direct public IPv4 path, no handshake is under way, and it has one: IPv6 first where it
     /// exists (no NAT to keep open, no mapping to lose). Both ends do so as their session
     /// is made, within about half a round trip of each other, so their calls cross and
     /// open two stateful firewalls. The first authenticated answer moves the session
@@ -862,7 +875,10 @@ impl Endpoint {
         let Some(state) = self.peers.get(peer) else {
             return false;
         };
-        let on_ipv4 = state.address.is_some_and(|a| a.is_ipv4());
+        // Through a NAT or on the internet (a LAN path stays: it goes nowhere else).
+        let on_ipv4 = state
+            .address
+            .is_some_and(|a| a.is_ipv4() && crate::ip_network::is_public(a.ip()));
         let working = state.session.current(now, &self.config.session).is_some();
         let has_ipv6 = !state.destinations(Paths::GlobalIpv6).is_empty();
         if !on_ipv4 || !working || state.initiation.is_some() || !has_ipv6 {
@@ -1110,9 +1126,13 @@ impl Endpoint {
             for earlier in initiation.earlier.drain(..) {
                 self.indices.remove(&earlier.local_index);
             }
-            // A punch that found no direct path leaves the relayed session as it was.
-            let punch =
-                initiation.paths != Paths::All && state.session.current(now, &config.session).is_some();
+            // A call on some paths only, made while a session works, leaves the session as
+            // it was, if that still carries anything (otherwise its failure is the news).
+            let heard = state
+                .last_heard
+                .is_some_and(|at| now.saturating_since(at) < config.handshake_give_up);
+            let working = state.session.current(now, &config.session).is_some();
+            let punch = initiation.paths != Paths::All && working && heard;
             state.initiation = None;
             if !state.session.owns_index(index) {
                 self.indices.remove(&index);
@@ -1129,10 +1149,12 @@ impl Endpoint {
             InitiationStage::AwaitConfirmation { sent, .. } if now.saturating_since(*sent) >= config.responder_timeout);
         if responder_forgot {
             let (index, started) = (initiation.local_index, initiation.started);
+            let working = state.session.current(now, &config.session).is_some();
+            let paths = if working { initiation.paths } else { Paths::All };
             if !state.session.owns_index(index) {
                 self.indices.remove(&index);
             }
-            self.start_initiation(now, peer, started);
+            self.start_call(now, peer, started, paths);
             return;
         }
         match &initiation.stage {
@@ -1151,8 +1173,11 @@ impl Endpoint {
             }
             InitiationStage::AwaitResponse(_) => {
                 // A fresh ephemeral key and index each attempt (the earlier one's answer,
-                // late, still counts: it proves the peer as well).
-                self.remake_initiation(now, peer);
+                // late, still counts: it proves the peer as well); on every path once the
+                // session a call on some paths was made beside has ended.
+                let working = state.session.current(now, &config.session).is_some();
+                let paths = (!working).then_some(Paths::All);
+                self.remake_initiation(now, peer, paths, true);
             }
         }
     }
@@ -1250,25 +1275,35 @@ impl Endpoint {
     }
 
     /// Makes `peer`'s initiation waiting for its answer again (a fresh ephemeral key and
-    /// index, without more time to live than it had), keeping the replaced attempt among
-    /// the earlier ones whose answers still count.
-    fn remake_initiation(&mut self, now: Timestamp, peer: DeviceId) {
+    /// index, without more time to live than it had), on `paths` (`None`: the same), and
+    /// keeps the replaced attempt among the earlier ones whose answers still count
+    /// (`keep_replaced`; not when the responder kept nothing for it).
+    fn remake_initiation(
+        &mut self,
+        now: Timestamp,
+        peer: DeviceId,
+        paths: Option<Paths>,
+        keep_replaced: bool,
+    ) {
         let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
         let Some(mut old) = state.initiation.take() else {
             return;
         };
-        let (started, paths) = (old.started, old.paths);
+        let (started, paths) = (old.started, paths.unwrap_or(old.paths));
         let mut earlier = std::mem::take(&mut old.earlier);
-        if let InitiationStage::AwaitResponse(handshake) = old.stage {
-            earlier.push(EarlierAttempt {
+        match old.stage {
+            InitiationStage::AwaitResponse(handshake) if keep_replaced => earlier.push(EarlierAttempt {
                 local_index: old.local_index,
                 handshake,
                 secret_attempt: old.secret_attempt,
-            });
-        } else {
-            self.indices.remove(&old.local_index);
+            }),
+            _ => {
+                if !state.session.owns_index(old.local_index) {
+                    self.indices.remove(&old.local_index);
+                }
+            }
         }
         while earlier.len() > MAX_EARLIER_ATTEMPTS {
             let dropped = earlier.remove(0);
@@ -1471,7 +1506,8 @@ impl Endpoint {
         state.mesh_attempt = initiation.secret_attempt;
         state.answered_attempt = initiation.secret_attempt;
         if !initiation.with_cookie {
-            self.remake_initiation(now, peer);
+            // The responder kept nothing for the attempt it sent a cookie for.
+            self.remake_initiation(now, peer, None, false);
         }
         Ok(())
     }
