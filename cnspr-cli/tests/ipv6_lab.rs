@@ -15,20 +15,10 @@ use std::time::{Duration, Instant};
 use support::lab::{device_listening, Lab, Nat, LISTEN, LISTEN_V6};
 use support::{pair, wait_until, Device, Root};
 
-/// What `observer`'s `members` says of `other`.
-fn seen(observer: &Device, other: &Device) -> serde_json::Value {
-    let id = other.id();
-    observer
-        .members()
-        .into_iter()
-        .find(|m| m["id"] == id.as_str())
-        .unwrap_or_default()
-}
-
 /// Whether `observer` reaches `other` directly at one of the other's global IPv6
 /// addresses (`2001:db8:…`).
 fn direct_over_ipv6(observer: &Device, other: &Device) -> bool {
-    let view = seen(observer, other);
+    let view = observer.member_view(other);
     let path = &view["path"];
     let on_ipv6 = view["address"]
         .as_str()
@@ -62,13 +52,13 @@ fn dual_stack_homes(nat: Nat) {
     pair(&public, &a);
     pair(&public, &b);
     let paired = Instant::now();
-    wait_until("a knows b by name", || seen(&a, &b)["name"] == "b");
+    wait_until("a knows b by name", || a.member_view(&b)["name"] == "b");
     let sent = a.json(&["send", "b", "lab.note", "over IPv6"]);
     assert_eq!(sent["delivered"], true, "{sent}");
     let first = paired.elapsed();
     let deadline = Instant::now() + support::DEADLINE;
     while !(direct_over_ipv6(&a, &b) && direct_over_ipv6(&b, &a)) {
-        let views = (seen(&a, &b), seen(&b, &a));
+        let views = (a.member_view(&b), b.member_view(&a));
         assert!(
             Instant::now() < deadline,
             "a and b never direct over IPv6: {views:?}"
@@ -78,7 +68,7 @@ fn dual_stack_homes(nat: Nat) {
     let settled = paired.elapsed();
     let back = b.json(&["send", "a", "lab.note", "and back"]);
     assert_eq!(back["delivered"], true, "{back}");
-    assert!(direct_over_ipv6(&a, &b), "{}", seen(&a, &b));
+    assert!(direct_over_ipv6(&a, &b), "{}", a.member_view(&b));
     eprintln!(
         "{}",
         serde_json::json!({"lab": "IPv6", "ipv4_nat": format!("{nat:?}"),

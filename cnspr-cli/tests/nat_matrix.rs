@@ -31,21 +31,11 @@ fn direct_between(a: Nat, b: Nat) -> bool {
     )
 }
 
-/// What `observer`'s `members` says of `other`.
-fn seen(observer: &Device, other: &Device) -> serde_json::Value {
-    let id = other.id();
-    observer
-        .members()
-        .into_iter()
-        .find(|m| m["id"] == id.as_str())
-        .unwrap_or_default()
-}
-
 /// Sends a note from `from` to `to`, retrying until `to` is in `from`'s roster; returns
 /// once it is delivered (`send` waits for the acknowledgement).
 fn deliver(from: &Device, to: &Device, text: &str) {
     wait_until(&format!("{} knows {}", from.name, to.name), || {
-        seen(from, to)["name"] == to.name.as_str()
+        from.member_view(to)["name"] == to.name.as_str()
     });
     let sent = from.json(&["send", &to.name, "lab.note", text]);
     assert_eq!(sent["delivered"], true, "{sent}");
@@ -55,7 +45,7 @@ fn deliver(from: &Device, to: &Device, text: &str) {
 /// public addresses share the internet's subnet here: `lan` is direct too.
 fn both_on(a: &Device, b: &Device, path: &str) -> bool {
     let on = |p: &serde_json::Value| p == path || (path == "direct" && p == "lan");
-    on(&seen(a, b)["path"]) && on(&seen(b, a)["path"])
+    on(&a.member_view(b)["path"]) && on(&b.member_view(a)["path"])
 }
 
 /// Why `observer`'s `netcheck` says `other` is reached the way it is.
@@ -95,13 +85,13 @@ fn nat_pair(nat_a: Nat, nat_b: Nat) {
     let path = if direct { "direct" } else { "indirect" };
     let deadline = Instant::now() + support::DEADLINE;
     while !both_on(&a, &b, path) {
-        let views = (seen(&a, &b), seen(&b, &a));
+        let views = (a.member_view(&b), b.member_view(&a));
         assert!(Instant::now() < deadline, "a and b never {path}: {views:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
     let settled = paired.elapsed();
     if !direct {
-        assert_eq!(seen(&a, &b)["via"], public.id().as_str());
+        assert_eq!(a.member_view(&b)["via"], public.id().as_str());
         deliver(&b, &a, "back through the public host");
     }
     // No third device any more, and both NATs forget every mapping.
@@ -114,10 +104,15 @@ fn nat_pair(nat_a: Nat, nat_b: Nat) {
     if direct {
         deliver(&a, &b, "after the NAT reboot");
         deliver(&b, &a, "and back");
-        assert!(both_on(&a, &b, "direct"), "{} {}", seen(&a, &b), seen(&b, &a));
+        assert!(
+            both_on(&a, &b, "direct"),
+            "{} {}",
+            a.member_view(&b),
+            b.member_view(&a)
+        );
     } else {
         wait_until("a and b not reached", || {
-            seen(&a, &b)["state"] == "unreachable" && seen(&b, &a)["state"] == "unreachable"
+            a.member_view(&b)["state"] == "unreachable" && b.member_view(&a)["state"] == "unreachable"
         });
         // Neither knows the other's NAT (a mapping per destination shows only to two
         // peers reached directly): each says what it tried.

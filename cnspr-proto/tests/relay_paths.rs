@@ -48,6 +48,15 @@ impl Carried {
         }
     }
 
+    /// A and B with a session through the relay: A's first message carried to B.
+    fn talking() -> Self {
+        let mut path = Self::new();
+        let b_id = device(2).device_id();
+        path.a.send(path.now, &b_id, b"first").expect("accepted");
+        path.carry();
+        path
+    }
+
     /// Carries what each has for the other through the relay until both are quiet; the
     /// size of every payload the relay was handed.
     fn carry(&mut self) -> Vec<usize> {
@@ -139,10 +148,8 @@ fn a_relay_that_names_the_wrong_sender_is_refused() {
 
 #[test]
 fn a_datagram_from_a_relayed_paths_address_over_the_network_is_spoofed() {
-    let mut path = Carried::new();
+    let mut path = Carried::talking();
     let b_id = device(2).device_id();
-    path.a.send(path.now, &b_id, b"hello").expect("accepted");
-    path.carry();
     let (a_id, relay) = (device(1).device_id(), path.relay);
     let relayed = path.b.peer_address(&a_id).expect("a path");
     assert!(is_relay_address(&relayed));
@@ -160,10 +167,8 @@ fn a_datagram_from_a_relayed_paths_address_over_the_network_is_spoofed() {
 
 #[test]
 fn a_punch_while_relayed_calls_direct_paths_only_and_its_failure_keeps_the_relayed_session() {
-    let mut path = Carried::new();
+    let mut path = Carried::talking();
     let b_id = device(2).device_id();
-    path.a.send(path.now, &b_id, b"first").expect("accepted");
-    path.carry();
     assert_eq!(received(&mut path.b), [b"first".to_vec()]);
     assert_eq!(path.a.relayed_through(&b_id), Some(path.relay));
     while path.a.poll_event().is_some() {}
@@ -204,10 +209,8 @@ fn a_punch_while_relayed_calls_direct_paths_only_and_its_failure_keeps_the_relay
 
 #[test]
 fn a_handshake_asked_for_during_a_punch_goes_through_the_relay_too() {
-    let mut path = Carried::new();
+    let mut path = Carried::talking();
     let b_id = device(2).device_id();
-    path.a.send(path.now, &b_id, b"first").expect("accepted");
-    path.carry();
     path.a.call_directly(path.now, &b_id);
     while path.a.poll_transmit().is_some() {}
     assert!(path.a.poll_relayed().is_none());

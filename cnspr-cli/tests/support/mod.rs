@@ -200,6 +200,15 @@ impl Device {
             .unwrap_or_default()
     }
 
+    /// What this device's `members` says of `other` (its row; `null` when not listed).
+    pub fn member_view(&self, other: &Device) -> Value {
+        let id = other.id();
+        self.members()
+            .into_iter()
+            .find(|m| m["id"] == id.as_str())
+            .unwrap_or_default()
+    }
+
     /// The state this device shows for the device called `name`, if listed.
     pub fn state_of(&self, name: &str) -> Option<String> {
         self.members()
