@@ -12,7 +12,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cnspr_proto::roster::AddressRecord;
-use support::lab::{device_in, Lab, LISTEN};
+use support::lab::{device_in, seen_at, until_active_at, Lab, LISTEN};
 use support::{pair, wait_until, Device, Root};
 
 /// Every device of the lab listens on this port of every address it has ([`LISTEN`]).
@@ -20,31 +20,6 @@ const PORT: u16 = 3030;
 
 fn trials() -> usize {
     env_or("CNSPR_LAB_TRIALS", 1) as usize
-}
-
-/// Where `observer` last reached the device called `name`, and whether it is active.
-fn seen_at(observer: &Device, name: &str) -> Option<(String, String)> {
-    let member = observer.members().into_iter().find(|m| m["name"] == name)?;
-    Some((
-        member["address"].as_str()?.to_owned(),
-        member["state"].as_str()?.to_owned(),
-    ))
-}
-
-/// Waits until `observer` has the device called `name` active at `address`; returns how
-/// long that took from `since`, polling every 10 ms.
-fn until_active_at(observer: &Device, name: &str, address: &str, since: Instant) -> Duration {
-    let wanted = Some((address.to_owned(), "active".to_owned()));
-    while seen_at(observer, name) != wanted {
-        assert!(
-            since.elapsed() < support::DEADLINE,
-            "{} never saw {name} active at {address}: {:?}",
-            observer.name,
-            seen_at(observer, name)
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    since.elapsed()
 }
 
 /// Prints how long the peer took to use the new address after each move, as a JSON line

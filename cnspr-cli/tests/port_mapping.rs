@@ -11,7 +11,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use support::lab::{device_in, Lab, LISTEN};
+use support::lab::{device_in, until_active_at, Lab, LISTEN};
 use support::{pair, wait_until, Device, Root};
 
 /// The home router's NAT-PMP server, killed on drop.
@@ -78,12 +78,12 @@ fn port_mapping(device: &Device) -> serde_json::Value {
     device.json(&["netcheck"])["port_mapping"].clone()
 }
 
-/// Whether `observer` shows the device called `name` active at `address`.
-fn active_at(observer: &Device, name: &str, address: &str) -> bool {
-    observer
-        .members()
-        .iter()
-        .any(|m| m["name"] == name && m["state"] == "active" && m["address"] == address)
+/// The requests the lab's gateway logged, in order, in hex.
+fn requests(root: &Root) -> Vec<String> {
+    let log = std::fs::read_to_string(root.0.join("gateway.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, hex)| hex.to_owned()))
+        .collect()
 }
 
 #[test]
@@ -118,9 +118,7 @@ fn a_laptop_at_a_cafe_reaches_the_desk_at_home_through_its_routers_port_mapping(
     // No third device: the invite names the mapping, which the cafe reaches.
     let mut laptop = device_in(&root, "laptop", &laptop_ns);
     pair(&desk, &laptop);
-    wait_until("the laptop has the desk active at its mapping", || {
-        active_at(&laptop, "desk", "203.0.113.21:3030")
-    });
+    until_active_at(&laptop, "desk", "203.0.113.21:3030", Instant::now());
     let sent = laptop.json(&["send", "desk", "lab.note", "from the cafe"]);
     assert_eq!(sent["delivered"], true, "{sent}");
     let sent = desk.json(&["send", "laptop", "lab.note", "from home"]);
@@ -133,21 +131,18 @@ fn a_laptop_at_a_cafe_reaches_the_desk_at_home_through_its_routers_port_mapping(
     lab.reboot_nat(&home);
     let arrived = Instant::now();
     laptop.start_on(&[LISTEN]);
-    wait_until("the laptop reaches the desk again", || {
-        active_at(&laptop, "desk", "203.0.113.21:3030")
-    });
-    let reached = arrived.elapsed();
+    let reached = until_active_at(&laptop, "desk", "203.0.113.21:3030", arrived);
     eprintln!(
         "{}",
         serde_json::json!({"lab": "port mapping: the laptop at the cafe reaches the desk, after arriving",
             "new_address_used_after_ms": [reached.as_secs_f64() * 1e3], "mapped_after_start_ms": mapped.as_secs_f64() * 1e3})
     );
     // Granted a minute, the mapping is renewed after half of it.
-    let log = root.0.join("gateway.log");
     let maps = || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.lines()
-            .filter(|l| l.contains(" 0001") && !l.ends_with("00000000"))
+        let requests = requests(&root);
+        requests
+            .iter()
+            .filter(|r| r.starts_with("0001") && !r.ends_with("00000000"))
             .count()
     };
     wait_until("the mapping is renewed", || maps() >= 2);
@@ -158,11 +153,8 @@ fn a_laptop_at_a_cafe_reaches_the_desk_at_home_through_its_routers_port_mapping(
     assert!(!mappings(&home).contains("192.0.2.2"), "{}", mappings(&home));
     // What the router was asked, in order: PCP's MAP first (version 2, opcode 1), then
     // NAT-PMP's UDP mapping (version 0, opcode 1), and its delete (lifetime 0) last.
-    let log = std::fs::read_to_string(root.0.join("gateway.log")).expect("gateway log");
-    let requests: Vec<&str> = log
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(_, hex)| hex))
-        .collect();
+    let requests = requests(&root);
+    let log = requests.join("\n");
     let first_nat_pmp = requests.iter().position(|r| r.starts_with("0001"));
     let first_pcp = requests.iter().position(|r| r.starts_with("0201"));
     assert!(first_pcp.is_some() && first_pcp < first_nat_pmp, "{log}");

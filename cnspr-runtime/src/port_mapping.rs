@@ -16,11 +16,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU16;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crab_nat::{InternetProtocol, PortMapping, PortMappingOptions, PortMappingType, TimeoutConfig};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use cnspr_proto::ip_network::is_public;
 
@@ -44,30 +44,20 @@ const TIMEOUTS: TimeoutConfig = TimeoutConfig {
 
 /// What the gateway said last, shared with `netcheck`.
 #[derive(Clone)]
-pub struct PortMappingWatch(Arc<Mutex<PortMappingView>>);
+pub struct PortMappingWatch(watch::Receiver<PortMappingView>);
 
 impl PortMappingWatch {
     /// The latest view.
     pub fn get(&self) -> PortMappingView {
-        match self.0.lock() {
-            Ok(view) => view.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn set(&self, new: PortMappingView) {
-        match self.0.lock() {
-            Ok(mut view) => *view = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        self.0.borrow().clone()
     }
 }
 
-/// The port-mapping task of a daemon.
+/// The port-mapping task of a daemon (none when it asks nothing).
 pub struct PortMapper {
     watch: PortMappingWatch,
     stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl PortMapper {
@@ -75,18 +65,22 @@ impl PortMapper {
     /// `enabled` false only records that it is off, and port 0 (no IPv4 socket but on
     /// loopback) asks nothing.
     pub fn spawn(port: u16, enabled: bool, driver: DriverHandle) -> Self {
-        let view = match (enabled, port) {
-            (false, _) => PortMappingView::new(PortMappingState::Off),
-            (true, 0) => PortMappingView::unavailable(None, "no IPv4 socket off loopback".into()),
-            (true, _) => PortMappingView::new(PortMappingState::Trying),
+        let (view, port) = match (enabled, NonZeroU16::new(port)) {
+            (false, _) => (PortMappingView::new(PortMappingState::Off), None),
+            (true, None) => {
+                let why = "no IPv4 socket off loopback".into();
+                (PortMappingView::unavailable(None, why), None)
+            }
+            (true, Some(port)) => (PortMappingView::new(PortMappingState::Trying), Some(port)),
         };
-        let watch = PortMappingWatch(Arc::new(Mutex::new(view)));
+        let (sender, receiver) = watch::channel(view);
         let stop = Arc::new(Notify::new());
-        let task = match NonZeroU16::new(port).filter(|_| enabled) {
-            Some(port) => tokio::spawn(keep_mapped(port, driver, watch.clone(), stop.clone())),
-            None => tokio::spawn(async {}),
-        };
-        Self { watch, stop, task }
+        let task = port.map(|port| tokio::spawn(keep_mapped(port, driver, sender, stop.clone())));
+        Self {
+            watch: PortMappingWatch(receiver),
+            stop,
+            task,
+        }
     }
 
     /// What the gateway said last, as it changes.
@@ -97,8 +91,10 @@ impl PortMapper {
     /// Deletes the mapping (a few seconds at most for the router; a request under way is
     /// finished first, so that what it made is deleted too) and ends the task.
     pub async fn stop(self) {
+        let Some(mut task) = self.task else {
+            return;
+        };
         self.stop.notify_one();
-        let mut task = self.task;
         if tokio::time::timeout(Duration::from_secs(5), &mut task)
             .await
             .is_err()
@@ -120,7 +116,12 @@ async fn network() -> Option<(Ipv4Addr, IpAddr)> {
     Some((gateway, socket.local_addr().ok()?.ip()))
 }
 
-async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWatch, stop: Arc<Notify>) {
+async fn keep_mapped(
+    port: NonZeroU16,
+    driver: DriverHandle,
+    view: watch::Sender<PortMappingView>,
+    stop: Arc<Notify>,
+) {
     // The kernel's announcements tell a held mapping the device may be on another network.
     let mut watch = NetworkWatch::open();
     loop {
@@ -134,7 +135,7 @@ async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWa
             Ok(mapped) => mapped,
             Err(why) => {
                 tracing::debug!(?gateway, %why, "no port mapping");
-                view.set(PortMappingView::unavailable(gateway, why));
+                view.send_replace(PortMappingView::unavailable(gateway, why));
                 let _ = driver.set_port_mapping(None).await;
                 tokio::select! {
                     () = stop.notified() => return,
@@ -148,7 +149,7 @@ async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWa
         };
         tracing::info!(%external, protocol, lifetime = mapping.lifetime(), "port mapped on the home router");
         let publish = |external, lifetime| {
-            view.set(PortMappingView::mapped(gateway, protocol, external, lifetime));
+            view.send_replace(PortMappingView::mapped(gateway, protocol, external, lifetime));
             driver.set_port_mapping(Some(external))
         };
         let _ = publish(external, mapping.lifetime()).await;
@@ -188,7 +189,7 @@ async fn keep_mapped(port: NonZeroU16, driver: DriverHandle, view: PortMappingWa
                 }
             }
         }
-        view.set(PortMappingView::new(PortMappingState::Trying));
+        view.send_replace(PortMappingView::new(PortMappingState::Trying));
         let _ = driver.set_port_mapping(None).await;
     }
 }

@@ -51,6 +51,36 @@ pub fn device_listening(root: &super::Root, name: &str, ns: &str, addresses: &[&
     device
 }
 
+/// Where `observer` last reached the device called `name`, and whether it is active.
+pub fn seen_at(observer: &super::Device, name: &str) -> Option<(String, String)> {
+    let member = observer.members().into_iter().find(|m| m["name"] == name)?;
+    Some((
+        member["address"].as_str()?.to_owned(),
+        member["state"].as_str()?.to_owned(),
+    ))
+}
+
+/// Waits until `observer` has the device called `name` active at `address`; returns how
+/// long that took from `since`, polling every 10 ms.
+pub fn until_active_at(
+    observer: &super::Device,
+    name: &str,
+    address: &str,
+    since: std::time::Instant,
+) -> std::time::Duration {
+    let wanted = Some((address.to_owned(), "active".to_owned()));
+    while seen_at(observer, name) != wanted {
+        assert!(
+            since.elapsed() < super::DEADLINE,
+            "{} never saw {name} active at {address}: {:?}",
+            observer.name,
+            seen_at(observer, name)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    since.elapsed()
+}
+
 /// Namespaces made for one test, removed on drop.
 pub struct Lab {
     /// `cnl-<pid>-<n>-`: what this lab's namespace names start with.

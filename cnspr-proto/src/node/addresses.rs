@@ -46,9 +46,10 @@ impl Node {
         }
     }
 
-    /// Writes this device's address record when the addresses worth telling (its own,
-    /// the router's mapping and the reflexive ones) or its anchors differ from the record the mesh has: a new one,
-    /// signed, replicates like any key. Nothing before the host told its addresses.
+    /// Writes this device's address record when the addresses worth telling (its own, the
+    /// router's mapping and the reflexive ones) or its anchors differ from the record the
+    /// mesh has: a new one, signed, replicates like any key. Nothing before the host told
+    /// its addresses.
     pub(super) fn publish_addresses(&mut self, now: Timestamp) {
         let Some(local) = &self.nat.local else {
             return;

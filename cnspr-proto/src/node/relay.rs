@@ -17,10 +17,9 @@
 //!   direct path and through the relay at once, and the first proven answer wins.
 //! - **Punching.** A device whose handshake through a relay completes calls the other end
 //!   on its direct paths only, at once (at most once per [`PUNCH_INTERVAL`]; not through
-//!   the relay, whose answer would come before any path through two filters opened, and
-//!   a call that finds none gives up quietly): both ends then
-//!   send to each other at about the same moment, which opens both NATs' filters where
-//!   their mappings allow (Tailscale's call-me-maybe; the relayed initiation is the
+//!   the relay, whose answer would come before any path through two filters opened; a
+//!   call that finds none gives up quietly): both ends then send to each other at about
+//!   the same moment, which opens both NATs' filters where their mappings allow (Tailscale's call-me-maybe; the relayed initiation is the
 //!   signal, and its trip through the relay is about the half round trip DCUtR waits).
 //!   A relayed peer whose address gossip changes is called there at once (at most once
 //!   per [`NEW_ADDRESS_PUNCH_INTERVAL`]): the first punch may have gone out before either
@@ -30,9 +29,9 @@
 //!   see alike, so the relay's word may be the only address of the other's NAT an end has.
 //! - **Upgrades.** While a peer's session is relayed, a handshake on every path is made
 //!   again each [`UPGRADE_INTERVAL`], and its completion through the relay makes both
-//!   ends punch: a direct path that starts to work takes over (an authenticated packet from a direct
-//!   address moves the peer there); one that stops falls back to the relay through the
-//!   failed probe's new handshake.
+//!   ends punch: a direct path that starts to work takes over (an authenticated packet
+//!   from a direct address moves the peer there); one that stops falls back to the relay
+//!   through the failed probe's new handshake.
 //! - **Bounds.** A relay carries datagrams only between two devices of its roster, for at
 //!   most `max_pairs` pairs at once (a pair idle for [`PAIR_IDLE`] makes room) and
 //!   `max_bytes_per_sec` in all (a one-second bucket); `enabled = false` turns it off.
@@ -348,14 +347,13 @@ impl Node {
         }
     }
 
-    /// Calls `peer` on every direct path at once while its session is relayed (on every
-    /// path otherwise), unless it was lately ([`PUNCH_INTERVAL`];
-    /// [`NEW_ADDRESS_PUNCH_INTERVAL`] for news of an address, counted apart)
+    /// Calls `peer` at once, unless it was lately ([`PUNCH_INTERVAL`];
+    /// [`NEW_ADDRESS_PUNCH_INTERVAL`] for news of an address, counted apart): on its
+    /// direct paths while its session is relayed, on every path otherwise
     /// (`Endpoint::call_directly`). A handshake under way is made again at once to every
-    /// destination, the new one included (`Endpoint::connect_now`, as for a record, a
-    /// beacon or an anchor): an answer on its way to the old one still counts, and the
-    /// new destination is tried a retry sooner (the simulator's 5-device crash
-    /// detection, p50: 1.868 s this way, 2.024 s waiting).
+    /// destination, the new one included: an answer on its way to the old one still
+    /// counts, and the new destination is tried a retry sooner (the simulator's 5-device
+    /// crash detection, p50: 1.868 s this way, 2.024 s waiting).
     fn punch(&mut self, now: Timestamp, peer: DeviceId, on_news: bool) {
         let (last, interval) = if on_news {
             (&mut self.relaying.punched_on_news, NEW_ADDRESS_PUNCH_INTERVAL)

@@ -442,6 +442,16 @@ struct EarlierAttempt {
     secret_attempt: u32,
 }
 
+/// Forgets the indices of `attempts`: their answers no longer count.
+fn forget_attempts(
+    indices: &mut BTreeMap<u32, IndexOwner>,
+    attempts: impl IntoIterator<Item = EarlierAttempt>,
+) {
+    for attempt in attempts {
+        indices.remove(&attempt.local_index);
+    }
+}
+
 enum InitiationStage {
     /// `HandshakeInit` sent; waiting for the response.
     AwaitResponse(Box<Handshake>),
@@ -718,9 +728,7 @@ impl Endpoint {
             }
             if let Some(initiation) = removed.initiation {
                 self.indices.remove(&initiation.local_index);
-                for earlier in initiation.earlier {
-                    self.indices.remove(&earlier.local_index);
-                }
+                forget_attempts(&mut self.indices, initiation.earlier);
             }
         }
     }
@@ -765,9 +773,7 @@ impl Endpoint {
                 if !state.session.owns_index(initiation.local_index) {
                     self.indices.remove(&initiation.local_index);
                 }
-                for earlier in initiation.earlier {
-                    self.indices.remove(&earlier.local_index);
-                }
+                forget_attempts(&mut self.indices, initiation.earlier);
             }
         }
         self.start_initiation(now, inviter, now);
@@ -843,51 +849,52 @@ impl Endpoint {
 
     /// Calls `peer` on its direct paths only (its addresses, hints and candidates; none:
     /// no call), while a session through a relay works and no handshake is under way: a
-    /// punch. (On every
-    /// path, the relay's answer came before any path through two filters opened, since the
-    /// first datagram each way through them is dropped: the punch ended relayed again.)
-    /// Its failure says nothing of the relay: no [`EndpointEvent::HandshakeFailed`] while
-    /// the relayed session works. Otherwise as [`Endpoint::connect_now`].
+    /// punch. (On every path, the relay's answer came before any path through two filters
+    /// opened, since the first datagram each way through them is dropped: the punch ended
+    /// relayed again.) Otherwise as [`Endpoint::connect_now`].
     pub fn call_directly(&mut self, now: Timestamp, peer: &DeviceId) {
-        let Some(state) = self.peers.get_mut(peer) else {
+        let Some(state) = self.peers.get(peer) else {
             return;
         };
         let relayed = state.address.is_some_and(|a| is_relay_address(&a));
-        let working = state.session.current(now, &self.config.session).is_some();
-        if !relayed || !working || state.initiation.is_some() {
-            return self.connect_now(now, peer);
+        if !relayed || !self.call_on(now, peer, Paths::Direct) {
+            self.connect_now(now, peer);
         }
-        if state.destinations(Paths::Direct).is_empty() {
-            return;
-        }
-        state.mesh_attempt = state.answered_attempt;
-        self.start_call(now, *peer, now, Paths::Direct);
     }
 
     /// Calls `peer` on its global IPv6 paths only, when a session with it works on a
-    /// direct public IPv4 path, no handshake is under way, and it has one: IPv6 first where it
-    /// exists (no NAT to keep open, no mapping to lose). Both ends do so as their session
-    /// is made, within about half a round trip of each other, so their calls cross and
-    /// open two stateful firewalls. The first authenticated answer moves the session
-    /// there; a call that gets none gives up quietly, the session staying where it was.
-    /// Returns whether it called.
-    pub fn prefer_ipv6(&mut self, now: Timestamp, peer: &DeviceId) -> bool {
-        let Some(state) = self.peers.get(peer) else {
+    /// direct public IPv4 path, no handshake is under way, and it has one: IPv6 first
+    /// where it exists (no NAT to keep open, no mapping to lose). Both ends do so as their
+    /// keys are made, within about half a round trip of each other, so their calls cross
+    /// and open two stateful firewalls. The first authenticated answer moves the session
+    /// there.
+    pub fn prefer_ipv6(&mut self, now: Timestamp, peer: &DeviceId) {
+        // Through a NAT or on the internet (a LAN path stays: it goes nowhere else).
+        let on_ipv4 = self
+            .peer_address(peer)
+            .is_some_and(|a| a.is_ipv4() && crate::ip_network::is_public(a.ip()));
+        if on_ipv4 {
+            self.call_on(now, peer, Paths::GlobalIpv6);
+        }
+    }
+
+    /// Calls `peer` on `paths` only (some of them), while a session with it works and no
+    /// handshake is under way, keyed with the mesh secret it answered; returns whether
+    /// that is so (a call with nowhere to go is none, and made none). Such a call that
+    /// gets no answer gives up quietly while the session still carries anything: no
+    /// [`EndpointEvent::HandshakeFailed`], and a relay it went beside is not blamed.
+    fn call_on(&mut self, now: Timestamp, peer: &DeviceId, paths: Paths) -> bool {
+        let Some(state) = self.peers.get_mut(peer) else {
             return false;
         };
-        // Through a NAT or on the internet (a LAN path stays: it goes nowhere else).
-        let on_ipv4 = state
-            .address
-            .is_some_and(|a| a.is_ipv4() && crate::ip_network::is_public(a.ip()));
         let working = state.session.current(now, &self.config.session).is_some();
-        let has_ipv6 = !state.destinations(Paths::GlobalIpv6).is_empty();
-        if !on_ipv4 || !working || state.initiation.is_some() || !has_ipv6 {
+        if !working || state.initiation.is_some() {
             return false;
         }
-        if let Some(state) = self.peers.get_mut(peer) {
+        if !state.destinations(paths).is_empty() {
             state.mesh_attempt = state.answered_attempt;
+            self.start_call(now, *peer, now, paths);
         }
-        self.start_call(now, *peer, now, Paths::GlobalIpv6);
         true
     }
 
@@ -1123,9 +1130,7 @@ impl Endpoint {
         }
         if now.saturating_since(initiation.started) >= config.handshake_give_up {
             let index = initiation.local_index;
-            for earlier in initiation.earlier.drain(..) {
-                self.indices.remove(&earlier.local_index);
-            }
+            forget_attempts(&mut self.indices, initiation.earlier.drain(..));
             // A call on some paths only, made while a session works, leaves the session as
             // it was, if that still carries anything (otherwise its failure is the news).
             let heard = state
@@ -1305,10 +1310,8 @@ impl Endpoint {
                 }
             }
         }
-        while earlier.len() > MAX_EARLIER_ATTEMPTS {
-            let dropped = earlier.remove(0);
-            self.indices.remove(&dropped.local_index);
-        }
+        let oldest = earlier.len().saturating_sub(MAX_EARLIER_ATTEMPTS);
+        forget_attempts(&mut self.indices, earlier.drain(..oldest));
         self.start_call(now, peer, started, paths);
         match self
             .peers
@@ -1316,9 +1319,7 @@ impl Endpoint {
             .and_then(|state| state.initiation.as_mut())
         {
             Some(initiation) => initiation.earlier = earlier,
-            None => earlier.iter().for_each(|e| {
-                self.indices.remove(&e.local_index);
-            }),
+            None => forget_attempts(&mut self.indices, earlier),
         }
     }
 
@@ -1625,11 +1626,11 @@ impl Endpoint {
             self.indices.remove(&initiation.local_index);
             initiation.local_index = receiver_index;
         }
-        for earlier in initiation.earlier.drain(..) {
-            if earlier.local_index != receiver_index {
-                self.indices.remove(&earlier.local_index);
-            }
-        }
+        let others = initiation
+            .earlier
+            .drain(..)
+            .filter(|e| e.local_index != receiver_index);
+        forget_attempts(&mut self.indices, others);
         let mut finish = Vec::new();
         Packet::HandshakeFinish {
             sender_index: receiver_index,
