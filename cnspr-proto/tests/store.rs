@@ -294,3 +294,47 @@ fn failure_detection_does_not_wait_for_a_sync_and_replication_does() {
         host.calls
     );
 }
+
+#[test]
+fn a_device_back_among_several_peers_takes_one_catch_up_at_a_time() {
+    // Devices 1-3 all hold the 120 writes device 4 missed: each would answer with all
+    // 2.4 MB if asked at once.
+    let (mut mesh, _) = Mesh::paired(4);
+    let roster = mesh.roster_of(4);
+    mesh.crash(4);
+    for i in 0..120 {
+        write(
+            &mut mesh,
+            1,
+            &format!("file/{i:03}"),
+            Some(&vec![i as u8; 20_000]),
+        );
+    }
+    mesh.run(Duration::from_secs(5));
+    assert_eq!(mesh.node(3).store().list("file/").count(), 120);
+    // Lossy, so that the answers take a while.
+    mesh.loss_percent = 30;
+    mesh.restart(4, roster);
+    let (mut most_at_once, mut answers) = (0, std::collections::BTreeSet::new());
+    for _ in 0..120_000 {
+        mesh.run(Duration::from_millis(1));
+        let shown = mesh.node(4).catching_up(mesh.now);
+        most_at_once = most_at_once.max(shown.len());
+        answers.extend(
+            shown
+                .iter()
+                .filter(|answer| answer.changes > 0)
+                .map(|answer| answer.from),
+        );
+        if mesh.node(4).store().list("file/").count() == 120 && shown.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(mesh.node(4).store().list("file/").count(), 120);
+    assert_eq!(most_at_once, 1, "answers from several peers at once");
+    assert_eq!(
+        answers.len(),
+        1,
+        "the writes came from one peer only: {answers:?}"
+    );
+}

@@ -5,6 +5,7 @@
 //! the run's digest (a hash of every datagram and event) is the same every time.
 #![forbid(unsafe_code)]
 
+pub mod agenda;
 pub mod clock;
 pub mod faults;
 pub mod network;

@@ -18,6 +18,7 @@ use cnspr_proto::runs::{HandlerTree, JobKind, QueueBounds};
 use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::Transmit;
 
+use crate::agenda::Agenda;
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultPlan, Phases, Schedule};
 use crate::network::{LinkModel, Network};
@@ -197,8 +198,7 @@ pub struct World {
     devices: Vec<Device>,
     index: BTreeMap<DeviceId, usize>,
     addresses: BTreeMap<SocketAddr, usize>,
-    queue: BTreeMap<(Timestamp, u64), Item>,
-    sequence: u64,
+    queue: Agenda<Item>,
     now: Timestamp,
     rng: Rng,
     network: Network,
@@ -292,8 +292,7 @@ impl World {
             devices,
             index,
             addresses,
-            queue: BTreeMap::new(),
-            sequence: 0,
+            queue: Agenda::default(),
             now: Timestamp::ZERO,
             rng,
             digest: Blake2s256::new(),
@@ -316,8 +315,7 @@ impl World {
     }
 
     fn push(&mut self, at: Timestamp, item: Item) {
-        self.sequence += 1;
-        self.queue.insert((at, self.sequence), item);
+        self.queue.push(at, item);
     }
 
     /// Runs the whole schedule and reports.
@@ -339,11 +337,7 @@ impl World {
     /// Runs deliveries, timers and scheduled faults up to `until` since the start.
     pub fn run_until(&mut self, until: Duration) {
         let end = Timestamp::ZERO + until;
-        while let Some(entry) = self.queue.first_entry() {
-            if entry.key().0 > end {
-                break;
-            }
-            let ((at, _), item) = entry.remove_entry();
+        while let Some((at, item)) = self.queue.pop_by(end) {
             self.now = at;
             match item {
                 Item::Deliver { to, from, datagram } => self.deliver(to, from, &datagram),

@@ -35,8 +35,23 @@ const DISPLAY_LEN: usize = TEXT_CHARS + TEXT_CHARS / DISPLAY_GROUP - 1;
 /// signature be checked against its author's ID. Any 32 bytes make a `DeviceId` (the text
 /// form is checked for typos, not for naming a key); one that names no key has no
 /// `noise_key`, verifies nothing and is never reached.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeviceId([u8; 32]);
+
+/// The bytes' order, compared a word at a time: ordered maps keyed by device ID are on
+/// every hot path, and the derived order's call to `memcmp` per comparison was a tenth
+/// of the simulator's time at 300 devices.
+impl Ord for DeviceId {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.words().cmp(&other.words())
+    }
+}
+
+impl PartialOrd for DeviceId {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The first 7 characters of a device ID's canonical text, for display.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,6 +95,17 @@ impl DeviceId {
     /// The Ed25519 public key bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The bytes as four big-endian words, which order as the bytes do.
+    fn words(&self) -> [u64; 4] {
+        let mut words = [0u64; 4];
+        for (word, chunk) in words.iter_mut().zip(self.0.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            *word = u64::from_be_bytes(bytes);
+        }
+        words
     }
 
     /// The X25519 key this device's handshakes prove, if the ID names a device key: a
@@ -457,6 +483,17 @@ mod tests {
             prop_assert_eq!(text.len(), DISPLAY_LEN);
             prop_assert_eq!(text.parse::<DeviceId>(), Ok(id));
             prop_assert!(id.matches_prefix(&text[..10]));
+        }
+
+        /// Sorted maps, the wire's sorted lists and the simulator's digests all rest on
+        /// this order: it must stay the bytes' order.
+        #[test]
+        fn orders_as_its_bytes(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), at in 0usize..32) {
+            let mut near = a;
+            near[at] = b[at];
+            for other in [b, near, a] {
+                prop_assert_eq!(DeviceId::from_bytes(a).cmp(&DeviceId::from_bytes(other)), a.cmp(&other));
+            }
         }
 
         #[test]

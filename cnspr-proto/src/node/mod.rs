@@ -15,6 +15,7 @@
 mod addresses;
 mod anchors;
 mod beacons;
+mod catch_up_turns;
 mod drive;
 mod keepalive;
 mod mesh_secret;
@@ -599,7 +600,7 @@ impl Node {
             self.endpoint.poll_timeout(),
             self.membership.poll_timeout(),
             self.messaging.poll_timeout(),
-            Some(self.replication.next_sync()),
+            Some(self.replication.next_deadline()),
             self.anchors.poll_timeout(),
             self.keepalive.poll_timeout(),
             self.name_asks.poll_timeout(),
@@ -711,7 +712,7 @@ impl Node {
                         self.store_need(now, peer);
                     }
                     if was_live && !live {
-                        self.store_peer_gone(member);
+                        self.store_peer_gone(now, member);
                     }
                 }
                 let changed = match event {
