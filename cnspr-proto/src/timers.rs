@@ -71,6 +71,11 @@ impl<K: Ord + Clone, T: Ord + Copy> Timers<K, T> {
         self.by_time.first().map(|(_, key)| key.clone())
     }
 
+    /// The keys with a deadline, in key order.
+    pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.by_key.keys().cloned()
+    }
+
     /// The keys with a deadline from `key` on, in key order.
     pub fn keys_from<'a>(&'a self, key: &K) -> impl Iterator<Item = K> + 'a {
         self.by_key.range(key.clone()..).map(|(key, _)| key.clone())

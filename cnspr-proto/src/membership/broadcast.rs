@@ -1,7 +1,7 @@
 //! The queue of news to piggyback on outgoing messages: each update is sent a bounded
 //! number of times, least-sent first, and newer news about a device replaces older.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::identity::DeviceId;
 use crate::membership::message::Update;
@@ -10,28 +10,38 @@ use crate::membership::message::Update;
 #[derive(Debug, Default)]
 pub struct Broadcasts {
     pending: BTreeMap<DeviceId, (Update, u32)>,
+    /// The same entries by (times sent, device): what goes next is at the front, found
+    /// without sorting every pending update at every send (after a partition healed, half
+    /// the mesh is news).
+    by_sends: BTreeSet<(u32, DeviceId)>,
 }
 
 impl Broadcasts {
     /// Queues `update`, replacing older news about the same device.
     pub fn push(&mut self, update: Update) {
-        self.pending.insert(update.member, (update, 0));
+        let member = update.member;
+        if let Some((_, sent)) = self.pending.insert(member, (update, 0)) {
+            self.by_sends.remove(&(sent, member));
+        }
+        self.by_sends.insert((0, member));
     }
 
     /// Up to `max` updates to send now, least-sent first; each counts as sent once more,
     /// and is dropped after `limit` sends.
     pub fn take(&mut self, max: usize, limit: u32) -> Vec<Update> {
-        let mut order: Vec<(u32, DeviceId)> =
-            self.pending.iter().map(|(id, (_, sent))| (*sent, *id)).collect();
-        order.sort_unstable();
+        let order: Vec<(u32, DeviceId)> = self.by_sends.iter().take(max).copied().collect();
         let mut chosen = Vec::new();
-        for (_, id) in order.into_iter().take(max) {
-            if let Some((update, sent)) = self.pending.get_mut(&id) {
-                chosen.push(update.clone());
-                *sent += 1;
-                if *sent >= limit {
-                    self.pending.remove(&id);
-                }
+        for (sent, id) in order {
+            self.by_sends.remove(&(sent, id));
+            let Some((update, times)) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            chosen.push(update.clone());
+            *times += 1;
+            if *times >= limit {
+                self.pending.remove(&id);
+            } else {
+                self.by_sends.insert((*times, id));
             }
         }
         chosen

@@ -185,6 +185,7 @@ impl Membership {
                 .get_mut(&update.member)
                 .and_then(|m| m.suspicion.as_mut())
                 .is_some_and(|s| s.confirm(update.reporter, needed));
+            self.time_suspicion(&update.member);
             if confirmed {
                 self.spread(update, source);
             }
@@ -217,6 +218,7 @@ impl Membership {
         if let Some(member) = self.members.get_mut(&update.member) {
             member.suspicion = Some(Suspicion::new(now, update.reporter));
         }
+        self.time_suspicion(&update.member);
         // A monitor of the suspect checks for itself; if it cannot reach it either, its
         // own accusation confirms the suspicion.
         if update.reporter != self.own && self.monitored().contains(&update.member) {
@@ -296,10 +298,11 @@ impl Membership {
     /// Suspects whose time ran out without a refutation become unreachable.
     pub(super) fn expire_suspicions(&mut self, now: Timestamp) {
         let expired: Vec<(DeviceId, u64)> = self
-            .suspects
+            .suspicions
+            .due(now)
             .iter()
             .filter_map(|id| self.members.get(id))
-            .filter(|m| m.status == Status::Suspect && self.suspicion_deadline(m).is_some_and(|d| d <= now))
+            .filter(|m| m.status == Status::Suspect)
             .map(|m| (m.id, m.incarnation))
             .collect();
         for (member, incarnation) in expired {
