@@ -452,7 +452,10 @@ impl Node {
             let introduces = Self::introduces(&change.key);
             let checked = self.store.check_heads(&change.register);
             let merged = match checked.and_then(|()| self.store.merge(&change.key, &change.register, wall)) {
-                Ok(merged) => merged,
+                Ok(merged) => {
+                    self.pushed_by(from, change);
+                    merged
+                }
                 Err(reason) => {
                     all_taken = false;
                     self.stats.store_changes_refused += 1;
@@ -506,6 +509,26 @@ impl Node {
     /// standing guard.
     fn introduces(key: &str) -> bool {
         key.starts_with(ADDRESS_PREFIX)
+    }
+
+    /// `from` sent `change`: if it holds all this replica holds of the key, the key's next
+    /// push to it is dropped. Pushes wait for the one in flight, and while a mesh spread
+    /// through the ring forms, a neighbour often sends a key before it is pushed to it.
+    fn pushed_by(&mut self, from: DeviceId, change: &Change) {
+        let Some(waiting) = self.replication.unpushed.get_mut(&from) else {
+            return;
+        };
+        if waiting.contains(&change.key)
+            && self
+                .store
+                .read(&change.key)
+                .is_some_and(|read| *read.register == change.register)
+        {
+            waiting.remove(&change.key);
+            if waiting.is_empty() {
+                self.replication.unpushed.remove(&from);
+            }
+        }
     }
 
     /// Notes `key` for the next push to every peer broadcasts go to, but `except`.

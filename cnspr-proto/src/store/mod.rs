@@ -493,6 +493,11 @@ impl Store {
             self.clock.observe(sibling.hlc);
         }
         let local = self.keys.get(key);
+        // The state held already (a flood through the ring brings each write from several
+        // neighbours): nothing to merge, and no value to copy or entry to decode.
+        if local == Some(remote) {
+            return false;
+        }
         let holds = |s: &Sibling| local.is_some_and(|r| r.holds(s));
         let stale = |s: &Sibling| {
             self.stable
