@@ -227,6 +227,16 @@ impl StoreMessage {
         }
     }
 
+    /// Every device a write of the message names (sorted), its vector aside.
+    pub fn writers(&self) -> Vec<DeviceId> {
+        match self {
+            StoreMessage::Push { changes, .. } | StoreMessage::CatchUp { changes, .. } => {
+                authors_of(changes, &[])
+            }
+            StoreMessage::Digest { .. } | StoreMessage::Need { .. } => Vec::new(),
+        }
+    }
+
     /// Sets the heads it carries (a push or a catch-up part; other messages carry none).
     pub fn set_heads(&mut self, signed: Vec<SignedHead>) {
         if let StoreMessage::Push { heads, .. } | StoreMessage::CatchUp { heads, .. } = self {
