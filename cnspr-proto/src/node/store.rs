@@ -343,9 +343,9 @@ impl Node {
     /// The awaited catch-up answer is in (or will not come): the next peer waiting is
     /// asked.
     fn pass_turn(&mut self, now: Timestamp) {
-        while let Some(peer) = self.replication.turns.next_waiting() {
+        while let Some((peer, reply)) = self.replication.turns.next_waiting() {
             if self.messaging.is_live(&peer) {
-                self.ask(now, peer, true);
+                self.ask(now, peer, reply);
                 return;
             }
         }
@@ -355,6 +355,9 @@ impl Node {
     /// it is asked for what this replica lacks. The question is also the first packet the
     /// peer gets from this device's address on that session, so it follows a move at once.
     pub(super) fn store_session_established(&mut self, now: Timestamp, peer: DeviceId) {
+        // An answer sent on an earlier session may have been lost with it: the same
+        // question is answered again.
+        self.replication.answered.remove(&peer);
         if self.messaging.spreads_to(&peer) {
             self.store_need(now, peer);
         }
@@ -380,7 +383,7 @@ impl Node {
 
     /// Asks `peer` for what this replica lacks, once no other peer's answer is awaited.
     pub(super) fn ask(&mut self, now: Timestamp, peer: DeviceId, reply: bool) {
-        if !self.replication.turns.take(now, peer) {
+        if !self.replication.turns.take(now, peer, reply) {
             return;
         }
         let need = StoreMessage::Need {
@@ -624,7 +627,8 @@ impl Node {
                 let all_taken = self.apply_changes(now, from, &changes);
                 let streams = &mut self.replication.streams;
                 let received = streams.entry((from, stream)).or_default();
-                if received.received.insert(part) {
+                let new_part = received.received.insert(part);
+                if new_part {
                     received.changes = received.changes.saturating_add(changes.len() as u64);
                 }
                 received.parts = parts;
@@ -632,7 +636,9 @@ impl Node {
                 received.refused |= !all_taken;
                 let complete = received.received.len() >= parts as usize;
                 let clean = !received.refused;
-                self.replication.turns.progress(now, &from);
+                if new_part {
+                    self.replication.turns.progress(now, &from);
+                }
                 if complete {
                     streams.remove(&(from, stream));
                 }
