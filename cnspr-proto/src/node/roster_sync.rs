@@ -9,11 +9,9 @@
 use std::net::SocketAddr;
 
 use super::{Node, PeerError};
-use crate::durable::Write;
 use crate::identity::DeviceId;
 use crate::roster::mesh_secret::MESH_SECRET_KEY;
 use crate::roster::{is_valid_name, roster_device, roster_key, RosterChange, RosterEntry, StoredEntry};
-use crate::store::StoreRecord;
 use crate::time::Timestamp;
 use crate::transport::relay_path::is_relay_address;
 
@@ -200,13 +198,7 @@ impl Node {
                 self.endpoint.add_peer(device, address);
                 self.membership.add_member(now, device, address);
                 self.messaging.add_member(device);
-                // Its head may have come before it was of the roster, when a head is not
-                // kept on disk: kept now, so that after a restart this replica's vector
-                // still never passes the heads it knows (catch-up answers leave out the
-                // heads their asker's vector reaches).
-                for head in self.store.heads_of([device]) {
-                    self.store_writes.push_back(Write::put(StoreRecord::Head(head)));
-                }
+                self.keep_head_of(device);
                 // Its record may have come first (a catch-up brings `_addr/` before
                 // `_roster/`).
                 self.apply_address_record(now, device);

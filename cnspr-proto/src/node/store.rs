@@ -322,9 +322,26 @@ impl Node {
             .copied()
             .collect();
         for head in self.store.absorb_heads(&named) {
-            if self.roster.get(&head.device).is_some() {
-                self.store_writes.push_back(Write::put(StoreRecord::Head(head)));
-            }
+            self.persist_head(head);
+        }
+    }
+
+    /// Keeps `head` on disk if its device is of the roster (a stranger's heads are not
+    /// kept); a device that joins the roster later has its head kept then
+    /// ([`Node::keep_head_of`]).
+    fn persist_head(&mut self, head: SignedHead) {
+        if self.roster.get(&head.device).is_some() {
+            self.store_writes.push_back(Write::put(StoreRecord::Head(head)));
+        }
+    }
+
+    /// Keeps the head known of `device`, just admitted to the roster: it may have come
+    /// before, when it was not kept, and after a restart this replica's vector must still
+    /// never pass the heads it knows (catch-up answers leave out the heads their asker's
+    /// vector reaches).
+    pub(super) fn keep_head_of(&mut self, device: DeviceId) {
+        for head in self.store.heads_of([device]) {
+            self.persist_head(head);
         }
     }
 
