@@ -53,8 +53,8 @@ fn cnspr_round(payload: &[u8]) -> f64 {
         handshake_hash: [0; 32],
         remote_static: PublicKey([0; 32]),
     };
-    let mut sender = TransportKeys::new(&secrets(1, 2), 10, 20, Timestamp::ZERO, true);
-    let mut receiver = TransportKeys::new(&secrets(2, 1), 20, 10, Timestamp::ZERO, false);
+    let mut sender = TransportKeys::new(&secrets(1, 2), 10, 20, Timestamp::ZERO);
+    let mut receiver = TransportKeys::new(&secrets(2, 1), 20, 10, Timestamp::ZERO);
     let mut datagram = Vec::with_capacity(wire::MAX_DATAGRAM_BYTES);
     let mut body = Vec::with_capacity(wire::MAX_DATAGRAM_BYTES);
     let start = Instant::now();

@@ -566,3 +566,39 @@ fn an_answer_to_an_attempt_made_again_since_still_makes_the_session() {
     link.run_for(Duration::from_millis(50));
     assert_eq!(link.nodes[0].received, vec![b"back".to_vec()]);
 }
+
+#[test]
+fn devices_that_started_handshakes_at_once_replace_their_keys_with_one_handshake() {
+    let mut link = Link::new(EndpointConfig::default());
+    // Both start at once: the handshakes cross, and each side ends up holding keys it
+    // initiated itself.
+    link.send(0, b"hello");
+    link.send(1, b"hello");
+    link.run_for(Duration::from_millis(100));
+    let initiations_by = |link: &Link, from: usize| {
+        let init = cnspr_proto::wire::PacketType::HandshakeInit as u8;
+        link.delivered
+            .iter()
+            .filter(|(to, t)| *to == 1 - from && t.datagram[1] == init)
+            .count()
+    };
+    assert_eq!((initiations_by(&link, 0), initiations_by(&link, 1)), (1, 1));
+    // Ten minutes of a probe's traffic: a message each way every five seconds.
+    for _ in 0..120 {
+        link.send(0, b"ping");
+        link.run_for(Duration::from_millis(10));
+        link.send(1, b"ack");
+        link.run_for(Duration::from_millis(4990));
+    }
+    // A rekey every two minutes of key age, by one side only (the pair's first by key):
+    // had both started one whenever their own keys came of age, there would be two each
+    // time, crossing again, for good.
+    let first = usize::from(key(2).public() < key(1).public());
+    let rekeys = (
+        initiations_by(&link, first) - 1,
+        initiations_by(&link, 1 - first) - 1,
+    );
+    assert_eq!(rekeys, (4, 0), "rekeys by the first and the second device");
+    assert_eq!(link.nodes[1].received.len(), 121);
+    assert_eq!(link.nodes[0].received.len(), 121);
+}

@@ -54,7 +54,7 @@ pub struct Member {
     /// When an authenticated packet last came from it.
     pub last_heard: Option<Timestamp>,
     /// When it is probed if nothing comes from it before: `recently_heard` after
-    /// `last_heard`, give or take a random fifth, so that the devices that heard it at one
+    /// `last_heard`, give or take a random tenth, so that the devices that heard it at one
     /// moment (it just started) do not probe it in step forever after, all missing the
     /// same stretch of time.
     pub probe_due: Option<Timestamp>,

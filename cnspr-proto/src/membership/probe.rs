@@ -79,10 +79,10 @@ impl Membership {
         }
     }
 
-    /// `base`, give or take a random fifth of it.
+    /// `base`, give or take a random tenth of it.
     pub(super) fn jittered(&mut self, base: Duration) -> Duration {
-        let fifth = (base.as_micros() / 5).max(1) as u64;
-        base * 4 / 5 + Duration::from_micros(self.rng.next_u64() % (2 * fifth))
+        let tenth = (base.as_micros() / 10).max(1) as u64;
+        base * 9 / 10 + Duration::from_micros(self.rng.next_u64() % (2 * tenth))
     }
 
     /// Pings `target` and starts waiting for its answer.

@@ -950,7 +950,9 @@ impl Endpoint {
         let state = self.peers.get_mut(peer).ok_or(SendError::UnknownPeer)?;
         // A peer found only through a relay has no address of its own yet.
         let destination = state.address.or(state.relay).ok_or(SendError::NoAddress)?;
-        let needs_rekey = state.session.needs_rekey(now, &config.session) && state.initiation.is_none();
+        let first = *self.local.public() < state.noise;
+        let needs_rekey =
+            state.session.needs_rekey(now, &config.session, first) && state.initiation.is_none();
         // A send moves a kept-alive path's keepalive on.
         let mut rescheduled = false;
         let mut datagram = Vec::new();
@@ -1616,7 +1618,7 @@ impl Endpoint {
         let mut finish_noise = Vec::new();
         handshake.write_message(&observed::tell(from), &mut finish_noise)?;
         let secrets = handshake.into_transport()?;
-        let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, true);
+        let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now);
         state.session.install_unconfirmed(keys);
         // The peer answered the secret of this attempt: the next handshake starts with it.
         state.mesh_attempt = secret_attempt;
@@ -1728,7 +1730,7 @@ impl Endpoint {
         let state = self.peers.get_mut(&peer).ok_or(ReceiveError::NotAPeer)?;
         self.responders.remove(&receiver_index);
         self.indices.insert(receiver_index, IndexOwner::Peer(peer));
-        let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now, false);
+        let keys = TransportKeys::new(&secrets, receiver_index, sender_index, now);
         let rekey = state.session.current(now, &self.config.session).is_some();
         state.session.install_confirmed(keys);
         state.last_finish = Some(AcceptedFinish {
@@ -1838,8 +1840,11 @@ impl Endpoint {
             });
         }
         let config = &self.config.session;
+        let local = self.local.public();
         let state = self.peers.get(&peer);
-        if state.is_some_and(|s| s.initiation.is_none() && s.session.needs_rekey(now, config)) {
+        if state
+            .is_some_and(|s| s.initiation.is_none() && s.session.needs_rekey(now, config, *local < s.noise))
+        {
             self.start_initiation(now, peer, now);
         }
         Ok(())

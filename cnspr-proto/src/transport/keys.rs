@@ -32,7 +32,6 @@ pub struct TransportKeys {
     next_send_counter: u64,
     replay: ReplayWindow,
     created: Timestamp,
-    initiated_locally: bool,
     handshake_hash: Hash,
 }
 
@@ -50,13 +49,7 @@ impl std::fmt::Debug for TransportKeys {
 impl TransportKeys {
     /// Keys from a finished handshake. `local_index` is what the peer writes in the data
     /// packets it sends us; `remote_index` what we write in ours.
-    pub fn new(
-        secrets: &TransportSecrets,
-        local_index: u32,
-        remote_index: u32,
-        created: Timestamp,
-        initiated_locally: bool,
-    ) -> Self {
+    pub fn new(secrets: &TransportSecrets, local_index: u32, remote_index: u32, created: Timestamp) -> Self {
         Self {
             send: CipherKey::new(&secrets.send_key),
             receive: CipherKey::new(&secrets.receive_key),
@@ -65,7 +58,6 @@ impl TransportKeys {
             next_send_counter: 0,
             replay: ReplayWindow::default(),
             created,
-            initiated_locally,
             handshake_hash: secrets.handshake_hash,
         }
     }
@@ -114,11 +106,6 @@ impl TransportKeys {
         self.created
     }
 
-    /// Whether this device started the handshake that made these keys.
-    pub fn initiated_locally(&self) -> bool {
-        self.initiated_locally
-    }
-
     /// Messages sent so far.
     pub fn sent(&self) -> u64 {
         self.next_send_counter
@@ -143,8 +130,8 @@ mod tests {
         };
         let now = Timestamp::ZERO;
         (
-            TransportKeys::new(&secrets(1, 2), 10, 20, now, true),
-            TransportKeys::new(&secrets(2, 1), 20, 10, now, false),
+            TransportKeys::new(&secrets(1, 2), 10, 20, now),
+            TransportKeys::new(&secrets(2, 1), 20, 10, now),
         )
     }
 

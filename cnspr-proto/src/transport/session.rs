@@ -22,10 +22,10 @@ use crate::transport::keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGE
 /// Key lifetimes. Defaults are WireGuard's timers.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Age after which the device that started a handshake replaces its keys.
+    /// Age after which the pair's first device (the lower X25519 key) replaces the keys.
     pub rekey_after: Duration,
-    /// Extra age after which the other side replaces them too, if the first did not.
-    pub responder_rekey_delay: Duration,
+    /// Extra age after which the other device replaces them, if the first did not.
+    pub second_rekey_delay: Duration,
     /// Age after which keys are refused for sending and receiving.
     pub reject_after: Duration,
     /// Messages after which keys are replaced.
@@ -39,7 +39,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             rekey_after: Duration::from_secs(120),
-            responder_rekey_delay: Duration::from_secs(30),
+            second_rekey_delay: Duration::from_secs(30),
             reject_after: Duration::from_secs(180),
             rekey_after_messages: 1 << 60,
             reject_after_messages: HARD_REJECT_AFTER_MESSAGES,
@@ -151,15 +151,20 @@ impl Session {
     }
 
     /// Whether this device should start a handshake to replace its keys: it has none that
-    /// work, or its current ones are old or worn by now.
-    pub fn needs_rekey(&self, now: Timestamp, config: &SessionConfig) -> bool {
+    /// work, or its current ones are old or worn by now. `first`: this device is the one of
+    /// the pair that replaces keys on time, the other only if that did not happen. The
+    /// pair's order, not who started the last handshake, decides it: two devices that
+    /// started handshakes to each other at once both hold keys they initiated, and would
+    /// otherwise both start a rekey at once, every time, for good (twice the handshakes
+    /// of an idle mesh).
+    pub fn needs_rekey(&self, now: Timestamp, config: &SessionConfig, first: bool) -> bool {
         let Some(keys) = self.current(now, config) else {
             return true;
         };
-        let rekey_age = if keys.initiated_locally() {
+        let rekey_age = if first {
             config.rekey_after
         } else {
-            config.rekey_after + config.responder_rekey_delay
+            config.rekey_after + config.second_rekey_delay
         };
         now.saturating_since(keys.created()) >= rekey_age || keys.sent() >= config.rekey_after_messages
     }
