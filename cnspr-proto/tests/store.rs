@@ -338,3 +338,35 @@ fn a_device_back_among_several_peers_takes_one_catch_up_at_a_time() {
         "the writes came from one peer only: {answers:?}"
     );
 }
+
+/// Device 2 is away while device 3 joins and writes. Back, it learns of device 3 from a
+/// catch-up that brings device 3's signed head before the roster entry that admits it:
+/// the head must still be kept on disk, or after the next restart device 2's vector
+/// would pass the heads it knows, and catch-up answers (which leave out the heads their
+/// asker's vector reaches) would never bring it again.
+#[test]
+fn a_head_that_came_before_its_device_was_admitted_survives_a_restart() {
+    let (mut mesh, _) = Mesh::paired(2);
+    let roster = mesh.roster_of(2);
+    mesh.crash(2);
+    let third = mesh.add(3, "device-3");
+    let invite = mesh.invite(1, 3);
+    mesh.join(3, 1, invite);
+    mesh.run(Duration::from_secs(10));
+    write(&mut mesh, 3, "from/3", Some(b"three"));
+    mesh.run(Duration::from_secs(5));
+    let signed = mesh.node(3).store().last_seq();
+    mesh.restart(2, roster);
+    mesh.run(Duration::from_secs(60));
+    assert_eq!(value(&mesh, 2, "from/3"), Some(b"three".to_vec()));
+    let bound = |mesh: &Mesh| {
+        let heads = mesh.node(2).store().heads_of([third]);
+        heads.first().map(|head| head.seq)
+    };
+    assert_eq!(bound(&mesh), Some(signed));
+    let roster = mesh.roster_of(2);
+    assert!(roster.iter().any(|(id, _)| *id == third));
+    mesh.crash(2);
+    mesh.restart(2, roster);
+    assert_eq!(bound(&mesh), Some(signed), "the head is kept on disk");
+}
