@@ -33,6 +33,8 @@ struct Link {
     rng: Rng,
     /// Every datagram that reached a node, with its receiver, for replay tests.
     delivered: Vec<(usize, Transmit)>,
+    /// Every datagram sent to an address neither node has.
+    nowhere: Vec<Transmit>,
 }
 
 fn key(seed: u8) -> StaticKeypair {
@@ -69,6 +71,7 @@ impl Link {
             loss_percent: 0,
             rng: Rng::from_seed([7; 32]),
             delivered: Vec::new(),
+            nowhere: Vec::new(),
         }
     }
 
@@ -90,10 +93,9 @@ impl Link {
     fn collect(&mut self) {
         for from in 0..2 {
             while let Some(transmit) = self.nodes[from].endpoint.poll_transmit() {
-                let to = if transmit.destination == self.nodes[0].address {
-                    0
-                } else {
-                    1
+                let Some(to) = self.nodes.iter().position(|n| n.address == transmit.destination) else {
+                    self.nowhere.push(transmit);
+                    continue;
                 };
                 assert_ne!(to, from, "nodes only talk to each other");
                 if self.rng.next_u32() % 100 < self.loss_percent {
@@ -601,4 +603,44 @@ fn devices_that_started_handshakes_at_once_replace_their_keys_with_one_handshake
     assert_eq!(rekeys, (4, 0), "rekeys by the first and the second device");
     assert_eq!(link.nodes[1].received.len(), 121);
     assert_eq!(link.nodes[0].received.len(), 121);
+}
+
+#[test]
+fn a_rekey_goes_only_where_the_keys_work() {
+    let mut link = Link::new(EndpointConfig::default());
+    // Each may also be elsewhere (its address record): a new session calls there too.
+    let elsewhere: [SocketAddr; 2] =
+        ["192.0.2.1:3030", "192.0.2.2:3030"].map(|a| a.parse().expect("an address"));
+    for n in 0..2 {
+        let other = link.key(1 - n);
+        link.nodes[n].endpoint.set_candidates(&other, &[elsewhere[1 - n]]);
+    }
+    link.send(0, b"hello");
+    link.run_for(Duration::from_millis(100));
+    let initiations_to = |link: &Link, destinations: [SocketAddr; 2]| {
+        let init = cnspr_proto::wire::PacketType::HandshakeInit as u8;
+        let delivered = link.delivered.iter().map(|(_, t)| t);
+        delivered
+            .chain(&link.nowhere)
+            .filter(|t| destinations.contains(&t.destination) && t.datagram[1] == init)
+            .count()
+    };
+    let working = [link.nodes[0].address, link.nodes[1].address];
+    assert_eq!(
+        (initiations_to(&link, working), initiations_to(&link, elsewhere)),
+        (1, 1)
+    );
+    let first_keys = link.current_hash(0);
+    for _ in 0..30 {
+        link.send(0, b"a");
+        link.send(1, b"b");
+        link.run_for(Duration::from_secs(5));
+    }
+    assert_ne!(link.current_hash(0), first_keys, "the keys were replaced");
+    assert_eq!(link.current_hash(0), link.current_hash(1));
+    assert_eq!(
+        (initiations_to(&link, working), initiations_to(&link, elsewhere)),
+        (2, 1),
+        "the rekey went to the working address only"
+    );
 }

@@ -323,6 +323,10 @@ impl Peer {
     /// Where an initiation goes: its address, its last direct one, its hints, its
     /// candidates, then the path through its relay, each once, of those `paths` takes.
     fn destinations(&self, paths: Paths) -> Vec<SocketAddr> {
+        if paths == Paths::Current {
+            // Where session datagrams go (`send_queued`).
+            return self.address.or(self.relay).into_iter().collect();
+        }
         let mut destinations: Vec<SocketAddr> = Vec::new();
         let hints = self.hints.iter().flatten();
         let all = self.address.iter().chain(&self.direct).chain(hints);
@@ -404,7 +408,7 @@ struct Initiation {
     /// last: an answer to one of them may still be on its way, and counts as well.
     earlier: Vec<EarlierAttempt>,
     /// The paths it goes to: all of them, or some only while a session works
-    /// ([`Endpoint::call_directly`], [`Endpoint::prefer_ipv6`]).
+    /// ([`Endpoint::call_directly`], [`Endpoint::prefer_ipv6`], a rekey).
     paths: Paths,
 }
 
@@ -417,6 +421,11 @@ enum Paths {
     Direct,
     /// Its global IPv6 addresses only.
     GlobalIpv6,
+    /// The path its session works on, only: a rekey (WireGuard's, too, goes to the
+    /// current endpoint alone). On every path, a rekey cost a datagram per candidate
+    /// every two minutes, and the first answer won: a session moved to IPv6 first could
+    /// land back on IPv4 until it was moved again.
+    Current,
 }
 
 impl Paths {
@@ -425,6 +434,7 @@ impl Paths {
             Paths::All => true,
             Paths::Direct => !is_relay_address(destination),
             Paths::GlobalIpv6 => destination.is_ipv6() && crate::ip_network::is_public(destination.ip()),
+            Paths::Current => true,
         }
     }
 }
@@ -981,7 +991,7 @@ impl Endpoint {
             self.reschedule(*peer);
         }
         if needs_rekey {
-            self.start_initiation(now, *peer, now);
+            self.rekey(now, *peer);
         }
         Ok(sent)
     }
@@ -1327,6 +1337,16 @@ impl Endpoint {
 
     fn start_initiation(&mut self, now: Timestamp, peer: DeviceId, started: Timestamp) {
         self.start_call(now, peer, started, Paths::All);
+    }
+
+    /// Replaces the keys with `peer`: on the path they work on while they work (a rekey
+    /// that gets no answer there gives up quietly, as any call on some paths does, and
+    /// the next send tries again until the keys expire; a failed probe asks for every
+    /// path), on every path otherwise.
+    fn rekey(&mut self, now: Timestamp, peer: DeviceId) {
+        if !self.call_on(now, &peer, Paths::Current) {
+            self.start_initiation(now, peer, now);
+        }
     }
 
     /// Starts a handshake with `peer` on `paths`.
@@ -1845,7 +1865,7 @@ impl Endpoint {
         if state
             .is_some_and(|s| s.initiation.is_none() && s.session.needs_rekey(now, config, *local < s.noise))
         {
-            self.start_initiation(now, peer, now);
+            self.rekey(now, peer);
         }
         Ok(())
     }
