@@ -320,6 +320,12 @@ struct Peer {
 }
 
 impl Peer {
+    /// Whether this device is the pair's first, which replaces the keys on time (the
+    /// other waits a little longer: `transport/session.rs`).
+    fn rekeys_first(&self, local: &PublicKey) -> bool {
+        *local < self.noise
+    }
+
     /// Where an initiation goes: its address, its last direct one, its hints, its
     /// candidates, then the path through its relay, each once, of those `paths` takes.
     fn destinations(&self, paths: Paths) -> Vec<SocketAddr> {
@@ -960,7 +966,7 @@ impl Endpoint {
         let state = self.peers.get_mut(peer).ok_or(SendError::UnknownPeer)?;
         // A peer found only through a relay has no address of its own yet.
         let destination = state.address.or(state.relay).ok_or(SendError::NoAddress)?;
-        let first = *self.local.public() < state.noise;
+        let first = state.rekeys_first(self.local.public());
         let needs_rekey =
             state.session.needs_rekey(now, &config.session, first) && state.initiation.is_none();
         // A send moves a kept-alive path's keepalive on.
@@ -1862,9 +1868,9 @@ impl Endpoint {
         let config = &self.config.session;
         let local = self.local.public();
         let state = self.peers.get(&peer);
-        if state
-            .is_some_and(|s| s.initiation.is_none() && s.session.needs_rekey(now, config, *local < s.noise))
-        {
+        if state.is_some_and(|s| {
+            s.initiation.is_none() && s.session.needs_rekey(now, config, s.rekeys_first(local))
+        }) {
             self.rekey(now, peer);
         }
         Ok(())
