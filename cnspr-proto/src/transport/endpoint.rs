@@ -329,15 +329,13 @@ impl Peer {
     /// Where an initiation goes: its address, its last direct one, its hints, its
     /// candidates, then the path through its relay, each once, of those `paths` takes.
     fn destinations(&self, paths: Paths) -> Vec<SocketAddr> {
-        if paths == Paths::Current {
-            // Where session datagrams go (`send_queued`).
-            return self.address.or(self.relay).into_iter().collect();
-        }
+        // Where session datagrams go (`send_queued`).
+        let current = self.address.or(self.relay);
         let mut destinations: Vec<SocketAddr> = Vec::new();
         let hints = self.hints.iter().flatten();
         let all = self.address.iter().chain(&self.direct).chain(hints);
         for destination in all.chain(&self.candidates).chain(&self.relay) {
-            if paths.takes(destination) && !destinations.contains(destination) {
+            if paths.takes(destination, current) && !destinations.contains(destination) {
                 destinations.push(*destination);
             }
         }
@@ -435,12 +433,14 @@ enum Paths {
 }
 
 impl Paths {
-    fn takes(self, destination: &SocketAddr) -> bool {
+    /// Whether a call on these paths goes to `destination`, of a peer whose session
+    /// datagrams go to `current`.
+    fn takes(self, destination: &SocketAddr, current: Option<SocketAddr>) -> bool {
         match self {
             Paths::All => true,
             Paths::Direct => !is_relay_address(destination),
             Paths::GlobalIpv6 => destination.is_ipv6() && crate::ip_network::is_public(destination.ip()),
-            Paths::Current => true,
+            Paths::Current => current == Some(*destination),
         }
     }
 }
