@@ -1,18 +1,24 @@
 //! The membership rules, message by message: incarnation precedence, refutation,
-//! confirmation counting, and arbitrary (authenticated but hostile) messages.
+//! confirmation counting, signed claims, and arbitrary (authenticated but hostile)
+//! messages.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cnspr_proto::identity::DeviceId;
+use cnspr_proto::identity::{DeviceId, DeviceKey};
 use cnspr_proto::membership::{
-    Body, Envelope, MemberState, Membership, MembershipConfig, MembershipEvent, Status, Update,
+    sign_claim, Body, Claim, Envelope, MemberState, Membership, MembershipConfig, MembershipEvent, Status,
+    Update,
 };
 use cnspr_proto::time::Timestamp;
 use proptest::prelude::*;
 
+fn key(byte: u8) -> DeviceKey {
+    DeviceKey::from_seed([byte; 32])
+}
+
 fn id(byte: u8) -> DeviceId {
-    DeviceId::from_bytes([byte; 32])
+    key(byte).device_id()
 }
 
 fn address(byte: u8) -> Option<SocketAddr> {
@@ -25,7 +31,7 @@ const NOW: Timestamp = Timestamp::from_micros(10_000_000);
 /// incarnation `1 << 32`.
 fn membership() -> Membership {
     let roster = (0..5).map(|i| (id(i), address(i)));
-    let mut membership = Membership::new(MembershipConfig::responsive(), id(0), roster, 1, [9; 32], NOW);
+    let mut membership = Membership::new(MembershipConfig::responsive(), key(0), roster, 1, [9; 32], NOW);
     for i in 1..5 {
         membership.handle_envelope(NOW, id(i), envelope(1 << 32, Body::News, vec![]));
     }
@@ -40,6 +46,7 @@ fn envelope(incarnation: u64, body: Body, updates: Vec<Update>) -> Envelope {
         body,
         updates,
         view: None,
+        claim: None,
     }
 }
 
@@ -50,7 +57,31 @@ fn update(member: u8, incarnation: u64, status: Status, reporter: u8) -> Update 
         status,
         reporter: id(reporter),
         address: None,
+        proof: None,
     }
+}
+
+/// `update` with its member's own signed claim of it.
+fn claimed(member: u8, mut update: Update) -> Update {
+    let claim = if update.status == Status::Left {
+        Claim::Left
+    } else {
+        Claim::Running
+    };
+    update.proof = Some(sign_claim(&key(member), update.incarnation, claim));
+    update
+}
+
+/// Runs `m`'s timers from [`NOW`] for `duration`, without input: the updates of all it sent.
+fn run(m: &mut Membership, duration: Duration) -> Vec<Update> {
+    let mut sent = Vec::new();
+    let mut now = NOW;
+    while now < NOW + duration {
+        now = now + Duration::from_millis(100);
+        m.handle_timeout(now);
+        sent.extend(std::iter::from_fn(|| m.poll_transmit()).flat_map(|o| o.envelope.updates));
+    }
+    sent
 }
 
 /// News from roster device `from` (at the incarnation everyone starts with).
@@ -100,8 +131,155 @@ fn older_news_never_overrides_newer() {
         vec![update(2, (1 << 32) + 4, Status::Unreachable, 1)],
     );
     assert_eq!(state(&m, 2), MemberState::Active);
-    news(&mut m, NOW, 1, vec![update(2, (1 << 32) + 5, Status::Left, 1)]);
+    news(
+        &mut m,
+        NOW,
+        1,
+        vec![claimed(2, update(2, (1 << 32) + 5, Status::Left, 1))],
+    );
     assert_eq!(state(&m, 2), MemberState::Left);
+}
+
+#[test]
+fn news_from_others_of_a_new_incarnation_or_a_leaving_needs_the_members_own_claim() {
+    let mut m = membership();
+    // A stolen device says device 2 left, or is gone at an incarnation it could never
+    // refute from: without device 2's signature, nothing changes.
+    let forged = [
+        update(2, 1 << 32, Status::Left, 1),
+        update(2, u64::MAX, Status::Left, 1),
+        update(2, u64::MAX, Status::Unreachable, 1),
+        update(2, u64::MAX, Status::Suspect, 1),
+        update(2, u64::MAX, Status::Alive, 1),
+        // Signed by the accuser, or a claim of running passed off as one of leaving.
+        claimed(1, update(2, u64::MAX, Status::Unreachable, 1)),
+        Update {
+            proof: claimed(2, update(2, 1 << 32, Status::Alive, 1)).proof,
+            ..update(2, 1 << 32, Status::Left, 1)
+        },
+    ];
+    for news_item in forged {
+        news(&mut m, NOW, 1, vec![news_item.clone()]);
+        assert_eq!(state(&m, 2), MemberState::Active, "{news_item:?}");
+        assert_eq!(m.member(&id(2)).map(|m| m.incarnation), Some(1 << 32));
+    }
+    // Accusing it at the incarnation it is at needs nothing: it refutes that itself.
+    news(&mut m, NOW, 1, vec![update(2, 1 << 32, Status::Suspect, 1)]);
+    assert_eq!(state(&m, 2), MemberState::Suspect);
+    // Its own claim of a new incarnation, relayed by anyone, is believed, and passed on
+    // with the claim (piggybacked on the next probe).
+    while m.poll_transmit().is_some() {}
+    let refuted = claimed(2, update(2, (1 << 32) + 1, Status::Alive, 1));
+    news(&mut m, NOW, 1, vec![refuted.clone()]);
+    assert_eq!(state(&m, 2), MemberState::Active);
+    let passed_on: Vec<Update> = run(&mut m, Duration::from_secs(10))
+        .into_iter()
+        .filter(|u| u.member == id(2))
+        .collect();
+    assert!(!passed_on.is_empty());
+    assert!(
+        passed_on.iter().all(|u| u.proof == refuted.proof),
+        "{passed_on:?}"
+    );
+    // And its own goodbye.
+    news(
+        &mut m,
+        NOW,
+        3,
+        vec![claimed(2, update(2, (1 << 32) + 1, Status::Left, 3))],
+    );
+    assert_eq!(state(&m, 2), MemberState::Left);
+}
+
+#[test]
+fn a_claim_that_came_with_the_devices_own_message_goes_with_news_of_it() {
+    // Device 2 restarted: its first messages carry its claim of the new incarnation.
+    let restarted = 2u64 << 32;
+    let claim = claimed(2, update(2, restarted, Status::Alive, 2)).proof;
+    let mut m = membership();
+    m.handle_envelope(
+        NOW,
+        id(2),
+        Envelope {
+            claim,
+            ..envelope(restarted, Body::News, vec![])
+        },
+    );
+    let passed_on: Vec<Update> = run(&mut m, Duration::from_secs(10))
+        .into_iter()
+        .filter(|u| u.member == id(2) && u.incarnation == restarted)
+        .collect();
+    assert!(!passed_on.is_empty());
+    assert!(passed_on.iter().all(|u| u.proof == claim), "{passed_on:?}");
+    // Without one (or with one of another device), the news goes without a claim, and
+    // only devices that heard device 2 there themselves believe it.
+    let mut m = membership();
+    let wrong = claimed(1, update(1, restarted, Status::Alive, 1)).proof;
+    m.handle_envelope(
+        NOW,
+        id(2),
+        Envelope {
+            claim: wrong,
+            ..envelope(restarted, Body::News, vec![])
+        },
+    );
+    assert_eq!(m.member(&id(2)).map(|m| m.incarnation), Some(restarted));
+    let passed_on: Vec<Update> = run(&mut m, Duration::from_secs(10))
+        .into_iter()
+        .filter(|u| u.member == id(2) && u.incarnation == restarted)
+        .collect();
+    assert!(passed_on.iter().all(|u| u.proof.is_none()), "{passed_on:?}");
+}
+
+#[test]
+fn a_device_claims_each_new_incarnation_in_its_first_messages_to_each_device() {
+    let mut m = membership();
+    let before = m.incarnation();
+    news(&mut m, NOW, 1, vec![update(0, before, Status::Suspect, 1)]);
+    let refuted = m.incarnation();
+    assert_eq!(refuted, before + 1);
+    let running = claimed(0, update(0, refuted, Status::Alive, 0)).proof;
+    let mut now = NOW;
+    let mut to_device_3 = Vec::new();
+    while to_device_3.len() < 5 && now < NOW + Duration::from_secs(120) {
+        now = now + Duration::from_millis(100);
+        m.handle_timeout(now);
+        while let Some(out) = m.poll_transmit() {
+            if out.to == id(3) {
+                to_device_3.push(out.envelope.claim);
+                // Answered, so that it stays alive and probed.
+                m.handle_envelope(now, id(3), envelope(1 << 32, Body::News, vec![]));
+            }
+        }
+    }
+    assert_eq!(to_device_3.len(), 5, "{to_device_3:?}");
+    assert_eq!(to_device_3[..3], [running; 3]);
+    assert_eq!(to_device_3[3..], [None, None]);
+}
+
+#[test]
+fn a_device_spreads_its_own_signed_claims_of_running_and_of_leaving() {
+    let roster = (0..5).map(|i| (id(i), address(i)));
+    let mut m = Membership::new(MembershipConfig::responsive(), key(0), roster, 1, [9; 32], NOW);
+    let incarnation = m.incarnation();
+    // Its first news goes to the first device it hears, then its goodbye.
+    m.handle_envelope(NOW, id(1), envelope(1 << 32, Body::News, vec![]));
+    m.leave(NOW);
+    let own: Vec<Update> = std::iter::from_fn(|| m.poll_transmit())
+        .flat_map(|o| o.envelope.updates)
+        .filter(|u| u.member == id(0))
+        .collect();
+    let running = claimed(0, update(0, incarnation, Status::Alive, 0)).proof;
+    let left = claimed(0, update(0, incarnation, Status::Left, 0)).proof;
+    assert!(
+        own.iter()
+            .any(|u| u.status == Status::Alive && u.proof == running),
+        "{own:?}"
+    );
+    assert!(
+        own.iter().any(|u| u.status == Status::Left && u.proof == left),
+        "{own:?}"
+    );
 }
 
 #[test]
@@ -225,15 +403,25 @@ fn any_status() -> impl Strategy<Value = Status> {
 }
 
 fn any_update() -> impl Strategy<Value = Update> {
-    (0u8..7, any::<u64>(), any_status(), 0u8..7, any::<Option<u8>>()).prop_map(
-        |(member, incarnation, status, reporter, address)| Update {
-            member: id(member),
-            incarnation,
-            status,
-            reporter: id(reporter),
-            address: address.and_then(self::address),
-        },
+    (
+        0u8..7,
+        any::<u64>(),
+        any_status(),
+        0u8..7,
+        any::<Option<u8>>(),
+        any::<bool>(),
     )
+        .prop_map(|(member, incarnation, status, reporter, address, signed)| {
+            let update = Update {
+                address: address.and_then(self::address),
+                ..update(member, incarnation, status, reporter)
+            };
+            if signed {
+                claimed(member, update)
+            } else {
+                update
+            }
+        })
 }
 
 fn any_body() -> impl Strategy<Value = Body> {

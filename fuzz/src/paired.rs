@@ -52,6 +52,7 @@ fn answer(payload: &[u8]) -> Option<Vec<u8>> {
             body: Body::Ack { seq },
             updates: Vec::new(),
             view: None,
+            claim: None,
         }),
         Payload::Messaging(packet) => match Packet::decode(&packet).ok()? {
             Packet::Chunk {

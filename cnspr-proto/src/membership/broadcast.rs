@@ -66,6 +66,7 @@ mod tests {
             status: Status::Alive,
             reporter: DeviceId::from_bytes([0; 32]),
             address: None,
+            proof: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::identity::DeviceId;
+use crate::identity::{DeviceId, Signature};
 use crate::membership::message::Status;
 use crate::membership::rtt::RttEstimate;
 use crate::membership::suspicion::Suspicion;
@@ -68,6 +68,12 @@ pub struct Member {
     pub since: Timestamp,
     /// The running suspicion, while suspect.
     pub suspicion: Option<Suspicion>,
+    /// Its signature of `incarnation` (of leaving at it while `Left`), when news brought
+    /// one: passed on with news of it, for devices that have not heard it there.
+    pub proof: Option<Signature>,
+    /// Our incarnation whose signed claim went in our messages to it, and how many
+    /// times.
+    pub claim_sent: (u64, u8),
     /// Whether what we know was learnt since this device last started or woke: only
     /// fresh knowledge is passed on to devices that come back.
     pub fresh: bool,
@@ -90,6 +96,8 @@ impl Member {
             via: None,
             since: now,
             suspicion: None,
+            proof: None,
+            claim_sent: (0, 0),
             fresh: false,
         }
     }

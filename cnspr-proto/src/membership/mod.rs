@@ -22,6 +22,7 @@
 //! [`Membership::poll_timeout`] says when to call `handle_timeout` next.
 
 mod broadcast;
+mod claim;
 mod config;
 mod health;
 mod member;
@@ -36,12 +37,13 @@ mod view;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
+pub use claim::{sign as sign_claim, Claim};
 pub use config::MembershipConfig;
 pub use member::{Member, MemberState};
 pub use message::{Body, Envelope, Status, Update, ViewCheck};
 pub use rtt::RttEstimate;
 
-use crate::identity::DeviceId;
+use crate::identity::{DeviceId, DeviceKey, Signature};
 use crate::rng::Rng;
 use crate::time::Timestamp;
 use crate::timers::Timers;
@@ -100,6 +102,11 @@ pub enum MembershipEvent {
     },
 }
 
+/// How many messages to each device carry this device's claim of a new incarnation:
+/// enough that losses rarely keep it from the device, which otherwise learns the claim
+/// only from news.
+const CLAIM_SENDS: u8 = 3;
+
 /// Most probes (our own and confirmations) in flight at once.
 const MAX_PROBES: usize = 8;
 /// Most probes made on others' request in flight at once.
@@ -109,7 +116,11 @@ const MAX_RELAYED: usize = 32;
 pub struct Membership {
     config: MembershipConfig,
     own: DeviceId,
+    /// Signs this device's claims of its incarnation.
+    key: DeviceKey,
     incarnation: u64,
+    /// This device's signed claim of running at `incarnation`.
+    proof: Signature,
     leaving: bool,
     members: BTreeMap<DeviceId, Member>,
     /// Members under suspicion, by when their suspicion runs out (a partition makes half
@@ -140,18 +151,19 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// The membership of device `own` with the given roster (other devices and any known
-    /// address). `boot` counts this device's starts and must grow with each one (the
+    /// The membership of the device of `key` (which signs its incarnation claims) with
+    /// the given roster (other devices and any known address). `boot` counts this device's starts and must grow with each one (the
     /// daemon persists it), so that incarnations of a restarted device supersede all of
     /// its earlier ones.
     pub fn new(
         config: MembershipConfig,
-        own: DeviceId,
+        key: DeviceKey,
         roster: impl IntoIterator<Item = (DeviceId, Option<SocketAddr>)>,
         boot: u32,
         rng_seed: [u8; 32],
         now: Timestamp,
     ) -> Self {
+        let own = key.device_id();
         let members: BTreeMap<DeviceId, Member> = roster
             .into_iter()
             .filter(|(id, _)| *id != own)
@@ -159,6 +171,7 @@ impl Membership {
             .collect();
         let ring = Ring::new(own, members.keys().copied());
         let incarnation = (u64::from(boot) << 32).max(1);
+        let proof = claim::sign(&key, incarnation, Claim::Running);
         let mut view = ViewDigest::default();
         view.toggle(&own, incarnation, Status::Alive);
         for member in members.values() {
@@ -170,11 +183,13 @@ impl Membership {
             .max(1);
         let first_probe = now + std::time::Duration::from_micros(rng.next_u64() % phase_micros);
         let next_view_check = now + config.reconnect_interval;
-        Self {
+        let mut membership = Self {
             health: LocalHealth::new(config.health_max),
             config,
             own,
+            key,
             incarnation,
+            proof,
             leaving: false,
             members,
             suspicions: Timers::new(),
@@ -196,7 +211,9 @@ impl Membership {
             woke: false,
             view,
             next_view_check,
-        }
+        };
+        membership.spread_own_claim();
+        membership
     }
 
     // ----- getters -----
@@ -390,7 +407,7 @@ impl Membership {
         }
         // A direct message proves the direct path works again.
         self.mark_reached(now, from, false);
-        self.handle_incarnation(now, from, envelope.incarnation);
+        self.handle_incarnation(now, from, envelope.incarnation, envelope.claim);
         for update in envelope.updates {
             self.apply_update(now, update, Some(from));
         }
@@ -538,15 +555,37 @@ impl Membership {
             .piggyback_max
             .saturating_sub(updates.len() + usize::from(view.is_some()));
         updates.extend(self.broadcasts.take(room, self.retransmit_limit()));
-        self.outgoing.push_back(Outgoing {
-            to,
-            envelope: Envelope {
-                incarnation: self.incarnation,
-                body,
-                updates,
-                view,
-            },
+        let envelope = self.envelope(to, body, updates, view);
+        self.outgoing.push_back(Outgoing { to, envelope });
+    }
+
+    /// An envelope to `to`, with our claim of our incarnation in the first few to it
+    /// since it changed.
+    fn envelope(
+        &mut self,
+        to: DeviceId,
+        body: Body,
+        updates: Vec<Update>,
+        view: Option<ViewCheck>,
+    ) -> Envelope {
+        let incarnation = self.incarnation;
+        let claim = self.members.get_mut(&to).and_then(|member| {
+            if member.claim_sent.0 != incarnation {
+                member.claim_sent = (incarnation, 0);
+            }
+            let (_, sent) = &mut member.claim_sent;
+            (*sent < CLAIM_SENDS).then(|| {
+                *sent += 1;
+                self.proof
+            })
         });
+        Envelope {
+            incarnation,
+            body,
+            updates,
+            view,
+            claim,
+        }
     }
 
     /// This device's view digest, to compare: due on the next probe once per
@@ -581,6 +620,17 @@ impl Membership {
         self.view.toggle(&own, self.incarnation, Status::Alive);
         self.incarnation = self.incarnation.saturating_add(1);
         self.view.toggle(&own, self.incarnation, Status::Alive);
+        self.proof = claim::sign(&self.key, self.incarnation, Claim::Running);
+        self.spread_own_claim();
+    }
+
+    /// Queues this device's signed claim of its incarnation for piggybacking: how
+    /// devices it does not talk to learn that it started, woke or refuted (news of it
+    /// from others, without the claim, is not believed at an incarnation they have not
+    /// heard it at).
+    fn spread_own_claim(&mut self) {
+        let alive = self.own_update(Status::Alive);
+        self.broadcasts.push(alive);
     }
 
     fn retransmit_limit(&self) -> u32 {
@@ -589,7 +639,15 @@ impl Membership {
     }
 
     fn own_update(&self, status: Status) -> Update {
-        self.finding(self.own, self.incarnation, status, None)
+        let proof = if status == Status::Left {
+            claim::sign(&self.key, self.incarnation, Claim::Left)
+        } else {
+            self.proof
+        };
+        Update {
+            proof: Some(proof),
+            ..self.finding(self.own, self.incarnation, status, None)
+        }
     }
 
     /// News that this device reports about `member`.
@@ -600,12 +658,21 @@ impl Membership {
         status: Status,
         address: Option<SocketAddr>,
     ) -> Update {
+        // The member's own claim goes along when it covers this news.
+        let proof = self
+            .members
+            .get(&member)
+            .filter(|m| {
+                m.incarnation == incarnation && (m.status == Status::Left) == (status == Status::Left)
+            })
+            .and_then(|m| m.proof);
         Update {
             member,
             incarnation,
             status,
             reporter: self.own,
             address,
+            proof,
         }
     }
 
@@ -665,6 +732,10 @@ impl Membership {
             return;
         };
         let previous = member.state();
+        if member.incarnation != incarnation || (member.status == Status::Left) != (status == Status::Left) {
+            // Its claim covered what it was.
+            member.proof = None;
+        }
         self.view.toggle(&id, member.incarnation, member.status);
         self.view.toggle(&id, incarnation, status);
         member.incarnation = incarnation;

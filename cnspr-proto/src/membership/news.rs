@@ -1,22 +1,33 @@
 //! Membership news: applying updates by SWIM's incarnation rules, refuting news about this
 //! device, flooding what is new, and declaring suspects unreachable.
 
-use crate::identity::DeviceId;
-use crate::membership::message::{Body, Envelope, Status, Update};
+use crate::identity::{DeviceId, Signature};
+use crate::membership::claim::{self, Claim};
+use crate::membership::message::{Body, Status, Update};
 use crate::membership::suspicion::Suspicion;
 use crate::membership::{Member, Membership, MembershipEvent, Outgoing};
 use crate::time::Timestamp;
 use crate::transport::relay_path::is_relay_address;
 
 impl Membership {
-    /// A direct message from `from` proved it alive at `incarnation`.
-    pub(super) fn handle_incarnation(&mut self, now: Timestamp, from: DeviceId, incarnation: u64) {
+    /// A direct message from `from` proved it alive at `incarnation`; its signed `claim`
+    /// of that incarnation, if it came along, goes with our news of it.
+    pub(super) fn handle_incarnation(
+        &mut self,
+        now: Timestamp,
+        from: DeviceId,
+        incarnation: u64,
+        claim: Option<Signature>,
+    ) {
         let Some(member) = self.members.get(&from) else {
             return;
         };
         if incarnation > member.incarnation {
             let returning = !member.is_live();
-            let update = self.finding(from, incarnation, Status::Alive, member.address);
+            let update = Update {
+                proof: claim.filter(|proof| claim::verifies(&from, incarnation, Claim::Running, proof)),
+                ..self.finding(from, incarnation, Status::Alive, member.address)
+            };
             self.apply_update(now, update, None);
             // Its two nearest live neighbours on each side of the ring bring it up to
             // date (two, so one lost or stale sender does not leave it behind); more
@@ -70,15 +81,8 @@ impl Membership {
         let chunks = std::iter::once((state, view))
             .chain(rest.chunks(per_envelope).map(|chunk| (chunk.to_vec(), None)));
         for (updates, view) in chunks {
-            self.outgoing.push_back(Outgoing {
-                to,
-                envelope: Envelope {
-                    incarnation: self.incarnation,
-                    body: Body::News,
-                    updates,
-                    view,
-                },
-            });
+            let envelope = self.envelope(to, Body::News, updates, view);
+            self.outgoing.push_back(Outgoing { to, envelope });
         }
     }
 
@@ -141,6 +145,23 @@ impl Membership {
             Status::Unreachable => newer || (same && member.is_live()),
             Status::Left => newer || (same && member.status != Status::Left),
         };
+        // Checked only for news that would change our view (a signature check per copy
+        // of old news would cost more than all the rest of it).
+        let claimed = changed && source.is_some() && needs_claim(&update, member);
+        if claimed && !claim_verifies(&update) {
+            return;
+        }
+        // We heard it at this incarnation from itself, which passes on no signature: its
+        // claim, once some news brings it, goes along with our news of it from now on.
+        let covers = same && (member.status == Status::Left) == (update.status == Status::Left);
+        if covers && member.proof.is_none() && update.proof.is_some() && claim_verifies(&update) {
+            if let Some(member) = self.members.get_mut(&update.member) {
+                member.proof = update.proof;
+            }
+        }
+        let Some(member) = self.members.get(&update.member) else {
+            return;
+        };
         if !changed && same && update.status == Status::Alive && member.status == Status::Alive {
             // Where a device went travels as far as the news of its state would: a
             // device that never talks to it must still find it when it needs to.
@@ -170,6 +191,12 @@ impl Membership {
                 }
             }
             self.set_status(now, update.member, update.incarnation, update.status, false);
+            // Our own findings carry only claims we checked.
+            if claimed || source.is_none() {
+                if let Some(member) = self.members.get_mut(&update.member) {
+                    member.proof = update.proof;
+                }
+            }
             if update.status == Status::Suspect {
                 self.start_suspicion(now, &update);
             }
@@ -310,4 +337,23 @@ impl Membership {
             self.apply_update(now, update, None);
         }
     }
+}
+
+/// Whether news of `member` from another device needs the member's own signed claim: it
+/// names an incarnation we have not heard the member at, or says it left.
+fn needs_claim(update: &Update, member: &Member) -> bool {
+    update.status == Status::Left || update.incarnation > member.incarnation
+}
+
+/// Whether the news carries the member's signature of its incarnation (of leaving at it,
+/// for [`Status::Left`]).
+fn claim_verifies(update: &Update) -> bool {
+    let claim = if update.status == Status::Left {
+        Claim::Left
+    } else {
+        Claim::Running
+    };
+    update
+        .proof
+        .is_some_and(|proof| claim::verifies(&update.member, update.incarnation, claim, &proof))
 }

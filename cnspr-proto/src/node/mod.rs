@@ -380,7 +380,14 @@ impl Node {
         for (id, _) in &roster {
             messaging.add_member(*id);
         }
-        let membership = Membership::new(config.membership, own, roster, boot, membership_seed, now);
+        let membership = Membership::new(
+            config.membership,
+            identity.clone(),
+            roster,
+            boot,
+            membership_seed,
+            now,
+        );
         Self {
             key: identity,
             verified_names: Default::default(),
