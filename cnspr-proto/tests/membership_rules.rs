@@ -298,6 +298,22 @@ fn a_suspicion_of_this_device_is_refuted_with_a_higher_incarnation() {
 }
 
 #[test]
+fn a_made_up_goodbye_of_this_device_needs_no_refutation() {
+    // Nobody believes it without this device's own signed goodbye; refuting it would
+    // worsen this device's health at every lie.
+    let mut m = membership();
+    let before = m.incarnation();
+    news(&mut m, NOW, 1, vec![update(0, before, Status::Left, 1)]);
+    assert_eq!(m.incarnation(), before);
+    news(&mut m, NOW, 1, vec![update(0, before, Status::Unreachable, 1)]);
+    assert_eq!(
+        m.incarnation(),
+        before + 1,
+        "an accusation others believe is refuted"
+    );
+}
+
+#[test]
 fn news_of_this_device_from_beyond_its_incarnation_is_ignored() {
     let mut m = membership();
     let before = m.incarnation();

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agenda;
+pub mod byzantine;
 pub mod clock;
 pub mod faults;
 pub mod network;

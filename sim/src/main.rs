@@ -53,6 +53,10 @@ struct Args {
     /// (twice as many from all devices); beyond it they stay with their senders.
     #[arg(long)]
     handler_queue: Option<usize>,
+    /// Make the first K devices hostile: every 2 s each tells everyone made-up news of an
+    /// honest device's liveness (left, or gone at an incarnation it cannot refute from).
+    #[arg(long, default_value_t = 0)]
+    byzantine: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         trace: args.trace,
         workload: args.workload,
         handler_queue: args.handler_queue,
+        byzantine: args.byzantine,
     };
     let started = Instant::now();
     let mut runs = Vec::new();
@@ -100,7 +105,7 @@ fn main() -> ExitCode {
     }
     let replay = |seed: u64| {
         format!(
-            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}{}{}",
+            "cnspr-sim --nodes {} --seed {seed} --duration {}ms --loss {} --duplicate {} --profile {} --faults {}{}{}{}{}",
             args.nodes,
             args.duration.as_millis(),
             args.loss,
@@ -111,6 +116,11 @@ fn main() -> ExitCode {
             if args.workload { " --workload" } else { "" },
             args.handler_queue
                 .map_or_else(String::new, |n| format!(" --handler-queue {n}")),
+            if args.byzantine > 0 {
+                format!(" --byzantine {}", args.byzantine)
+            } else {
+                String::new()
+            },
         )
     };
     let report = Report::new(

@@ -9,7 +9,7 @@ use blake2::{Blake2s256, Digest};
 use cnspr_proto::crypto::hash::hash;
 use cnspr_proto::durable::{MemoryDisk, Write};
 use cnspr_proto::identity::{DeviceId, DeviceKey};
-use cnspr_proto::membership::MembershipEvent;
+use cnspr_proto::membership::{Body, Envelope, MembershipEvent};
 use cnspr_proto::messaging::Tag;
 use cnspr_proto::node::{Durable, Event, Host, Node, NodeConfig, NodeStats};
 use cnspr_proto::rng::Rng;
@@ -19,6 +19,7 @@ use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::Transmit;
 
 use crate::agenda::Agenda;
+use crate::byzantine::{lies_about, LIE_INTERVAL};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultPlan, Phases, Schedule};
 use crate::network::{LinkModel, Network};
@@ -51,6 +52,9 @@ pub struct SimConfig {
     /// Bound the handler run queue to this many messages and events per origin (twice
     /// as many in all), to exercise back-pressure; the daemon's default otherwise.
     pub handler_queue: Option<usize>,
+    /// How many devices (the first ones) are hostile: they lie about others' liveness
+    /// (`byzantine.rs`).
+    pub byzantine: usize,
 }
 
 impl SimConfig {
@@ -68,6 +72,7 @@ impl SimConfig {
             trace: false,
             workload: false,
             handler_queue: None,
+            byzantine: 0,
         }
     }
 
@@ -182,6 +187,8 @@ enum Item {
     },
     Fault(Fault),
     Workload,
+    /// The hostile devices lie again.
+    Lie,
     /// A handler run of the workload ends (if its device has run all along since).
     RunDone {
         node: usize,
@@ -214,6 +221,8 @@ pub struct World {
     /// Where the workload's randomness comes from (apart from the network's, so the
     /// same faults happen with and without it).
     workload_rng: Rng,
+    /// Whom the hostile devices lie about (apart too).
+    byzantine_rng: Rng,
 }
 
 /// Unix time of the virtual clock's zero, for the messaging layer's expiry.
@@ -303,6 +312,7 @@ impl World {
             ledger: Ledger::default(),
             writes: WriteLog::default(),
             workload_rng: Rng::from_seed(seed_bytes(config.seed, b"workload")),
+            byzantine_rng: Rng::from_seed(seed_bytes(config.seed, b"byzantine")),
             config,
         };
         for (at, fault) in schedule.faults {
@@ -310,6 +320,9 @@ impl World {
         }
         if world.config.workload {
             world.push(Timestamp::ZERO + WORKLOAD_INTERVAL, Item::Workload);
+        }
+        if world.config.byzantine > 0 {
+            world.push(Timestamp::ZERO + LIE_INTERVAL, Item::Lie);
         }
         Ok(world)
     }
@@ -344,6 +357,7 @@ impl World {
                 Item::Timer { node, generation } => self.timer(node, generation),
                 Item::Fault(fault) => self.fault(fault),
                 Item::Workload => self.workload(),
+                Item::Lie => self.lie(),
                 Item::RunDone {
                     node,
                     boot,
@@ -597,6 +611,54 @@ impl World {
         }
         // Acknowledged once what it persisted is on the (virtual) disk: drain applies it.
         self.drain(writer);
+    }
+
+    /// Each hostile device tells every other device its lies about one honest device.
+    fn lie(&mut self) {
+        let hostile = self.config.byzantine.min(self.devices.len());
+        let honest = (self.devices.len() - hostile) as u64;
+        if honest > 0 {
+            for liar in 0..hostile {
+                let victim = hostile + (self.byzantine_rng.next_u64() % honest) as usize;
+                self.lie_about(liar, victim);
+            }
+        }
+        self.push(self.now + LIE_INTERVAL, Item::Lie);
+    }
+
+    fn lie_about(&mut self, liar: usize, victim: usize) {
+        let about = self.devices[victim].key.device_id();
+        let audience: Vec<DeviceId> = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != liar)
+            .map(|(_, d)| d.key.device_id())
+            .collect();
+        let device = &mut self.devices[liar];
+        let local = device.clock.local(self.now);
+        let Some(node) = device.node.as_mut().filter(|_| !device.paused) else {
+            return;
+        };
+        let Some(updates) = node
+            .membership()
+            .member(&about)
+            .map(|m| lies_about(&device.key, m))
+        else {
+            return;
+        };
+        let incarnation = node.membership().incarnation();
+        for to in audience {
+            let envelope = Envelope {
+                incarnation,
+                body: Body::News,
+                updates: updates.clone(),
+                view: None,
+                claim: None,
+            };
+            node.send_membership(local, to, envelope);
+        }
+        self.drain(liar);
     }
 
     fn deliver(&mut self, to: usize, from: SocketAddr, datagram: &[u8]) {

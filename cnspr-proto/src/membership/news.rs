@@ -261,6 +261,11 @@ impl Membership {
         if self.leaving || update.status == Status::Alive || update.incarnation != self.incarnation {
             return;
         }
+        // Nobody believes this device left without its own signed goodbye: a made-up one
+        // needs no answer (answering would worsen its health at every lie).
+        if update.status == Status::Left {
+            return;
+        }
         self.raise_incarnation();
         self.health.worse();
         let alive = self.own_update(Status::Alive);

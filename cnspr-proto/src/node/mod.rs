@@ -464,6 +464,16 @@ impl Node {
         &self.membership
     }
 
+    /// Sends `envelope` to `to` over their session exactly as given, past the failure
+    /// detector's own rules: a device can say anything over its own sessions, and the
+    /// simulator's hostile devices (`cnspr-sim --byzantine`) say it with this. Whether
+    /// it went out (or is queued behind a handshake).
+    pub fn send_membership(&mut self, now: Timestamp, to: DeviceId, envelope: Envelope) -> bool {
+        let sent = self.send_envelope(now, to, envelope).is_some();
+        self.route_between_layers(now);
+        sent
+    }
+
     /// Devices this node holds usable session keys with.
     pub fn session_peers(&self, now: Timestamp) -> Vec<DeviceId> {
         self.endpoint.peers_with_keys(now).into_iter().collect()
