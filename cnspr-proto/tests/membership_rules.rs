@@ -63,11 +63,7 @@ fn update(member: u8, incarnation: u64, status: Status, reporter: u8) -> Update 
 
 /// `update` with its member's own signed claim of it.
 fn claimed(member: u8, mut update: Update) -> Update {
-    let claim = if update.status == Status::Left {
-        Claim::Left
-    } else {
-        Claim::Running
-    };
+    let claim = Claim::backing(update.status);
     update.proof = Some(sign_claim(&key(member), update.incarnation, claim));
     update
 }

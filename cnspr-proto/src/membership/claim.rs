@@ -10,6 +10,7 @@
 
 use crate::crypto::hash::{hash, Hash};
 use crate::identity::{DeviceId, DeviceKey, Signature};
+use crate::membership::message::Status;
 
 /// What a claim's signature covers first, so it can never pass for another signed fact.
 const CLAIM_LABEL: &[u8] = b"cnspr membership claim v1";
@@ -21,6 +22,18 @@ pub enum Claim {
     Running,
     /// It left at this incarnation.
     Left,
+}
+
+impl Claim {
+    /// The claim that backs news of `status`: a goodbye for `Left`, running for the rest
+    /// (a suspicion or a verdict names the incarnation the device ran at).
+    pub fn backing(status: Status) -> Self {
+        if status == Status::Left {
+            Claim::Left
+        } else {
+            Claim::Running
+        }
+    }
 }
 
 fn digest(member: &DeviceId, incarnation: u64, claim: Claim) -> Hash {

@@ -152,9 +152,9 @@ pub struct Membership {
 
 impl Membership {
     /// The membership of the device of `key` (which signs its incarnation claims) with
-    /// the given roster (other devices and any known address). `boot` counts this device's starts and must grow with each one (the
-    /// daemon persists it), so that incarnations of a restarted device supersede all of
-    /// its earlier ones.
+    /// the given roster (other devices and any known address). `boot` counts this
+    /// device's starts and must grow with each one (the daemon persists it), so that
+    /// incarnations of a restarted device supersede all of its earlier ones.
     pub fn new(
         config: MembershipConfig,
         key: DeviceKey,
@@ -639,10 +639,9 @@ impl Membership {
     }
 
     fn own_update(&self, status: Status) -> Update {
-        let proof = if status == Status::Left {
-            claim::sign(&self.key, self.incarnation, Claim::Left)
-        } else {
-            self.proof
+        let proof = match Claim::backing(status) {
+            Claim::Left => claim::sign(&self.key, self.incarnation, Claim::Left),
+            Claim::Running => self.proof,
         };
         Update {
             proof: Some(proof),
@@ -662,9 +661,7 @@ impl Membership {
         let proof = self
             .members
             .get(&member)
-            .filter(|m| {
-                m.incarnation == incarnation && (m.status == Status::Left) == (status == Status::Left)
-            })
+            .filter(|m| m.incarnation == incarnation && Claim::backing(m.status) == Claim::backing(status))
             .and_then(|m| m.proof);
         Update {
             member,
@@ -732,7 +729,7 @@ impl Membership {
             return;
         };
         let previous = member.state();
-        if member.incarnation != incarnation || (member.status == Status::Left) != (status == Status::Left) {
+        if member.incarnation != incarnation || Claim::backing(member.status) != Claim::backing(status) {
             // Its claim covered what it was.
             member.proof = None;
         }

@@ -153,7 +153,7 @@ impl Membership {
         }
         // We heard it at this incarnation from itself, which passes on no signature: its
         // claim, once some news brings it, goes along with our news of it from now on.
-        let covers = same && (member.status == Status::Left) == (update.status == Status::Left);
+        let covers = same && Claim::backing(member.status) == Claim::backing(update.status);
         if covers && member.proof.is_none() && update.proof.is_some() && claim_verifies(&update) {
             if let Some(member) = self.members.get_mut(&update.member) {
                 member.proof = update.proof;
@@ -353,11 +353,7 @@ fn needs_claim(update: &Update, member: &Member) -> bool {
 /// Whether the news carries the member's signature of its incarnation (of leaving at it,
 /// for [`Status::Left`]).
 fn claim_verifies(update: &Update) -> bool {
-    let claim = if update.status == Status::Left {
-        Claim::Left
-    } else {
-        Claim::Running
-    };
+    let claim = Claim::backing(update.status);
     update
         .proof
         .is_some_and(|proof| claim::verifies(&update.member, update.incarnation, claim, &proof))
