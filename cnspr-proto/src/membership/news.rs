@@ -24,10 +24,13 @@ impl Membership {
         };
         if incarnation > member.incarnation {
             let returning = !member.is_live();
-            let update = Update {
-                proof: claim.filter(|proof| claim::verifies(&from, incarnation, Claim::Running, proof)),
+            let mut update = Update {
+                proof: claim,
                 ..self.finding(from, incarnation, Status::Alive, member.address)
             };
+            if !claim_verifies(&update) {
+                update.proof = None;
+            }
             self.apply_update(now, update, None);
             // Its two nearest live neighbours on each side of the ring bring it up to
             // date (two, so one lost or stale sender does not leave it behind); more
