@@ -5,6 +5,7 @@ mod device_id;
 mod device_key;
 mod keys;
 mod signature;
+mod verified;
 
 pub use device_id::{DeviceId, DeviceIdError, ShortId};
 pub use device_key::DeviceKey;

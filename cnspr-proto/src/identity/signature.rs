@@ -24,11 +24,13 @@ impl DeviceId {
         if !self.has_clear_sign() {
             return false;
         }
-        let Ok(key) = VerifyingKey::from_bytes(self.as_bytes()) else {
-            return false;
-        };
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &signature).is_ok()
+        super::verified::remembered(self, message, signature, || {
+            let Ok(key) = VerifyingKey::from_bytes(self.as_bytes()) else {
+                return false;
+            };
+            let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+            key.verify_strict(message, &signature).is_ok()
+        })
     }
 }
 
