@@ -1,17 +1,36 @@
 //! Hostile devices (`--byzantine K`): roster devices that run the real protocol and, every
-//! few seconds, lie to everyone about another device's liveness, as a stolen laptop could.
-//! The invariants hold the honest devices to the truth all the same: at the end every
-//! live pair reaches each other, and a device that crashes is still found.
+//! few seconds, lie to everyone about another device, as a stolen laptop could. The
+//! invariants hold the honest devices to the truth all the same: at the end every live
+//! pair reaches each other, a device that crashes is still found, no device runs a handler
+//! for an event its origin never published (`workload.rs`), and no replica holds a made-up
+//! key (`world.rs`).
 //!
-//! The lies are what membership news could do before claims were signed (`claim.rs` in
-//! the core): a device said to have left, or to be unreachable or alive at an incarnation
-//! it can never refute from, signed by nobody, by the liar, or with the victim's own claim
-//! of running passed off as its goodbye.
+//! The lies:
+//!
+//! - membership news, as it could do before claims were signed (`claim.rs` in the core):
+//!   a device said to have left, or to be unreachable or alive at an incarnation it can
+//!   never refute from, signed by nobody, by the liar, or with the victim's own claim of
+//!   running passed off as its goodbye;
+//! - events in the victim's name: unsigned, signed by the liar, and numbered far past any
+//!   the victim used (which once suppressed its real events everywhere);
+//! - store states: a write of the victim beyond every head it signed, a write of the
+//!   receiver that the receiver never made (it would wrap its write counter), a write
+//!   stamped an hour ahead (it would win every conflict), a write to the victim's address
+//!   record, and a head of the victim at `u64::MAX` with no valid signature.
+//!
+//! Lies the core cannot yet refuse are left out, and listed in `docs/simulator.md`.
 
 use std::time::Duration;
 
-use cnspr_proto::identity::DeviceKey;
+use cnspr_proto::identity::{DeviceId, DeviceKey, Signature, SIGNATURE_BYTES};
 use cnspr_proto::membership::{sign_claim, Claim, Member, Status, Update};
+use cnspr_proto::messaging::{event_signature, Tag, Unit};
+use cnspr_proto::roster::{address_device, address_key};
+use cnspr_proto::store::heads::SignedHead;
+use cnspr_proto::store::sync::{Change, StoreMessage};
+use cnspr_proto::store::{Hlc, Register, Sibling, Store};
+
+use crate::workload::payload;
 
 /// How often each hostile device lies.
 pub const LIE_INTERVAL: Duration = Duration::from_secs(2);
@@ -37,4 +56,98 @@ pub fn lies_about(liar: &DeviceKey, victim: &Member) -> Vec<Update> {
         forged(known, Status::Left, victim.proof),
         forged(u64::MAX, Status::Suspect, victim.proof),
     ]
+}
+
+/// The event ID of every made-up event: the workload never gives it, so a handler run for
+/// it is a violation.
+pub const MADE_UP_EVENT: u64 = u64::MAX;
+
+/// Where made-up store keys live: no replica may ever hold one.
+pub const MADE_UP_PREFIX: &str = "lie/";
+
+/// Events `liar` makes up in `victim`'s name.
+pub fn forged_events(liar: &DeviceKey, victim: DeviceId) -> Vec<Unit> {
+    let tag = Tag::new("lie").expect("a valid tag");
+    let made_up = payload(MADE_UP_EVENT);
+    let event = |seq, signature| Unit::Event {
+        origin: victim,
+        seq,
+        tag: tag.clone(),
+        payload: made_up.clone(),
+        ttl_secs: 60,
+        signature,
+    };
+    vec![
+        event(1, Signature([0; SIGNATURE_BYTES])),
+        event(1, event_signature::sign(liar, 1, &tag, &made_up)),
+        event(u64::MAX, Signature([0; SIGNATURE_BYTES])),
+    ]
+}
+
+/// Store states `liar` (whose last write number is `liar_seq`) makes up about `victim`
+/// for `receiver`, whose clock reads `wall_micros`. The writes in the liar's own name reuse
+/// its last write number (a higher one is refused as beyond its head), so a replica that
+/// knows every device has that write drops them as stale before any other check.
+pub fn forged_store(
+    liar: &DeviceKey,
+    liar_seq: u64,
+    victim: DeviceId,
+    receiver: DeviceId,
+    wall_micros: u64,
+) -> Unit {
+    let now = Hlc {
+        micros: wall_micros,
+        counter: 0,
+    };
+    let write = |key: String, device, seq, hlc| Change {
+        key,
+        register: Register::from_parts(
+            vec![Sibling {
+                device,
+                seq,
+                hlc,
+                value: Some(b"made up".to_vec()),
+            }],
+            Vec::new(),
+        ),
+    };
+    let an_hour_ahead = Hlc {
+        micros: wall_micros.saturating_add(3_600_000_000),
+        counter: 0,
+    };
+    let changes = vec![
+        write(format!("{MADE_UP_PREFIX}beyond-head"), victim, u64::MAX, now),
+        write(format!("{MADE_UP_PREFIX}never-made"), receiver, u64::MAX, now),
+        write(
+            format!("{MADE_UP_PREFIX}ahead"),
+            liar.device_id(),
+            liar_seq,
+            an_hour_ahead,
+        ),
+        write(address_key(&victim), liar.device_id(), liar_seq, now),
+    ];
+    let forged_head = SignedHead {
+        device: victim,
+        seq: u64::MAX,
+        signature: Signature([0; SIGNATURE_BYTES]),
+    };
+    // One message: each change in it is checked, and refused, on its own.
+    let message = StoreMessage::Push {
+        changes,
+        heads: vec![forged_head],
+    };
+    Unit::Store(message.encode())
+}
+
+/// Keys of `store` that only a believed lie puts there: one under [`MADE_UP_PREFIX`], or an
+/// address record holding a write of another device than the one it names.
+pub fn made_up_keys(store: &Store) -> impl Iterator<Item = String> + '_ {
+    store
+        .registers()
+        .filter(|(key, register)| {
+            key.starts_with(MADE_UP_PREFIX)
+                || address_device(key)
+                    .is_some_and(|owner| register.siblings().iter().any(|s| s.device != owner))
+        })
+        .map(|(key, _)| key.to_owned())
 }

@@ -1,6 +1,7 @@
 //! Messages and events under faults: a steady trickle of direct messages and events from
 //! random devices, and the ledger that checks what the handlers would see. Invariants:
-//! no message or event handled twice by one device (restarts included), direct messages
+//! no event handled that its origin never published (hostile devices make some up), no
+//! message or event handled twice by one device (restarts included), direct messages
 //! handled in the order sent, and at the end nothing lost: every message between two
 //! running devices handled, every event of a running publisher handled by every running
 //! device. Each is owed a handler run (which takes 0.2–3 s, so crashes catch runs busy and
@@ -27,6 +28,8 @@ pub struct Ledger {
     direct: Vec<(usize, usize, u64, Duration)>,
     /// `(publisher, id, sent at)`.
     events: Vec<(usize, u64, Duration)>,
+    /// `(publisher, id)` of every event published, to tell a made-up one.
+    published_ids: std::collections::BTreeSet<(usize, u64)>,
     handled: BTreeMap<(usize, u64), u32>,
     last_direct: BTreeMap<(usize, usize), u64>,
     /// Handler runs started, per device and message.
@@ -61,6 +64,7 @@ impl Ledger {
     /// `publisher` published event `id`.
     pub fn published(&mut self, publisher: usize, id: u64, at: Duration) {
         self.events.push((publisher, id, at));
+        self.published_ids.insert((publisher, id));
     }
 
     /// Device `node` reported a messaging event; `sender_of` maps a device ID to its index.
@@ -80,6 +84,12 @@ impl Ledger {
                 .push(format!("device {node} handled a message nobody sent"));
             return;
         };
+        if !direct && !self.published_ids.contains(&(sender, id)) {
+            self.violations.push(format!(
+                "device {node} handled event {id} in the name of {sender}, which never published it"
+            ));
+            return;
+        }
         let count = self.handled.entry((node, id)).or_default();
         *count += 1;
         if *count > 1 {

@@ -19,7 +19,7 @@ use cnspr_proto::time::Timestamp;
 use cnspr_proto::transport::Transmit;
 
 use crate::agenda::Agenda;
-use crate::byzantine::{lies_about, LIE_INTERVAL};
+use crate::byzantine::{forged_events, forged_store, lies_about, made_up_keys, LIE_INTERVAL};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultPlan, Phases, Schedule};
 use crate::network::{LinkModel, Network};
@@ -151,6 +151,9 @@ pub struct RunResult {
     /// Messages and events refused for a full run queue (by the devices running at the
     /// end).
     pub offers_refused: u64,
+    /// With `--byzantine`: store states and events refused as forged (by the devices
+    /// running at the end).
+    pub lies_refused: u64,
 }
 
 struct Device {
@@ -413,7 +416,6 @@ impl World {
                 .collect();
             let deadline = self.elapsed().saturating_sub(self.quiet_end());
             self.ledger.check_end(&running, deadline);
-            self.observer.violations.append(&mut self.ledger.violations);
             let replicas: Vec<(usize, &cnspr_proto::store::Store)> = self
                 .devices
                 .iter()
@@ -431,6 +433,14 @@ impl World {
             let mut found = self.writes.check_end(&replicas, &running_ids);
             self.observer.violations.append(&mut found);
         }
+        self.observer.violations.append(&mut self.ledger.violations);
+        for (i, device) in self.devices.iter().enumerate() {
+            if let Some(node) = device.node.as_ref() {
+                let found =
+                    made_up_keys(node.store()).map(|key| format!("device {i} holds the made-up {key}"));
+                self.observer.violations.extend(found);
+            }
+        }
         self.result()
     }
 
@@ -443,6 +453,7 @@ impl World {
         let virtual_s = self.config.duration.as_secs_f64();
         let tombstones_collected = self.sum_stats(|s| s.tombstones_collected);
         let offers_refused = self.sum_stats(|s| s.offers_refused);
+        let lies_refused = self.sum_stats(|s| s.store_changes_refused + s.events_forged);
         RunResult {
             seed: self.config.seed,
             nodes: self.config.nodes,
@@ -469,6 +480,7 @@ impl World {
             runs_queued_at_crash: self.runs_queued_at_crash,
             tombstones_collected,
             offers_refused,
+            lies_refused,
         }
     }
 
@@ -635,6 +647,10 @@ impl World {
             .filter(|&(i, _)| i != liar)
             .map(|(_, d)| d.key.device_id())
             .collect();
+        // Forged events and store states go to one device a turn: each costs its receiver
+        // a failed signature check (none is remembered), which at every device every 2 s
+        // made the simulation twice as slow.
+        let forged_for = audience[(self.byzantine_rng.next_u64() % audience.len() as u64) as usize];
         let device = &mut self.devices[liar];
         let local = device.clock.local(self.now);
         let Some(node) = device.node.as_mut().filter(|_| !device.paused) else {
@@ -648,6 +664,8 @@ impl World {
             return;
         };
         let incarnation = node.membership().incarnation();
+        let liar_seq = node.store().last_seq();
+        let wall_micros = (WALL_EPOCH_SECS * 1_000_000).saturating_add(local.as_micros());
         for to in audience {
             let envelope = Envelope {
                 incarnation,
@@ -657,6 +675,19 @@ impl World {
                 claim: None,
             };
             node.send_membership(local, to, envelope);
+            if to != forged_for {
+                continue;
+            }
+            let units = forged_events(&device.key, about).into_iter().chain([forged_store(
+                &device.key,
+                liar_seq,
+                about,
+                to,
+                wall_micros,
+            )]);
+            for unit in units {
+                node.send_unit(local, to, unit);
+            }
         }
         self.drain(liar);
     }

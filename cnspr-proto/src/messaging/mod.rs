@@ -613,6 +613,11 @@ impl Messaging {
         Ok(())
     }
 
+    /// Sends `unit` to `to` as given ([`crate::node::Node::send_unit`]).
+    pub fn send_as_is(&mut self, now: Timestamp, to: DeviceId, unit: Unit) -> Result<(), MessagingError> {
+        self.send_unit(now, to, unit, Purpose::Other)
+    }
+
     /// Sends a store message to `to` reliably (no ordering among store messages), up to
     /// [`crate::store::sync::MAX_STORE_MESSAGE_BYTES`].
     pub fn send_store(&mut self, now: Timestamp, to: DeviceId, bytes: Vec<u8>) -> Result<(), MessagingError> {

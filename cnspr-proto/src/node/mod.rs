@@ -474,6 +474,15 @@ impl Node {
         sent
     }
 
+    /// Sends a messaging `unit` (an event, a summary, a store message) to `to` as given,
+    /// past the rules of the layers that make units, as [`Node::send_membership`] does
+    /// for the failure detector. Whether it was queued (`to` is a peer).
+    pub fn send_unit(&mut self, now: Timestamp, to: DeviceId, unit: crate::messaging::Unit) -> bool {
+        let queued = self.messaging.send_as_is(now, to, unit).is_ok();
+        self.route_between_layers(now);
+        queued
+    }
+
     /// Devices this node holds usable session keys with.
     pub fn session_peers(&self, now: Timestamp) -> Vec<DeviceId> {
         self.endpoint.peers_with_keys(now).into_iter().collect()
