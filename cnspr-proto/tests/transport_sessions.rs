@@ -8,7 +8,9 @@ use std::time::Duration;
 use cnspr_proto::identity::{DeviceId, DeviceKey, StaticKeypair};
 use cnspr_proto::rng::Rng;
 use cnspr_proto::time::Timestamp;
-use cnspr_proto::transport::{Endpoint, EndpointConfig, EndpointEvent, ReceiveError, Transmit};
+use cnspr_proto::transport::{
+    Endpoint, EndpointConfig, EndpointEvent, Hint, ReceiveError, Transmit, HINT_LIFETIME,
+};
 
 const LATENCY: Duration = Duration::from_millis(5);
 
@@ -643,4 +645,52 @@ fn a_rekey_goes_only_where_the_keys_work() {
         (2, 1),
         "the rekey went to the working address only"
     );
+}
+
+#[test]
+fn a_hint_is_called_while_fresh_and_not_once_its_lifetime_passed() {
+    let hinted: SocketAddr = "192.0.2.9:3030".parse().expect("an address");
+    let init = cnspr_proto::wire::PacketType::HandshakeInit as u8;
+    let initiations_to_hint = |link: &Link| {
+        let delivered = link.delivered.iter().map(|(_, t)| t);
+        delivered
+            .chain(&link.nowhere)
+            .filter(|t| t.destination == hinted && t.datagram[1] == init)
+            .count()
+    };
+    // Heard just now: the first handshake goes there too.
+    let mut fresh = Link::new(EndpointConfig::default());
+    let peer = fresh.key(1);
+    let now = fresh.now;
+    assert!(fresh.nodes[0]
+        .endpoint
+        .set_hint(now, &peer, Hint::SeenElsewhere, hinted));
+    assert!(
+        !fresh.nodes[0]
+            .endpoint
+            .set_hint(now, &peer, Hint::SeenElsewhere, hinted),
+        "the same fresh hint again is no news"
+    );
+    fresh.send(0, b"hello");
+    fresh.run_for(Duration::from_millis(100));
+    assert_eq!(initiations_to_hint(&fresh), 1);
+    // Heard a lifetime ago: stale, not called, and news when heard again.
+    let mut stale = Link::new(EndpointConfig::default());
+    let then = stale.now;
+    assert!(stale.nodes[0]
+        .endpoint
+        .set_hint(then, &peer, Hint::SeenElsewhere, hinted));
+    stale.run_for(HINT_LIFETIME);
+    stale.send(0, b"hello");
+    stale.run_for(Duration::from_millis(100));
+    assert_eq!(
+        stale.nodes[1].received,
+        vec![b"hello".to_vec()],
+        "delivered on its address"
+    );
+    assert_eq!(initiations_to_hint(&stale), 0);
+    let now = stale.now;
+    assert!(stale.nodes[0]
+        .endpoint
+        .set_hint(now, &peer, Hint::SeenElsewhere, hinted));
 }

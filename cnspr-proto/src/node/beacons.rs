@@ -74,7 +74,7 @@ impl Node {
         }
         self.beacons_answered.insert(device, now);
         self.stats.beacons_answered += 1;
-        let _ = self.endpoint.set_hint(&device, Hint::Beacon, from);
+        let _ = self.endpoint.set_hint(now, &device, Hint::Beacon, from);
         self.endpoint.connect_now(now, &device);
     }
 }

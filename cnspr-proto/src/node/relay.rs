@@ -337,7 +337,7 @@ impl Node {
     /// the other). A roster device's news can thus make this one call an address of its
     /// choosing: once a second per live peer at most, and only what a call sends.
     pub(super) fn peer_seen_elsewhere(&mut self, now: Timestamp, peer: DeviceId, address: SocketAddr) {
-        let news = self.endpoint.set_hint(&peer, Hint::SeenElsewhere, address);
+        let news = self.endpoint.set_hint(now, &peer, Hint::SeenElsewhere, address);
         let alive = matches!(
             self.membership.member(&peer).map(|m| m.state()),
             Some(MemberState::Active | MemberState::Indirect)

@@ -274,6 +274,11 @@ pub enum Hint {
     SeenElsewhere = 1,
 }
 
+/// How long a hint is tried after it was last heard: a hint that ten minutes of upgrade
+/// attempts (one a minute while relayed) did not turn into a direct path is stale, and a
+/// true one is heard again (a beacon, or news of an address change).
+pub const HINT_LIFETIME: Duration = Duration::from_secs(600);
+
 /// Most addresses an initiation to one peer goes to besides its own (its candidates).
 pub const MAX_CANDIDATES: usize = 8;
 
@@ -286,8 +291,9 @@ struct Peer {
     candidates: Vec<SocketAddr>,
     /// Where a LAN beacon in its name came from last, and where another device last said
     /// it sees it ([`Hint`]): tried too, but believed only once a proven answer comes from
-    /// there (anyone with the mesh secret can make a beacon, any roster device a claim).
-    hints: [Option<SocketAddr>; 2],
+    /// there (anyone with the mesh secret can make a beacon, any roster device a claim),
+    /// and only for [`HINT_LIFETIME`] after it was last heard.
+    hints: [Option<(SocketAddr, Timestamp)>; 2],
     /// Its last address that is not a relayed path: while its session goes through a
     /// relay, initiations still try it (the direct path may come back).
     direct: Option<SocketAddr>,
@@ -326,13 +332,14 @@ impl Peer {
         *local < self.noise
     }
 
-    /// Where an initiation goes: its address, its last direct one, its hints, its
-    /// candidates, then the path through its relay, each once, of those `paths` takes.
-    fn destinations(&self, paths: Paths) -> Vec<SocketAddr> {
+    /// Where an initiation goes: its address, its last direct one, its hints still
+    /// fresh at `now`, its candidates, then the path through its relay, each once, of
+    /// those `paths` takes.
+    fn destinations(&self, now: Timestamp, paths: Paths) -> Vec<SocketAddr> {
         // Where session datagrams go (`send_queued`).
         let current = self.address.or(self.relay);
         let mut destinations: Vec<SocketAddr> = Vec::new();
-        let hints = self.hints.iter().flatten();
+        let hints = self.fresh_hints(now);
         let all = self.address.iter().chain(&self.direct).chain(hints);
         for destination in all.chain(&self.candidates).chain(&self.relay) {
             if paths.takes(destination, current) && !destinations.contains(destination) {
@@ -340,6 +347,15 @@ impl Peer {
             }
         }
         destinations
+    }
+
+    /// The hints heard within [`HINT_LIFETIME`] of `now`.
+    fn fresh_hints(&self, now: Timestamp) -> impl Iterator<Item = &SocketAddr> {
+        self.hints
+            .iter()
+            .flatten()
+            .filter(move |(_, heard)| now.saturating_since(*heard) < HINT_LIFETIME)
+            .map(|(address, _)| address)
     }
 
     /// When the next keepalive is due, if the path is kept alive and a session datagram
@@ -717,11 +733,12 @@ impl Endpoint {
         self.peers.get(peer)?.silence_before_unanswered
     }
 
-    /// Notes a hint of where `peer` is: initiations go there too (one address of each
-    /// kind, the latest: it displaces none of the peer's own candidates), and it becomes
-    /// the peer's address only if a proven answer comes from there. Returns whether it is
-    /// news (not the hint of that kind already held).
-    pub fn set_hint(&mut self, peer: &DeviceId, hint: Hint, address: SocketAddr) -> bool {
+    /// Notes a hint of where `peer` is, heard at `now`: initiations go there too for
+    /// [`HINT_LIFETIME`] (one address of each kind, the latest: it displaces none of the
+    /// peer's own candidates), and it becomes the peer's address only if a proven answer
+    /// comes from there. Returns whether it is news (not a fresh hint of that kind
+    /// already held).
+    pub fn set_hint(&mut self, now: Timestamp, peer: &DeviceId, hint: Hint, address: SocketAddr) -> bool {
         if is_relay_address(&address) {
             return false;
         }
@@ -729,8 +746,11 @@ impl Endpoint {
             return false;
         };
         let held = &mut state.hints[hint as usize];
-        let news = *held != Some(address);
-        *held = Some(address);
+        let fresh = |(at, heard): (SocketAddr, Timestamp)| {
+            at == address && now.saturating_since(heard) < HINT_LIFETIME
+        };
+        let news = !held.is_some_and(fresh);
+        *held = Some((address, now));
         news
     }
 
@@ -907,7 +927,7 @@ impl Endpoint {
         if !working || state.initiation.is_some() {
             return false;
         }
-        if !state.destinations(paths).is_empty() {
+        if !state.destinations(now, paths).is_empty() {
             state.mesh_attempt = state.answered_attempt;
             self.start_call(now, *peer, now, paths);
         }
@@ -1380,7 +1400,7 @@ impl Endpoint {
             .map(|(cookie, _)| cookie);
         let mut mac1 = [0; wire::MAC_BYTES];
         let secret_attempt = state.mesh_attempt;
-        let destinations = state.destinations(paths);
+        let destinations = state.destinations(now, paths);
         let datagram = (!destinations.is_empty()).then(|| {
             let mut datagram = Vec::new();
             let placeholder = [0; wire::MAC_BYTES];

@@ -15,7 +15,7 @@ pub mod stealth;
 
 pub use endpoint::{
     Endpoint, EndpointConfig, EndpointEvent, Hint, InviteSecret, ReceiveError, RelayedTransmit, SendError,
-    Sent, Transmit, MAX_CANDIDATES, MAX_CARRIED_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, PROLOGUE,
+    Sent, Transmit, HINT_LIFETIME, MAX_CANDIDATES, MAX_CARRIED_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, PROLOGUE,
 };
 pub use keys::{SealError, TransportKeys, HARD_REJECT_AFTER_MESSAGES};
 pub use replay::{ReplayWindow, WINDOW_COUNTERS};
