@@ -22,4 +22,5 @@ pub mod store;
 pub mod time;
 pub mod timers;
 pub mod transport;
+pub mod vec_map;
 pub mod wire;

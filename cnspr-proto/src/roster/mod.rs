@@ -14,7 +14,7 @@ pub mod mesh_secret;
 pub mod sealed_secret;
 pub mod stored;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,7 @@ pub use stored::{roster_device, roster_key, StoredEntry, ROSTER_PREFIX};
 
 use crate::crypto::hash::hash;
 use crate::identity::DeviceId;
+use crate::vec_map::VecMap;
 
 /// The store's namespaces that belong to the mesh itself: the roster, and the address
 /// records beside it. Applications read them, never write them; a listing shows them only
@@ -108,7 +109,7 @@ pub struct Roster {
     entries: BTreeMap<DeviceId, RosterEntry>,
     /// Who claims each name (devices not removed), the first claim first: by
     /// `(version, device)`, the same order everywhere.
-    claims: BTreeMap<String, BTreeSet<(u64, DeviceId)>>,
+    claims: BTreeMap<String, VecMap<(u64, DeviceId), ()>>,
 }
 
 impl Roster {
@@ -144,7 +145,7 @@ impl Roster {
         let first = self
             .claims
             .get(&entry.name)
-            .and_then(|claims| claims.first())
+            .and_then(|claims| claims.first_key())
             .map(|(_, id)| id);
         match first {
             Some(first) if first != device => {
@@ -168,7 +169,7 @@ impl Roster {
             self.claims
                 .entry(entry.name.clone())
                 .or_default()
-                .insert((entry.version, device));
+                .insert((entry.version, device), ());
         }
         self.entries.insert(device, entry);
     }

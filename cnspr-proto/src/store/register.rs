@@ -13,12 +13,11 @@
 //! merge stays commutative, associative and idempotent and a forged context (a stolen
 //! device claiming to have seen every write) cannot drop it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::hlc::Hlc;
 use crate::identity::DeviceId;
+use crate::vec_map::VecMap;
 
 /// One value written to a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,10 +50,10 @@ pub fn nothing_permanent(_: &Sibling) -> bool {
 }
 
 /// A key's state: its current siblings and what has been seen of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Register {
     siblings: Vec<Sibling>,
-    context: BTreeMap<DeviceId, u64>,
+    context: VecMap<DeviceId, u64>,
 }
 
 impl Register {
@@ -79,7 +78,7 @@ impl Register {
     }
 
     /// The causal context: for each device, its latest write to this key seen here.
-    pub fn context(&self) -> &BTreeMap<DeviceId, u64> {
+    pub fn context(&self) -> &VecMap<DeviceId, u64> {
         &self.context
     }
 
@@ -94,11 +93,11 @@ impl Register {
         siblings.retain(|s| dots.insert((s.device, s.seq)));
         let mut register = Register {
             siblings,
-            context: BTreeMap::new(),
+            context: VecMap::new(),
         };
         let implied: Vec<(DeviceId, u64)> = register.siblings.iter().map(|s| (s.device, s.seq)).collect();
         for (device, seq) in implied.into_iter().chain(context) {
-            let seen = register.context.entry(device).or_default();
+            let seen = register.context.entry_or_default(device);
             *seen = (*seen).max(seq);
         }
         register
@@ -113,7 +112,7 @@ impl Register {
         })
     }
 
-    fn covers(context: &BTreeMap<DeviceId, u64>, sibling: &Sibling) -> bool {
+    fn covers(context: &VecMap<DeviceId, u64>, sibling: &Sibling) -> bool {
         context
             .get(&sibling.device)
             .is_some_and(|seen| *seen >= sibling.seq)
@@ -136,10 +135,10 @@ impl Register {
         permanent: Permanence,
     ) {
         for sibling in &self.siblings {
-            let seen = self.context.entry(sibling.device).or_default();
+            let seen = self.context.entry_or_default(sibling.device);
             *seen = (*seen).max(sibling.seq);
         }
-        let own = self.context.entry(device).or_default();
+        let own = self.context.entry_or_default(device);
         *own = (*own).max(seq);
         self.siblings.retain(permanent);
         self.siblings.push(Sibling {
@@ -172,8 +171,8 @@ impl Register {
         }
         let siblings = Self::settled(siblings, permanent);
         let mut context = self.context.clone();
-        for (device, seq) in &other.context {
-            let seen = context.entry(*device).or_default();
+        for (device, seq) in other.context.iter() {
+            let seen = context.entry_or_default(*device);
             *seen = (*seen).max(*seq);
         }
         let changed = siblings != self.siblings || context != self.context;
