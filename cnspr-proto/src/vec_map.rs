@@ -28,6 +28,15 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.binary_search_by(|(k, _)| k.cmp(key))
     }
 
+    /// Puts a new entry at `at`. Room grows one entry at a time up to four (a vector's
+    /// first growth would make room for four at once, and most maps hold one).
+    fn insert_at(&mut self, at: usize, key: K, value: V) {
+        if self.entries.len() == self.entries.capacity() && self.entries.len() < 4 {
+            self.entries.reserve_exact(1);
+        }
+        self.entries.insert(at, (key, value));
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &K) -> Option<&V> {
         self.position(key).ok().map(|at| &self.entries[at].1)
@@ -46,7 +55,7 @@ impl<K: Ord, V> VecMap<K, V> {
         let at = match self.position(&key) {
             Ok(at) => at,
             Err(at) => {
-                self.entries.insert(at, (key, V::default()));
+                self.insert_at(at, key, V::default());
                 at
             }
         };
@@ -58,7 +67,7 @@ impl<K: Ord, V> VecMap<K, V> {
         match self.position(&key) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {
-                self.entries.insert(at, (key, value));
+                self.insert_at(at, key, value);
                 None
             }
         }
