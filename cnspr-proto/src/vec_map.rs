@@ -37,29 +37,49 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.insert(at, (key, value));
     }
 
+    /// A map of `entries` given in any order (a peer's, say): sorted once, the values of
+    /// one key combined by `combine`, so that n entries cost O(n log n), never one
+    /// insertion each.
+    pub fn collect_with(entries: impl IntoIterator<Item = (K, V)>, combine: impl Fn(&mut V, V)) -> Self {
+        let mut sorted: Vec<(K, V)> = entries.into_iter().collect();
+        sorted.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut entries: Vec<(K, V)> = Vec::with_capacity(sorted.len());
+        for (key, value) in sorted {
+            match entries.last_mut() {
+                Some((last, held)) if *last == key => combine(held, value),
+                _ => entries.push((key, value)),
+            }
+        }
+        Self { entries }
+    }
+
+    /// Takes in every entry of `other`, combining the values of keys both hold with
+    /// `combine`: one pass over both.
+    pub fn join_with(&mut self, other: &Self, combine: impl Fn(&mut V, V))
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let mine = std::mem::take(&mut self.entries);
+        let mut joined = Vec::with_capacity(mine.len().max(other.entries.len()));
+        let mut theirs = other.entries.iter().peekable();
+        for (key, mut value) in mine {
+            while let Some((their_key, their_value)) = theirs.next_if(|(k, _)| *k <= key) {
+                if *their_key == key {
+                    combine(&mut value, their_value.clone());
+                } else {
+                    joined.push((their_key.clone(), their_value.clone()));
+                }
+            }
+            joined.push((key, value));
+        }
+        joined.extend(theirs.cloned());
+        self.entries = joined;
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &K) -> Option<&V> {
         self.position(key).ok().map(|at| &self.entries[at].1)
-    }
-
-    /// Whether `key` has a value.
-    pub fn contains_key(&self, key: &K) -> bool {
-        self.position(key).is_ok()
-    }
-
-    /// The value of `key`, made the default first if it has none.
-    pub fn entry_or_default(&mut self, key: K) -> &mut V
-    where
-        V: Default,
-    {
-        let at = match self.position(&key) {
-            Ok(at) => at,
-            Err(at) => {
-                self.insert_at(at, key, V::default());
-                at
-            }
-        };
-        &mut self.entries[at].1
     }
 
     /// Sets the value of `key`; returns the one it replaced.
@@ -128,7 +148,8 @@ mod tests {
             for (key, value, how) in writes {
                 match how {
                     0 => {
-                        *map.entry_or_default(key) += u32::from(value);
+                        let sum = map.get(&key).copied().unwrap_or(0) + u32::from(value);
+                        map.insert(key, sum);
                         *model.entry(key).or_insert(0u32) += u32::from(value);
                     }
                     1 => prop_assert_eq!(map.insert(key, u32::from(value)), model.insert(key, u32::from(value))),
@@ -136,12 +157,21 @@ mod tests {
                 }
             }
             prop_assert_eq!(map.first_key(), model.keys().next());
+            // Built at once, and joined: as if each entry were put in one by one.
+            let pairs: Vec<(u8, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            let half = pairs.len() / 2;
+            let added = |held: &mut u32, more: u32| *held = held.wrapping_add(more);
+            let mut joined = VecMap::collect_with(pairs[..half].iter().rev().copied(), added);
+            joined.join_with(&VecMap::collect_with(pairs[half..].iter().copied(), added), added);
+            prop_assert_eq!(&joined, &map);
+            let doubled = VecMap::collect_with(pairs.iter().chain(&pairs).copied(), added);
+            let twice: Vec<(u8, u32)> = pairs.iter().map(|(k, v)| (*k, v.wrapping_add(*v))).collect();
+            prop_assert_eq!(doubled.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(), twice);
             let entries: Vec<(u8, u32)> = map.iter().map(|(k, v)| (*k, *v)).collect();
             let expected: Vec<(u8, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
             prop_assert_eq!(entries, expected);
             for key in 0..20 {
                 prop_assert_eq!(map.get(&key), model.get(&key));
-                prop_assert_eq!(map.contains_key(&key), model.contains_key(&key));
             }
             prop_assert_eq!(map.len(), model.len());
         }

@@ -18,6 +18,9 @@
 //!   stamped an hour ahead (it would win every conflict), a write to the victim's address
 //!   record, and a head of the victim at `u64::MAX` with no valid signature.
 //!
+//! The report counts what the devices refused as forged (`refused_as_forged`): every store
+//! change refused and every event dropped for its signature, the liars' and any other.
+//!
 //! Lies the core cannot yet refuse are left out, and listed in `docs/simulator.md`.
 
 use std::time::Duration;
@@ -65,8 +68,13 @@ pub const MADE_UP_EVENT: u64 = u64::MAX;
 /// Where made-up store keys live: no replica may ever hold one.
 pub const MADE_UP_PREFIX: &str = "lie/";
 
-/// Events `liar` makes up in `victim`'s name.
-pub fn forged_events(liar: &DeviceKey, victim: DeviceId) -> Vec<Unit> {
+/// What stands in for a signature in a forgery that has none.
+const UNSIGNED: Signature = Signature([0; SIGNATURE_BYTES]);
+
+/// Events `liar` makes up in `victim`'s name, the first two numbered `next`, the next
+/// event of the victim's that the liar expects (a repeat of one handled is dropped before
+/// its signature is checked).
+pub fn forged_events(liar: &DeviceKey, victim: DeviceId, next: u64) -> Vec<Unit> {
     let tag = Tag::new("lie").expect("a valid tag");
     let made_up = payload(MADE_UP_EVENT);
     let event = |seq, signature| Unit::Event {
@@ -78,16 +86,17 @@ pub fn forged_events(liar: &DeviceKey, victim: DeviceId) -> Vec<Unit> {
         signature,
     };
     vec![
-        event(1, Signature([0; SIGNATURE_BYTES])),
-        event(1, event_signature::sign(liar, 1, &tag, &made_up)),
-        event(u64::MAX, Signature([0; SIGNATURE_BYTES])),
+        event(next, UNSIGNED),
+        event(next, event_signature::sign(liar, next, &tag, &made_up)),
+        event(u64::MAX, UNSIGNED),
     ]
 }
 
-/// Store states `liar` (whose last write number is `liar_seq`) makes up about `victim`
-/// for `receiver`, whose clock reads `wall_micros`. The writes in the liar's own name reuse
-/// its last write number (a higher one is refused as beyond its head), so a replica that
-/// knows every device has that write drops them as stale before any other check.
+/// Store states `liar` (whose last write number is `liar_seq`, and whose clock reads
+/// `wall_micros`) makes up about `victim` for `receiver`. The writes in the liar's own
+/// name reuse its last write number: a receiver that has not had the liar's head that far
+/// refuses them as beyond it, one that has, by the check each is made for (the clock, the
+/// address record's owner).
 pub fn forged_store(
     liar: &DeviceKey,
     liar_seq: u64,
@@ -129,7 +138,7 @@ pub fn forged_store(
     let forged_head = SignedHead {
         device: victim,
         seq: u64::MAX,
-        signature: Signature([0; SIGNATURE_BYTES]),
+        signature: UNSIGNED,
     };
     // One message: each change in it is checked, and refused, on its own.
     let message = StoreMessage::Push {

@@ -52,8 +52,9 @@ pub struct Report {
     pub runs_queued_at_crash: usize,
     /// Messages and events refused for a full run queue.
     pub offers_refused: u64,
-    /// With `--byzantine`: store states and events refused as forged.
-    pub lies_refused: u64,
+    /// Store changes refused and events dropped as forged (the hostile devices' lies, and
+    /// any honest change refused).
+    pub refused_as_forged: u64,
     /// Invariant violations in all runs.
     pub invariant_violations: usize,
     /// The first violations, each with the seed that replays it.
@@ -124,7 +125,7 @@ impl Report {
             runs_interrupted: runs.iter().map(|r| r.runs_interrupted).sum(),
             runs_queued_at_crash: runs.iter().map(|r| r.runs_queued_at_crash).sum(),
             offers_refused: runs.iter().map(|r| r.offers_refused).sum(),
-            lies_refused: runs.iter().map(|r| r.lies_refused).sum(),
+            refused_as_forged: runs.iter().map(|r| r.refused_as_forged).sum(),
             invariant_violations: runs.iter().map(|r| r.violations.len()).sum(),
             violation_examples,
             digest: runs.first().map_or_else(String::new, |r| r.digest.clone()),
@@ -178,8 +179,8 @@ impl Report {
             ),
             format!("invariant violations     {}", self.invariant_violations),
         ];
-        if self.lies_refused > 0 {
-            lines.push(format!("hostile lies refused     {}", self.lies_refused));
+        if self.refused_as_forged > 0 {
+            lines.push(format!("refused as forged        {}", self.refused_as_forged));
         }
         lines.extend(self.violation_examples.iter().cloned());
         lines.join("\n")

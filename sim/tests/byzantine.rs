@@ -41,9 +41,9 @@ fn lies_change_nothing(byzantine: usize) {
     // Made-up events and store states reached the honest devices and were refused there
     // (counted by the devices running at the end).
     assert!(
-        report.lies_refused >= 1000,
-        "{} lies refused",
-        report.lies_refused
+        report.refused_as_forged >= 1000,
+        "{} refused as forged",
+        report.refused_as_forged
     );
     assert!(report.messages.1 >= 1000, "{} events", report.messages.1);
 }

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use super::{DeviceId, Signature};
 use crate::crypto::hash::{hash, Hash};
 
-/// Most triples remembered (about 400 KiB); past it the memory starts over.
+/// Most triples remembered (about 400 KiB); past it the memory starts over. A device
+/// that signs many facts can so empty it, which costs checks, never a wrong answer.
 const CAPACITY: usize = 1 << 13;
 
 thread_local! {

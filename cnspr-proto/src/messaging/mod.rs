@@ -613,6 +613,11 @@ impl Messaging {
         Ok(())
     }
 
+    /// Every event of `origin` up to this number was handled here.
+    pub fn events_handled_through(&self, origin: &DeviceId) -> u64 {
+        self.events_handled.get(origin).map_or(0, Handled::through)
+    }
+
     /// Sends `unit` to `to` as given ([`crate::node::Node::send_unit`]).
     pub fn send_as_is(&mut self, now: Timestamp, to: DeviceId, unit: Unit) -> Result<(), MessagingError> {
         self.send_unit(now, to, unit, Purpose::Other)

@@ -476,11 +476,17 @@ impl Node {
 
     /// Sends a messaging `unit` (an event, a summary, a store message) to `to` as given,
     /// past the rules of the layers that make units, as [`Node::send_membership`] does
-    /// for the failure detector. Whether it was queued (`to` is a peer).
-    pub fn send_unit(&mut self, now: Timestamp, to: DeviceId, unit: crate::messaging::Unit) -> bool {
+    /// for the failure detector: no size check of its own, and a store message sent so is
+    /// not counted among those in flight. Whether it was queued (`to` is a peer).
+    pub fn send_unit_as_is(&mut self, now: Timestamp, to: DeviceId, unit: crate::messaging::Unit) -> bool {
         let queued = self.messaging.send_as_is(now, to, unit).is_ok();
         self.route_between_layers(now);
         queued
+    }
+
+    /// Every event of `origin` up to this number was handled here.
+    pub fn events_handled_through(&self, origin: &DeviceId) -> u64 {
+        self.messaging.events_handled_through(origin)
     }
 
     /// Devices this node holds usable session keys with.

@@ -41,6 +41,11 @@ impl Sibling {
     }
 }
 
+/// Of two write numbers of one device in a context, the later is what was seen.
+fn keep_latest(held: &mut u64, other: u64) {
+    *held = (*held).max(other);
+}
+
 /// Which siblings of a key are permanent: kept whatever a context covers.
 pub type Permanence = fn(&Sibling) -> bool;
 
@@ -91,16 +96,10 @@ impl Register {
         siblings.sort_by_key(|s| std::cmp::Reverse(s.rank()));
         let mut dots = std::collections::BTreeSet::new();
         siblings.retain(|s| dots.insert((s.device, s.seq)));
-        let mut register = Register {
-            siblings,
-            context: VecMap::new(),
-        };
-        let implied: Vec<(DeviceId, u64)> = register.siblings.iter().map(|s| (s.device, s.seq)).collect();
-        for (device, seq) in implied.into_iter().chain(context) {
-            let seen = register.context.entry_or_default(device);
-            *seen = (*seen).max(seq);
-        }
-        register
+        // Sorted once: a peer's context may name thousands of devices in any order.
+        let implied = siblings.iter().map(|s| (s.device, s.seq));
+        let context = VecMap::collect_with(implied.chain(context), keep_latest);
+        Register { siblings, context }
     }
 
     /// The context entries its siblings do not imply: with the siblings, all that must be
@@ -134,12 +133,13 @@ impl Register {
         value: Option<Vec<u8>>,
         permanent: Permanence,
     ) {
-        for sibling in &self.siblings {
-            let seen = self.context.entry_or_default(sibling.device);
-            *seen = (*seen).max(sibling.seq);
-        }
-        let own = self.context.entry_or_default(device);
-        *own = (*own).max(seq);
+        let written = self
+            .siblings
+            .iter()
+            .map(|s| (s.device, s.seq))
+            .chain([(device, seq)]);
+        self.context
+            .join_with(&VecMap::collect_with(written, keep_latest), keep_latest);
         self.siblings.retain(permanent);
         self.siblings.push(Sibling {
             device,
@@ -171,10 +171,7 @@ impl Register {
         }
         let siblings = Self::settled(siblings, permanent);
         let mut context = self.context.clone();
-        for (device, seq) in other.context.iter() {
-            let seen = context.entry_or_default(*device);
-            *seen = (*seen).max(*seq);
-        }
+        context.join_with(&other.context, keep_latest);
         let changed = siblings != self.siblings || context != self.context;
         self.siblings = siblings;
         self.context = context;

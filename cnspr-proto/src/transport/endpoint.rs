@@ -279,6 +279,11 @@ pub enum Hint {
 /// true one is heard again (a beacon, or news of an address change).
 pub const HINT_LIFETIME: Duration = Duration::from_secs(600);
 
+/// Whether a hint heard at `heard` is still tried at `now`.
+fn is_fresh(heard: Timestamp, now: Timestamp) -> bool {
+    now.saturating_since(heard) < HINT_LIFETIME
+}
+
 /// Most addresses an initiation to one peer goes to besides its own (its candidates).
 pub const MAX_CANDIDATES: usize = 8;
 
@@ -354,7 +359,7 @@ impl Peer {
         self.hints
             .iter()
             .flatten()
-            .filter(move |(_, heard)| now.saturating_since(*heard) < HINT_LIFETIME)
+            .filter(move |(_, heard)| is_fresh(*heard, now))
             .map(|(address, _)| address)
     }
 
@@ -746,10 +751,7 @@ impl Endpoint {
             return false;
         };
         let held = &mut state.hints[hint as usize];
-        let fresh = |(at, heard): (SocketAddr, Timestamp)| {
-            at == address && now.saturating_since(heard) < HINT_LIFETIME
-        };
-        let news = !held.is_some_and(fresh);
+        let news = !held.is_some_and(|(at, heard)| at == address && is_fresh(heard, now));
         *held = Some((address, now));
         news
     }
