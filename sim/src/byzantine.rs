@@ -11,8 +11,8 @@
 //!   a device said to have left, or to be unreachable or alive at an incarnation it can
 //!   never refute from, signed by nobody, by the liar, or with the victim's own claim of
 //!   running passed off as its goodbye;
-//! - events in the victim's name: unsigned, signed by the liar, and numbered far past any
-//!   the victim used (which once suppressed its real events everywhere);
+//! - events in the victim's name: unsigned and signed by the liar, numbered as its next
+//!   event, and one numbered `u64::MAX` (which once suppressed its real events everywhere);
 //! - store states: a write of the victim beyond every head it signed, a write of the
 //!   receiver that the receiver never made (it would wrap its write counter), a write
 //!   stamped an hour ahead (it would win every conflict), a write to the victim's address
