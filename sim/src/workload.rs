@@ -26,10 +26,8 @@ pub struct Ledger {
     next_id: u64,
     /// `(sender, receiver, id, sent at)`.
     direct: Vec<(usize, usize, u64, Duration)>,
-    /// `(publisher, id, sent at)`.
-    events: Vec<(usize, u64, Duration)>,
-    /// `(publisher, id)` of every event published, to tell a made-up one.
-    published_ids: std::collections::BTreeSet<(usize, u64)>,
+    /// When each event `(publisher, id)` was published (a made-up one is not here).
+    events: BTreeMap<(usize, u64), Duration>,
     handled: BTreeMap<(usize, u64), u32>,
     last_direct: BTreeMap<(usize, usize), u64>,
     /// Handler runs started, per device and message.
@@ -63,8 +61,7 @@ impl Ledger {
 
     /// `publisher` published event `id`.
     pub fn published(&mut self, publisher: usize, id: u64, at: Duration) {
-        self.events.push((publisher, id, at));
-        self.published_ids.insert((publisher, id));
+        self.events.insert((publisher, id), at);
     }
 
     /// Device `node` reported a messaging event; `sender_of` maps a device ID to its index.
@@ -84,7 +81,7 @@ impl Ledger {
                 .push(format!("device {node} handled a message nobody sent"));
             return;
         };
-        if !direct && !self.published_ids.contains(&(sender, id)) {
+        if !direct && !self.events.contains_key(&(sender, id)) {
             self.violations.push(format!(
                 "device {node} handled event {id} in the name of {sender}, which never published it"
             ));
@@ -150,7 +147,7 @@ impl Ledger {
                 ));
             }
         }
-        for &(publisher, id, at) in &self.events {
+        for (&(publisher, id), &at) in &self.events {
             if at > deadline || !running[publisher] {
                 continue;
             }

@@ -241,6 +241,11 @@ pub struct World {
 /// Unix time of the virtual clock's zero, for the messaging layer's expiry.
 const WALL_EPOCH_SECS: u64 = 1_800_000_000;
 
+/// The Unix time, in microseconds, a device's clock reading `local` stands for.
+fn unix_micros(local: Timestamp) -> u64 {
+    (WALL_EPOCH_SECS * 1_000_000).saturating_add(local.as_micros())
+}
+
 fn seed_bytes(seed: u64, purpose: &[u8]) -> [u8; 32] {
     hash(&[b"cnspr-sim", purpose, &seed.to_le_bytes()])
 }
@@ -525,7 +530,7 @@ impl World {
             roster: device.saved_roster.clone(),
             records: device.disk.records(),
         };
-        let unix_secs = WALL_EPOCH_SECS + local.as_micros() / 1_000_000;
+        let unix_secs = unix_micros(local) / 1_000_000;
         let fresh = Node::restore(self.node_config.clone(), durable, seed, local, unix_secs);
         let incarnation = fresh.membership().incarnation();
         if incarnation <= device.max_incarnation {
@@ -679,7 +684,7 @@ impl World {
         };
         let incarnation = node.membership().incarnation();
         let liar_seq = node.store().last_seq();
-        let wall_micros = (WALL_EPOCH_SECS * 1_000_000).saturating_add(local.as_micros());
+        let wall_micros = unix_micros(local);
         for to in audience {
             let envelope = Envelope {
                 incarnation,
